@@ -1,0 +1,191 @@
+"""Integer shape arithmetic shared by the ops (at run time) and the analysis (statically).
+
+Every formula about sizes lives here once:
+
+* output size of a sliding window: ``floor((W - d(F-1) - 1 + P_lo + P_hi) / S) + 1``;
+* the padding modes ``'valid'``, ``'same'`` (any stride), ``'full'``, ``'causal'``, an int,
+  a tuple of ints (one per axis) or a tuple of ``(lo, hi)`` pairs (one per axis);
+* the receptive-field recurrence of Araujo et al. (Distill, 2019).
+
+Coordinates for receptive fields are pixel indices of the network input: the centre of the
+first input pixel is 0.0, so ``start`` is the index of the centre of the first output's window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .errors import ShapeError
+
+PADDING_MODES = ("valid", "same", "full", "causal")
+
+
+def as_tuple(value, ndim: int, name: str, owner: str, minimum: int = 1) -> tuple[int, ...]:
+    """Normalise an int or a sequence of ``ndim`` ints to a tuple, each at least ``minimum``.
+
+    >>> as_tuple(3, 2, "kernel_size", "Conv2d")
+    (3, 3)
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} must be an int or a tuple of {ndim} ints, got {value!r}")
+    if isinstance(value, int):
+        values = (value,) * ndim
+    elif isinstance(value, Sequence) and len(value) == ndim and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        values = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{owner}: {name} must be an int or a tuple of {ndim} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
+    return values
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: tuple[int, int] = (0, 0),
+                     dilation: int = 1) -> int:
+    """Length of a sliding-window output along one axis.
+
+    ``floor((size - dilation*(kernel-1) - 1 + pad_lo + pad_hi) / stride) + 1``; may be < 1 when
+    the window does not fit (callers turn that into an error).
+
+    >>> conv_output_size(227, 11, stride=4)
+    55
+    >>> conv_output_size(32, 5, padding=(2, 2))
+    32
+    """
+    lo, hi = padding
+    return (size - dilation * (kernel - 1) - 1 + lo + hi) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """Padding that gives ``ceil(size / stride)`` outputs; an odd total puts the extra at the end.
+
+    This is TensorFlow/Keras' rule; for stride 1 it equals PyTorch's ``padding='same'``.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(padding, sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                    dilation: Sequence[int], owner: str) -> tuple[tuple[int, int], ...]:
+    """Turn any accepted ``padding`` into one ``(lo, hi)`` pair per spatial axis.
+
+    ``sizes`` are the input's spatial sizes (only ``'same'`` with stride > 1 depends on them).
+    """
+    ndim = len(kernel)
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return ((0, 0),) * ndim
+        if mode == "same":
+            return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation))
+        if mode == "full":
+            return tuple((d * (k - 1), d * (k - 1)) for k, d in zip(kernel, dilation))
+        if mode == "causal":
+            if ndim != 1:
+                raise ValueError(f"{owner}: padding='causal' is defined for 1-D input only, got {ndim}-D "
+                                 f"spatial input")
+            return ((dilation[0] * (kernel[0] - 1), 0),)
+        raise ValueError(f"{owner}: unknown padding mode {padding!r}; expected one of "
+                         f"{', '.join(repr(m) for m in PADDING_MODES)}, an int, or a tuple")
+    return explicit_padding(padding, ndim, owner)
+
+
+def explicit_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], ...]:
+    """``(lo, hi)`` pairs from an int, ``ndim`` ints, or ``ndim`` pairs; all non-negative."""
+    def bad():
+        return TypeError(f"{owner}: padding must be a mode string, an int, a tuple of {ndim} ints or "
+                         f"a tuple of {ndim} (lo, hi) pairs, got {padding!r}")
+
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if is_int(padding):
+        pairs = ((padding, padding),) * ndim
+    elif isinstance(padding, Sequence) and len(padding) == ndim:
+        if all(is_int(p) for p in padding):
+            pairs = tuple((p, p) for p in padding)
+        elif all(isinstance(p, Sequence) and len(p) == 2 and all(is_int(v) for v in p) for p in padding):
+            pairs = tuple((int(p[0]), int(p[1])) for p in padding)
+        else:
+            raise bad()
+    else:
+        raise bad()
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"{owner}: padding must be non-negative, got {padding!r}")
+    return pairs
+
+
+def window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                        pads: Sequence[tuple[int, int]], dilation: Sequence[int], owner: str,
+                        in_shape=None) -> tuple[int, ...]:
+    """Spatial output sizes of a sliding window, raising a ``ShapeError`` when one is below 1."""
+    out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
+    if any(o < 1 for o in out):
+        got = f" (input {tuple(in_shape)})" if in_shape is not None else ""
+        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(sizes, pads))
+        raise ShapeError(f"{owner}: kernel extent {span} is larger than the padded input {padded}{got}; "
+                         f"expected padded size >= kernel extent on every axis")
+    return out
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of one activation, per spatial axis (Araujo et al., Distill 2019).
+
+    ``size``: input pixels seen by one output; ``jump``: input pixels between neighbouring
+    outputs (the effective stride); ``start``: input index of the centre of the first output's
+    window (the first input pixel's centre is 0.0; negative when the window hangs into padding).
+    """
+
+    size: tuple[float, ...]
+    jump: tuple[float, ...]
+    start: tuple[float, ...]
+
+    @classmethod
+    def identity(cls, ndim: int) -> "ReceptiveField":
+        """The receptive field of the input itself: one pixel, jump 1, first centre 0."""
+        return cls((1,) * ndim, (1,) * ndim, (0.0,) * ndim)
+
+    def through_window(self, kernel: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int],
+                       dilation: Sequence[int]) -> "ReceptiveField":
+        """The recurrence for a sliding-window layer.
+
+        ``size' = size + (k_eff - 1) * jump``, ``jump' = jump * stride``,
+        ``start' = start + ((k_eff - 1) / 2 - pad_lo) * jump``, with ``k_eff = d(k-1)+1``.
+        """
+        keff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        return ReceptiveField(
+            tuple(r + (k - 1) * j for r, k, j in zip(self.size, keff, self.jump)),
+            tuple(j * s for j, s in zip(self.jump, stride)),
+            tuple(st + ((k - 1) / 2 - p) * j for st, k, p, j in zip(self.start, keff, pad_lo, self.jump)),
+        )
+
+    def through_global(self, sizes: Sequence[int]) -> "ReceptiveField":
+        """A layer that sees its whole spatial input (global pooling, flatten before a dense layer)."""
+        return self.through_window(sizes, sizes, (0,) * len(sizes), (1,) * len(sizes))
+
+    @staticmethod
+    def merge(fields: Sequence["ReceptiveField"]) -> "ReceptiveField":
+        """Branches that are added or concatenated: the largest field, the common jump, the first start.
+
+        Branches of a residual or multi-branch block share their jump when their outputs align.
+        """
+        size = tuple(max(vals) for vals in zip(*(f.size for f in fields)))
+        jump = tuple(max(vals) for vals in zip(*(f.jump for f in fields)))
+        start = tuple(min(vals) for vals in zip(*(f.start for f in fields)))
+        return ReceptiveField(size, jump, start)
+
+
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` for positive integers without floating point."""
+    return -(-a // b)
+
+
+__all__ = [
+    "PADDING_MODES", "as_tuple", "conv_output_size", "same_padding", "resolve_padding",
+    "explicit_padding", "window_output_shape", "ReceptiveField", "ceil_div",
+]

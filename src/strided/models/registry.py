@@ -1,0 +1,32 @@
+"""The model registry: ``create_model(name, **kwargs)`` and ``list_models()``."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+MODELS: dict[str, Callable] = {}
+
+
+def register_model(factory: Callable) -> Callable:
+    """Decorator: make ``factory`` available as ``create_model(factory.__name__)``."""
+    MODELS[factory.__name__] = factory
+    return factory
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return sorted(MODELS)
+
+
+def create_model(name: str, **kwargs):
+    """Build a registered model; an unknown name gets the closest names as suggestions.
+
+    >>> create_model("lenet5", num_classes=10).output_shape((1, 1, 32, 32))
+    (1, 10)
+    """
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"create_model: unknown model {name!r}{hint} (list_models() names all {len(MODELS)})")
+    return MODELS[name](**kwargs)

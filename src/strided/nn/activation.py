@@ -1,0 +1,119 @@
+"""Element-wise activations and softmax, each with its backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, as_tensor
+from .module import Module
+from .registry import register_layer
+
+
+def relu(x) -> Tensor:
+    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch."""
+    x = as_tensor(x)
+    out = np.maximum(x.data, 0)
+    return Tensor.from_op(out, (x,), lambda g: (g * (out > 0),), "relu")
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    x = as_tensor(x)
+    positive = x.data > 0
+    out = np.where(positive, x.data, x.data * negative_slope)
+    return Tensor.from_op(out, (x,), lambda g: (np.where(positive, g, g * negative_slope),), "leaky_relu")
+
+
+def sigmoid(x) -> Tensor:
+    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
+    x = as_tensor(x)
+    e = np.exp(-np.abs(x.data))
+    out = np.where(x.data >= 0, 1 / (1 + e), e / (1 + e))
+    return Tensor.from_op(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
+
+
+def tanh(x) -> Tensor:
+    x = as_tensor(x)
+    out = np.tanh(x.data)
+    return Tensor.from_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
+
+
+def softmax(x, dim: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the maximum for stability."""
+    x = as_tensor(x)
+    e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
+    out = e / e.sum(axis=dim, keepdims=True)
+    return Tensor.from_op(out, (x,), lambda g: (out * (g - (g * out).sum(axis=dim, keepdims=True)),), "softmax")
+
+
+def log_softmax(x, dim: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim``, stable for large values."""
+    x = as_tensor(x)
+    shifted = x.data - x.data.max(axis=dim, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return Tensor.from_op(out, (x,), lambda g: (g - np.exp(out) * g.sum(axis=dim, keepdims=True),), "log_softmax")
+
+
+EXAMPLE_SHAPE = (2, 3, 4)
+
+
+@register_layer(example=lambda: (ReLU(), EXAMPLE_SHAPE))
+class ReLU(Module):
+    """Rectified linear unit. Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return relu(x)
+
+
+@register_layer(example=lambda: (LeakyReLU(0.1), EXAMPLE_SHAPE))
+class LeakyReLU(Module):
+    """Leaky ReLU with ``negative_slope`` (default 0.01). Shape: any, unchanged."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x) -> Tensor:
+        return leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+@register_layer(example=lambda: (Sigmoid(), EXAMPLE_SHAPE))
+class Sigmoid(Module):
+    """Logistic sigmoid. Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return sigmoid(x)
+
+
+@register_layer(example=lambda: (Tanh(), EXAMPLE_SHAPE))
+class Tanh(Module):
+    """Hyperbolic tangent (LeNet-5's classic activation). Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return tanh(x)
+
+
+@register_layer(example=lambda: (Softmax(dim=1), EXAMPLE_SHAPE))
+class Softmax(Module):
+    """Softmax along ``dim`` (default: last). Shape: any, unchanged."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x) -> Tensor:
+        return softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+@register_layer(example=lambda: (LogSoftmax(dim=1), EXAMPLE_SHAPE))
+class LogSoftmax(Softmax):
+    """Log-softmax along ``dim`` (default: last). Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return log_softmax(x, self.dim)

@@ -1,0 +1,34 @@
+"""Weight initialisation, matching PyTorch's defaults, from an explicit random generator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def make_rng(rng=None) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a Generator (returned as is), an int seed, or ``None`` (fresh)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def uniform(shape, bound: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    """Samples from U(-bound, bound)."""
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def default_fan_in_uniform(shape, fan_in: int, rng: np.random.Generator) -> np.ndarray:
+    """PyTorch's default for conv and linear weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    (``kaiming_uniform_(a=sqrt(5))`` reduces to this bound for weights; biases use it directly.)
+    """
+    return uniform(shape, 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0, rng)
+
+
+def kaiming_normal(shape, fan: int, rng: np.random.Generator, gain: float = math.sqrt(2.0)) -> np.ndarray:
+    """He et al. normal initialisation: N(0, gain / sqrt(fan))."""
+    return (rng.standard_normal(shape) * (gain / math.sqrt(fan))).astype(np.float32)

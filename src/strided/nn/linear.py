@@ -1,0 +1,97 @@
+"""Dense (fully-connected) layers and flattening."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from ..geometry import ReceptiveField
+from ..tensor import Tensor, as_tensor
+from .init import default_fan_in_uniform, make_rng
+from .module import Cost, Module, Parameter
+from .registry import register_layer
+
+
+def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
+    """``x @ weight.T + bias``, as ``torch.nn.functional.linear``.
+
+    Shape: ``x (*, in)``, ``weight (out, in)``, ``bias (out,)`` -> ``(*, out)``.
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"{owner}: expected input (*, {weight.shape[1]}), got {shape_str(x.shape)}")
+    out = x.data @ weight.data.T                                        # (*, out)
+    if bias is not None:
+        out += bias.data
+
+    def backward(g):
+        g2 = g.reshape(-1, g.shape[-1])                                 # (M, out)
+        gx = (g @ weight.data) if x.requires_grad else None            # (*, in)
+        gw = (g2.T @ x.data.reshape(-1, x.shape[-1])) if weight.requires_grad else None   # (out, in)
+        gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None          # (out,)
+        return (gx, gw, gb) if bias is not None else (gx, gw)
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return Tensor.from_op(out, parents, backward, "linear")
+
+
+@register_layer(example=lambda: (Linear(5, 3, rng=0), (4, 5)))
+class Linear(Module):
+    """Dense layer ``y = x W^T + b``, initialised as PyTorch does (U(+-1/sqrt(in_features))).
+
+    Shape: ``(*, in_features) -> (*, out_features)``.
+
+    >>> Linear(120, 84, rng=0)(np.zeros((2, 120))).shape
+    (2, 84)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None):
+        super().__init__()
+        for arg, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Linear: {arg} must be a positive int, got {value!r}")
+        self.in_features, self.out_features = in_features, out_features
+        rng = make_rng(rng)
+        self.weight = Parameter(default_fan_in_uniform((out_features, in_features), in_features, rng))
+        self.bias = Parameter(default_fan_in_uniform((out_features,), in_features, rng)) if bias else None
+
+    def forward(self, x) -> Tensor:
+        return linear(x, self.weight, self.bias, self._describe())
+
+    def output_shape(self, in_shape):
+        if len(in_shape) < 2 or in_shape[-1] != self.in_features:
+            raise ShapeError(f"{self._describe()}: expected input (N, {self.in_features}), got {shape_str(in_shape)}")
+        return tuple(in_shape[:-1]) + (self.out_features,)
+
+    def cost(self, in_shape):
+        rows = int(np.prod(in_shape[1:-1])) if len(in_shape) > 2 else 1
+        params = self.weight.size + (self.bias.size if self.bias is not None else 0)
+        return Cost(params, rows * self.in_features * self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}" + (
+            ", bias=False" if self.bias is None else "")
+
+
+def flatten(x, start_dim: int = 1) -> Tensor:
+    """Merge the axes from ``start_dim`` on. Shape: ``(N, C, H, W) -> (N, C*H*W)``."""
+    return as_tensor(x).flatten(start_dim)
+
+
+@register_layer(example=lambda: (Flatten(), (2, 3, 4, 5)))
+class Flatten(Module):
+    """Merge the axes from ``start_dim`` (default 1) on. Shape: ``(N, C, H, W) -> (N, C*H*W)``."""
+
+    def __init__(self, start_dim: int = 1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x) -> Tensor:
+        return flatten(x, self.start_dim)
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape[:self.start_dim]) + (int(np.prod(in_shape[self.start_dim:])),)
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        # every output sees the whole spatial input
+        return rf.through_global(tuple(in_shape[2:])) if len(in_shape) > 2 else rf

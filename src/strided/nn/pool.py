@@ -1,0 +1,276 @@
+"""Max, average and global pooling in 1, 2 and 3 dimensions, with their backward passes.
+
+Windowed pooling walks the kernel offsets (``windows.offset_slices``): the forward pass is
+``np.maximum`` (or a sum) over ``prod(kernel)`` strided slices of the padded input, and the
+backward pass adds the gradient back through the same slices. Overlapping windows (AlexNet's
+3x3 stride 2) are fine. Max-pool ties go to the first maximum in scan order, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
+from ..tensor import Tensor, as_tensor
+from ..windows import offset_slices, pad, unpad
+from .conv import SPATIAL_NAMES
+from .module import Module
+from .registry import register_layer
+
+
+def pool_geometry(in_shape, ndim: int, kernel_size, stride, padding, owner: str):
+    """Validate a pooling call and resolve ``(kernel, stride, pads, out_spatial)``."""
+    if len(in_shape) != ndim + 2:
+        raise ShapeError(f"{owner}: expected input (N, C, {SPATIAL_NAMES[ndim]}), got {shape_str(in_shape)}")
+    kernel = as_tuple(kernel_size, ndim, "kernel_size", owner)
+    stride = kernel if stride is None else as_tuple(stride, ndim, "stride", owner)
+    pads = resolve_padding(padding, in_shape[2:], kernel, stride, (1,) * ndim, owner)
+    if any(max(lo, hi) > k // 2 for (lo, hi), k in zip(pads, kernel)):
+        raise ValueError(f"{owner}: padding must be at most half the kernel size {kernel}, got {padding!r}")
+    out = window_output_shape(in_shape[2:], kernel, stride, pads, (1,) * ndim, owner, in_shape)
+    return kernel, stride, pads, out
+
+
+def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | None = None) -> Tensor:
+    """Max pooling over the last ``ndim`` axes; padded positions never win (they hold -inf).
+
+    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - K) / stride) + 1``.
+    """
+    x = as_tensor(x)
+    owner = owner or f"max_pool{ndim}d"
+    kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
+    ones = (1,) * ndim
+    xp = pad(x.data, pads, value=-np.inf)                               # (N, C, *Sp)
+    out = None
+    for _, index in offset_slices(kernel, stride, ones, out_sizes):
+        out = xp[index].copy() if out is None else np.maximum(out, xp[index], out=out)   # (N, C, *O)
+
+    def backward(g):
+        gxp = np.zeros(xp.shape, dtype=g.dtype)                         # (N, C, *Sp)
+        taken = np.zeros(out.shape, dtype=bool)                         # (N, C, *O): gradient routed yet?
+        for _, index in offset_slices(kernel, stride, ones, out_sizes):
+            hit = xp[index] == out
+            hit &= ~taken                                               # first maximum wins ties
+            gxp[index] += g * hit
+            taken |= hit
+        return (np.ascontiguousarray(unpad(gxp, pads)),)
+    return Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
+
+
+def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pad: bool = True,
+             owner: str | None = None) -> Tensor:
+    """Average pooling over the last ``ndim`` axes.
+
+    With ``count_include_pad`` (PyTorch's default) every window divides by ``prod(kernel)``;
+    without it, by the number of real (unpadded) inputs in the window.
+
+    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - K) / stride) + 1``.
+    """
+    x = as_tensor(x)
+    owner = owner or f"avg_pool{ndim}d"
+    kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
+    ones = (1,) * ndim
+    xp = pad(x.data, pads)                                              # (N, C, *Sp)
+    total = np.zeros(x.shape[:2] + out_sizes, dtype=xp.dtype)           # (N, C, *O)
+    for _, index in offset_slices(kernel, stride, ones, out_sizes):
+        total += xp[index]
+    if count_include_pad:
+        divisor = float(np.prod(kernel))
+    else:
+        mask = pad(np.ones((1, 1) + x.shape[2:], dtype=xp.dtype), pads)   # (1, 1, *Sp)
+        divisor = sum(mask[index] for _, index in offset_slices(kernel, stride, ones, out_sizes))  # (1, 1, *O)
+    out = total / divisor
+
+    def backward(g):
+        share = g / divisor                                             # (N, C, *O)
+        gxp = np.zeros(xp.shape, dtype=g.dtype)                         # (N, C, *Sp)
+        for _, index in offset_slices(kernel, stride, ones, out_sizes):
+            gxp[index] += share
+        return (np.ascontiguousarray(unpad(gxp, pads)),)
+    return Tensor.from_op(out, (x,), backward, f"avg_pool{ndim}d")
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    return max_pool(x, 1, kernel_size, stride, padding)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    return max_pool(x, 2, kernel_size, stride, padding)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    return max_pool(x, 3, kernel_size, stride, padding)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
+    return avg_pool(x, 1, kernel_size, stride, padding, count_include_pad)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
+    return avg_pool(x, 2, kernel_size, stride, padding, count_include_pad)
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
+    return avg_pool(x, 3, kernel_size, stride, padding, count_include_pad)
+
+
+def _check_spatial(x: Tensor, owner: str) -> None:
+    if x.ndim < 3:
+        raise ShapeError(f"{owner}: expected input (N, C, *spatial) with at least one spatial axis, "
+                         f"got {shape_str(x.shape)}")
+
+
+def global_avg_pool(x, keepdims: bool = False) -> Tensor:
+    """Mean over every spatial axis. Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims)."""
+    x = as_tensor(x)
+    _check_spatial(x, "global_avg_pool")
+    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=keepdims)
+
+
+def global_max_pool(x, keepdims: bool = False) -> Tensor:
+    """Maximum over every spatial axis; the gradient goes to the first maximum.
+
+    Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims).
+    """
+    x = as_tensor(x)
+    _check_spatial(x, "global_max_pool")
+    n, c = x.shape[:2]
+    flat = x.data.reshape(n, c, -1)                                     # (N, C, P)
+    where = flat.argmax(axis=2)                                         # (N, C)
+    out = np.take_along_axis(flat, where[..., None], axis=2)[..., 0]    # (N, C)
+    out_shape = (n, c) + (1,) * (x.ndim - 2) if keepdims else (n, c)
+
+    def backward(g):
+        gflat = np.zeros(flat.shape, dtype=g.dtype)                     # (N, C, P)
+        np.put_along_axis(gflat, where[..., None], g.reshape(n, c, 1), axis=2)
+        return (gflat.reshape(x.shape),)
+    return Tensor.from_op(out.reshape(out_shape), (x,), backward, "global_max_pool")
+
+
+class _PoolNd(Module):
+    """Shared body of the windowed pooling layers."""
+
+    ndim = 0
+    kind = "max"
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = as_tuple(kernel_size, self.ndim, "kernel_size", name)
+        self.stride = self.kernel_size if stride is None else as_tuple(stride, self.ndim, "stride", name)
+        self.padding = padding
+        pool_geometry((1, 1) + tuple(4 * k for k in self.kernel_size), self.ndim, self.kernel_size, self.stride,
+                      padding, name)
+
+    def _geometry(self, in_shape):
+        return pool_geometry(tuple(in_shape), self.ndim, self.kernel_size, self.stride, self.padding,
+                             self._describe())
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape[:2]) + self._geometry(in_shape)[3]
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        kernel, stride, pads, _ = self._geometry(in_shape)
+        return rf.through_window(kernel, stride, [lo for lo, _ in pads], (1,) * self.ndim)
+
+    def extra_repr(self) -> str:
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return text + (f", padding={self.padding!r}" if self.padding != 0 else "")
+
+
+class _MaxPoolNd(_PoolNd):
+    def forward(self, x) -> Tensor:
+        return max_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self._describe())
+
+
+class _AvgPoolNd(_PoolNd):
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x) -> Tensor:
+        return avg_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+                        self._describe())
+
+
+@register_layer(example=lambda: (MaxPool1d(3, 2, padding=1), (2, 3, 9)))
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + 2p - k) / s) + 1``."""
+    ndim = 1
+
+
+@register_layer(example=lambda: (MaxPool2d(3, 2), (2, 3, 7, 7)))
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling over ``(N, C, H, W)``; ``MaxPool2d(3, 2)`` is AlexNet's overlapping pool.
+
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + 2p - k) / s) + 1``.
+    """
+    ndim = 2
+
+
+@register_layer(example=lambda: (MaxPool3d(2), (1, 2, 4, 4, 6)))
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+    ndim = 3
+
+
+@register_layer(example=lambda: (AvgPool1d(2, 1), (2, 3, 5)))
+class AvgPool1d(_AvgPoolNd):
+    """Average pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + 2p - k) / s) + 1``."""
+    ndim = 1
+
+
+@register_layer(example=lambda: (AvgPool2d(3, 2, padding=1, count_include_pad=False), (2, 3, 6, 7)))
+class AvgPool2d(_AvgPoolNd):
+    """Average pooling over ``(N, C, H, W)`` (LeNet-5's subsampling).
+
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + 2p - k) / s) + 1``.
+    """
+    ndim = 2
+
+
+@register_layer(example=lambda: (AvgPool3d((1, 2, 2)), (1, 2, 3, 4, 4)))
+class AvgPool3d(_AvgPoolNd):
+    """Average pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+    ndim = 3
+
+
+class _GlobalPool(Module):
+    def __init__(self, keepdims: bool = False):
+        super().__init__()
+        self.keepdims = keepdims
+
+    def _check(self, in_shape):
+        if len(in_shape) < 3:
+            raise ShapeError(f"{self._describe()}: expected input (N, C, *spatial), got {shape_str(in_shape)}")
+
+    def output_shape(self, in_shape):
+        self._check(in_shape)
+        return tuple(in_shape[:2]) + ((1,) * (len(in_shape) - 2) if self.keepdims else ())
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        return rf.through_global(tuple(in_shape[2:]))
+
+    def extra_repr(self) -> str:
+        return "keepdims=True" if self.keepdims else ""
+
+
+@register_layer(example=lambda: (GlobalAvgPool(), (2, 3, 4, 5)))
+class GlobalAvgPool(_GlobalPool):
+    """Average of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``."""
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self._check(x.shape)
+        return global_avg_pool(x, self.keepdims)
+
+
+@register_layer(example=lambda: (GlobalMaxPool(keepdims=True), (2, 3, 6)))
+class GlobalMaxPool(_GlobalPool):
+    """Maximum of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``."""
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self._check(x.shape)
+        return global_max_pool(x, self.keepdims)
