@@ -71,6 +71,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.reshape(shape)
 
 
+def _released(grad):
+    """The backward closure of a node whose graph an earlier ``backward()`` already freed."""
+    raise RuntimeError("Tensor.backward: trying to backward through a graph a second time; its saved values "
+                       "were released by the first backward(); pass retain_graph=True to the first call")
+
+
 class Tensor:
     """An n-dimensional float array that remembers how it was computed.
 
@@ -154,7 +160,7 @@ class Tensor:
                 else:
                     grads[key] = pg
             if not retain_graph:
-                node._parents, node._backward = (), None
+                node._parents, node._backward = (), _released
 
     def _topological_order(self) -> list["Tensor"]:
         """Nodes from self back to the leaves, each after every node that consumes it."""
@@ -260,6 +266,8 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             raise TypeError("Tensor.__pow__: the exponent must be a Python number")
+        if isinstance(exponent, np.generic):
+            exponent = exponent.item()                 # a NumPy float64 scalar would upcast float32 data
         x = self.data
         return Tensor.from_op(x ** exponent, (self,), lambda g: (g * exponent * x ** (exponent - 1),), "pow")
 
@@ -361,10 +369,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         xx = x[None, :] if x.ndim == 1 else x          # (*, n, k)
         yy = y[:, None] if y.ndim == 1 else y          # (*, k, m)
         gg = g
+        if y.ndim == 1:                                # restore m first: a 0-d g (1-D @ 1-D) has no axis -2
+            gg = np.expand_dims(gg, -1)
         if x.ndim == 1:
-            gg = np.expand_dims(gg, -2)
-        if y.ndim == 1:
-            gg = np.expand_dims(gg, -1)                # (*, n, m)
+            gg = np.expand_dims(gg, -2)                # (*, n, m)
         ga = gb = None
         if a.requires_grad:
             ga = unbroadcast(np.matmul(gg, np.swapaxes(yy, -1, -2)), xx.shape).reshape(x.shape)

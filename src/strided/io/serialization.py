@@ -108,19 +108,30 @@ def save(obj, path) -> None:
 def load(path):
     """Read what ``save`` wrote. Never unpickles: only arrays of numbers and JSON are read."""
     path = os.fspath(path)
+    unreadable = (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, TypeError)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except unreadable as error:   # ValueError: pickled data or garbage that np.load refuses
+        raise ValueError(f"load: {path} is not a readable strided state file ({error})") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"load: {path} is not a strided state file (a single .npy array, not an archive)")
+    try:
+        with archive:
             if TREE_KEY not in archive.files:
                 raise ValueError(f"load: {path} is not a strided state file (no {TREE_KEY} entry)")
             tree = json.loads(archive[TREE_KEY].tobytes().decode("utf-8"))
             arrays = {name: archive[name] for name in archive.files if name != TREE_KEY}
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        if isinstance(error, FileNotFoundError):
+        if not isinstance(tree, dict) or tree.get("format") != FORMAT:
+            found = tree.get("format") if isinstance(tree, dict) else None
+            raise ValueError(f"load: {path} has format {found!r}, expected {FORMAT!r}")
+        return _decode(tree["root"], arrays)
+    except unreadable as error:
+        if isinstance(error, ValueError) and str(error).startswith(f"load: {path} "):
             raise
-        raise ValueError(f"load: {path} is not a readable strided state file ({error})") from error
-    if tree.get("format") != FORMAT:
-        raise ValueError(f"load: {path} has format {tree.get('format')!r}, expected {FORMAT!r}")
-    return _decode(tree["root"], arrays)
+        raise ValueError(f"load: {path} is not a readable strided state file ({type(error).__name__}: "
+                         f"{error})") from error
 
 
 __all__ = ["save", "load"]

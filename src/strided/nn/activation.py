@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
 from .module import Module
 from .registry import register_layer
@@ -104,8 +105,18 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
+    def _check(self, shape) -> None:
+        if not -len(shape) <= self.dim < len(shape):
+            raise ShapeError(f"{self._describe()}: expected input with an axis dim={self.dim}, got {shape_str(shape)}")
+
     def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self._check(x.shape)
         return softmax(x, self.dim)
+
+    def output_shape(self, in_shape):
+        self._check(tuple(in_shape))
+        return tuple(in_shape)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -116,4 +127,6 @@ class LogSoftmax(Softmax):
     """Log-softmax along ``dim`` (default: last). Shape: any, unchanged."""
 
     def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self._check(x.shape)
         return log_softmax(x, self.dim)

@@ -59,8 +59,8 @@ class Linear(Module):
         return linear(x, self.weight, self.bias, self._describe())
 
     def output_shape(self, in_shape):
-        if len(in_shape) < 2 or in_shape[-1] != self.in_features:
-            raise ShapeError(f"{self._describe()}: expected input (N, {self.in_features}), got {shape_str(in_shape)}")
+        if len(in_shape) < 1 or in_shape[-1] != self.in_features:
+            raise ShapeError(f"{self._describe()}: expected input (*, {self.in_features}), got {shape_str(in_shape)}")
         return tuple(in_shape[:-1]) + (self.out_features,)
 
     def cost(self, in_shape):
@@ -86,10 +86,18 @@ class Flatten(Module):
         super().__init__()
         self.start_dim = start_dim
 
+    def _check(self, shape) -> None:
+        if not -len(shape) <= self.start_dim < len(shape):
+            raise ShapeError(f"{self._describe()}: expected input with an axis start_dim={self.start_dim}, "
+                             f"got {shape_str(shape)}")
+
     def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self._check(x.shape)
         return flatten(x, self.start_dim)
 
     def output_shape(self, in_shape):
+        self._check(tuple(in_shape))
         return tuple(in_shape[:self.start_dim]) + (int(np.prod(in_shape[self.start_dim:])),)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:

@@ -75,15 +75,21 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            target = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            target = self._modules
+        elif name in self._buffers and (value is None or isinstance(value, np.ndarray)):
+            target = self._buffers   # assigning an array to a buffer updates the buffer, as in torch
         else:
+            target = None
+        for store in (self._parameters, self._buffers, self._modules):
+            if store is not target:   # a replaced entry keeps its place in the order, as in torch
+                store.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
             return
+        target[name] = value
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -226,9 +232,8 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            error = ShapeError if mismatched else KeyError
-            message = f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + " (nothing was loaded)"
-            raise error(message) if error is ShapeError else KeyError(message)
+            error = ShapeError if mismatched else ValueError
+            raise error(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + " (nothing was loaded)")
         for key, (module, name, kind) in targets.items():
             if key not in state:
                 continue

@@ -1,0 +1,57 @@
+"""The ``strided`` command line: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _train(args) -> int:
+    from .train.digits_job import run_digits_job
+    run_digits_job(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                   weight_decay=args.weight_decay, shift=args.shift, seed=args.seed, out_dir=args.out, resume=args.resume,
+                   progress=not args.no_progress)
+    return 0
+
+
+def _models(args) -> int:
+    from .models import list_models
+    print("\n".join(list_models()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="strided", description="Convolutional neural networks on NumPy.")
+    parser.add_argument("--version", action="version", version=f"strided {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train LeNet-5 on scikit-learn's handwritten digits")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=0.02, help="initial learning rate (cosine schedule)")
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--shift", type=int, default=2, help="random translation of training images, pixels")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default="runs/lenet5-digits", help="folder for checkpoint.npz and metrics.json")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if present")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    models = commands.add_parser("models", help="list the registered models")
+    models.set_defaults(run=_models)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        print(f"strided {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""The layer contract, run over every registered layer (DESIGN.md, "One layer, one place").
+
+For each ``name -> factory`` in ``strided.nn.registered_layers()`` (the factory returns a small
+module and an input shape it accepts):
+
+* declared ``output_shape`` == the shape ``forward`` really returns;
+* declared ``cost(...).params`` == the real number of parameter values;
+* backward of the input and of every parameter == central differences (float64), in training
+  and in evaluation mode;
+* ``state_dict`` round trip into a freshly built instance gives the same outputs;
+* an input of the wrong rank raises ``ShapeError`` naming the layer and the received shape;
+* no static rule is missing, and the declared receptive field equals the one measured by
+  perturbing single input pixels and watching which outputs move.
+
+The oracles are the forward pass itself (shapes), the parameter arrays (counts), central
+differences (gradients) and pixel perturbation (receptive fields); never a rule checking itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import strided as st
+from strided import nn
+from strided.geometry import ReceptiveField
+from strided.nn.module import Module
+
+LAYERS = nn.registered_layers()
+NAMES = sorted(LAYERS)
+
+# Layers whose forward accepts any rank (element-wise): no input rank is wrong for them.
+RANK_AGNOSTIC = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout"}
+
+# The wrong-rank input for each layer that has a rank requirement. Default: drop the last axis.
+WRONG_RANK = {
+    "Linear": lambda shape: (),                          # (*, in_features) needs at least one axis
+    "BatchNorm1d": lambda shape: shape + (2, 2),         # accepts (N, C) and (N, C, L): give rank 5
+    "Softmax": lambda shape: (shape[0],),                # dim=1 does not exist in a 1-D input
+    "LogSoftmax": lambda shape: (shape[0],),
+    "Flatten": lambda shape: (shape[0],),                # start_dim=1 does not exist in a 1-D input
+    "GlobalAvgPool": lambda shape: shape[:2],            # no spatial axis
+    "GlobalMaxPool": lambda shape: shape[:2],
+}
+
+
+def build(name):
+    module, shape = LAYERS[name]()
+    return module, tuple(shape)
+
+
+def reseed(module, seed=1234):
+    """Give every module that draws random numbers (dropout) the same fresh generator."""
+    for m in module.modules():
+        if isinstance(getattr(m, "rng", None), np.random.Generator):
+            m.rng = np.random.default_rng(seed)
+
+
+def buffer_state(module):
+    """A copy of the buffers only (parameters are excluded), for ``load_state_dict(strict=False)``."""
+    params = {name for name, _ in module.named_parameters()}
+    return {k: v for k, v in module.state_dict().items() if k not in params}
+
+
+def test_registry_is_not_empty():
+    assert len(LAYERS) >= 20
+    for name, factory in LAYERS.items():
+        assert callable(factory), name
+
+
+def test_every_public_layer_is_registered():
+    """Every Module subclass exported by strided.nn (bar the base, containers and losses) is registered."""
+    excluded = {"Module", "Sequential", "CrossEntropyLoss", "MSELoss"}
+    public = {name for name in nn.__all__
+              if inspect.isclass(getattr(nn, name)) and issubclass(getattr(nn, name), Module)}
+    layers = public - excluded
+    assert {"Conv2d", "Linear", "BatchNorm2d", "MaxPool2d", "ReLU"} <= layers   # the scan sees the layers
+    missing = sorted(layers - set(LAYERS))
+    assert not missing, f"public layers missing from the registry: {missing}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_factory_builds_the_registered_class(name):
+    module, shape = build(name)
+    assert type(module).__name__ == name
+    assert isinstance(module, Module)
+    assert all(isinstance(n, int) and n >= 1 for n in shape)
+
+
+# --------------------------------------------------------------------------------------------- shape
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_output_shape_equals_forward_shape(name, training):
+    module, shape = build(name)
+    module.train(training)
+    # a batch of one as well, in evaluation (training batch norm needs more than one value per channel)
+    shapes = [shape] if training else [shape, (1,) + shape[1:]]
+    for in_shape in shapes:
+        x = np.random.default_rng(0).standard_normal(in_shape).astype(np.float32)
+        out = module(st.Tensor(x))
+        assert tuple(module.output_shape(in_shape)) == out.shape, f"{name} on {in_shape}"
+
+
+# --------------------------------------------------------------------------------------------- cost
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_params_equal_real_parameter_count(name):
+    module, shape = build(name)
+    real = sum(p.data.size for p in module.parameters())
+    cost = module.cost(shape)
+    assert cost.params == real
+    assert cost.macs >= 0
+
+
+# Other input ranks a layer accepts besides its example's: declared shape == forward shape there too.
+OTHER_SHAPES = {
+    "Linear": [(5,), (2, 3, 5)],
+    "BatchNorm1d": [(4, 3)],
+    "Flatten": [(2, 3), (2, 3, 4)],
+    "GlobalAvgPool": [(2, 3, 4), (1, 2, 2, 3, 2)],
+    "GlobalMaxPool": [(2, 3, 4, 5)],
+    "Softmax": [(2, 3), (1, 3, 2, 2)],
+    "LogSoftmax": [(2, 3), (1, 3, 2, 2)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_SHAPES))
+def test_declared_output_shape_on_other_accepted_ranks(name):
+    module, _ = build(name)
+    module.eval()
+    for shape in OTHER_SHAPES[name]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        assert tuple(module.output_shape(shape)) == module(x).shape, f"{name} on {shape}"
+
+
+# --------------------------------------------------------------------------------------------- gradients
+
+
+def numerical_gradient(f, array, eps=1e-6):
+    """Central differences of the scalar ``f()`` with respect to every element of ``array`` (in place)."""
+    grad = np.zeros_like(array)
+    flat, gflat = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = f()
+        flat[i] = old - eps
+        down = f()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_equals_central_differences(name, training):
+    module, shape = build(name)
+    module.double().train(training)
+    rng = np.random.default_rng(1)
+    for p in module.parameters():   # move parameters off their special initial values (BN's ones/zeros)
+        p.data += 0.1 * rng.standard_normal(p.shape)
+    x_data = rng.standard_normal(shape)
+    upstream = rng.standard_normal(module.output_shape(shape))
+    buffers = buffer_state(module)   # BatchNorm updates running stats in training: restore before each run
+
+    def loss_value():
+        module.load_state_dict(buffers, strict=False)
+        reseed(module)               # dropout draws the same mask every time
+        with st.no_grad():
+            out = module(st.Tensor(x_data, dtype=np.float64))
+        return float(np.sum(out.data * upstream))
+
+    module.load_state_dict(buffers, strict=False)
+    reseed(module)
+    module.zero_grad()
+    x = st.Tensor(x_data, requires_grad=True, dtype=np.float64)
+    out = module(x)
+    assert out.dtype == np.float64, f"{name} does not compute in float64 after .double()"
+    (out * st.Tensor(upstream, dtype=np.float64)).sum().backward()
+
+    assert x.grad is not None and x.grad.shape == x.shape
+    np.testing.assert_allclose(x.grad, numerical_gradient(loss_value, x_data), rtol=1e-6, atol=1e-8,
+                               err_msg=f"{name}: input gradient")
+    for pname, p in module.named_parameters():
+        assert p.grad is not None, f"{name}.{pname} got no gradient"
+        np.testing.assert_allclose(p.grad, numerical_gradient(loss_value, p.data), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{name}.{pname}: parameter gradient")
+
+
+def test_dropout_is_really_random_in_training():
+    """The gradient check above pins dropout's mask; make sure pinning is what made it deterministic."""
+    module, shape = build("Dropout")
+    x = np.ones((200, 50), dtype=np.float32)
+    a, b = module(x).data, module(x).data
+    assert not np.array_equal(a, b)
+    assert set(np.unique(a)) <= {0.0, np.float32(1 / (1 - module.p))}
+    assert abs((a == 0).mean() - module.p) < 0.02
+    module.eval()
+    np.testing.assert_array_equal(module(x).data, x)
+
+
+# --------------------------------------------------------------------------------------------- state
+
+
+def perturb_state(module, rng):
+    """Give every parameter and floating buffer new values, so a load has something to change."""
+    for p in module.parameters():
+        p.data = (p.data + rng.standard_normal(p.shape)).astype(p.data.dtype)
+    module.load_state_dict({k: (v + rng.uniform(0.5, 1.0, np.shape(v))).astype(v.dtype)
+                            if np.issubdtype(v.dtype, np.floating) else v + 3
+                            for k, v in buffer_state(module).items()}, strict=False)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip_into_a_fresh_instance(name):
+    rng = np.random.default_rng(2)
+    trained, shape = build(name)
+    perturb_state(trained, rng)
+    state = trained.state_dict()
+    assert list(state) == [k for k, _ in trained.named_parameters()] + list(buffer_state(trained))
+
+    fresh, _ = build(name)
+    x = rng.standard_normal(shape).astype(np.float32)
+    trained.eval()
+    fresh.eval()
+    expected = trained(st.Tensor(x)).data.copy()
+    if state:
+        assert not np.allclose(fresh(st.Tensor(x)).data, expected), "the load would change nothing"
+    missing, unexpected = fresh.load_state_dict(state)
+    assert list(missing) == [] and list(unexpected) == []
+    np.testing.assert_array_equal(fresh(st.Tensor(x)).data, expected)
+    for key, value in fresh.state_dict().items():
+        np.testing.assert_array_equal(value, state[key])
+        assert value.dtype == state[key].dtype
+    # the loaded arrays are copies: changing the dict afterwards does not reach the module
+    for value in state.values():
+        value[...] = 7
+    np.testing.assert_array_equal(fresh(st.Tensor(x)).data, expected)
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+def test_wrong_rank_table_names_registered_layers():
+    assert set(WRONG_RANK) <= set(LAYERS)
+    assert RANK_AGNOSTIC <= set(LAYERS)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in RANK_AGNOSTIC])
+def test_wrong_rank_input_raises_shape_error_naming_layer_and_shape(name):
+    module, shape = build(name)
+    bad = WRONG_RANK.get(name, lambda s: s[:-1])(shape)
+    assert len(bad) != len(shape)
+    x = st.Tensor(np.zeros(bad, dtype=np.float32))
+    with pytest.raises(st.ShapeError) as info:
+        module(x)
+    message = str(info.value)
+    assert name in message, message
+    assert str(tuple(bad)) in message, message
+    with pytest.raises(st.ShapeError) as info:
+        module.output_shape(bad)
+    assert name in str(info.value) and str(tuple(bad)) in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(RANK_AGNOSTIC))
+def test_rank_agnostic_layers_accept_every_rank(name):
+    module, _ = build(name)
+    module.eval()
+    for shape in [(5,), (2, 3), (2, 3, 4), (1, 2, 3, 4, 5)]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        assert module(x).shape == shape == module.output_shape(shape)
+
+
+# --------------------------------------------------------------------------------------------- rules
+
+
+def overrides(cls, rule):
+    return getattr(cls, rule) is not getattr(Module, rule)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_static_rule_missing(name):
+    """Each rule is overridden, or the inherited identity rule is right for this layer.
+
+    Inheriting ``output_shape`` is right only when the forward keeps the shape; inheriting
+    ``cost`` (own parameters, 0 MACs) only for a layer without parameters; inheriting
+    ``receptive_field`` (unchanged) only when the spatial axes are unchanged.
+    """
+    module, shape = build(name)
+    cls = type(module)
+    module.eval()
+    out_shape = module(np.zeros(shape, dtype=np.float32)).shape
+    for rule in ("output_shape", "cost", "receptive_field"):
+        assert callable(getattr(module, rule))
+    if not overrides(cls, "output_shape"):
+        assert out_shape == shape, f"{name} changes the shape but inherits output_shape"
+    if not overrides(cls, "cost"):
+        assert sum(p.size for p in module.parameters()) == 0, f"{name} has parameters but inherits cost"
+    if not overrides(cls, "receptive_field"):
+        assert out_shape[2:] == shape[2:], f"{name} changes spatial axes but inherits receptive_field"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_receptive_field_has_one_entry_per_spatial_axis(name):
+    module, shape = build(name)
+    d = len(shape) - 2
+    rf = module.receptive_field(ReceptiveField.identity(max(d, 0)), shape)
+    assert isinstance(rf, ReceptiveField)
+    if d >= 1:
+        assert len(rf.size) == len(rf.jump) == len(rf.start) == d
+        assert all(s >= 1 for s in rf.size) and all(j >= 1 for j in rf.jump)
+
+
+def influence(module, shape, out_index, rng):
+    """Spatial input positions whose perturbation changes ``output[out_index]`` (the measured field).
+
+    One batch row per input position: row 0 is the unperturbed input, row ``1 + i`` has position
+    ``i`` (all channels at once, by different large amounts) raised. Returns the positions.
+    """
+    n, c, spatial = shape[0], shape[1], shape[2:]
+    positions = list(np.ndindex(*spatial))
+    base = rng.standard_normal((1, c) + spatial)
+    batch = np.repeat(base, len(positions) + 1, axis=0)
+    bump = rng.uniform(50.0, 100.0, size=c)
+    for row, pos in enumerate(positions, start=1):
+        batch[(row, slice(None)) + pos] += bump
+    out = module(st.Tensor(batch, dtype=np.float64)).data
+    ref = out[(0,) + out_index]
+    moved = [pos for row, pos in enumerate(positions, start=1)
+             if not np.allclose(out[(row,) + out_index], ref, rtol=0, atol=1e-9)]
+    return moved
+
+
+def declared_window(rf, o_spatial):
+    """Input index range ``[lo, hi]`` per axis that the declared field gives output ``o_spatial``."""
+    centre = [rf.start[a] + o * rf.jump[a] for a, o in enumerate(o_spatial)]
+    return ([c - (s - 1) / 2 for c, s in zip(centre, rf.size)], [c + (s - 1) / 2 for c, s in zip(centre, rf.size)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_receptive_field_matches_measured_influence(name):
+    """Declared size, jump and start agree with the pixels that really move an output.
+
+    Measured for outputs whose declared window lies inside the input (padding would clip what
+    can be seen), the first, second and last such output on every axis, so the jump counts too.
+    The example input is enlarged until such outputs exist. Layers without spatial axes in
+    their input have nothing to measure; layers that drop the spatial axes (flatten, global
+    pooling without keepdims) must declare a field covering the whole input.
+    """
+    module, shape = build(name)
+    module.double().eval()
+    if len(shape) < 3:
+        assert module.receptive_field(ReceptiveField.identity(0), shape) == ReceptiveField.identity(0)
+        return
+    rng = np.random.default_rng(3)
+    d = len(shape) - 2
+    for scale in (1, 2, 3):
+        big = shape[:2] + tuple(scale * n for n in shape[2:])
+        out_shape = module.output_shape(big)
+        rf = module.receptive_field(ReceptiveField.identity(d), big)
+        if len(out_shape) != len(big):
+            assert tuple(rf.size) == big[2:], f"{name} drops the spatial axes but does not see the whole input"
+            return
+        inside = []   # per axis, the outputs whose declared window is inside the input
+        for a in range(d):
+            axis_ok = []
+            for o in range(out_shape[2 + a]):
+                one = [0] * d
+                one[a] = o
+                lo, hi = declared_window(rf, one)
+                if lo[a] >= 0 and hi[a] <= big[2 + a] - 1:
+                    axis_ok.append(o)
+            inside.append(axis_ok)
+        if all(len(ok) >= 2 or (ok and out_shape[2 + a] == 1) for a, ok in enumerate(inside)):
+            break
+    else:
+        pytest.fail(f"{name}: no output has its declared window inside the input")
+    picks = {tuple(ok[0] for ok in inside), tuple(ok[min(1, len(ok) - 1)] for ok in inside),
+             tuple(ok[-1] for ok in inside)}
+    for o_spatial in sorted(picks):
+        lo, hi = declared_window(rf, o_spatial)
+        moved = influence(module, big, (0,) + o_spatial, rng)
+        assert moved, f"{name}: nothing moves output {o_spatial}"
+        for a in range(d):
+            seen = [pos[a] for pos in moved]
+            assert (min(seen), max(seen)) == (lo[a], hi[a]), (
+                f"{name} output {o_spatial} axis {a}: declared window [{lo[a]}, {hi[a]}], "
+                f"measured [{min(seen)}, {max(seen)}]")
