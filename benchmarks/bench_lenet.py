@@ -16,8 +16,9 @@ figure is printed too. The strided worker never imports torch (checked), and it 
 that every activation, gradient, parameter and momentum buffer stays float32.
 
     python benchmarks/bench_lenet.py                      # default, about 1-2 minutes
-    python benchmarks/bench_lenet.py --quick              # smoke run, a few seconds
+    python benchmarks/bench_lenet.py --quick              # smoke run, about 15 s
     python benchmarks/bench_lenet.py --batch-sizes 32 128 --steps 30 --processes 5
+    python benchmarks/bench_lenet.py --blas-threads 1     # strided with a single-threaded BLAS
     python benchmarks/bench_lenet.py --profile 256        # cProfile of strided training steps
 """
 
@@ -40,6 +41,7 @@ LR, MOMENTUM = 0.01, 0.9
 IN_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 TORCH_THREADS = 2
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ----------------------------------------------------------------------------------- timing
@@ -259,7 +261,11 @@ def spawn(side: str, args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", side,
            "--batch-sizes", *map(str, args.batch_sizes), "--steps", str(args.steps), "--rounds", str(args.rounds),
            "--warmup", str(args.warmup), "--latency-calls", str(args.latency_calls)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    if side == "strided" and args.blas_threads:     # read by the BLAS when numpy loads it
+        for var in BLAS_THREAD_VARS:
+            env[var] = str(args.blas_threads)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"{side} worker failed (exit {proc.returncode})")
@@ -292,8 +298,8 @@ def report(results: dict[str, list[dict]], args) -> None:
     print(line)
     for r in rows:
         print(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths))))
-    print(f"\nbest of {len(st_runs)} fresh processes per side; every process "
-          f"(training: median of {args.rounds} rounds x {args.steps} steps; latency: median of {args.latency_calls} calls):")
+    print(f"\nbest of {len(st_runs)} fresh processes per side; every process (training: median of {args.rounds} "
+          f"rounds x {args.steps} steps; latency: median of {args.latency_calls} calls):")
     for r in rows:
         fmt = r[6]
         print(f"  {r[0].split(' (')[0]:<20} strided [{', '.join(fmt.format(v) for v in r[4])}]   "
@@ -304,6 +310,13 @@ def report(results: dict[str, list[dict]], args) -> None:
         print(f"  batch {batch}: {c['op_outputs']} op outputs, {c['op_grads']} op gradients, {c['params']} parameters, "
               f"{c['grads']} parameter gradients, {c['momentum_buffers']} momentum buffers: all float32 - OK")
     print("  inference output float32, no graph recorded - OK; torch never imported by strided - OK")
+
+
+def blas_threads(args) -> str:
+    if args.blas_threads:
+        return str(args.blas_threads)
+    set_vars = [f"{v}={os.environ[v]}" for v in BLAS_THREAD_VARS if v in os.environ]
+    return ", ".join(set_vars) if set_vars else f"default ({os.cpu_count()})"
 
 
 def load_warning(quiet: bool = False) -> bool:
@@ -320,14 +333,21 @@ def load_warning(quiet: bool = False) -> bool:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256], help="training batch sizes (default 64 256)")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256],
+                   help="training batch sizes (default 64 256)")
     p.add_argument("--steps", type=int, default=None, help="training steps per timed round (default 20; quick 5)")
-    p.add_argument("--rounds", type=int, default=None, help="timed rounds per process; the median counts (default 5; quick 3)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 5; quick 2); latency uses 4x")
-    p.add_argument("--latency-calls", type=int, default=None, help="timed batch-1 forward passes (default 300; quick 50)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="timed rounds per process; the median counts (default 5; quick 3)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed warm-up steps (default 5; quick 2); latency uses 4x")
+    p.add_argument("--latency-calls", type=int, default=None,
+                   help="timed batch-1 forward passes (default 300; quick 50)")
     p.add_argument("--processes", "--repeats", dest="processes", type=int, default=None,
                    help="fresh subprocesses per side, best one reported (default 3; quick 1)")
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="BLAS threads of the strided processes (default: the environment's, i.e. all cores)")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer steps, rounds and processes")
     p.add_argument("--profile", type=int, metavar="BATCH", default=None,
                    help="instead of benchmarking, cProfile --steps strided training steps at this batch size")
@@ -355,8 +375,9 @@ def main(argv=None) -> None:
         return
     print(f"LeNet-5 (1x28x28, SGD lr {LR} momentum {MOMENTUM}, cross-entropy, random float32 data)")
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-          f"torch threads {TORCH_THREADS}; batch sizes {args.batch_sizes}, {args.warmup} warm-up steps, "
-          f"{args.rounds} rounds x {args.steps} steps, {args.processes} processes per side")
+          f"torch threads {TORCH_THREADS}, strided BLAS threads {blas_threads(args)}")
+    print(f"batch sizes {args.batch_sizes}, {args.warmup} warm-up steps, {args.rounds} rounds x {args.steps} steps, "
+          f"{args.processes} processes per side")
     busy = load_warning()
     results: dict[str, list[dict]] = {"strided": [], "torch": []}
     start = time.perf_counter()

@@ -37,10 +37,12 @@ def write_json_atomic(obj, path: str) -> None:
 
 def run_digits_job(epochs: int = 20, batch_size: int = 32, lr: float = 0.02, momentum: float = 0.9,
                    weight_decay: float = 5e-4, shift: int = 2, seed: int = 0, out_dir: str = "runs/lenet5-digits",
-                   resume: bool = False, progress: bool = True, log=print) -> dict:
+                   resume: bool = False, progress: bool = True, log=print, stop_after: int | None = None) -> dict:
     """Train LeNet-5 on the digits (upsampled to 32x32); returns the metrics written to ``metrics.json``.
 
     ``shift``: training images are translated by up to this many pixels (of 32) each batch.
+    ``stop_after``: end after this many epochs of the ``epochs``-long schedule (as an interrupted
+    run would; ``resume=True`` then continues from the checkpoint).
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
@@ -75,7 +77,7 @@ def run_digits_job(epochs: int = 20, batch_size: int = 32, lr: float = 0.02, mom
         save_checkpoint(checkpoint_path, model, optimizer, epoch, rows, scheduler, rng, config)
 
     fit(model, optimizer, loader, (data.x_test, data.y_test), epochs, scheduler, progress=progress,
-        on_epoch_end=checkpoint, start_epoch=start_epoch, history=history, log=log)
+        on_epoch_end=checkpoint, start_epoch=start_epoch, history=history, log=log, stop_after=stop_after)
     final = evaluate(model, data.x_test, data.y_test)
     metrics = {
         "config": config,

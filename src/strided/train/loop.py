@@ -50,15 +50,17 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, loss_fn: Callable = cross_entr
 
 def fit(model, optimizer, loader, test_data, epochs: int, scheduler=None, loss_fn: Callable = cross_entropy,
         progress: bool = True, on_epoch_end: Callable | None = None, start_epoch: int = 0,
-        history: list | None = None, log: Callable = print) -> list[dict]:
+        history: list | None = None, log: Callable = print, stop_after: int | None = None) -> list[dict]:
     """Train for ``epochs`` (continuing from ``start_epoch``), evaluating on ``test_data = (x, y)``.
 
     After each epoch a row ``{epoch, lr, train_loss, train_accuracy, test_loss, test_accuracy,
     seconds}`` is appended to ``history``, printed with ``log``, and passed to ``on_epoch_end``
-    (where checkpoints are written). Returns the history.
+    (where checkpoints are written). ``stop_after`` ends the loop early after that epoch while
+    keeping the schedule of ``epochs``. Returns the history.
     """
     history = [] if history is None else history
-    for epoch in range(start_epoch, epochs):
+    last = epochs if stop_after is None else min(epochs, stop_after)
+    for epoch in range(start_epoch, last):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train = train_epoch(model, optimizer, loader, loss_fn, f"epoch {epoch + 1}/{epochs}", progress)
