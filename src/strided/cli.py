@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_analysis import add_commands
+
 
 def _train(args) -> int:
     from .train.digits_job import run_digits_job
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the registered models")
     models.set_defaults(run=_models)
+    add_commands(commands)
     return parser
 
 

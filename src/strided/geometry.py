@@ -5,7 +5,8 @@ Every formula about sizes lives here once:
 * output size of a sliding window: ``floor((W - d(F-1) - 1 + P_lo + P_hi) / S) + 1``;
 * the padding modes ``'valid'``, ``'same'`` (any stride), ``'full'``, ``'causal'``, an int,
   a tuple of ints (one per axis) or a tuple of ``(lo, hi)`` pairs (one per axis);
-* the receptive-field recurrence of Araujo et al. (Distill, 2019).
+* output size of a transposed convolution: ``(W - 1)S - P_lo - P_hi + d(F-1) + output_padding + 1``;
+* the receptive-field recurrence of Araujo et al. (Distill, 2019), and its transposed form.
 
 Coordinates for receptive fields are pixel indices of the network input: the centre of the
 first input pixel is 0.0, so ``start`` is the index of the centre of the first output's window.
@@ -132,6 +133,40 @@ def window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Seq
     return out
 
 
+def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: tuple[int, int] = (0, 0),
+                               dilation: int = 1, output_padding: int = 0) -> int:
+    """Length of a transposed convolution's output along one axis (PyTorch's ``ConvTranspose``).
+
+    ``(size - 1)*stride - pad_lo - pad_hi + dilation*(kernel-1) + output_padding + 1``: every
+    input pixel spreads a kernel footprint ``stride`` apart, the full grid is then cropped by the
+    padding and extended at the high end by ``output_padding``. With symmetric padding ``p`` this
+    is PyTorch's ``(size-1)*stride - 2p + dilation*(kernel-1) + output_padding + 1``; it inverts
+    ``conv_output_size`` (same kernel, stride, padding, dilation) when
+    ``output_padding = (size_in + lo + hi - dilation*(kernel-1) - 1) % stride``. May be < 1 when
+    the padding eats the whole grid (callers turn that into an error).
+
+    >>> conv_transpose_output_size(16, 4, stride=2, padding=(1, 1))
+    32
+    >>> conv_transpose_output_size(4, 3, stride=2, padding=(1, 1), output_padding=1)
+    8
+    """
+    lo, hi = padding
+    return (size - 1) * stride - lo - hi + dilation * (kernel - 1) + output_padding + 1
+
+
+def transposed_window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                                   pads: Sequence[tuple[int, int]], dilation: Sequence[int],
+                                   output_padding: Sequence[int], owner: str, in_shape=None) -> tuple[int, ...]:
+    """Spatial output sizes of a transposed convolution, raising a ``ShapeError`` when one is below 1."""
+    out = tuple(conv_transpose_output_size(n, k, s, p, d, op)
+                for n, k, s, p, d, op in zip(sizes, kernel, stride, pads, dilation, output_padding))
+    if any(o < 1 for o in out):
+        got = f" (input {tuple(in_shape)})" if in_shape is not None else ""
+        raise ShapeError(f"{owner}: padding {tuple(pads)} crops the whole output{got}; expected output sizes "
+                         f">= 1 per axis, got {out}")
+    return out
+
+
 @dataclass(frozen=True)
 class ReceptiveField:
     """Receptive field of one activation, per spatial axis (Araujo et al., Distill 2019).
@@ -164,6 +199,28 @@ class ReceptiveField:
             tuple(st + ((k - 1) / 2 - p) * j for st, k, p, j in zip(self.start, keff, pad_lo, self.jump)),
         )
 
+    def through_transposed_window(self, kernel: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int],
+                                  dilation: Sequence[int]) -> "ReceptiveField":
+        """The recurrence for a transposed convolution (an up-sampling window).
+
+        Output ``o`` sums the inputs ``i`` with ``i*stride <= o + pad_lo <= i*stride + k_eff - 1``,
+        i.e. the input interval ``[(o + pad_lo - k_eff + 1) / stride, (o + pad_lo) / stride]``:
+        ``size' = size + (k_eff - 1) / stride * jump``, ``jump' = jump / stride``,
+        ``start' = start + (pad_lo - (k_eff - 1) / 2) / stride * jump``, with ``k_eff = d(k-1)+1``.
+        For ``stride > 1`` the jump is fractional (outputs are denser than inputs) and the field is
+        the envelope: with dilation 1 the inputs that move an output are exactly the pixels inside
+        it, with dilation > 1 a subset of them. For ``stride == 1`` it is exact, equal to
+        ``through_window`` with padding ``k_eff - 1 - pad_lo`` (a transposed convolution at stride
+        1 is a convolution with the flipped kernel).
+        """
+        keff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        return ReceptiveField(
+            tuple(r + (k - 1) / s * j for r, k, s, j in zip(self.size, keff, stride, self.jump)),
+            tuple(j / s for j, s in zip(self.jump, stride)),
+            tuple(st + (p - (k - 1) / 2) / s * j for st, k, p, s, j in zip(self.start, keff, pad_lo, stride,
+                                                                            self.jump)),
+        )
+
     def through_global(self, sizes: Sequence[int]) -> "ReceptiveField":
         """A layer that sees its whole spatial input (global pooling, flatten before a dense layer)."""
         return self.through_window(sizes, sizes, (0,) * len(sizes), (1,) * len(sizes))
@@ -187,5 +244,31 @@ def ceil_div(a: int, b: int) -> int:
 
 __all__ = [
     "PADDING_MODES", "as_tuple", "conv_output_size", "same_padding", "resolve_padding",
-    "explicit_padding", "window_output_shape", "ReceptiveField", "ceil_div",
+    "explicit_padding", "window_output_shape", "conv_transpose_output_size",
+    "transposed_window_output_shape", "ReceptiveField", "ceil_div", "explain_output_size",
 ]
+
+
+def explain_output_size(size: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1) -> tuple[int, str]:
+    """The output size along one axis and the formula with the numbers filled in.
+
+    ``padding`` is an int, a ``(lo, hi)`` pair or a mode string. Raises a ``ShapeError`` that
+    says why when the window does not fit (output below 1).
+
+    >>> explain_output_size(227, 11, 4)[1]
+    'floor((227 + 0 + 0 - 1*(11 - 1) - 1) / 4) + 1 = 55'
+    """
+    owner = "output size"
+    for name, value in (("input size", size), ("kernel", kernel), ("stride", stride), ("dilation", dilation)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    if isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == 2:
+        padding = (tuple(padding),)
+    (lo, hi), = resolve_padding(padding, (size,), (kernel,), (stride,), (dilation,), owner)
+    out = conv_output_size(size, kernel, stride, (lo, hi), dilation)
+    text = f"floor(({size} + {lo} + {hi} - {dilation}*({kernel} - 1) - 1) / {stride}) + 1 = {out}"
+    if out < 1:
+        extent = dilation * (kernel - 1) + 1
+        raise ShapeError(f"{owner}: impossible geometry: {text}; the kernel spans {extent} pixels but the padded "
+                         f"input has only {size + lo + hi}")
+    return out, text

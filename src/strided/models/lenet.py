@@ -7,7 +7,7 @@ from ..nn.init import make_rng
 from .registry import register_model
 
 
-class LeNet5(nn.Module):
+class LeNet5(nn.Block):
     """Two 5x5 convolutions with 2x2 max pooling, then three dense layers.
 
     Shape: ``(N, C, 32, 32) -> (N, num_classes)``; with ``input_size=28`` the first convolution
@@ -37,15 +37,9 @@ class LeNet5(nn.Module):
     def forward(self, x):
         return self.classifier(self.features(x))
 
-    def output_shape(self, in_shape):
-        return self.classifier.output_shape(self.features.output_shape(in_shape))
-
-    def cost(self, in_shape):
-        return self.features.cost(in_shape) + self.classifier.cost(self.features.output_shape(in_shape))
-
-    def receptive_field(self, rf, in_shape):
-        mid = self.features.output_shape(in_shape)
-        return self.classifier.receptive_field(self.features.receptive_field(rf, in_shape), mid)
+    def walk(self, in_shape, rf, visit):
+        shape, rf = self.features.walk(in_shape, rf, visit)
+        return self.classifier.walk(shape, rf, visit)
 
 
 @register_model

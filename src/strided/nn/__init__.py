@@ -2,21 +2,29 @@
 
 from . import functional, init
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .block import Block
 from .container import Sequential
 from .conv import Conv1d, Conv2d, Conv3d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
+from .kmax import KMaxPool1d
 from .linear import Flatten, Linear
+from .local import LocallyConnected1d, LocallyConnected2d, LocallyConnected3d
+from .lrn import LocalResponseNorm
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Cost, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .pool import (AvgPool1d, AvgPool2d, AvgPool3d, GlobalAvgPool, GlobalMaxPool, MaxPool1d, MaxPool2d,
                    MaxPool3d)
 from .registry import register_layer, registered_layers
+from .spec import from_spec
 
 __all__ = [
-    "functional", "init", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh", "Sequential",
-    "Conv1d", "Conv2d", "Conv3d", "Dropout", "Flatten", "Linear", "CrossEntropyLoss", "MSELoss", "Cost",
+    "functional", "init", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh", "Sequential", "Block",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "Dropout", "Flatten", "Linear", "CrossEntropyLoss", "MSELoss", "Cost",
     "Module", "Parameter", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "GlobalAvgPool", "GlobalMaxPool", "MaxPool1d", "MaxPool2d", "MaxPool3d", "register_layer",
+    "GlobalAvgPool", "GlobalMaxPool", "MaxPool1d", "MaxPool2d", "MaxPool3d", "register_layer", "from_spec",
     "registered_layers",
+    "KMaxPool1d", "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d", "LocalResponseNorm",
 ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..geometry import ReceptiveField
-from .module import Cost, Module
+from .block import Block
+from .module import Module
 
 
-class Sequential(Module):
+class Sequential(Block):
     """Modules applied in order; children are named ``0``, ``1``, ... (or by an ``OrderedDict``).
 
     Shape: whatever the chain of its layers gives.
@@ -51,20 +51,8 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def output_shape(self, in_shape):
+    def walk(self, in_shape, rf, visit):
+        shape = tuple(in_shape)
         for module in self._modules.values():
-            in_shape = module.output_shape(in_shape)
-        return tuple(in_shape)
-
-    def cost(self, in_shape):
-        total = Cost()
-        for module in self._modules.values():
-            total = total + module.cost(in_shape)
-            in_shape = module.output_shape(in_shape)
-        return total
-
-    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
-        for module in self._modules.values():
-            rf = module.receptive_field(rf, in_shape)
-            in_shape = module.output_shape(in_shape)
-        return rf
+            shape, rf = module.walk(shape, rf, visit)
+        return shape, rf

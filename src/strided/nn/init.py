@@ -17,8 +17,8 @@ def make_rng(rng=None) -> np.random.Generator:
 
 
 def uniform(shape, bound: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
-    """Samples from U(-bound, bound)."""
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    """Samples from U(-bound, bound), drawn directly in ``dtype`` (fast for VGG-sized layers)."""
+    return ((rng.random(shape, dtype=np.dtype(dtype).type) * 2 - 1) * bound).astype(dtype, copy=False)
 
 
 def default_fan_in_uniform(shape, fan_in: int, rng: np.random.Generator) -> np.ndarray:

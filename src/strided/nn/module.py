@@ -258,6 +258,18 @@ class Module:
         """Receptive field of the output, given that of the input (unchanged by element-wise layers)."""
         return rf
 
+    def walk(self, in_shape, rf, visit):
+        """Follow the data statically: report this layer to ``visit`` and return ``(out_shape, rf)``.
+
+        ``visit(module, in_shape, out_shape, rf_out)`` is called once per layer application;
+        ``rf`` may be ``None`` when receptive fields are not wanted. Layers keep this default;
+        networks built from children (``Block``) override it to describe their data flow.
+        """
+        out = tuple(self.output_shape(tuple(in_shape)))
+        rf_out = None if rf is None else self.receptive_field(rf, tuple(in_shape))
+        visit(self, tuple(in_shape), out, rf_out)
+        return out, rf_out
+
     # ----------------------------------------------------------------------------- printing
     def extra_repr(self) -> str:
         return ""

@@ -1,0 +1,73 @@
+"""``strided shape`` and ``strided summary``: the analysis commands of the command line."""
+
+from __future__ import annotations
+
+
+def parse_dims(text: str) -> tuple[int, ...]:
+    """``'3x224x224'`` -> ``(3, 224, 224)``."""
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"expected sizes like 227 or 3x224x224, got {text!r}") from None
+    if not dims or any(d < 1 for d in dims):
+        raise ValueError(f"expected positive sizes like 227 or 3x224x224, got {text!r}")
+    return dims
+
+
+def parse_padding(text: str):
+    """An int, ``lo,hi``, or a mode name."""
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if "," in text:
+        lo, hi = text.split(",", 1)
+        return (int(lo), int(hi))
+    return text
+
+
+def run_shape(args) -> int:
+    from .geometry import explain_output_size
+    sizes = parse_dims(args.input)
+    outs = []
+    for size in sizes:
+        out, text = explain_output_size(size, args.kernel, args.stride, parse_padding(args.padding), args.dilation)
+        print(f"output = floor((W + P_lo + P_hi - d*(F - 1) - 1) / S) + 1 = {text}")
+        outs.append(out)
+    print("x".join(str(o) for o in outs))
+    return 0
+
+
+def run_summary(args) -> int:
+    from .analysis import summary
+    from .models import create_model, list_models
+    from .nn import from_spec
+    shape = parse_dims(args.input)
+    if args.model in list_models():
+        model = create_model(args.model)
+    elif any(ch in args.model for ch in " -"):
+        model = from_spec(args.model, shape)
+    else:
+        create_model(args.model)   # raises with the closest names
+    result = summary(model, (1,) + shape)
+    if args.format == "json":
+        print(result.to_json())
+    elif args.format == "markdown":
+        print(result.to_markdown())
+    else:
+        print(result.to_text())
+    return 0
+
+
+def add_commands(commands) -> None:
+    shape = commands.add_parser("shape", help="output size of a convolution or pooling layer, with the formula")
+    shape.add_argument("--input", required=True, help="input size, e.g. 227 or 32x32")
+    shape.add_argument("--kernel", type=int, required=True)
+    shape.add_argument("--stride", type=int, default=1)
+    shape.add_argument("--padding", default="0", help="int, 'lo,hi', valid, same, full or causal")
+    shape.add_argument("--dilation", type=int, default=1)
+    shape.set_defaults(run=run_shape)
+
+    summ = commands.add_parser("summary", help="layer-by-layer table of a model or a spec string")
+    summ.add_argument("model", help="a registered model name, or a spec like 'conv3-64 maxpool FC-10'")
+    summ.add_argument("--input", required=True, help="input shape without batch, e.g. 3x224x224")
+    summ.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    summ.set_defaults(run=run_summary)

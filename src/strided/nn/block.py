@@ -1,0 +1,67 @@
+"""``Block``: a module built from children, whose static rules follow from its data flow.
+
+A block describes how data moves through its children once, in ``walk``, without arrays;
+``output_shape``, ``cost`` and ``receptive_field`` are derived from it, and the analysis
+tool uses the same walk to list every layer. A residual block, for instance::
+
+    def walk(self, in_shape, rf, visit):
+        main = self.body.walk(in_shape, rf, visit)
+        skip = self.shortcut.walk(in_shape, rf, visit)
+        return Block.join_add(self, (main, skip))
+"""
+
+from __future__ import annotations
+
+from ..errors import ShapeError, shape_str
+from ..geometry import ReceptiveField
+from .module import Cost, Module
+
+
+def _ignore(module, in_shape, out_shape, rf):
+    pass
+
+
+class Block(Module):
+    """Base class of modules whose ``forward`` is a composition of their children.
+
+    Subclasses implement ``walk(in_shape, rf, visit) -> (out_shape, rf)`` by calling their
+    children's ``walk`` in the order ``forward`` uses them.
+    """
+
+    def walk(self, in_shape, rf, visit):
+        raise NotImplementedError(f"{type(self).__name__} must describe its data flow in walk()")
+
+    def output_shape(self, in_shape):
+        return self.walk(tuple(in_shape), None, _ignore)[0]
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        return self.walk(tuple(in_shape), rf, _ignore)[1]
+
+    def cost(self, in_shape) -> Cost:
+        """All parameters below this block (shared ones once) and the MACs of every layer application."""
+        macs = []
+
+        def add(module, shape, out, rf):
+            macs.append(module.cost(shape).macs)
+        self.walk(tuple(in_shape), None, add)
+        return Cost(self.num_parameters(), sum(macs))
+
+    def join_add(self, branches):
+        """Shape and receptive field where branch outputs are added element-wise (residuals)."""
+        shapes = {tuple(shape) for shape, _ in branches}
+        if len(shapes) != 1:
+            raise ShapeError(f"{self._describe()}: branches to be added must have equal shapes, got "
+                             f"{', '.join(shape_str(s) for s, _ in branches)}")
+        fields = [rf for _, rf in branches]
+        return branches[0][0], (None if fields[0] is None else ReceptiveField.merge(fields))
+
+    def join_concat(self, branches, dim: int = 1):
+        """Shape and receptive field where branch outputs are concatenated along ``dim`` (channels)."""
+        shapes = [tuple(shape) for shape, _ in branches]
+        rest = {s[:dim] + s[dim + 1:] for s in shapes}
+        if len(rest) != 1:
+            raise ShapeError(f"{self._describe()}: branches to be concatenated along axis {dim} must agree on "
+                             f"the other axes, got {', '.join(shape_str(s) for s in shapes)}")
+        out = shapes[0][:dim] + (sum(s[dim] for s in shapes),) + shapes[0][dim + 1:]
+        fields = [rf for _, rf in branches]
+        return out, (None if fields[0] is None else ReceptiveField.merge(fields))

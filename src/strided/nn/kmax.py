@@ -1,0 +1,99 @@
+"""k-max pooling over sequences (Kalchbrenner, Grefenstette and Blunsom, ACL 2014).
+
+Lecture 003 lists it among the poolings "without a kernel": each channel of ``(N, C, L)`` is
+replaced by its ``k`` largest values, kept in the order in which they occur in the sequence, so
+the output length is ``k`` whatever ``L`` is (sentences of different lengths give feature maps of
+one size) and the relative order of the strongest features survives.
+
+Ties are broken deterministically: among equal values the earliest positions win. The
+selection is a stable sort of ``-x`` (equal keys keep their input order), and the gradient of
+each output flows to the one input position it was copied from, nowhere else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from ..geometry import ReceptiveField
+from ..tensor import Tensor, as_tensor
+from .module import Module
+from .registry import register_layer
+
+
+def _check_k(k, owner: str) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise TypeError(f"{owner}: k must be an int, got {k!r}")
+    if k < 1:
+        raise ValueError(f"{owner}: k must be >= 1, got {k}")
+    return int(k)
+
+
+def kmax_geometry(in_shape, k: int, owner: str) -> tuple[int, ...]:
+    """Validate ``(N, C, L)`` against ``k`` and return the output shape ``(N, C, k)``."""
+    in_shape = tuple(in_shape)
+    if len(in_shape) != 3:
+        raise ShapeError(f"{owner}: expected input (N, C, L), got {shape_str(in_shape)}")
+    if in_shape[2] < k:
+        raise ShapeError(f"{owner}: expected input (N, C, L) with L >= k = {k}, got {shape_str(in_shape)}")
+    return in_shape[:2] + (k,)
+
+
+def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
+    """The ``k`` largest values of each channel over the last axis, in their original order.
+
+    Ties: among equal values the earliest positions are selected.
+
+    Shape: ``(N, C, L) -> (N, C, k)``; requires ``1 <= k <= L``.
+
+    >>> kmax_pool1d(np.array([[[3., 1., 4., 1., 5., 9., 2.]]]), 3).data
+    array([[[4., 5., 9.]]], dtype=float32)
+    """
+    owner = owner or "kmax_pool1d"
+    k = _check_k(k, owner)
+    x = as_tensor(x)
+    kmax_geometry(x.shape, k, owner)
+    order = np.argsort(-x.data, axis=2, kind="stable")                  # (N, C, L): largest first, ties by position
+    where = np.sort(order[..., :k], axis=2)                             # (N, C, k): chosen positions, in order
+    out = np.take_along_axis(x.data, where, axis=2)                     # (N, C, k)
+
+    def backward(g):
+        gx = np.zeros(x.shape, dtype=g.dtype)                           # (N, C, L)
+        np.put_along_axis(gx, where, g, axis=2)                         # positions are distinct within a row
+        return (gx,)
+    return Tensor.from_op(out, (x,), backward, "kmax_pool1d")
+
+
+@register_layer(example=lambda: (KMaxPool1d(1), (2, 3, 7)))
+class KMaxPool1d(Module):
+    """k-max pooling over ``(N, C, L)``: the ``k`` largest values per channel, in sequence order.
+
+    Shape: ``(N, C, L) -> (N, C, k)`` for any ``L >= k``.
+
+    The receptive field of every output is the whole sequence (which positions are kept depends on
+    the data), declared like a global pooling. The registered example uses ``k = 1`` because the
+    contract test measures receptive fields as sliding windows; ``k > 1`` is tested in test_kmax.
+
+    >>> KMaxPool1d(2)(np.array([[[1., 3., 2., 0., 5.]]])).data
+    array([[[3., 5.]]], dtype=float32)
+    """
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = _check_k(k, f"{type(self).__name__}(k={k!r})")
+
+    def forward(self, x) -> Tensor:
+        return kmax_pool1d(x, self.k, self._describe())
+
+    def output_shape(self, in_shape):
+        return kmax_geometry(in_shape, self.k, self._describe())
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        kmax_geometry(in_shape, self.k, self._describe())
+        return rf.through_global(tuple(in_shape[2:]))
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+__all__ = ["kmax_pool1d", "kmax_geometry", "KMaxPool1d"]

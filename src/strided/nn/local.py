@@ -1,0 +1,248 @@
+"""Locally-connected layers in 1, 2 (and 3) dimensions: a convolution without weight sharing.
+
+Lecture 000, equation (8): ``H_ij = phi(W_ij . vect(P_ij))``, "a separate weight matrix ``W_ij``
+for each location". Every output position has its own kernel, so the layer is local but not
+translation-equivariant; with all positions' kernels equal it is exactly a convolution.
+
+The op is im2col followed by one batched matrix product over output positions: the
+``(N, C_in * prod(K), P)`` columns meet a ``(P, C_out, C_in * prod(K))`` stack of per-position
+weight matrices. No dense ``(C_out * P) x (C_in * prod(S))`` Toeplitz matrix is ever built.
+
+Weight layout (this library's choice; there is no PyTorch layer to copy from):
+``weight`` is ``(*O, C_out, C_in, *K)``, i.e. ``weight[i, j]`` is an ordinary conv kernel
+``(C_out, C_in, kh, kw)`` for output position ``(i, j)``; ``bias`` is ``(C_out, *O)``, one per
+output value, as in AlexNet's count in lecture 002 (each of the 290,400 outputs has 363 weights
+and one bias: 105,705,600 parameters).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
+from ..tensor import Tensor, as_tensor
+from ..windows import col2im, im2col, pad, unpad
+from .conv import conv_geometry
+from .init import default_fan_in_uniform, make_rng
+from .module import Cost, Module, Parameter
+from .registry import register_layer
+
+
+def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, owner: str | None = None) -> Tensor:
+    """Locally-connected layer (unshared convolution) over the last ``d`` axes.
+
+    ``out[n, o, *p] = bias[o, *p] + sum_{c, *k} weight[*p, o, c, *k] * x_pad[n, c, *(p*stride + k*dilation)]``
+
+    Args:
+        x: ``(N, C_in, *S)``.
+        weight: ``(*O, C_out, C_in, *K)``: one ``(C_out, C_in, *K)`` kernel per output position.
+        bias: ``(C_out, *O)`` or ``None``.
+        padding: as for ``conv`` (int, tuple, per-side pairs, ``'valid' | 'same' | 'full' | 'causal'``).
+
+    Shape:
+        ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1`` (the conv rule);
+        ``(N, C_in, *S) -> (N, C_out, *O)``; ``weight.shape[:d]`` must equal ``O``.
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    if weight.ndim < 4 or weight.ndim % 2:
+        raise ShapeError(f"{owner or 'locally_connected'}: expected weight (*O, C_out, C_in, *K) with d >= 1 "
+                         f"spatial axes in O and in K, got {shape_str(weight.shape)}")
+    d = (weight.ndim - 2) // 2
+    owner = owner or f"locally_connected{d}d"
+    out_grid, (c_out, c_in), kernel = weight.shape[:d], weight.shape[d:d + 2], weight.shape[d + 2:]
+    stride, pads, dilation, out_sizes = conv_geometry(x.shape, (c_out, c_in) + kernel, stride, padding, dilation,
+                                                      1, owner)
+    if tuple(out_grid) != tuple(out_sizes):
+        raise ShapeError(f"{owner}: input {shape_str(x.shape)} gives output positions {shape_str(out_sizes)}, "
+                         f"but the weight {shape_str(weight.shape)} has one kernel per position of "
+                         f"{shape_str(out_grid)}")
+    if bias is not None and bias.shape != (c_out,) + tuple(out_sizes):
+        raise ShapeError(f"{owner}: expected bias {shape_str((c_out,) + tuple(out_sizes))}, "
+                         f"got {shape_str(bias.shape)}")
+    n = x.shape[0]
+    p = int(np.prod(out_sizes))
+    w = weight.data.reshape(p, c_out, -1)                               # (P, Cout, R), R = Cin*prod(K)
+
+    xp = pad(x.data, pads)                                              # (N, Cin, *Sp)
+    cols = im2col(xp, kernel, stride, dilation, out_sizes)[:, 0]        # (N, R, P)
+    cols_t = cols.transpose(2, 1, 0)                                    # (P, R, N), a view
+    out_t = np.matmul(w, cols_t)                                        # (P, Cout, N): one product per position
+    out = np.ascontiguousarray(out_t.transpose(2, 1, 0))                # (N, Cout, P)
+    out = out.reshape((n, c_out) + tuple(out_sizes))                    # (N, Cout, *O)
+    if bias is not None:
+        out += bias.data                                                # (Cout, *O) broadcast over N
+
+    def backward(g):
+        g_t = g.reshape(n, c_out, p).transpose(2, 1, 0)                 # (P, Cout, N)
+        gx = gw = gb = None
+        if weight.requires_grad:
+            gw = np.matmul(g_t, cols_t.swapaxes(1, 2))                  # (P, Cout, R)
+            gw = gw.reshape(weight.shape)                               # (*O, Cout, Cin, *K)
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=0)                                          # (Cout, *O)
+        if x.requires_grad:
+            gcols_t = np.matmul(w.swapaxes(1, 2), g_t)                  # (P, R, N)
+            gcols = gcols_t.transpose(2, 1, 0)                          # (N, R, P)
+            gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
+            gx = np.ascontiguousarray(unpad(gxp, pads))                          # (N, Cin, *S)
+        return gx, gw, gb
+
+    if bias is None:
+        return Tensor.from_op(out, (x, weight), lambda g: backward(g)[:2], f"locally_connected{d}d")
+    return Tensor.from_op(out, (x, weight, bias), backward, f"locally_connected{d}d")
+
+
+def locally_connected1d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """Locally-connected layer over ``(N, C, L)``; ``weight`` is ``(L_out, C_out, C_in, K)``."""
+    return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected1d")
+
+
+def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """Locally-connected layer over ``(N, C, H, W)``; ``weight`` is ``(H_out, W_out, C_out, C_in, kh, kw)``."""
+    return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected2d")
+
+
+def local_geometry(in_size, kernel_size, stride, padding, dilation, owner: str):
+    """Resolve ``(kernel, stride, pads, dilation, out_sizes)`` for a spatial input ``in_size``.
+
+    The conv rules of ``geometry``, reused: a locally-connected layer slides its windows exactly as
+    a convolution does.
+    """
+    d = len(in_size)
+    kernel = as_tuple(kernel_size, d, "kernel_size", owner)
+    stride = as_tuple(stride, d, "stride", owner)
+    dilation = as_tuple(dilation, d, "dilation", owner)
+    pads = resolve_padding(padding, in_size, kernel, stride, dilation, owner)
+    out = window_output_shape(in_size, kernel, stride, pads, dilation, owner, in_size)
+    return kernel, stride, pads, dilation, out
+
+
+def local_cost(in_shape, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, bias: bool = True,
+               owner: str = "locally_connected") -> Cost:
+    """Parameters and MACs of a locally-connected layer, from shapes alone (nothing is allocated).
+
+    ``params = prod(O) * C_out * C_in * prod(K)`` weights ``+ prod(O) * C_out`` biases;
+    ``MACs = prod(O) * C_out * C_in * prod(K)`` (the same MACs as the convolution it unshares).
+
+    >>> local_cost((1, 3, 227, 227), 96, 11, stride=4)      # AlexNet's first layer, unshared
+    (105705600, 105415200)
+    """
+    c_in, in_size = in_shape[1], tuple(in_shape[2:])
+    kernel, _, _, _, out = local_geometry(in_size, kernel_size, stride, padding, dilation, owner)
+    outputs = int(np.prod(out)) * out_channels
+    macs = outputs * c_in * int(np.prod(kernel))
+    return Cost(macs + (outputs if bias else 0), macs)
+
+
+class _LocallyConnectedNd(Module):
+    """Shared body of ``LocallyConnected1d/2d/3d`` (``ndim`` set by each subclass).
+
+    ``in_size`` (the input's spatial size, an int or one int per axis) is needed up front: it fixes
+    the number of output positions, hence the number of kernels.
+    """
+
+    ndim = 0
+
+    def __init__(self, in_channels: int, out_channels: int, in_size, kernel_size, stride=1, padding=0,
+                 dilation=1, bias: bool = True, rng=None):
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_size = as_tuple(in_size, self.ndim, "in_size", name)
+        self.padding = padding
+        self.kernel_size, self.stride, _, self.dilation, self.out_size = local_geometry(
+            self.in_size, kernel_size, stride, padding, dilation, name)
+        rng = make_rng(rng)
+        fan_in = in_channels * int(np.prod(self.kernel_size))
+        shape = self.out_size + (out_channels, in_channels) + self.kernel_size
+        self.weight = Parameter(default_fan_in_uniform(shape, fan_in, rng))          # (*O, Cout, Cin, *K)
+        self.bias = Parameter(default_fan_in_uniform((out_channels,) + self.out_size, fan_in, rng)) if bias else None
+
+    def _check(self, in_shape):
+        in_shape = tuple(in_shape)
+        if len(in_shape) != self.ndim + 2 or in_shape[1] != self.in_channels or in_shape[2:] != self.in_size:
+            expected = f"(N, {self.in_channels}, {', '.join(map(str, self.in_size))})"
+            raise ShapeError(f"{self._describe()}: expected input {expected} (the in_size it was built for), "
+                             f"got {shape_str(in_shape)}")
+        return in_shape
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self._check(x.shape)
+        return locally_connected(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                 self._describe())
+
+    def output_shape(self, in_shape):
+        in_shape = self._check(in_shape)
+        return (in_shape[0], self.out_channels) + self.out_size
+
+    def cost(self, in_shape):
+        self._check(in_shape)
+        return local_cost(in_shape, self.out_channels, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.bias is not None, self._describe())
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        self._check(in_shape)
+        _, stride, pads, dilation, _ = local_geometry(self.in_size, self.kernel_size, self.stride, self.padding,
+                                                      self.dilation, self._describe())
+        return rf.through_window(self.kernel_size, stride, [lo for lo, _ in pads], dilation)
+
+    def extra_repr(self) -> str:
+        parts = [str(self.in_channels), str(self.out_channels), f"in_size={self.in_size}",
+                 f"kernel_size={self.kernel_size}"]
+        defaults = {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim}
+        for key, default in defaults.items():
+            value = getattr(self, key)
+            if value != default:
+                parts.append(f"{key}={value!r}")
+        if self.bias is None:
+            parts.append("bias=False")
+        return ", ".join(parts)
+
+
+@register_layer(example=lambda: (LocallyConnected1d(2, 3, 9, 3, stride=2, padding=1, rng=0), (2, 2, 9)))
+class LocallyConnected1d(_LocallyConnectedNd):
+    """Locally-connected layer over ``(N, C_in, L)``: a different ``(C_out, C_in, K)`` kernel per output step.
+
+    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, ``L_out = floor((L + lo + hi - d(K-1) - 1) / stride) + 1``;
+    ``weight (L_out, C_out, C_in, K)``, ``bias (C_out, L_out)``.
+
+    >>> LocallyConnected1d(1, 4, in_size=10, kernel_size=3, rng=0)(np.zeros((2, 1, 10))).shape
+    (2, 4, 8)
+    """
+
+    ndim = 1
+
+
+@register_layer(example=lambda: (LocallyConnected2d(2, 3, (6, 5), (3, 2), stride=(2, 1), padding=1, rng=0),
+                                 (2, 2, 6, 5)))
+class LocallyConnected2d(_LocallyConnectedNd):
+    """Locally-connected layer over ``(N, C_in, H, W)`` (DeepFace's unshared layers; lecture 000, eq. 8).
+
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` with the conv output-size rule per axis;
+    ``weight (H_out, W_out, C_out, C_in, kh, kw)``, ``bias (C_out, H_out, W_out)``.
+
+    >>> LocallyConnected2d(3, 8, in_size=32, kernel_size=5, stride=2, rng=0)(np.zeros((1, 3, 32, 32))).shape
+    (1, 8, 14, 14)
+    """
+
+    ndim = 2
+
+
+@register_layer(example=lambda: (LocallyConnected3d(1, 2, (3, 4, 4), 2, rng=0), (1, 1, 3, 4, 4)))
+class LocallyConnected3d(_LocallyConnectedNd):
+    """Locally-connected layer over ``(N, C_in, D, H, W)``, with the conv output-size rule per axis.
+
+    Shape: ``(N, C_in, D, H, W) -> (N, C_out, *O)``; ``weight (*O, C_out, C_in, *K)``, ``bias (C_out, *O)``.
+    """
+
+    ndim = 3
+
+
+__all__ = ["locally_connected", "locally_connected1d", "locally_connected2d", "local_cost", "local_geometry",
+           "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d"]
