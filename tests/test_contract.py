@@ -384,7 +384,7 @@ def test_receptive_field_matches_measured_influence(name):
              tuple(ok[-1] for ok in inside)}
     for o_spatial in sorted(picks):
         lo, hi = declared_window(rf, o_spatial)
-        moved = influence(module, big, (0,) + o_spatial, rng)
+        moved = influence(module, big, (slice(None),) + o_spatial, rng)   # any output channel
         assert moved, f"{name}: nothing moves output {o_spatial}"
         for a in range(d):
             seen = [pos[a] for pos in moved]

@@ -242,10 +242,67 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def adaptive_bins(size: int, out: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(starts, ends)`` of the ``out`` bins that adaptive pooling averages over one axis.
+
+    Bin ``i`` spans ``[floor(i * size / out), ceil((i + 1) * size / out))`` (PyTorch's rule):
+    bins cover the axis, neighbours may overlap by one pixel, and ``out > size`` repeats pixels.
+
+    >>> adaptive_bins(7, 3)
+    ((0, 2, 4), (3, 5, 7))
+    """
+    starts = tuple(i * size // out for i in range(out))
+    ends = tuple(ceil_div((i + 1) * size, out) for i in range(out))
+    return starts, ends
+
+
+def adaptive_window(size: int, out: int) -> tuple[int, float, float]:
+    """``(kernel, stride, pad_lo)`` of the sliding window that stands in for adaptive bins.
+
+    Exact when the bins are a regular sliding window (equal sizes, equal steps: ``size``
+    divisible by ``out``, ``7 -> 3``, global pooling, the identity). Otherwise an approximation
+    for receptive-field analysis: the kernel is the largest bin, the stride the mean step
+    ``size / out`` and ``pad_lo`` places window ``i``'s centre at ``(i + 1/2) * size / out - 1/2``,
+    within half a pixel of the true bin centre, so errors do not grow along the axis.
+
+    >>> adaptive_window(6, 2), adaptive_window(7, 3), adaptive_window(10, 4)
+    ((3, 3, 0), (3, 2, 0), (3, 2.5, 0.25))
+    """
+    starts, ends = adaptive_bins(size, out)
+    sizes = {e - s for s, e in zip(starts, ends)}
+    steps = {b - a for a, b in zip(starts, starts[1:])}
+    kernel = max(sizes)
+    if len(sizes) == 1 and len(steps) <= 1:
+        return kernel, (steps.pop() if steps else kernel), 0
+    stride = size / out
+    return kernel, stride, (kernel - stride) / 2
+
+
+def concat_shape(shapes: Sequence[Sequence[int]], dim: int, owner: str) -> tuple[int, ...]:
+    """Shape of ``shapes`` joined along ``dim``: equal everywhere else, summed along ``dim``.
+
+    >>> concat_shape([(2, 3, 4, 4), (2, 5, 4, 4)], 1, "concat")
+    (2, 8, 4, 4)
+    """
+    if not shapes:
+        raise ValueError(f"{owner}: expected at least one tensor to concatenate, got none")
+    rank = len(shapes[0])
+    if not -rank <= dim < rank:
+        raise ShapeError(f"{owner}: dim {dim} is out of range for inputs of rank {rank}, got shapes "
+                         f"{', '.join(str(tuple(s)) for s in shapes)}")
+    axis = dim % rank
+    rest = [tuple(s[:axis]) + tuple(s[axis + 1:]) for s in shapes]
+    if any(len(s) != rank for s in shapes) or len(set(rest)) > 1:
+        raise ShapeError(f"{owner}: expected shapes that agree on every axis but {axis}, got "
+                         f"{', '.join(str(tuple(s)) for s in shapes)}")
+    return tuple(shapes[0][:axis]) + (sum(s[axis] for s in shapes),) + tuple(shapes[0][axis + 1:])
+
+
 __all__ = [
     "PADDING_MODES", "as_tuple", "conv_output_size", "same_padding", "resolve_padding",
     "explicit_padding", "window_output_shape", "conv_transpose_output_size",
     "transposed_window_output_shape", "ReceptiveField", "ceil_div", "explain_output_size",
+    "adaptive_bins", "adaptive_window", "concat_shape",
 ]
 
 

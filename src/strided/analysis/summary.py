@@ -18,7 +18,7 @@ Conventions, stated once:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class Summary:
     rows: list[LayerRow]
     params: int
     trainable_params: int
-    extra: dict = field(default_factory=dict)
+    output_shape: tuple = ()
 
     @property
     def macs(self) -> int:
@@ -81,10 +81,6 @@ class Summary:
     @property
     def memory_bytes(self) -> int:
         return sum(row.memory_bytes for row in self.rows)
-
-    @property
-    def output_shape(self) -> tuple:
-        return self.rows[-1].output_shape if self.rows else self.input_shape
 
     def to_dict(self) -> dict:
         return {
@@ -135,7 +131,7 @@ def summary(model, input_shape) -> Summary:
 
     spatial = len(input_shape) - 2
     rf0 = ReceptiveField.identity(spatial) if spatial >= 1 else None
-    model.walk(input_shape, rf0, visit)
+    out_shape, _ = model.walk(input_shape, rf0, visit)
     params = model.num_parameters()
     trainable = sum(p.size for p in model.parameters() if p.requires_grad)
-    return Summary(type(model).__name__, input_shape, rows, params, trainable)
+    return Summary(type(model).__name__, input_shape, rows, params, trainable, tuple(out_shape))

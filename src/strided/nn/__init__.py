@@ -2,6 +2,7 @@
 
 from . import functional, init
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .adaptive import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d
 from .block import Block
 from .container import Sequential
 from .conv import Conv1d, Conv2d, Conv3d
@@ -12,11 +13,13 @@ from .linear import Flatten, Linear
 from .local import LocallyConnected1d, LocallyConnected2d, LocallyConnected3d
 from .lrn import LocalResponseNorm
 from .loss import CrossEntropyLoss, MSELoss
+from .merge import Concat, MultiScaleBlock
 from .module import Cost, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .pool import (AvgPool1d, AvgPool2d, AvgPool3d, GlobalAvgPool, GlobalMaxPool, MaxPool1d, MaxPool2d,
                    MaxPool3d)
 from .registry import register_layer, registered_layers
+from .separable import DepthwiseConv2d, PointwiseConv2d, SeparableConv2d
 from .spec import from_spec
 
 __all__ = [
@@ -27,4 +30,6 @@ __all__ = [
     "GlobalAvgPool", "GlobalMaxPool", "MaxPool1d", "MaxPool2d", "MaxPool3d", "register_layer", "from_spec",
     "registered_layers",
     "KMaxPool1d", "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d", "LocalResponseNorm",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Concat", "MultiScaleBlock",
+    "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d",
 ]

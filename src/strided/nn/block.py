@@ -13,7 +13,7 @@ tool uses the same walk to list every layer. A residual block, for instance::
 from __future__ import annotations
 
 from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField
+from ..geometry import ReceptiveField, concat_shape
 from .module import Cost, Module
 
 
@@ -57,11 +57,6 @@ class Block(Module):
 
     def join_concat(self, branches, dim: int = 1):
         """Shape and receptive field where branch outputs are concatenated along ``dim`` (channels)."""
-        shapes = [tuple(shape) for shape, _ in branches]
-        rest = {s[:dim] + s[dim + 1:] for s in shapes}
-        if len(rest) != 1:
-            raise ShapeError(f"{self._describe()}: branches to be concatenated along axis {dim} must agree on "
-                             f"the other axes, got {', '.join(shape_str(s) for s in shapes)}")
-        out = shapes[0][:dim] + (sum(s[dim] for s in shapes),) + shapes[0][dim + 1:]
+        out = concat_shape([shape for shape, _ in branches], dim, self._describe())
         fields = [rf for _, rf in branches]
         return out, (None if fields[0] is None else ReceptiveField.merge(fields))

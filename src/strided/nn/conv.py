@@ -70,8 +70,12 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     kernel = weight.shape[2:]
     w = weight.data.reshape(groups, c_out // groups, -1)                # (G, Cout/G, Cin/G*K)
 
+    pointwise = _is_pointwise(kernel, stride, pads)
     xp = pad(x.data, pads)                                              # (N, Cin, *Sp)
-    cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)      # (N, G, Cin/G*K, P)
+    if pointwise:   # 1x1 fast path: the input already is the column matrix, no window is copied
+        cols = x.data.reshape(n, groups, x.shape[1] // groups, -1)     # (N, G, Cin/G, P)
+    else:
+        cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)  # (N, G, Cin/G*K, P)
     out = np.matmul(w, cols)                                            # (N, G, Cout/G, P)
     out = out.reshape((n, c_out) + out_sizes)                           # (N, Cout, *O)
     if bias is not None:
@@ -90,12 +94,24 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
             gb = g.sum(axis=(0,) + tuple(range(2, d + 2)))                        # (Cout,)
         if x.requires_grad:
             gcols = np.matmul(w.swapaxes(-1, -2), gg)                            # (N, G, Cin/G*K, P)
-            gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
-            gx = np.ascontiguousarray(unpad(gxp, pads))                          # (N, Cin, *S)
+            if pointwise:
+                gx = gcols.reshape(x.shape)                                      # (N, Cin, *S)
+            else:
+                gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
+                gx = np.ascontiguousarray(unpad(gxp, pads))                      # (N, Cin, *S)
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]), f"conv{d}d")
+
+
+def _is_pointwise(kernel, stride, pads) -> bool:
+    """A 1x1 kernel at stride 1 without padding: im2col would copy the input unchanged (dilation is moot).
+
+    ``conv`` then multiplies ``x`` reshaped ``(N, G, C/G, P)`` by ``W`` ``(G, Cout/G, C/G)``
+    directly, and its backward reshapes the column gradient instead of folding it with col2im.
+    """
+    return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:

@@ -71,8 +71,11 @@ class KMaxPool1d(Module):
     Shape: ``(N, C, L) -> (N, C, k)`` for any ``L >= k``.
 
     The receptive field of every output is the whole sequence (which positions are kept depends on
-    the data), declared like a global pooling. The registered example uses ``k = 1`` because the
-    contract test measures receptive fields as sliding windows; ``k > 1`` is tested in test_kmax.
+    the data), declared like a global pooling (``through_global``). That is exact for the first
+    output; the ``(size, jump, start)`` model has no way to say "all outputs see everything" (it
+    would need ``jump = 0``), so for ``k > 1`` layers after this one over-count their field. The
+    registered example uses ``k = 1`` because the contract test measures fields as sliding
+    windows; ``k > 1`` is tested in test_kmax.
 
     >>> KMaxPool1d(2)(np.array([[[1., 3., 2., 0., 5.]]])).data
     array([[[3., 5.]]], dtype=float32)

@@ -1,0 +1,170 @@
+"""Adaptive average pooling: a fixed output size whatever the input size, in 1, 2 and 3 dimensions.
+
+Output bin ``i`` of an axis of size ``S`` pooled to ``O`` averages input
+``[floor(i*S/O), ceil((i+1)*S/O))`` (``geometry.adaptive_bins``, PyTorch's rule), so the bins
+cover the axis and neighbours may share a pixel when ``O`` does not divide ``S``. Bins are a
+Cartesian product over axes, so the mean over a box is the mean over one axis of the means over
+the next: the op pools one axis at a time, each with a loop over that axis' ``O`` bins (a
+handful: torchvision's AlexNet and VGG pool to 6x6 and 7x7), vectorised over batch, channels
+and the other axes. An axis whose output size equals its input size is left alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from ..geometry import ReceptiveField, adaptive_bins, adaptive_window
+from ..tensor import Tensor, as_tensor
+from .conv import SPATIAL_NAMES
+from .module import Module
+from .registry import register_layer
+
+
+def adaptive_output_size(output_size, in_shape, ndim: int, owner: str) -> tuple[int, ...]:
+    """Check ``in_shape`` is ``(N, C, *S)`` with ``ndim`` spatial axes and resolve the output sizes.
+
+    ``output_size`` is an int or ``ndim`` entries, each a positive int or ``None`` (keep that
+    axis' input size), as in PyTorch.
+    """
+    in_shape = tuple(in_shape)
+    if len(in_shape) != ndim + 2:
+        raise ShapeError(f"{owner}: expected input (N, C, {SPATIAL_NAMES[ndim]}), got {shape_str(in_shape)}")
+    sizes = check_output_size(output_size, ndim, owner)
+    return tuple(s if o is None else o for o, s in zip(sizes, in_shape[2:]))
+
+
+def check_output_size(output_size, ndim: int, owner: str) -> tuple:
+    """``output_size`` as ``ndim`` entries (positive ints or ``None``), or a ``TypeError``/``ValueError``."""
+    def ok(v):
+        return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+
+    values = (output_size,) * ndim if ok(output_size) else output_size
+    if not isinstance(values, (tuple, list)) or len(values) != ndim or not all(ok(v) for v in values):
+        raise TypeError(f"{owner}: output_size must be an int or a tuple of {ndim} ints (or None), "
+                        f"got {output_size!r}")
+    if any(v is not None and v < 1 for v in values):
+        raise ValueError(f"{owner}: output_size must be >= 1, got {output_size!r}")
+    return tuple(None if v is None else int(v) for v in values)
+
+
+def _average_bins(x: np.ndarray, axis: int, starts, ends) -> np.ndarray:
+    """Mean of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)``."""
+    lead = (slice(None),) * axis
+    parts = [x[lead + (slice(s, e),)].mean(axis=axis, keepdims=True)   # (..., 1, ...) per bin
+             for s, e in zip(starts, ends)]
+    return np.concatenate(parts, axis=axis)                             # (..., O, ...)
+
+
+def _spread_bins(g: np.ndarray, axis: int, size: int, starts, ends) -> np.ndarray:
+    """Adjoint of ``_average_bins``: ``(..., O, ...) -> (..., S, ...)``, each bin's gradient shared
+    equally over its pixels; pixels in two bins receive from both."""
+    lead = (slice(None),) * axis
+    shape = g.shape[:axis] + (size,) + g.shape[axis + 1:]
+    out = np.zeros(shape, dtype=g.dtype)                                # (..., S, ...)
+    for i, (s, e) in enumerate(zip(starts, ends)):
+        out[lead + (slice(s, e),)] += g[lead + (slice(i, i + 1),)] / (e - s)   # (..., 1, ...) broadcast
+    return out
+
+
+def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Tensor:
+    """Adaptive average pooling over the last ``ndim`` axes of ``(N, C, *S)``.
+
+    Shape: ``(N, C, *S) -> (N, C, *O)`` with ``O = output_size`` (``None`` entries keep ``S``);
+    output ``[..., i]`` averages input ``[..., floor(i*S/O) : ceil((i+1)*S/O)]`` on every axis.
+    """
+    x = as_tensor(x)
+    owner = owner or f"adaptive_avg_pool{ndim}d"
+    out_sizes = adaptive_output_size(output_size, x.shape, ndim, owner)
+    in_sizes = x.shape[2:]
+    axes = [(2 + a, s, adaptive_bins(s, o)) for a, (s, o) in enumerate(zip(in_sizes, out_sizes)) if s != o]
+    out = x.data                                                        # (N, C, *S)
+    for axis, _, (starts, ends) in axes:
+        out = _average_bins(out, axis, starts, ends)                    # axis: S_a -> O_a
+    if not axes:
+        out = out.copy()                                                # (N, C, *O), O == S
+
+    def backward(g):
+        for axis, size, (starts, ends) in reversed(axes):
+            g = _spread_bins(g, axis, size, starts, ends)               # axis: O_a -> S_a
+        return (g,)                                                     # (N, C, *S)
+    return Tensor.from_op(out, (x,), backward, f"adaptive_avg_pool{ndim}d")
+
+
+def adaptive_avg_pool1d(x, output_size) -> Tensor:
+    """``(N, C, L) -> (N, C, output_size)``; see ``adaptive_avg_pool``."""
+    return adaptive_avg_pool(x, 1, output_size)
+
+
+def adaptive_avg_pool2d(x, output_size) -> Tensor:
+    """``(N, C, H, W) -> (N, C, *output_size)``, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    >>> adaptive_avg_pool2d(np.arange(12.0).reshape(1, 1, 3, 4), (2, 2)).numpy()
+    array([[[[2.5, 4.5],
+             [6.5, 8.5]]]], dtype=float32)
+    """
+    return adaptive_avg_pool(x, 2, output_size)
+
+
+def adaptive_avg_pool3d(x, output_size) -> Tensor:
+    """``(N, C, D, H, W) -> (N, C, *output_size)``; see ``adaptive_avg_pool``."""
+    return adaptive_avg_pool(x, 3, output_size)
+
+
+class _AdaptiveAvgPoolNd(Module):
+    """Shared body of the adaptive average pooling layers (``ndim`` set by each subclass).
+
+    Receptive field: exact when the bins form a regular sliding window (the output size divides
+    the input size, the identity, global pooling, ``7 -> 3``); otherwise approximated by a
+    window of the largest bin at the mean step ``S / O`` (a fractional jump) whose centres lie
+    within half a pixel of the true bin centres (``geometry.adaptive_window``).
+    """
+
+    ndim = 0
+
+    def __init__(self, output_size):
+        super().__init__()
+        check_output_size(output_size, self.ndim, type(self).__name__)
+        self.output_size = output_size
+
+    def forward(self, x) -> Tensor:
+        return adaptive_avg_pool(x, self.ndim, self.output_size, self._describe())
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape[:2]) + adaptive_output_size(self.output_size, in_shape, self.ndim, self._describe())
+
+    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
+        out = adaptive_output_size(self.output_size, in_shape, self.ndim, self._describe())
+        kernel, stride, pad_lo = zip(*(adaptive_window(s, o) for s, o in zip(in_shape[2:], out)))
+        return rf.through_window(kernel, stride, pad_lo, (1,) * self.ndim)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size!r}"
+
+
+@register_layer(example=lambda: (AdaptiveAvgPool1d(4), (2, 3, 8)))
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Adaptive average pooling over ``(N, C, L)``. Shape: ``(N, C, L) -> (N, C, output_size)``."""
+
+    ndim = 1
+
+
+@register_layer(example=lambda: (AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 6)))
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Adaptive average pooling over ``(N, C, H, W)``; torchvision's AlexNet pools to ``(6, 6)``, VGG to ``(7, 7)``.
+
+    Shape: ``(N, C, H, W) -> (N, C, O_h, O_w)``; ``output_size`` is an int, or a pair whose
+    ``None`` entries keep the input size. No parameters, no MACs (pooling is not counted).
+
+    >>> AdaptiveAvgPool2d((7, 7)).output_shape((1, 512, 9, 12))
+    (1, 512, 7, 7)
+    """
+
+    ndim = 2
+
+
+@register_layer(example=lambda: (AdaptiveAvgPool3d((2, 1, 3)), (1, 2, 4, 3, 3)))
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """Adaptive average pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``."""
+
+    ndim = 3
