@@ -74,29 +74,56 @@ def window_view(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], di
 
 def im2col(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
            out_sizes: Sequence[int], groups: int = 1) -> np.ndarray:
-    """Copy every window into a matrix per example and group, for one BLAS product each.
+    """Copy every window into one column matrix per group: rows are kernel taps, columns are
+    (example, output position) pairs, so a whole batch is one BLAS product per group.
 
-    Shape: ``(N, C, *Sp) -> (N, G, C/G * prod(K), prod(O))``; row ``(c, *k)`` holds the input
-    values that kernel tap ``(c, *k)`` multiplies at each output position.
+    Shape: ``(N, C, *Sp) -> (G, C/G * prod(K), N * prod(O))``; row ``(c, *k)``, column
+    ``(n, *o)`` holds ``xp[n, c, *(o*stride + k*dilation)]``.
     """
     n, c = xp.shape[:2]
+    d = len(kernel)
     view = window_view(xp, kernel, stride, dilation, out_sizes)       # (N, C, *K, *O)
-    cols = np.ascontiguousarray(view)                                 # (N, C, *K, *O), one copy
-    return cols.reshape(n, groups, (c // groups) * int(np.prod(kernel)), int(np.prod(out_sizes)))
+    channel_major = (1,) + tuple(range(2, 2 + d)) + (0,) + tuple(range(2 + d, 2 + 2 * d))
+    cols = np.ascontiguousarray(view.transpose(channel_major))        # (C, *K, N, *O), one copy
+    return cols.reshape(groups, (c // groups) * int(np.prod(kernel)), n * int(np.prod(out_sizes)))
 
 
 def col2im(cols: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
            dilation: Sequence[int], out_sizes: Sequence[int]) -> np.ndarray:
     """Adjoint of ``im2col``: add every window's values back onto the padded input grid.
 
-    Shape: ``(N, C, *K, *O)`` (any reshape of ``im2col``'s output) -> ``(N, C, *Sp)``.
+    Shape: ``(G, C/G * prod(K), N * prod(O))`` (or any array of the same layout) -> ``(N, C, *Sp)``.
     Overlapping windows accumulate; one strided add per kernel offset.
     """
-    d = len(kernel)
     n, c = padded_shape[:2]
-    cols = cols.reshape((n, c) + tuple(kernel) + tuple(out_sizes))    # (N, C, *K, *O)
-    out = np.zeros(tuple(padded_shape), dtype=cols.dtype)              # (N, C, *Sp)
+    cols = cols.reshape((c,) + tuple(kernel) + (n,) + tuple(out_sizes))   # (C, *K, N, *O)
+    out = np.zeros(tuple(padded_shape), dtype=cols.dtype)               # (N, C, *Sp)
     for k, index in offset_slices(kernel, stride, dilation, out_sizes):
-        out[index] += cols[(slice(None), slice(None)) + k]            # (N, C, *O) onto a strided slice
-    assert out.ndim == d + 2
+        out[index] += cols[(slice(None),) + k].swapaxes(0, 1)           # (N, C, *O) onto a strided slice
     return out
+
+
+def to_channel_major(x: np.ndarray, groups: int = 1) -> np.ndarray:
+    """Group the channels first and merge example and position: the column layout of ``im2col``.
+
+    Shape: ``(N, C, *S) -> (G, C/G, N * prod(S))`` (a copy).
+    """
+    n, c = x.shape[:2]
+    return np.ascontiguousarray(x.reshape(n, c, -1).transpose(1, 0, 2)).reshape(groups, c // groups, -1)
+
+
+def from_channel_major(m: np.ndarray, n: int, spatial: Sequence[int]) -> np.ndarray:
+    """Inverse of ``to_channel_major``. Shape: ``(G, C/G, N * prod(S)) -> (N, C, *S)`` (a copy)."""
+    c = m.shape[0] * m.shape[1]
+    out = np.ascontiguousarray(m.reshape(c, n, -1).transpose(1, 0, 2))   # (N, C, P)
+    return out.reshape((n, c) + tuple(spatial))
+
+
+def grouped_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for stacks of per-group matrices; one plain 2-D BLAS product when there is one group.
+
+    Shape: ``(G, m, k) @ (G, k, p) -> (G, m, p)``.
+    """
+    if a.shape[0] == 1:
+        return (a[0] @ b[0])[None]
+    return np.matmul(a, b)

@@ -1,8 +1,8 @@
 """Convolution in 1, 2 and 3 dimensions: the op with its backward, the layers and their rules.
 
 One N-d implementation serves ``conv1d``, ``conv2d`` and ``conv3d``: the input is padded,
-unfolded by ``im2col`` into ``(N, G, C/G * prod(K), prod(O))`` and multiplied by the weight
-matrix of each group with one BLAS product per example and group. Strictly speaking this is
+unfolded by ``im2col`` into ``(G, C/G * prod(K), N * prod(O))`` and multiplied by the weight
+matrix of each group: one BLAS product per group for the whole batch. Strictly speaking this is
 cross-correlation, as in every deep-learning framework.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import col2im, im2col, pad, unpad
+from ..windows import col2im, from_channel_major, grouped_matmul, im2col, pad, to_channel_major, unpad
 from .init import default_fan_in_uniform, make_rng
 from .module import Cost, Module, Parameter
 from .registry import register_layer
@@ -71,31 +71,27 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     w = weight.data.reshape(groups, c_out // groups, -1)                # (G, Cout/G, Cin/G*K)
 
     pointwise = _is_pointwise(kernel, stride, pads)
-    xp = pad(x.data, pads)                                              # (N, Cin, *Sp)
     if pointwise:   # 1x1 fast path: the input already is the column matrix, no window is copied
-        cols = x.data.reshape(n, groups, x.shape[1] // groups, -1)     # (N, G, Cin/G, P)
+        xp = None
+        cols = to_channel_major(x.data, groups)                         # (G, Cin/G, N*P)
     else:
-        cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)  # (N, G, Cin/G*K, P)
-    out = np.matmul(w, cols)                                            # (N, G, Cout/G, P)
-    out = out.reshape((n, c_out) + out_sizes)                           # (N, Cout, *O)
+        xp = pad(x.data, pads)                                          # (N, Cin, *Sp)
+        cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)  # (G, Cin/G*K, N*P)
+    out = from_channel_major(grouped_matmul(w, cols), n, out_sizes)     # (G, Cout/G, N*P) -> (N, Cout, *O)
     if bias is not None:
         out += bias.data.reshape((c_out,) + (1,) * d)
 
     def backward(g):
-        gg = g.reshape(n, groups, c_out // groups, -1)                  # (N, G, Cout/G, P)
+        gm = to_channel_major(g, groups)                                # (G, Cout/G, N*P)
         gx = gw = gb = None
         if weight.requires_grad:
-            if groups == 1:
-                gw = np.tensordot(gg[:, 0], cols[:, 0], axes=([0, 2], [0, 2]))   # (Cout, Cin*K)
-            else:
-                gw = np.matmul(gg, cols.swapaxes(-1, -2)).sum(axis=0)            # (G, Cout/G, Cin/G*K)
-            gw = gw.reshape(weight.shape)
+            gw = grouped_matmul(gm, cols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cout/G, Cin/G*K)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0,) + tuple(range(2, d + 2)))                        # (Cout,)
         if x.requires_grad:
-            gcols = np.matmul(w.swapaxes(-1, -2), gg)                            # (N, G, Cin/G*K, P)
+            gcols = grouped_matmul(w.swapaxes(-1, -2), gm)                       # (G, Cin/G*K, N*P)
             if pointwise:
-                gx = gcols.reshape(x.shape)                                      # (N, Cin, *S)
+                gx = from_channel_major(gcols, n, x.shape[2:])                   # (N, Cin, *S)
             else:
                 gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
                 gx = np.ascontiguousarray(unpad(gxp, pads))                      # (N, Cin, *S)
@@ -108,7 +104,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
 def _is_pointwise(kernel, stride, pads) -> bool:
     """A 1x1 kernel at stride 1 without padding: im2col would copy the input unchanged (dilation is moot).
 
-    ``conv`` then multiplies ``x`` reshaped ``(N, G, C/G, P)`` by ``W`` ``(G, Cout/G, C/G)``
+    ``conv`` then multiplies ``x`` laid out ``(G, C/G, N*P)`` by ``W`` ``(G, Cout/G, C/G)``
     directly, and its backward reshapes the column gradient instead of folding it with col2im.
     """
     return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)

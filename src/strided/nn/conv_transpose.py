@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, explicit_padding, transposed_window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import col2im, im2col, pad, unpad
+from ..windows import col2im, from_channel_major, grouped_matmul, im2col, pad, to_channel_major, unpad
 from .conv import SPATIAL_NAMES, expected_layout
 from .init import default_fan_in_uniform, make_rng
 from .module import Cost, Module, Parameter
@@ -104,9 +104,9 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     grid = tuple(max(f, lo + o) for f, (lo, _), o in zip(full, pads, out_sizes))
     crop = tuple((lo, g - lo - o) for g, (lo, _), o in zip(grid, pads, out_sizes))
     w = weight.data.reshape(groups, c_in // groups, -1)                 # (G, Cin/G, Cout/G*K)
-    xm = x.data.reshape(n, groups, c_in // groups, -1)                  # (N, G, Cin/G, P), P = prod(S)
+    xm = to_channel_major(x.data, groups)                               # (G, Cin/G, N*P), P = prod(S)
 
-    cols = np.matmul(w.swapaxes(-1, -2), xm)                            # (N, G, Cout/G*K, P)
+    cols = grouped_matmul(w.swapaxes(-1, -2), xm)                       # (G, Cout/G*K, N*P)
     out = col2im(cols, (n, c_out) + grid, kernel, stride, dilation, in_sizes)   # (N, Cout, *grid)
     out = np.ascontiguousarray(unpad(out, crop))                        # (N, Cout, *O)
     if bias is not None:
@@ -116,15 +116,11 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         gx = gw = gb = None
         if x.requires_grad or weight.requires_grad:
             gp = pad(g, crop)                                                    # (N, Cout, *grid)
-            gcols = im2col(gp, kernel, stride, dilation, in_sizes, groups)       # (N, G, Cout/G*K, P)
+            gcols = im2col(gp, kernel, stride, dilation, in_sizes, groups)       # (G, Cout/G*K, N*P)
         if x.requires_grad:
-            gx = np.matmul(w, gcols).reshape(x.shape)                            # (N, G, Cin/G, P) -> x
+            gx = from_channel_major(grouped_matmul(w, gcols), n, in_sizes)       # (G, Cin/G, N*P) -> x
         if weight.requires_grad:
-            if groups == 1:
-                gw = np.tensordot(xm[:, 0], gcols[:, 0], axes=([0, 2], [0, 2]))  # (Cin, Cout*K)
-            else:
-                gw = np.matmul(xm, gcols.swapaxes(-1, -2)).sum(axis=0)           # (G, Cin/G, Cout/G*K)
-            gw = gw.reshape(weight.shape)
+            gw = grouped_matmul(xm, gcols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cin/G, Cout/G*K)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0,) + tuple(range(2, d + 2)))                        # (Cout,)
         return gx, gw, gb

@@ -68,7 +68,7 @@ class PointwiseConv2d(Conv2d):
     """A 1x1 convolution: a dense layer over channels applied at every pixel, ``Conv2d(C, C_out, 1)``.
 
     Shape: ``(N, C, H, W) -> (N, C_out, H, W)``. Parameters ``C * C_out`` (+ ``C_out``); MACs
-    ``H * W * C * C_out``. The forward pass is one matrix product per example (no im2col).
+    ``H * W * C * C_out``. The forward pass is one matrix product for the whole batch (no im2col).
 
     >>> import numpy as np
     >>> PointwiseConv2d(64, 16, rng=0)(np.zeros((2, 64, 7, 7))).shape
