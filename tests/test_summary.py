@@ -164,3 +164,11 @@ def test_frozen_parameters_are_reported():
     assert result.params == 3 * 4 + 4 + 4 * 2 + 2
     assert result.trainable_params == result.params - 12
     assert result.rows[0].receptive_field is None
+
+
+def test_vgg11_parameters_from_the_lecture_notation():
+    vgg11 = ("conv3-64 maxpool conv3-128 maxpool conv3-256 conv3-256 maxpool conv3-512 conv3-512 maxpool "
+             "conv3-512 conv3-512 maxpool FC-4096 FC-4096 FC-1000")
+    result = st.summary(nn.from_spec(vgg11, (3, 224, 224), rng=0), (1, 3, 224, 224))
+    assert result.params == 132_863_336                   # torchvision vgg11
+    assert round(result.macs / 1e9, 2) == 7.61             # torchvision: 7.61 GFLOPS
