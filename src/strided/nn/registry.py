@@ -1,7 +1,9 @@
 """Registration of layer classes, so one contract test and the analysis tool see every layer.
 
->>> @register_layer(example=lambda: (ReLU(), (2, 3, 4, 4)))      # doctest: +SKIP
-... class ReLU(Module): ...
+Example::
+
+    @register_layer(example=lambda: (ReLU(), (2, 3, 4, 4)))
+    class ReLU(Module): ...
 
 Each example is a zero-argument callable returning ``(module, input_shape)``: a small,
 valid instance with an input it accepts. The contract test builds the module from it and
