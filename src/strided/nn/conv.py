@@ -134,6 +134,25 @@ def _check_weight_rank(weight, d: int, owner: str) -> None:
         raise ShapeError(f"{owner}: expected weight (C_out, C_in/groups, {SPATIAL_NAMES[d]}), got {shape_str(shape)}")
 
 
+def check_channels(owner: str, in_channels, out_channels, groups=1) -> None:
+    """Channel counts of a convolution-like layer: positive ints, both divisible by ``groups``."""
+    for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{owner}: {arg} must be a positive int, got {value!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{owner}: in_channels ({in_channels}) and out_channels ({out_channels}) must both "
+                         f"be divisible by groups ({groups})")
+
+
+def describe_settings(module, leading, defaults: dict) -> str:
+    """``extra_repr`` text: the ``leading`` parts, then each setting that differs from its default."""
+    parts = list(leading) + [f"{key}={getattr(module, key)!r}" for key, default in defaults.items()
+                             if getattr(module, key) != default]
+    if getattr(module, "bias", None) is None:
+        parts.append("bias=False")
+    return ", ".join(parts)
+
+
 class _ConvNd(Module):
     """Shared body of ``Conv1d``, ``Conv2d`` and ``Conv3d`` (``ndim`` set by each subclass)."""
 
@@ -143,12 +162,7 @@ class _ConvNd(Module):
                  groups: int = 1, bias: bool = True, rng=None):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must both "
-                             f"be divisible by groups ({groups})")
+        check_channels(name, in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = as_tuple(kernel_size, self.ndim, "kernel_size", name)
         self.stride = as_tuple(stride, self.ndim, "stride", name)
@@ -185,15 +199,9 @@ class _ConvNd(Module):
         return rf.through_window(self.kernel_size, stride, [lo for lo, _ in pads], dilation)
 
     def extra_repr(self) -> str:
-        parts = [str(self.in_channels), str(self.out_channels), f"kernel_size={self.kernel_size}"]
-        defaults = {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim, "groups": 1}
-        for key, default in defaults.items():
-            value = getattr(self, key)
-            if value != default:
-                parts.append(f"{key}={value!r}")
-        if self.bias is None:
-            parts.append("bias=False")
-        return ", ".join(parts)
+        return describe_settings(self, [str(self.in_channels), str(self.out_channels),
+                                        f"kernel_size={self.kernel_size}"],
+                                 {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim, "groups": 1})
 
 
 @register_layer(example=lambda: (Conv1d(2, 4, 3, stride=2, padding="same", dilation=1, rng=0), (2, 2, 9)))

@@ -22,7 +22,7 @@ from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, explicit_padding, transposed_window_output_shape
 from ..tensor import Tensor, as_tensor
 from ..windows import col2im, from_channel_major, grouped_matmul, im2col, pad, to_channel_major, unpad
-from .conv import SPATIAL_NAMES, expected_layout
+from .conv import SPATIAL_NAMES, check_channels, describe_settings, expected_layout
 from .init import default_fan_in_uniform, make_rng
 from .module import Cost, Module, Parameter
 from .registry import register_layer
@@ -174,12 +174,7 @@ class _ConvTransposeNd(Module):
                  groups: int = 1, bias: bool = True, dilation=1, rng=None):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must both "
-                             f"be divisible by groups ({groups})")
+        check_channels(name, in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = as_tuple(kernel_size, self.ndim, "kernel_size", name)
         self.stride = as_tuple(stride, self.ndim, "stride", name)
@@ -216,16 +211,10 @@ class _ConvTransposeNd(Module):
         return rf.through_transposed_window(self.kernel_size, stride, [lo for lo, _ in pads], dilation)
 
     def extra_repr(self) -> str:
-        parts = [str(self.in_channels), str(self.out_channels), f"kernel_size={self.kernel_size}"]
         ones, zeros = (1,) * self.ndim, (0,) * self.ndim
-        defaults = {"stride": ones, "padding": 0, "output_padding": zeros, "dilation": ones, "groups": 1}
-        for key, default in defaults.items():
-            value = getattr(self, key)
-            if value != default:
-                parts.append(f"{key}={value!r}")
-        if self.bias is None:
-            parts.append("bias=False")
-        return ", ".join(parts)
+        return describe_settings(self, [str(self.in_channels), str(self.out_channels),
+                                        f"kernel_size={self.kernel_size}"],
+                                 {"stride": ones, "padding": 0, "output_padding": zeros, "dilation": ones, "groups": 1})
 
 
 # The examples keep stride 1: at stride > 1 the outputs are denser than the inputs (jump < 1) and

@@ -23,7 +23,7 @@ from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
 from ..windows import col2im, im2col, pad, unpad
-from .conv import conv_geometry
+from .conv import conv_geometry, describe_settings
 from .init import default_fan_in_uniform, make_rng
 from .module import Cost, Module, Parameter
 from .registry import register_layer
@@ -193,16 +193,9 @@ class _LocallyConnectedNd(Module):
         return rf.through_window(self.kernel_size, stride, [lo for lo, _ in pads], dilation)
 
     def extra_repr(self) -> str:
-        parts = [str(self.in_channels), str(self.out_channels), f"in_size={self.in_size}",
-                 f"kernel_size={self.kernel_size}"]
-        defaults = {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim}
-        for key, default in defaults.items():
-            value = getattr(self, key)
-            if value != default:
-                parts.append(f"{key}={value!r}")
-        if self.bias is None:
-            parts.append("bias=False")
-        return ", ".join(parts)
+        return describe_settings(self, [str(self.in_channels), str(self.out_channels), f"in_size={self.in_size}",
+                                        f"kernel_size={self.kernel_size}"],
+                                 {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim})
 
 
 @register_layer(example=lambda: (LocallyConnected1d(2, 3, 9, 3, stride=2, padding=1, rng=0), (2, 2, 9)))
