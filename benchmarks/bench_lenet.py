@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ LR, MOMENTUM = 0.01, 0.9
 IN_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 TORCH_THREADS = 2
+CONTENDED_CPUS = 0.25           # other processes' CPU use above which a measurement is flagged
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -236,6 +238,7 @@ def run_profile(args) -> None:
     """cProfile of ``--steps`` strided training steps at batch ``args.profile`` (after warm-up)."""
     import cProfile
     import pstats
+    load_warning()
     st = import_strided()
     batch = args.profile
     _, _, step = strided_setup(st, batch)
@@ -277,19 +280,30 @@ def fmt_rate(v: float) -> str:
     return f"{v:,.0f} img/s"
 
 
+def contended(run: dict) -> bool:
+    return (run.get("others_cpus") or 0) > CONTENDED_CPUS
+
+
+def mark(fmt: str, value: float, run: dict) -> str:
+    return fmt.format(value) + ("*" if contended(run) else "")
+
+
 def report(results: dict[str, list[dict]], args) -> None:
     st_runs, pt_runs = results["strided"], results["torch"]
+    # the best process per side, among those no other process competed with when there are any
+    st_clean = [r for r in st_runs if not contended(r)] or st_runs
+    pt_clean = [r for r in pt_runs if not contended(r)] or pt_runs
     rows = []
     for batch in args.batch_sizes:
         key = str(batch)
-        s = [r["train"][key]["images_per_s"] for r in st_runs]
-        t = [r["train"][key]["images_per_s"] for r in pt_runs]
-        rows.append((f"train, batch {batch} (img/s, higher better)", fmt_rate(max(s)), fmt_rate(max(t)),
-                     f"{max(s) / max(t):.2f}x", s, t, "{:,.0f}"))
-    s = [r["latency"]["median_ms"] for r in st_runs]
-    t = [r["latency"]["median_ms"] for r in pt_runs]
-    rows.append(("inference, batch 1 (median ms, lower better)", f"{min(s):.3f} ms", f"{min(t):.3f} ms",
-                 f"{min(s) / min(t):.2f}x", s, t, "{:.3f}"))
+        s = max(r["train"][key]["images_per_s"] for r in st_clean)
+        t = max(r["train"][key]["images_per_s"] for r in pt_clean)
+        rows.append((f"train, batch {batch} (img/s, higher better)", fmt_rate(s), fmt_rate(t), f"{s / t:.2f}x",
+                     [r["train"][key]["images_per_s"] for r in st_runs],
+                     [r["train"][key]["images_per_s"] for r in pt_runs], "{:,.0f}"))
+    s, t = min(r["latency"]["median_ms"] for r in st_clean), min(r["latency"]["median_ms"] for r in pt_clean)
+    rows.append(("inference, batch 1 (median ms, lower better)", f"{s:.3f} ms", f"{t:.3f} ms", f"{s / t:.2f}x",
+                 [r["latency"]["median_ms"] for r in st_runs], [r["latency"]["median_ms"] for r in pt_runs], "{:.3f}"))
 
     head = ("workload", "strided", f"PyTorch {pt_runs[0]['torch']}", "ratio strided/PyTorch")
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(4)]
@@ -302,8 +316,11 @@ def report(results: dict[str, list[dict]], args) -> None:
           f"rounds x {args.steps} steps; latency: median of {args.latency_calls} calls):")
     for r in rows:
         fmt = r[6]
-        print(f"  {r[0].split(' (')[0]:<20} strided [{', '.join(fmt.format(v) for v in r[4])}]   "
-              f"PyTorch [{', '.join(fmt.format(v) for v in r[5])}]")
+        print(f"  {r[0].split(' (')[0]:<20} strided [{', '.join(mark(fmt, v, run) for v, run in zip(r[4], st_runs))}]"
+              f"   PyTorch [{', '.join(mark(fmt, v, run) for v, run in zip(r[5], pt_runs))}]")
+    if any(contended(run) for run in st_runs + pt_runs):
+        print(f"  (* = other processes kept more than {CONTENDED_CPUS} CPUs busy during that process; the table "
+              f"uses the unmarked processes of a side when it has any)")
     checks = st_runs[0]["float32"]
     print("\nfloat32 check (strided, one audited training step per batch size, then after the timed steps):")
     for batch, c in checks.items():
@@ -312,24 +329,63 @@ def report(results: dict[str, list[dict]], args) -> None:
     print("  inference output float32, no graph recorded - OK; torch never imported by strided - OK")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (``taskset`` and container limits), not all the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def blas_threads(args) -> str:
     if args.blas_threads:
         return str(args.blas_threads)
     set_vars = [f"{v}={os.environ[v]}" for v in BLAS_THREAD_VARS if v in os.environ]
-    return ", ".join(set_vars) if set_vars else f"default ({os.cpu_count()})"
+    if set_vars:
+        return ", ".join(set_vars)
+    note = "" if usable_cpus() == os.cpu_count() else f", on {usable_cpus()} usable CPUs: oversubscribed"
+    return f"default (OpenBLAS: {os.cpu_count()}{note})"
 
 
-def load_warning(quiet: bool = False) -> bool:
-    """Warn when the 1-minute load average says other work is competing for the CPUs."""
+def cpu_snapshot() -> tuple[float, float] | None:
+    """``(machine busy CPU-seconds, CPU-seconds of this process and its finished children)``, Linux only."""
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return False
-    busy = load > 0.5 * (os.cpu_count() or 1)
-    if busy and not quiet:
-        print(f"WARNING: load average {load:.2f} on {os.cpu_count()} CPUs before starting: other processes are "
-              f"busy, and both sides' numbers will suffer (OpenBLAS threads especially)")
-    return busy
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    machine = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")   # all but idle, iowait
+    mine = sum(getattr(resource.getrusage(who), attr) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for attr in ("ru_utime", "ru_stime"))
+    return machine, mine
+
+
+def others_busy(before, after, seconds: float) -> float | None:
+    """CPUs' worth of work done by other processes between two ``cpu_snapshot()``s."""
+    if before is None or after is None or seconds <= 0:
+        return None
+    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / seconds
+
+
+def busy_cpus(interval: float = 1.0) -> float | None:
+    """How many CPUs' worth of work other processes are doing now, measured over ``interval`` s."""
+    before = cpu_snapshot()
+    time.sleep(interval)
+    return others_busy(before, cpu_snapshot(), interval)
+
+
+def load_warning() -> bool:
+    """Warn when other work is competing for the CPUs (measured over a second, else the load average)."""
+    busy = busy_cpus()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return False
+    if busy > CONTENDED_CPUS:
+        print(f"WARNING: other processes keep {busy:.1f} CPUs busy (of {usable_cpus()} usable) before starting; "
+              f"both sides' numbers will suffer (OpenBLAS threads especially)")
+    return busy > CONTENDED_CPUS
 
 
 def parse_args(argv=None):
@@ -374,7 +430,7 @@ def main(argv=None) -> None:
         run_profile(args)
         return
     print(f"LeNet-5 (1x28x28, SGD lr {LR} momentum {MOMENTUM}, cross-entropy, random float32 data)")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
+    print(f"python {platform.python_version()}, numpy {np.__version__}, {usable_cpus()} usable CPUs, "
           f"torch threads {TORCH_THREADS}, strided BLAS threads {blas_threads(args)}")
     print(f"batch sizes {args.batch_sizes}, {args.warmup} warm-up steps, {args.rounds} rounds x {args.steps} steps, "
           f"{args.processes} processes per side")
@@ -383,13 +439,20 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     for i in range(args.processes):                # interleaved, so drifts hit both sides alike
         for side in ("strided", "torch"):
-            t0 = time.perf_counter()
-            results[side].append(spawn(side, args))
-            print(f"  process {i + 1}/{args.processes} {side:<7} done in {time.perf_counter() - t0:5.1f} s", flush=True)
+            t0, cpu0 = time.perf_counter(), cpu_snapshot()
+            result = spawn(side, args)
+            wall = time.perf_counter() - t0
+            result["others_cpus"] = others_busy(cpu0, cpu_snapshot(), wall)
+            results[side].append(result)
+            other = result["others_cpus"]
+            other = "" if other is None else f", other processes kept {other:.1f} CPUs busy"
+            print(f"  process {i + 1}/{args.processes} {side:<7} done in {wall:5.1f} s{other}", flush=True)
     report(results, args)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    if busy or load_warning(quiet=True):
-        print("WARNING: other processes were using the CPU during this run; numbers are not trustworthy")
+    noisy = [f"{side} {i + 1}" for side, runs in results.items() for i, r in enumerate(runs) if contended(r)]
+    if busy or noisy:
+        print("WARNING: other processes competed for the CPUs (" + (", ".join(f"process {c}" for c in noisy)
+              or "at the start") + "); those numbers are not trustworthy, rerun on an idle machine")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
