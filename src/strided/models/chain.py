@@ -1,0 +1,61 @@
+"""Shared pieces of the model zoo: a network that runs its children in order, and torchvision's init.
+
+``ChainNet`` is the shape of LeNet, AlexNet, VGG, GoogLeNet and the small models: a few named
+stages (``features``, ``avgpool``, ``classifier``, ...) applied one after the other. Its forward
+pass and its ``walk`` visit the same children in the same (registration) order, so the static
+rules and ``st.summary`` follow the data without a second description of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import nn
+from ..nn.init import kaiming_normal
+
+
+class ChainNet(nn.Block):
+    """Base class: ``forward`` applies the children in the order they were assigned in ``__init__``.
+
+    Shape: whatever the chain of its children gives.
+    """
+
+    def forward(self, x):
+        for module in self.children():
+            x = module(x)
+        return x
+
+    def walk(self, in_shape, rf, visit):
+        shape = tuple(in_shape)
+        for module in self.children():
+            shape, rf = module.walk(shape, rf, visit)
+        return shape, rf
+
+
+def init_he(model, rng, linear_std: float | None = None) -> None:
+    """torchvision's VGG/GoogLeNet-style initialisation, applied in place.
+
+    Convolutions (every ``Conv2d`` subclass: depthwise and pointwise too): He-normal weights with
+    fan-out and ReLU gain, biases 0. Batch norm: weight 1, bias 0. Linear layers: ``N(0,
+    linear_std)`` weights and 0 biases when ``linear_std`` is given, else PyTorch's default kept.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            shape = module.weight.shape
+            module.weight.data = kaiming_normal(shape, shape[0] * int(np.prod(shape[2:])), rng)
+            if module.bias is not None:
+                module.bias.data = np.zeros_like(module.bias.data)
+        elif isinstance(module, nn.BatchNorm2d):
+            module.weight.data = np.ones_like(module.weight.data)
+            module.bias.data = np.zeros_like(module.bias.data)
+        elif isinstance(module, nn.Linear) and linear_std is not None:
+            module.weight.data = normal(module.weight.shape, linear_std, rng)
+            if module.bias is not None:
+                module.bias.data = np.zeros_like(module.bias.data)
+
+
+def normal(shape, std: float, rng: np.random.Generator) -> np.ndarray:
+    """``N(0, std)`` samples drawn directly in float32 (VGG's classifier holds 120M of them)."""
+    out = rng.standard_normal(shape, dtype=np.float32)
+    out *= np.float32(std)
+    return out
