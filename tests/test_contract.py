@@ -322,7 +322,7 @@ def influence(module, shape, out_index, rng):
     One batch row per input position: row 0 is the unperturbed input, row ``1 + i`` has position
     ``i`` (all channels at once, by different large amounts) raised. Returns the positions.
     """
-    n, c, spatial = shape[0], shape[1], shape[2:]
+    c, spatial = shape[1], shape[2:]
     positions = list(np.ndindex(*spatial))
     base = rng.standard_normal((1, c) + spatial)
     batch = np.repeat(base, len(positions) + 1, axis=0)

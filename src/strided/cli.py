@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .cli_analysis import add_commands
@@ -54,6 +55,9 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         print(f"strided {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # output piped into `head` and closed early: not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ not fit the model is reported key by key and leaves the model unchanged.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import OrderedDict
 from typing import Mapping
 
 import numpy as np
 
 from ..tensor import Tensor
+from .atomic import atomic_path
 
 EXTRA = "interop"
 
@@ -93,28 +93,8 @@ def save_safetensors(state, path, metadata: Mapping[str, str] | None = None) -> 
     arrays = _as_arrays(state)
     if metadata is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError(f"save_safetensors: metadata must map str to str, got {dict(metadata)!r}")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".safetensors") as tmp:
         backend.save_file(arrays, tmp, metadata=None if metadata is None else dict(metadata))
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 __all__ = ["load_safetensors", "save_safetensors"]

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+from .atomic import atomic_path
 
 TREE_KEY = "__tree__"
 FORMAT = "strided-state/1"
@@ -79,30 +80,11 @@ def save(obj, path) -> None:
     """
     arrays: dict[str, np.ndarray] = {}
     tree = {"format": FORMAT, "root": _encode(obj, arrays)}
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            payload = {TREE_KEY: np.frombuffer(json.dumps(tree).encode("utf-8"), dtype=np.uint8)}
-            payload.update(arrays)
+    payload = {TREE_KEY: np.frombuffer(json.dumps(tree).encode("utf-8"), dtype=np.uint8)}
+    payload.update(arrays)
+    with atomic_path(path, ".npz") as tmp:
+        with open(tmp, "wb") as handle:
             np.savez(handle, **payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def load(path):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..data import ArrayLoader, load_digits_split, random_shift
+from ..io.atomic import atomic_path
 from ..models import create_model
 from ..optim import SGD, CosineAnnealingLR
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -27,12 +28,9 @@ METRICS = "metrics.json"
 
 def write_json_atomic(obj, path: str) -> None:
     """Write JSON to ``path`` through a temporary file and an atomic rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as handle:
-        json.dump(obj, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path, ".json") as tmp:
+        with open(tmp, "w") as handle:
+            json.dump(obj, handle, indent=2)
 
 
 def run_digits_job(epochs: int = 20, batch_size: int = 32, lr: float = 0.02, momentum: float = 0.9,
