@@ -14,22 +14,14 @@ from .. import nn
 from ..nn.init import kaiming_normal
 
 
-class ChainNet(nn.Block):
-    """Base class: ``forward`` applies the children in the order they were assigned in ``__init__``.
+class ChainNet(nn.Sequential):
+    """Base class: the children assigned in ``__init__`` are applied in that order.
+
+    A ``Sequential`` whose stages carry names (``features``, ``avgpool``, ``classifier``) instead
+    of numbers; ``forward`` and ``walk`` are ``Sequential``'s.
 
     Shape: whatever the chain of its children gives.
     """
-
-    def forward(self, x):
-        for module in self.children():
-            x = module(x)
-        return x
-
-    def walk(self, in_shape, rf, visit):
-        shape = tuple(in_shape)
-        for module in self.children():
-            shape, rf = module.walk(shape, rf, visit)
-        return shape, rf
 
 
 def init_he(model, rng, linear_std: float | None = None) -> None:

@@ -31,4 +31,6 @@ def default_fan_in_uniform(shape, fan_in: int, rng: np.random.Generator) -> np.n
 
 def kaiming_normal(shape, fan: int, rng: np.random.Generator, gain: float = math.sqrt(2.0)) -> np.ndarray:
     """He et al. normal initialisation: N(0, gain / sqrt(fan))."""
-    return (rng.standard_normal(shape) * (gain / math.sqrt(fan))).astype(np.float32)
+    out = rng.standard_normal(shape, dtype=np.float32)   # drawn in float32: no float64 detour
+    out *= np.float32(gain / math.sqrt(fan))
+    return out
