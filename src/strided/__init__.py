@@ -4,11 +4,15 @@
 >>> x = st.Tensor([[1.0, -2.0]], requires_grad=True)
 """
 
-from . import analysis, geometry, models, nn, optim
-from .analysis import summary
-from .errors import ShapeError
-from .io import load, save
-from .tensor import Tensor, is_grad_enabled, no_grad
+from .memory import keep_freed_memory
+
+keep_freed_memory()   # large arrays are reused between training steps instead of re-mapped (see memory.py)
+
+from . import analysis, geometry, models, nn, optim  # noqa: E402
+from .analysis import summary  # noqa: E402
+from .errors import ShapeError  # noqa: E402
+from .io import load, save  # noqa: E402
+from .tensor import Tensor, is_grad_enabled, no_grad  # noqa: E402
 
 __version__ = "0.1.0"
 

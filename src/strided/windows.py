@@ -8,6 +8,14 @@ an output index ``o`` (per axis) and a kernel offset ``k``; it reads the padded 
 * ``offset_slices``: for each kernel offset, the strided slice of the padded input that it
   touches for every output at once, so pooling and ``col2im`` loop over the few kernel
   offsets, never over batch elements or output pixels.
+
+Memory layout. Arrays keep PyTorch's logical shape ``(N, C, *S)``, but the column matrices
+order their columns position-major, example-minor (``(*O, N)``), and a convolution's output is
+its matrix product ``(C_out, *O, N)`` seen through a transposed view: a *batch-last* array
+(``batch_last``). Element-wise ops keep the layout (NumPy allocates outputs in the inputs'
+memory order), pooling and padding allocate in it (``empty_like_layout``), so between layers no
+transpose is copied, and every strided window slice has the batch as a long contiguous inner
+axis. For ``N = 1`` the layout is plain C order.
 """
 
 from __future__ import annotations
@@ -21,8 +29,26 @@ from numpy.lib.stride_tricks import as_strided
 Pads = Sequence[tuple[int, int]]
 
 
+def batch_last(x: np.ndarray) -> bool:
+    """Whether ``x`` ``(N, C, *S)`` lies in memory as a C-contiguous ``(C, *S, N)`` (see the module notes)."""
+    return x.ndim >= 2 and x.transpose(tuple(range(1, x.ndim)) + (0,)).flags.c_contiguous
+
+
+def to_batch_last(x: np.ndarray) -> np.ndarray:
+    """``x`` ``(N, C, *S)`` itself when batch-last, else a batch-last copy (same shape and values)."""
+    if batch_last(x):
+        return x
+    moved = tuple(range(1, x.ndim)) + (0,)
+    return np.ascontiguousarray(x.transpose(moved)).transpose((x.ndim - 1,) + tuple(range(x.ndim - 1)))
+
+
+def empty_like_layout(like: np.ndarray, shape: Sequence[int], dtype=None) -> np.ndarray:
+    """An uninitialised array of ``shape`` (same rank as ``like``) in ``like``'s memory order."""
+    return np.empty_like(like, dtype=dtype, shape=tuple(shape))
+
+
 def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
-    """Pad the last ``len(pads)`` axes of ``x`` by ``(lo, hi)`` each with ``value``.
+    """Pad the last ``len(pads)`` axes of ``x`` by ``(lo, hi)`` each with ``value``, keeping its layout.
 
     Shape: ``(*lead, *S) -> (*lead, *(S + lo + hi))``. Returns ``x`` itself when nothing is padded.
     """
@@ -30,7 +56,14 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
         return x
     d = len(pads)
     shape = x.shape[:-d] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-d:], pads))
-    out = np.full(shape, value, dtype=x.dtype)
+    out = np.empty_like(x, shape=shape)                                 # in x's memory order
+    # fill only the border strips, then copy the interior once
+    for axis, (lo, hi) in enumerate(pads):
+        ax = x.ndim - d + axis
+        if lo:
+            out[(slice(None),) * ax + (slice(0, lo),)] = value
+        if hi:
+            out[(slice(None),) * ax + (slice(out.shape[ax] - hi, None),)] = value
     out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[-d:], pads))] = x
     return out
 
@@ -75,48 +108,64 @@ def window_view(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], di
 def im2col(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
            out_sizes: Sequence[int], groups: int = 1) -> np.ndarray:
     """Copy every window into one column matrix per group: rows are kernel taps, columns are
-    (example, output position) pairs, so a whole batch is one BLAS product per group.
+    (output position, example) pairs, so a whole batch is one BLAS product per group.
 
-    Shape: ``(N, C, *Sp) -> (G, C/G * prod(K), N * prod(O))``; row ``(c, *k)``, column
-    ``(n, *o)`` holds ``xp[n, c, *(o*stride + k*dilation)]``.
+    Shape: ``(N, C, *Sp) -> (G, C/G * prod(K), prod(O) * N)``; row ``(c, *k)``, column
+    ``(*o, n)`` holds ``xp[n, c, *(o*stride + k*dilation)]``. From a batch-last ``xp`` every
+    copied run is ``N`` contiguous values.
     """
     n, c = xp.shape[:2]
     d = len(kernel)
     view = window_view(xp, kernel, stride, dilation, out_sizes)       # (N, C, *K, *O)
-    channel_major = (1,) + tuple(range(2, 2 + d)) + (0,) + tuple(range(2 + d, 2 + 2 * d))
-    cols = np.ascontiguousarray(view.transpose(channel_major))        # (C, *K, N, *O), one copy
-    return cols.reshape(groups, (c // groups) * int(np.prod(kernel)), n * int(np.prod(out_sizes)))
+    cols = np.ascontiguousarray(view.transpose(tuple(range(1, 2 + 2 * d)) + (0,)))   # (C, *K, *O, N), one copy
+    return cols.reshape(groups, (c // groups) * int(np.prod(kernel)), int(np.prod(out_sizes)) * n)
 
 
 def col2im(cols: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
            dilation: Sequence[int], out_sizes: Sequence[int]) -> np.ndarray:
     """Adjoint of ``im2col``: add every window's values back onto the padded input grid.
 
-    Shape: ``(G, C/G * prod(K), N * prod(O))`` (or any array of the same layout) -> ``(N, C, *Sp)``.
-    Overlapping windows accumulate; one strided add per kernel offset.
+    Shape: ``(G, C/G * prod(K), prod(O) * N)`` (or any array of the same layout) -> ``(N, C, *Sp)``,
+    batch-last: the sums accumulate in a ``(C, *Sp, N)`` buffer where each kernel offset's slab
+    of ``cols`` lands without a transpose. One strided add per kernel offset, or a plain copy
+    when the windows tile the grid exactly.
     """
     n, c = padded_shape[:2]
-    cols = cols.reshape((c,) + tuple(kernel) + (n,) + tuple(out_sizes))   # (C, *K, N, *O)
-    out = np.zeros(tuple(padded_shape), dtype=cols.dtype)               # (N, C, *Sp)
+    d = len(kernel)
+    cols = cols.reshape((c,) + tuple(kernel) + tuple(out_sizes) + (n,))   # (C, *K, *O, N)
+    bl_shape = (c,) + tuple(padded_shape[2:]) + (n,)
+    tiles = _covers(padded_shape[2:], kernel, stride, dilation, out_sizes)
+    out = np.empty(bl_shape, dtype=cols.dtype) if tiles else np.zeros(bl_shape, dtype=cols.dtype)   # (C, *Sp, N)
     for k, index in offset_slices(kernel, stride, dilation, out_sizes):
-        out[index] += cols[(slice(None),) + k].swapaxes(0, 1)           # (N, C, *O) onto a strided slice
-    return out
+        index = (slice(None),) + index[1:] + (slice(None),)             # (C, *O, N) slice of the buffer
+        if tiles:
+            out[index] = cols[(slice(None),) + k]
+        else:
+            out[index] += cols[(slice(None),) + k]
+    return out.transpose((d + 1,) + tuple(range(d + 1)))                # (N, C, *Sp), batch-last
+
+
+def _covers(spatial, kernel, stride, dilation, out_sizes) -> bool:
+    """Whether non-overlapping windows touch every position of ``spatial``: they tile it exactly."""
+    return all((k == 1 or dl == 1) and s == k and o * s == n
+               for n, k, s, dl, o in zip(spatial, kernel, stride, dilation, out_sizes))
 
 
 def to_channel_major(x: np.ndarray, groups: int = 1) -> np.ndarray:
-    """Group the channels first and merge example and position: the column layout of ``im2col``.
+    """Group the channels first and merge position and example: the column layout of ``im2col``.
 
-    Shape: ``(N, C, *S) -> (G, C/G, N * prod(S))`` (a copy).
+    Shape: ``(N, C, *S) -> (G, C/G, prod(S) * N)``; free (a view) when ``x`` is batch-last.
     """
     n, c = x.shape[:2]
-    return np.ascontiguousarray(x.reshape(n, c, -1).transpose(1, 0, 2)).reshape(groups, c // groups, -1)
+    m = np.ascontiguousarray(x.transpose(tuple(range(1, x.ndim)) + (0,)))   # (C, *S, N)
+    return m.reshape(groups, c // groups, -1)
 
 
 def from_channel_major(m: np.ndarray, n: int, spatial: Sequence[int]) -> np.ndarray:
-    """Inverse of ``to_channel_major``. Shape: ``(G, C/G, N * prod(S)) -> (N, C, *S)`` (a copy)."""
+    """Inverse of ``to_channel_major`` as a view: ``(G, C/G, prod(S) * N) -> (N, C, *S)``, batch-last."""
     c = m.shape[0] * m.shape[1]
-    out = np.ascontiguousarray(m.reshape(c, n, -1).transpose(1, 0, 2))   # (N, C, P)
-    return out.reshape((n, c) + tuple(spatial))
+    d = len(spatial)
+    return m.reshape((c,) + tuple(spatial) + (n,)).transpose((d + 1,) + tuple(range(d + 1)))
 
 
 def grouped_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

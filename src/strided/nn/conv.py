@@ -2,7 +2,10 @@
 
 One N-d implementation serves ``conv1d``, ``conv2d`` and ``conv3d``: the input is padded,
 unfolded by ``im2col`` into ``(G, C/G * prod(K), N * prod(O))`` and multiplied by the weight
-matrix of each group: one BLAS product per group for the whole batch. Strictly speaking this is
+matrix of each group: one BLAS product per group for the whole batch. The product lands as
+``(C_out, prod(O) * N)``; the output is that buffer seen as ``(N, C_out, *O)`` (a batch-last
+view, see ``windows``), never transposed, and a gradient arriving in the same layout is the
+backward's column matrix as it is. Strictly speaking this is
 cross-correlation, as in every deep-learning framework.
 """
 
@@ -13,7 +16,8 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import col2im, from_channel_major, grouped_matmul, im2col, pad, to_channel_major, unpad
+from ..windows import (col2im, from_channel_major, grouped_matmul, im2col, pad, to_batch_last, to_channel_major,
+                       unpad)
 from .init import default_fan_in_uniform, make_rng
 from .module import Cost, Module, Parameter
 from .registry import register_layer
@@ -73,28 +77,29 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     pointwise = _is_pointwise(kernel, stride, pads)
     if pointwise:   # 1x1 fast path: the input already is the column matrix, no window is copied
         xp = None
-        cols = to_channel_major(x.data, groups)                         # (G, Cin/G, N*P)
+        cols = to_channel_major(x.data, groups)                         # (G, Cin/G, P*N), free if batch-last
     else:
-        xp = pad(x.data, pads)                                          # (N, Cin, *Sp)
-        cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)  # (G, Cin/G*K, N*P)
-    out = from_channel_major(grouped_matmul(w, cols), n, out_sizes)     # (G, Cout/G, N*P) -> (N, Cout, *O)
+        xp = pad(to_batch_last(x.data), pads)                           # (N, Cin, *Sp), batch-last
+        cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)  # (G, Cin/G*K, P*N)
+    out_m = grouped_matmul(w, cols)                                     # (G, Cout/G, P*N)
     if bias is not None:
-        out += bias.data.reshape((c_out,) + (1,) * d)
+        out_m += bias.data.reshape(groups, c_out // groups, 1)
+    out = from_channel_major(out_m, n, out_sizes)                       # (N, Cout, *O), a batch-last view
 
     def backward(g):
-        gm = to_channel_major(g, groups)                                # (G, Cout/G, N*P)
+        gm = to_channel_major(g, groups)                                # (G, Cout/G, P*N), free if batch-last
         gx = gw = gb = None
         if weight.requires_grad:
             gw = grouped_matmul(gm, cols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cout/G, Cin/G*K)
         if bias is not None and bias.requires_grad:
-            gb = g.sum(axis=(0,) + tuple(range(2, d + 2)))                        # (Cout,)
+            gb = gm.reshape(c_out, -1) @ np.ones(gm.shape[-1], dtype=gm.dtype)     # (Cout,), a BLAS reduction
         if x.requires_grad:
-            gcols = grouped_matmul(w.swapaxes(-1, -2), gm)                       # (G, Cin/G*K, N*P)
+            gcols = grouped_matmul(w.swapaxes(-1, -2), gm)                       # (G, Cin/G*K, P*N)
             if pointwise:
-                gx = from_channel_major(gcols, n, x.shape[2:])                   # (N, Cin, *S)
+                gx = from_channel_major(gcols, n, x.shape[2:])                   # (N, Cin, *S), a view
             else:
-                gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
-                gx = np.ascontiguousarray(unpad(gxp, pads))                      # (N, Cin, *S)
+                gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp), a view
+                gx = unpad(gxp, pads)                                            # (N, Cin, *S), a view
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -104,7 +109,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
 def _is_pointwise(kernel, stride, pads) -> bool:
     """A 1x1 kernel at stride 1 without padding: im2col would copy the input unchanged (dilation is moot).
 
-    ``conv`` then multiplies ``x`` laid out ``(G, C/G, N*P)`` by ``W`` ``(G, Cout/G, C/G)``
+    ``conv`` then multiplies ``x`` laid out ``(G, C/G, P*N)`` by ``W`` ``(G, Cout/G, C/G)``
     directly, and its backward reshapes the column gradient instead of folding it with col2im.
     """
     return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)

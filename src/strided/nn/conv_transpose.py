@@ -104,9 +104,9 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     grid = tuple(max(f, lo + o) for f, (lo, _), o in zip(full, pads, out_sizes))
     crop = tuple((lo, g - lo - o) for g, (lo, _), o in zip(grid, pads, out_sizes))
     w = weight.data.reshape(groups, c_in // groups, -1)                 # (G, Cin/G, Cout/G*K)
-    xm = to_channel_major(x.data, groups)                               # (G, Cin/G, N*P), P = prod(S)
+    xm = to_channel_major(x.data, groups)                               # (G, Cin/G, P*N), P = prod(S)
 
-    cols = grouped_matmul(w.swapaxes(-1, -2), xm)                       # (G, Cout/G*K, N*P)
+    cols = grouped_matmul(w.swapaxes(-1, -2), xm)                       # (G, Cout/G*K, P*N)
     out = col2im(cols, (n, c_out) + grid, kernel, stride, dilation, in_sizes)   # (N, Cout, *grid)
     out = np.ascontiguousarray(unpad(out, crop))                        # (N, Cout, *O)
     if bias is not None:
@@ -116,9 +116,9 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         gx = gw = gb = None
         if x.requires_grad or weight.requires_grad:
             gp = pad(g, crop)                                                    # (N, Cout, *grid)
-            gcols = im2col(gp, kernel, stride, dilation, in_sizes, groups)       # (G, Cout/G*K, N*P)
+            gcols = im2col(gp, kernel, stride, dilation, in_sizes, groups)       # (G, Cout/G*K, P*N)
         if x.requires_grad:
-            gx = from_channel_major(grouped_matmul(w, gcols), n, in_sizes)       # (G, Cin/G, N*P) -> x
+            gx = from_channel_major(grouped_matmul(w, gcols), n, in_sizes)       # (G, Cin/G, P*N) -> x
         if weight.requires_grad:
             gw = grouped_matmul(xm, gcols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cin/G, Cout/G*K)
         if bias is not None and bias.requires_grad:

@@ -66,8 +66,8 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
     w = weight.data.reshape(p, c_out, -1)                               # (P, Cout, R), R = Cin*prod(K)
 
     xp = pad(x.data, pads)                                              # (N, Cin, *Sp)
-    cols = im2col(xp, kernel, stride, dilation, out_sizes)[0]           # (R, N*P)
-    cols_t = cols.reshape(-1, n, p).transpose(2, 0, 1)                  # (P, R, N), a view
+    cols = im2col(xp, kernel, stride, dilation, out_sizes)[0]           # (R, P*N)
+    cols_t = cols.reshape(-1, p, n).transpose(1, 0, 2)                  # (P, R, N), a view
     out_t = np.matmul(w, cols_t)                                        # (P, Cout, N): one product per position
     out = np.ascontiguousarray(out_t.transpose(2, 1, 0))                # (N, Cout, P)
     out = out.reshape((n, c_out) + tuple(out_sizes))                    # (N, Cout, *O)
@@ -84,7 +84,7 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
             gb = g.sum(axis=0)                                          # (Cout, *O)
         if x.requires_grad:
             gcols_t = np.matmul(w.swapaxes(1, 2), g_t)                  # (P, R, N)
-            gcols = gcols_t.transpose(1, 2, 0)                          # (R, N, P): im2col's layout
+            gcols = gcols_t.transpose(1, 0, 2)                          # (R, P, N): im2col's layout
             gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
             gx = np.ascontiguousarray(unpad(gxp, pads))                          # (N, Cin, *S)
         return gx, gw, gb

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import offset_slices, pad, unpad
+from ..windows import empty_like_layout, offset_slices, pad, unpad
 from .conv import SPATIAL_NAMES
 from .module import Module
 from .registry import register_layer
@@ -42,20 +42,39 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
     kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
     ones = (1,) * ndim
     xp = pad(x.data, pads, value=-np.inf)                               # (N, C, *Sp)
-    out = None
-    for _, index in offset_slices(kernel, stride, ones, out_sizes):
-        out = xp[index].copy() if out is None else np.maximum(out, xp[index], out=out)   # (N, C, *O)
+    slices = [index for _, index in offset_slices(kernel, stride, ones, out_sizes)]
+    out = empty_like_layout(xp, x.shape[:2] + out_sizes)                # (N, C, *O), in the input's layout
+    if len(slices) == 1:
+        np.copyto(out, xp[slices[0]])
+    else:
+        np.maximum(xp[slices[0]], xp[slices[1]], out=out)
+        for index in slices[2:]:
+            np.maximum(out, xp[index], out=out)
 
     def backward(g):
-        gxp = np.zeros(xp.shape, dtype=g.dtype)                         # (N, C, *Sp)
-        taken = np.zeros(out.shape, dtype=bool)                         # (N, C, *O): gradient routed yet?
-        for _, index in offset_slices(kernel, stride, ones, out_sizes):
-            hit = xp[index] == out
-            hit &= ~taken                                               # first maximum wins ties
-            gxp[index] += g * hit
-            taken |= hit
-        return (np.ascontiguousarray(unpad(gxp, pads)),)
+        # windows that tile the input exactly get each gradient by assignment; others accumulate.
+        # Every buffer takes the input's memory layout, so the loops below run over long contiguous runs.
+        tiles = _tiles(xp.shape[2:], kernel, stride, out_sizes)
+        gxp = empty_like_layout(xp, xp.shape, g.dtype) if tiles else np.zeros_like(xp, dtype=g.dtype)
+        left = empty_like_layout(out, out.shape, g.dtype)               # (N, C, *O): gradient not routed yet
+        np.copyto(left, g)
+        routed = left if tiles else np.empty_like(left)
+        for i, index in enumerate(slices):
+            hit = np.equal(xp[index], out)                              # (N, C, *O)
+            if tiles:
+                routed = gxp[index]
+            np.multiply(left, hit, out=routed)                          # the gradient of this offset's maxima
+            if not tiles:
+                gxp[index] += routed
+            if i + 1 < len(slices):
+                left -= routed                                          # first maximum wins ties
+        return (unpad(gxp, pads),)
     return Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
+
+
+def _tiles(spatial, kernel, stride, out_sizes) -> bool:
+    """Whether the windows cover every position of ``spatial`` exactly once (stride == kernel, no remainder)."""
+    return all(k == s and o * s == n for n, k, s, o in zip(spatial, kernel, stride, out_sizes))
 
 
 def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pad: bool = True,
@@ -72,7 +91,8 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pa
     kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
     ones = (1,) * ndim
     xp = pad(x.data, pads)                                              # (N, C, *Sp)
-    total = np.zeros(x.shape[:2] + out_sizes, dtype=xp.dtype)           # (N, C, *O)
+    total = empty_like_layout(xp, x.shape[:2] + out_sizes)              # (N, C, *O), in the input's layout
+    total[...] = 0
     for _, index in offset_slices(kernel, stride, ones, out_sizes):
         total += xp[index]
     if count_include_pad:
@@ -84,10 +104,10 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pa
 
     def backward(g):
         share = g / divisor                                             # (N, C, *O)
-        gxp = np.zeros(xp.shape, dtype=g.dtype)                         # (N, C, *Sp)
+        gxp = np.zeros_like(xp, dtype=g.dtype)                          # (N, C, *Sp), in the input's layout
         for _, index in offset_slices(kernel, stride, ones, out_sizes):
             gxp[index] += share
-        return (np.ascontiguousarray(unpad(gxp, pads)),)
+        return (unpad(gxp, pads),)
     return Tensor.from_op(out, (x,), backward, f"avg_pool{ndim}d")
 
 
