@@ -28,8 +28,6 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -37,13 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-MARKER = "@@RESULT@@ "
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (BLAS_THREAD_VARS, CONTENDED_CPUS, MARKER, TORCH_THREADS, contended,  # noqa: E402
+                    cpu_snapshot, import_strided, load_warning, others_busy, time_latency, time_training,
+                    usable_cpus)
+
 LR, MOMENTUM = 0.01, 0.9
 IN_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
-TORCH_THREADS = 2
-CONTENDED_CPUS = 0.25           # other processes' CPU use above which a measurement is flagged
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ----------------------------------------------------------------------------------- timing
@@ -55,41 +54,7 @@ def random_batch(batch: int, seed: int = 0):
     return x, y
 
 
-def time_training(step, batch: int, steps: int, rounds: int, warmup: int) -> dict:
-    """Images/s from the median of ``rounds`` timings of ``steps`` calls of ``step()``."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    return {"images_per_s": steps * batch / median, "ms_per_step": 1e3 * median / steps,
-            "round_s": times}
-
-
-def time_latency(forward, calls: int, warmup: int) -> dict:
-    """Median and best milliseconds of single ``forward()`` calls."""
-    for _ in range(warmup):
-        forward()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        forward()
-        times.append(time.perf_counter() - start)
-    return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times)}
-
-
 # ----------------------------------------------------------------------------------- strided side
-def import_strided():
-    try:
-        import strided
-    except ImportError:  # not installed: run from the checkout
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-        import strided
-    return strided
 
 
 def strided_setup(st, batch: int, seed: int = 0):
@@ -280,10 +245,6 @@ def fmt_rate(v: float) -> str:
     return f"{v:,.0f} img/s"
 
 
-def contended(run: dict) -> bool:
-    return (run.get("others_cpus") or 0) > CONTENDED_CPUS
-
-
 def mark(fmt: str, value: float, run: dict) -> str:
     return fmt.format(value) + ("*" if contended(run) else "")
 
@@ -329,14 +290,6 @@ def report(results: dict[str, list[dict]], args) -> None:
     print("  inference output float32, no graph recorded - OK; torch never imported by strided - OK")
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (``taskset`` and container limits), not all the machine has."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def blas_threads(args) -> str:
     if args.blas_threads:
         return str(args.blas_threads)
@@ -345,47 +298,6 @@ def blas_threads(args) -> str:
         return ", ".join(set_vars)
     note = "" if usable_cpus() == os.cpu_count() else f", on {usable_cpus()} usable CPUs: oversubscribed"
     return f"default (OpenBLAS: {os.cpu_count()}{note})"
-
-
-def cpu_snapshot() -> tuple[float, float] | None:
-    """``(machine busy CPU-seconds, CPU-seconds of this process and its finished children)``, Linux only."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    machine = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")   # all but idle, iowait
-    mine = sum(getattr(resource.getrusage(who), attr) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for attr in ("ru_utime", "ru_stime"))
-    return machine, mine
-
-
-def others_busy(before, after, seconds: float) -> float | None:
-    """CPUs' worth of work done by other processes between two ``cpu_snapshot()``s."""
-    if before is None or after is None or seconds <= 0:
-        return None
-    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / seconds
-
-
-def busy_cpus(interval: float = 1.0) -> float | None:
-    """How many CPUs' worth of work other processes are doing now, measured over ``interval`` s."""
-    before = cpu_snapshot()
-    time.sleep(interval)
-    return others_busy(before, cpu_snapshot(), interval)
-
-
-def load_warning() -> bool:
-    """Warn when other work is competing for the CPUs (measured over a second, else the load average)."""
-    busy = busy_cpus()
-    if busy is None:
-        try:
-            busy = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            return False
-    if busy > CONTENDED_CPUS:
-        print(f"WARNING: other processes keep {busy:.1f} CPUs busy (of {usable_cpus()} usable) before starting; "
-              f"both sides' numbers will suffer (OpenBLAS threads especially)")
-    return busy > CONTENDED_CPUS
 
 
 def parse_args(argv=None):
