@@ -25,6 +25,7 @@ import numpy as np
 from .. import nn
 from ..errors import ShapeError, shape_str
 from ..nn.init import kaiming_normal, make_rng
+from .chain import ChainNet
 from .registry import register_model
 
 
@@ -162,7 +163,7 @@ def init_resnet(model, rng, zero_init_residual: bool = False) -> None:
                 last.weight.data = np.zeros_like(last.weight.data)
 
 
-class ResNet(nn.Block):
+class ResNet(ChainNet):
     """The ImageNet ResNet: 7x7/2 stem, 3x3/2 max pool, four stages of residual blocks, global pool, fc.
 
     Args:
@@ -203,18 +204,6 @@ class ResNet(nn.Block):
         self.inplanes = planes * block.expansion
         stage += [block(self.inplanes, planes, 1, None, rng) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
-
-    def _stages(self):
-        return (self.conv1, self.bn1, self.relu, self.maxpool, self.layer1, self.layer2, self.layer3,
-                self.layer4, self.avgpool, self.fc)
-
-    def forward(self, x):
-        for module in self._stages():
-            x = module(x)
-        return x
-
-    def walk(self, in_shape, rf, visit):
-        return _walk_chain(self._stages(), tuple(in_shape), rf, visit)
 
 
 @register_model

@@ -24,7 +24,8 @@ from ..nn.init import make_rng
 from ..nn.registry import register_layer
 from ..tensor import Tensor, as_tensor
 from .registry import register_model
-from .resnet import BasicBlock, _walk_chain, conv3x3, init_resnet
+from .chain import ChainNet
+from .resnet import BasicBlock, conv3x3, init_resnet
 
 
 def zero_pad_shortcut(x, out_channels: int, stride=1, owner: str = "zero_pad_shortcut") -> Tensor:
@@ -105,7 +106,7 @@ class ZeroPadShortcut(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
 
 
-class CifarResNet(nn.Block):
+class CifarResNet(ChainNet):
     """He et al.'s CIFAR ResNet with ``6n + 2`` layers and option-A shortcuts.
 
     Names follow the torchvision layout where they apply (``conv1``, ``bn1``, ``relu``,
@@ -140,17 +141,6 @@ class CifarResNet(nn.Block):
         self.inplanes = planes
         stage += [BasicBlock(planes, planes, 1, None, rng) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
-
-    def _stages(self):
-        return (self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3, self.avgpool, self.fc)
-
-    def forward(self, x):
-        for module in self._stages():
-            x = module(x)
-        return x
-
-    def walk(self, in_shape, rf, visit):
-        return _walk_chain(self._stages(), tuple(in_shape), rf, visit)
 
 
 @register_model
