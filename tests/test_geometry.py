@@ -17,13 +17,7 @@ from strided.geometry import (ReceptiveField, as_tuple, ceil_div, conv_output_si
                               resolve_padding, same_padding, window_output_shape)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_torch():
-    """Tiny torch calls are slowest when their threads fight other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_threaded_torch")
 
 
 # --------------------------------------------------------------------------------------------- output size

@@ -17,13 +17,7 @@ import strided as st
 from strided import nn, optim
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_torch():
-    """Tiny torch calls are slowest when their threads fight other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_threaded_torch")
 
 
 SHAPES = [(4, 3), (5,), (2, 2, 3)]
