@@ -5,7 +5,10 @@
 * ``col2im`` by assignment where the windows tile the grid, by addition elsewhere;
 * max-pool backward by assignment where the windows tile the input, by addition elsewhere,
   with the first-maximum tie rule in both;
-* ``memory.keep_freed_memory`` (glibc malloc settings) and its opt-out.
+* ``memory.keep_freed_memory`` (glibc malloc settings) and its opt-out;
+* convolution keeps its padded input, not its columns, and unfolds again for the weight gradient;
+* batch norm on the ``(C, M)`` rows of the batch-last buffer, in cache-sized row blocks (one or
+  several), from batch-last or plain inputs and gradients.
 """
 
 from __future__ import annotations
@@ -128,6 +131,71 @@ def test_max_pool_ties_go_to_the_first_maximum(shape, kernel, stride):
 
 def test_max_pool_one_tap_window():
     check_against_torch(lambda x: F.max_pool2d(x, 1, 2), lambda x: TF.max_pool2d(x, 1, 2), [(2, 2, 5, 5)])
+
+
+@pytest.mark.parametrize("padding, stride", [(1, 1), (0, 2)])
+def test_conv_with_frozen_weight_or_frozen_input(padding, stride):
+    """The weight gradient unfolds the kept padded input again; a frozen weight keeps nothing."""
+    rng = np.random.default_rng(6)
+    x = batch_last_copy(rng.standard_normal((3, 2, 7, 7)))
+    w = rng.standard_normal((4, 2, 3, 3))
+    g = rng.standard_normal(F.conv2d(x, w, padding=padding, stride=stride).shape)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    TF.conv2d(tx, tw, padding=padding, stride=stride).backward(torch.tensor(g))
+    for x_grad, w_grad in ((True, False), (False, True)):
+        xs, ws = st.Tensor(x, requires_grad=x_grad), st.Tensor(w, requires_grad=w_grad)
+        F.conv2d(xs, ws, padding=padding, stride=stride).backward(g)
+        got, want = (xs.grad, tx.grad) if x_grad else (ws.grad, tw.grad)
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)     # float32 tensors
+
+
+# --------------------------------------------------------------------------------------- batch norm
+@pytest.mark.parametrize("block_bytes", [1 << 18, 64])               # one block; one row per block
+@pytest.mark.parametrize("batch_last_input", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_row_blocks_and_layouts(monkeypatch, block_bytes, batch_last_input, training, affine):
+    from strided.nn import norm
+    monkeypatch.setattr(norm, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 3, 4, 3)) * 2 + 1
+    x = batch_last_copy(x) if batch_last_input else x
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    params = [(3,), (3,)] if affine else [None, None]
+
+    def st_fn(x, w, b):
+        return F.batch_norm(x, mean.copy(), var.copy(), w, b, training=training)
+
+    def torch_fn(x, w, b):
+        return TF.batch_norm(x, torch.tensor(mean), torch.tensor(var), w, b, training=training)
+    check_against_torch(st_fn, torch_fn, [x] + params)
+    if batch_last_input:
+        assert windows.batch_last(st_fn(st.Tensor(x), None, None).data)   # the layout is kept
+
+
+def test_batch_norm_running_stats_with_several_row_blocks(monkeypatch):
+    from strided.nn import norm
+    monkeypatch.setattr(norm, "BLOCK_BYTES", 64)
+    rng = np.random.default_rng(8)
+    x = batch_last_copy(rng.standard_normal((6, 4, 3, 3)))
+    ours, theirs = st.nn.BatchNorm2d(4, momentum=0.3).double(), torch.nn.BatchNorm2d(4, momentum=0.3).double()
+    for _ in range(2):
+        ours(st.Tensor(x))
+        theirs(torch.tensor(x))
+    np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_float32_statistics_of_an_offset_input():
+    """Float32 input far from zero: the variance is taken around the mean (two passes over a
+    cached block), so it does not cancel; checked against float64."""
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((64, 2, 16, 16)) + 300).astype(np.float32)
+    y = F.batch_norm(st.Tensor(batch_last_copy(x)), None, None, training=True).data
+    x64 = x.astype(np.float64)
+    ref = (x64 - x64.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(x64.var(axis=(0, 2, 3), keepdims=True) + 1e-5)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=0, atol=2e-3)
 
 
 # --------------------------------------------------------------------------------------- memory

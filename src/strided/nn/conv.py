@@ -5,8 +5,10 @@ unfolded by ``im2col`` into ``(G, C/G * prod(K), N * prod(O))`` and multiplied b
 matrix of each group: one BLAS product per group for the whole batch. The product lands as
 ``(C_out, prod(O) * N)``; the output is that buffer seen as ``(N, C_out, *O)`` (a batch-last
 view, see ``windows``), never transposed, and a gradient arriving in the same layout is the
-backward's column matrix as it is. Strictly speaking this is
-cross-correlation, as in every deep-learning framework.
+backward's column matrix as it is. The column matrix (``prod(K)`` times the input) is not kept
+for the backward: only the padded input is, and the weight gradient unfolds it again, so a
+network's columns exist one layer at a time. Strictly speaking this is cross-correlation, as in
+every deep-learning framework.
 """
 
 from __future__ import annotations
@@ -85,12 +87,21 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     if bias is not None:
         out_m += bias.data.reshape(groups, c_out // groups, 1)
     out = from_channel_major(out_m, n, out_sizes)                       # (N, Cout, *O), a batch-last view
+    kept_cols = cols if pointwise and weight.requires_grad else None    # 1x1: the input itself (or its layout copy)
+    xp_shape = None if pointwise else xp.shape
+    if not weight.requires_grad:
+        xp = None                                                       # only the weight gradient reads it
+    del cols
 
     def backward(g):
         gm = to_channel_major(g, groups)                                # (G, Cout/G, P*N), free if batch-last
         gx = gw = gb = None
         if weight.requires_grad:
-            gw = grouped_matmul(gm, cols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cout/G, Cin/G*K)
+            # a strided conv keeps only its padded input: the columns (prod(K) times larger) are
+            # copied again here, one layer at a time, instead of living from forward to backward
+            c = kept_cols if pointwise else im2col(xp, kernel, stride, dilation, out_sizes, groups)
+            gw = grouped_matmul(gm, c.swapaxes(-1, -2)).reshape(weight.shape)     # (G, Cout/G, Cin/G*K)
+            del c
         if bias is not None and bias.requires_grad:
             gb = gm.reshape(c_out, -1) @ np.ones(gm.shape[-1], dtype=gm.dtype)     # (Cout,), a BLAS reduction
         if x.requires_grad:
@@ -98,7 +109,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
             if pointwise:
                 gx = from_channel_major(gcols, n, x.shape[2:])                   # (N, Cin, *S), a view
             else:
-                gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp), a view
+                gxp = col2im(gcols, xp_shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp), a view
                 gx = unpad(gxp, pads)                                            # (N, Cin, *S), a view
         return gx, gw, gb
 

@@ -6,8 +6,13 @@ import numpy as np
 
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
+from ..windows import to_batch_last
 from .module import Cost, Module, Parameter
 from .registry import register_layer
+
+
+#: rows of the per-channel ``(C, M)`` matrix handled at once: the temporaries of a block stay in cache
+BLOCK_BYTES = 1 << 18
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -19,23 +24,43 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     as PyTorch does; normalisation itself uses the biased variance.
 
     Shape: ``(N, C)`` or ``(N, C, *S)``, unchanged; statistics over every axis but 1.
+
+    The work is done on the ``(C, M)`` matrix of a batch-last input's ``(C, *S, N)`` buffer (see
+    ``windows``; any other input is laid out so once): one row per channel, so every statistic
+    is a row reduction. Rows go in cache-sized blocks, and each block is read once and written
+    once per pass: forward ``mean``, ``x - mean``, its variance and ``(x - mean) * a + b``;
+    backward both sums and ``g * k1 + (x - mean) * k2 + k3``. Only the input is kept for the
+    backward (no normalised copy).
     """
     x = as_tensor(x)
     if x.ndim < 2:
         raise ShapeError(f"{owner}: expected input (N, C, *), got {shape_str(x.shape)}")
     c = x.shape[1]
-    axes = (0,) + tuple(range(2, x.ndim))
-    bshape = (1, c) + (1,) * (x.ndim - 2)                               # broadcast per channel
     count = x.data.size // c
     if running_mean is not None and np.shape(running_mean) != (c,):
         raise ShapeError(f"{owner}: expected input (N, {np.shape(running_mean)[0]}, *), got {shape_str(x.shape)}")
+    if training and count < 2:
+        raise ValueError(f"{owner}: expected more than 1 value per channel in training, got input "
+                         f"{shape_str(x.shape)}")
+    dtype = x.dtype
+    w = None if weight is None else as_tensor(weight)
+    b = None if bias is None else as_tensor(bias)
+    xm = channel_rows(x.data)                                           # (C, M)
+    out_m = np.empty_like(xm)
+    wv = np.ones(c, dtype=dtype) if w is None else w.data.astype(dtype, copy=False)
+    bv = np.zeros(c, dtype=dtype) if b is None else b.data.astype(dtype, copy=False)
     if training:
-        if count < 2:
-            raise ValueError(f"{owner}: expected more than 1 value per channel in training, got input "
-                             f"{shape_str(x.shape)}")
-        mean = x.data.mean(axis=axes)                                   # (C,)
-        centred = x.data - mean.reshape(bshape)                         # (N, C, *S)
-        var = np.mean(centred * centred, axis=axes)                     # (C,), biased
+        mean = np.empty(c, dtype=dtype)
+        var = np.empty(c, dtype=dtype)
+        inv_std = np.empty(c, dtype=dtype)
+        for r in row_blocks(xm):
+            xr = xm[r]
+            mean[r] = xr.sum(axis=1) / count
+            d = xr - mean[r, None]                                      # cache-resident temporary
+            var[r] = np.einsum("ij,ij->i", d, d) / count                # biased
+            inv_std[r] = 1.0 / np.sqrt(var[r] + eps)
+            d *= (wv[r] * inv_std[r])[:, None]
+            np.add(d, bv[r, None], out=out_m[r])
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.astype(running_mean.dtype)
@@ -43,31 +68,42 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
             running_var *= 1 - momentum
             running_var += momentum * (var * count / (count - 1)).astype(running_var.dtype)
     else:
-        mean = np.asarray(running_mean, dtype=x.dtype)
-        var = np.asarray(running_var, dtype=x.dtype)
-        centred = x.data - mean.reshape(bshape)
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)                # (C,)
-    xhat = centred * inv_std.reshape(bshape)                            # (N, C, *S)
-    w = None if weight is None else as_tensor(weight)
-    b = None if bias is None else as_tensor(bias)
-    out = xhat * w.data.reshape(bshape) if w is not None else xhat.copy()
-    if b is not None:
-        out += b.data.reshape(bshape)
+        mean = np.asarray(running_mean, dtype=dtype)
+        inv_std = (1.0 / np.sqrt(np.asarray(running_var, dtype=dtype) + eps)).astype(dtype)
+        scale = wv * inv_std
+        shift = bv - mean * scale
+        np.multiply(xm, scale[:, None], out=out_m)
+        out_m += shift[:, None]
+    out = from_channel_rows(out_m, x.shape)
 
     def backward(g):
-        gxhat = g * w.data.reshape(bshape) if w is not None else g      # (N, C, *S)
-        gx = gw = gb = None
-        if x.requires_grad:
-            if training:
-                mean_g = gxhat.mean(axis=axes).reshape(bshape)          # (1, C, 1..)
-                mean_gx = (gxhat * xhat).mean(axis=axes).reshape(bshape)
-                gx = inv_std.reshape(bshape) * (gxhat - mean_g - xhat * mean_gx)
-            else:
-                gx = gxhat * inv_std.reshape(bshape)
-        if w is not None and w.requires_grad:
-            gw = (g * xhat).sum(axis=axes)                              # (C,)
-        if b is not None and b.requires_grad:
-            gb = g.sum(axis=axes)                                       # (C,)
+        gm = channel_rows(g)                                            # (C, M)
+        need_x = x.requires_grad
+        need_w = w is not None and w.requires_grad
+        gx_m = np.empty_like(gm) if need_x else None
+        sg = np.empty(c, dtype=dtype)                                   # sum of g per channel
+        sgd = np.empty(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
+        for r in row_blocks(gm):
+            gr = gm[r]
+            sg[r] = gr.sum(axis=1)
+            if training or need_w:
+                d = xm[r] - mean[r, None]                               # cache-resident temporary
+                sgd[r] = np.einsum("ij,ij->i", gr, d)
+            if need_x:
+                k1 = wv[r] * inv_std[r]
+                if training:
+                    # gx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * w
+                    k2 = -k1 * inv_std[r] * inv_std[r] * sgd[r] / count
+                    k3 = -k1 * sg[r] / count
+                    d *= k2[:, None]
+                    np.multiply(gr, k1[:, None], out=gx_m[r])
+                    gx_m[r] += d
+                    gx_m[r] += k3[:, None]
+                else:
+                    np.multiply(gr, k1[:, None], out=gx_m[r])
+        gx = None if gx_m is None else from_channel_rows(gx_m, x.shape)
+        gw = sgd * inv_std if need_w else None                          # sum(g * xhat)
+        gb = sg if b is not None and b.requires_grad else None
         return gx, gw, gb
 
     parents = [x] + [p for p in (w, b) if p is not None]
@@ -76,6 +112,26 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         gx, gw, gb = backward(g)
         return (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
     return Tensor.from_op(out, parents, routed, "batch_norm")
+
+
+def channel_rows(a: np.ndarray) -> np.ndarray:
+    """``(N, C, *S)`` as the C-contiguous ``(C, prod(S) * N)`` of its batch-last buffer.
+
+    Free (a view) when ``a`` is batch-last, else one copy into that layout.
+    """
+    return to_batch_last(a).transpose(tuple(range(1, a.ndim)) + (0,)).reshape(a.shape[1], -1)
+
+
+def from_channel_rows(m: np.ndarray, shape) -> np.ndarray:
+    """Inverse of ``channel_rows`` as a view: ``(C, M)`` -> ``(N, C, *S)``, batch-last."""
+    d = len(shape) - 2
+    return m.reshape(tuple(shape[1:]) + (shape[0],)).transpose((d + 1,) + tuple(range(d + 1)))
+
+
+def row_blocks(m: np.ndarray):
+    """Slices of ``m``'s rows, each block about ``BLOCK_BYTES`` (at least one row)."""
+    rows = max(1, BLOCK_BYTES // max(1, m.shape[1] * m.itemsize))
+    return [slice(i, min(i + rows, m.shape[0])) for i in range(0, m.shape[0], rows)]
 
 
 class _BatchNorm(Module):
