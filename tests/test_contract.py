@@ -28,6 +28,8 @@ from strided import nn
 from strided.geometry import ReceptiveField
 from strided.nn.module import Module
 
+from oracle import numerical_grad
+
 LAYERS = nn.registered_layers()
 NAMES = sorted(LAYERS)
 
@@ -141,21 +143,6 @@ def test_declared_output_shape_on_other_accepted_ranks(name):
 # --------------------------------------------------------------------------------------------- gradients
 
 
-def numerical_gradient(f, array, eps=1e-6):
-    """Central differences of the scalar ``f()`` with respect to every element of ``array`` (in place)."""
-    grad = np.zeros_like(array)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_equals_central_differences(name, training):
@@ -184,11 +171,11 @@ def test_backward_equals_central_differences(name, training):
     (out * st.Tensor(upstream, dtype=np.float64)).sum().backward()
 
     assert x.grad is not None and x.grad.shape == x.shape
-    np.testing.assert_allclose(x.grad, numerical_gradient(loss_value, x_data), rtol=1e-6, atol=1e-8,
+    np.testing.assert_allclose(x.grad, numerical_grad(loss_value, x_data), rtol=1e-6, atol=1e-8,
                                err_msg=f"{name}: input gradient")
     for pname, p in module.named_parameters():
         assert p.grad is not None, f"{name}.{pname} got no gradient"
-        np.testing.assert_allclose(p.grad, numerical_gradient(loss_value, p.data), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(p.grad, numerical_grad(loss_value, p.data), rtol=1e-6, atol=1e-8,
                                    err_msg=f"{name}.{pname}: parameter gradient")
 
 

@@ -20,8 +20,8 @@ from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_
 from ..tensor import Tensor, as_tensor
 from ..windows import (col2im, from_channel_major, grouped_matmul, im2col, pad, to_batch_last, to_channel_major,
                        unpad)
-from .init import default_fan_in_uniform, make_rng
-from .module import Cost, Module, Parameter
+from .init import make_rng, weight_and_bias
+from .module import Cost, Module
 from .registry import register_layer
 
 SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -189,9 +189,8 @@ class _ConvNd(Module):
         self.padding = padding
         rng = make_rng(rng)
         fan_in = in_channels // groups * int(np.prod(self.kernel_size))
-        self.weight = Parameter(default_fan_in_uniform((out_channels, in_channels // groups) + self.kernel_size,
-                                                       fan_in, rng))
-        self.bias = Parameter(default_fan_in_uniform((out_channels,), fan_in, rng)) if bias else None
+        self.weight, self.bias = weight_and_bias((out_channels, in_channels // groups) + self.kernel_size,
+                                                 (out_channels,), fan_in, bias, rng)
 
     def forward(self, x) -> Tensor:
         return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,

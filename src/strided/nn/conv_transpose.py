@@ -23,8 +23,8 @@ from ..geometry import ReceptiveField, as_tuple, explicit_padding, transposed_wi
 from ..tensor import Tensor, as_tensor
 from ..windows import col2im, from_channel_major, grouped_matmul, im2col, pad, to_channel_major, unpad
 from .conv import SPATIAL_NAMES, check_channels, describe_settings, expected_layout
-from .init import default_fan_in_uniform, make_rng
-from .module import Cost, Module, Parameter
+from .init import make_rng, weight_and_bias
+from .module import Cost, Module
 from .registry import register_layer
 
 
@@ -185,9 +185,8 @@ class _ConvTransposeNd(Module):
         rng = make_rng(rng)
         # torch's fan_in for this weight layout: weight.shape[1] * prod(K) = (C_out / groups) * prod(K)
         fan_in = out_channels // groups * int(np.prod(self.kernel_size))
-        self.weight = Parameter(default_fan_in_uniform((in_channels, out_channels // groups) + self.kernel_size,
-                                                       fan_in, rng))
-        self.bias = Parameter(default_fan_in_uniform((out_channels,), fan_in, rng)) if bias else None
+        self.weight, self.bias = weight_and_bias((in_channels, out_channels // groups) + self.kernel_size,
+                                                 (out_channels,), fan_in, bias, rng)
 
     def forward(self, x) -> Tensor:
         return conv_transpose(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,

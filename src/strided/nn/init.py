@@ -29,6 +29,17 @@ def default_fan_in_uniform(shape, fan_in: int, rng: np.random.Generator) -> np.n
     return uniform(shape, 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0, rng)
 
 
+def weight_and_bias(weight_shape, bias_shape, fan_in: int, bias: bool, rng: np.random.Generator):
+    """The ``(weight, bias)`` parameters of a conv-like or dense layer, PyTorch's default init.
+
+    Both are drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weight first; ``bias`` is ``None``
+    when not wanted.
+    """
+    from .module import Parameter
+    weight = Parameter(default_fan_in_uniform(tuple(weight_shape), fan_in, rng))
+    return weight, (Parameter(default_fan_in_uniform(tuple(bias_shape), fan_in, rng)) if bias else None)
+
+
 def kaiming_normal(shape, fan: int, rng: np.random.Generator, gain: float = math.sqrt(2.0)) -> np.ndarray:
     """He et al. normal initialisation: N(0, gain / sqrt(fan))."""
     out = rng.standard_normal(shape, dtype=np.float32)   # drawn in float32: no float64 detour

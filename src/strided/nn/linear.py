@@ -7,8 +7,8 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
-from .init import default_fan_in_uniform, make_rng
-from .module import Cost, Module, Parameter
+from .init import make_rng, weight_and_bias
+from .module import Cost, Module
 from .registry import register_layer
 
 
@@ -52,8 +52,7 @@ class Linear(Module):
                 raise ValueError(f"Linear: {arg} must be a positive int, got {value!r}")
         self.in_features, self.out_features = in_features, out_features
         rng = make_rng(rng)
-        self.weight = Parameter(default_fan_in_uniform((out_features, in_features), in_features, rng))
-        self.bias = Parameter(default_fan_in_uniform((out_features,), in_features, rng)) if bias else None
+        self.weight, self.bias = weight_and_bias((out_features, in_features), (out_features,), in_features, bias, rng)
 
     def forward(self, x) -> Tensor:
         return linear(x, self.weight, self.bias, self._describe())

@@ -24,8 +24,8 @@ from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_
 from ..tensor import Tensor, as_tensor
 from ..windows import col2im, im2col, pad, unpad
 from .conv import conv_geometry, describe_settings
-from .init import default_fan_in_uniform, make_rng
-from .module import Cost, Module, Parameter
+from .init import make_rng, weight_and_bias
+from .module import Cost, Module
 from .registry import register_layer
 
 
@@ -160,8 +160,8 @@ class _LocallyConnectedNd(Module):
         rng = make_rng(rng)
         fan_in = in_channels * int(np.prod(self.kernel_size))
         shape = self.out_size + (out_channels, in_channels) + self.kernel_size
-        self.weight = Parameter(default_fan_in_uniform(shape, fan_in, rng))          # (*O, Cout, Cin, *K)
-        self.bias = Parameter(default_fan_in_uniform((out_channels,) + self.out_size, fan_in, rng)) if bias else None
+        self.weight, self.bias = weight_and_bias(shape, (out_channels,) + self.out_size, fan_in, bias,
+                                                 rng)                                  # (*O, Cout, Cin, *K)
 
     def _check(self, in_shape):
         in_shape = tuple(in_shape)
