@@ -7,6 +7,8 @@
   with the first-maximum tie rule in both;
 * ``memory.keep_freed_memory`` (glibc malloc settings) and its opt-out;
 * convolution keeps its padded input, not its columns, and unfolds again for the weight gradient;
+* convolution unfolds and folds its windows in cache-sized blocks of output positions (one
+  block, whole rows, parts of a row, single positions), 1-D to 3-D;
 * batch norm on the ``(C, M)`` rows of the batch-last buffer, in cache-sized row blocks (one or
   several), from batch-last or plain inputs and gradients.
 """
@@ -147,6 +149,57 @@ def test_conv_with_frozen_weight_or_frozen_input(padding, stride):
         F.conv2d(xs, ws, padding=padding, stride=stride).backward(g)
         got, want = (xs.grad, tx.grad) if x_grad else (ws.grad, tw.grad)
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)     # float32 tensors
+
+
+# --------------------------------------------------------------------------------------- column blocks
+@pytest.mark.parametrize("out_sizes, n, column_bytes, budget", [
+    ((7, 5), 3, 8, 1 << 20),      # everything in one block
+    ((7, 5), 3, 8, 300),          # runs of whole rows
+    ((7, 5), 3, 8, 60),           # parts of a row
+    ((7, 5), 3, 8, 1),            # single positions (a position is larger than the budget)
+    ((3, 4, 5), 2, 4, 100),       # 3-D: runs along the middle axis
+    ((11,), 4, 4, 50),
+])
+def test_column_blocks_partition_the_columns_in_order(out_sizes, n, column_bytes, budget):
+    blocks = windows.column_blocks(out_sizes, n, column_bytes, budget)
+    seen = np.zeros(int(np.prod(out_sizes)) * n, dtype=int)
+    position_index = np.arange(int(np.prod(out_sizes))).reshape(out_sizes)
+    stop = 0
+    for block in blocks:
+        assert block.columns.start == stop                              # contiguous and in order
+        stop = block.columns.stop
+        positions = position_index[block.positions].ravel()
+        expected = (positions[:, None] * n + np.arange(n)).ravel()      # (*O, N) order, whole batch
+        np.testing.assert_array_equal(np.arange(block.columns.start, block.columns.stop), expected)
+        seen[block.columns] += 1
+        width = block.columns.stop - block.columns.start
+        assert width * column_bytes <= budget or width == n             # over budget only as one position
+    assert stop == seen.size and (seen == 1).all()
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1 << 10])              # single positions; partial rows
+@pytest.mark.parametrize("weight_shape, x_shape, kwargs", [
+    ((4, 3, 3, 3), (2, 3, 7, 6), dict(padding=1)),                      # overlapping windows: accumulation
+    ((4, 3, 2, 2), (2, 3, 8, 6), dict(stride=2)),                       # tiling windows: assignment
+    ((4, 3, 3, 2), (2, 3, 9, 8), dict(stride=(2, 3), dilation=(2, 1), padding=(2, 1))),
+    ((6, 2, 3, 3), (2, 4, 6, 5), dict(padding="same", groups=2)),
+    ((4, 1, 3, 3), (2, 4, 6, 5), dict(padding=1, groups=4)),            # depthwise
+    ((3, 2, 3), (2, 2, 13), dict(stride=2, padding="causal")),
+    ((3, 2, 2, 3, 2), (2, 2, 4, 5, 4), dict(padding=(1, 0, 1), dilation=(1, 2, 1))),
+])
+def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shape, x_shape, kwargs):
+    monkeypatch.setattr(windows, "BLOCK_BYTES", block_bytes)
+    d = len(weight_shape) - 2
+    st_conv, torch_conv = getattr(F, f"conv{d}d"), getattr(TF, f"conv{d}d")
+    torch_kwargs = dict(kwargs)
+    if kwargs.get("padding") == "causal":                               # torch has no causal mode
+        torch_kwargs["padding"] = 0
+        pad_left = (weight_shape[-1] - 1) * kwargs.get("dilation", 1)
+        torch_fn = lambda x, w, b: torch_conv(TF.pad(x, (pad_left, 0)), w, b, **torch_kwargs)
+    else:
+        torch_fn = lambda x, w, b: torch_conv(x, w, b, **torch_kwargs)
+    check_against_torch(lambda x, w, b: st_conv(x, w, b, **kwargs), torch_fn,
+                        [x_shape, weight_shape, (weight_shape[0],)])
 
 
 # --------------------------------------------------------------------------------------- batch norm

@@ -42,11 +42,11 @@ def test_1x1_kernels_off_the_fast_path_still_match_torch(case):
 
 
 def test_fast_path_uses_no_windows(monkeypatch):
-    """Stride 1, no padding, 1x1: neither im2col nor col2im runs, forward or backward."""
+    """Stride 1, no padding, 1x1: no window is unfolded or folded back, forward or backward."""
     def forbidden(*args, **kwargs):
         raise AssertionError("the 1x1 fast path must not unfold windows")
-    monkeypatch.setattr(conv_module, "im2col", forbidden)
-    monkeypatch.setattr(conv_module, "col2im", forbidden)
+    for name in ("window_columns", "gather_block", "scatter_block"):
+        monkeypatch.setattr(conv_module, name, forbidden)
     check_against_torch(F.conv2d, TF.conv2d, [(2, 6, 4, 5), (8, 3, 1, 1), (8,)], kwargs=dict(groups=2))
     layer = nn.PointwiseConv2d(4, 3, rng=0)
     out = layer(st.Tensor(np.ones((1, 4, 2, 2)), requires_grad=True))

@@ -18,8 +18,8 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import (col2im, from_channel_major, grouped_matmul, im2col, pad, to_batch_last, to_channel_major,
-                       unpad)
+from ..windows import (column_blocks, covers, from_channel_major, gather_block, grouped_matmul, pad, scatter_block,
+                       to_batch_last, to_channel_major, unpad, window_columns)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -78,43 +78,107 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
 
     pointwise = _is_pointwise(kernel, stride, pads)
     if pointwise:   # 1x1 fast path: the input already is the column matrix, no window is copied
-        xp = None
+        windows = blocks = xp = None
         cols = to_channel_major(x.data, groups)                         # (G, Cin/G, P*N), free if batch-last
+        out_m = grouped_matmul(w, cols)                                 # (G, Cout/G, P*N)
     else:
         xp = pad(to_batch_last(x.data), pads)                           # (N, Cin, *Sp), batch-last
-        cols = im2col(xp, kernel, stride, dilation, out_sizes, groups)  # (G, Cin/G*K, P*N)
-    out_m = grouped_matmul(w, cols)                                     # (G, Cout/G, P*N)
+        windows = window_columns(xp, kernel, stride, dilation, out_sizes)   # (Cin, *K, *O, N), a view
+        blocks = column_blocks(out_sizes, n, w.shape[-1] * groups * xp.itemsize)
+        out_m = _blocked_product(w, windows, blocks, groups)            # (G, Cout/G, P*N)
+        cols = None
     if bias is not None:
         out_m += bias.data.reshape(groups, c_out // groups, 1)
     out = from_channel_major(out_m, n, out_sizes)                       # (N, Cout, *O), a batch-last view
     kept_cols = cols if pointwise and weight.requires_grad else None    # 1x1: the input itself (or its layout copy)
-    xp_shape = None if pointwise else xp.shape
     if not weight.requires_grad:
-        xp = None                                                       # only the weight gradient reads it
-    del cols
+        windows = None                                                  # only the weight gradient reads them
+    padded_shape = None if pointwise else xp.shape
+    del cols, xp
 
     def backward(g):
         gm = to_channel_major(g, groups)                                # (G, Cout/G, P*N), free if batch-last
         gx = gw = gb = None
-        if weight.requires_grad:
-            # a strided conv keeps only its padded input: the columns (prod(K) times larger) are
-            # copied again here, one layer at a time, instead of living from forward to backward
-            c = kept_cols if pointwise else im2col(xp, kernel, stride, dilation, out_sizes, groups)
-            gw = grouped_matmul(gm, c.swapaxes(-1, -2)).reshape(weight.shape)     # (G, Cout/G, Cin/G*K)
-            del c
         if bias is not None and bias.requires_grad:
             gb = gm.reshape(c_out, -1) @ np.ones(gm.shape[-1], dtype=gm.dtype)     # (Cout,), a BLAS reduction
-        if x.requires_grad:
-            gcols = grouped_matmul(w.swapaxes(-1, -2), gm)                       # (G, Cin/G*K, P*N)
-            if pointwise:
-                gx = from_channel_major(gcols, n, x.shape[2:])                   # (N, Cin, *S), a view
-            else:
-                gxp = col2im(gcols, xp_shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp), a view
-                gx = unpad(gxp, pads)                                            # (N, Cin, *S), a view
+        if pointwise:
+            if weight.requires_grad:
+                gw = grouped_matmul(gm, kept_cols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cout/G, Cin/G)
+            if x.requires_grad:
+                gx = from_channel_major(grouped_matmul(w.swapaxes(-1, -2), gm), n, x.shape[2:])   # a view
+            return gx, gw, gb
+        gw, grid = _blocked_backward(w, gm, windows, blocks, padded_shape, kernel, stride, dilation, out_sizes,
+                                     groups, x.requires_grad)
+        if gw is not None:
+            gw = gw.reshape(weight.shape)
+        if grid is not None:
+            d = len(kernel)
+            gxp = grid.transpose((d + 1,) + tuple(range(d + 1)))        # (N, Cin, *Sp), batch-last view
+            gx = unpad(gxp, pads)                                       # (N, Cin, *S), a view
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]), f"conv{d}d")
+
+
+def _blocked_product(w, windows, blocks, groups):
+    """The forward product ``W @ im2col(xp)``, one cache-sized block of columns at a time.
+
+    Each block of windows is copied into one reused buffer and multiplied straight into its
+    columns of the output, so the column matrix never exists whole.
+
+    Shape: ``w`` ``(G, Cout/G, Cin/G*K)``, ``windows`` ``(Cin, *K, *O, N)`` -> ``(G, Cout/G, P*N)``.
+    """
+    rows = w.shape[-1] * groups
+    n_cols = blocks[-1].columns.stop
+    out_m = np.empty(w.shape[:2] + (n_cols,), dtype=np.result_type(w, windows))   # (G, Cout/G, P*N)
+    buffer = np.empty(rows * _widest(blocks), dtype=windows.dtype)
+    for block in blocks:
+        cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
+        np.matmul(w, cols, out=out_m[..., block.columns])               # (G, Cout/G, m)
+    return out_m
+
+
+def _blocked_backward(w, gm, windows, blocks, padded_shape, kernel, stride, dilation, out_sizes, groups,
+                      need_input_grad):
+    """Weight gradient and padded input gradient of a windowed convolution, block by block.
+
+    Per block of output columns: its windows are unfolded again (when ``windows`` is kept) for
+    ``gW += gY_b @ cols_b^T``, and ``W^T @ gY_b`` is folded back onto the padded grid; both
+    matrices stay cache-sized.
+
+    Shape: ``gm`` ``(G, Cout/G, P*N)`` -> ``gW`` ``(G, Cout/G, Cin/G*K)`` or ``None``, and the grid
+    ``(Cin, *Sp, N)`` (batch-last buffer of the padded input's gradient) or ``None``.
+    """
+    n, c = padded_shape[:2]
+    rows = w.shape[-1] * groups
+    dtype = np.result_type(w, gm)
+    widest = _widest(blocks)
+    gw = grid = None
+    if windows is not None:
+        gw = np.zeros(w.shape, dtype=dtype)                             # (G, Cout/G, Cin/G*K)
+        buffer = np.empty(rows * widest, dtype=windows.dtype)
+    if need_input_grad:
+        tiles = covers(padded_shape[2:], kernel, stride, dilation, out_sizes)
+        grid_shape = (c,) + tuple(padded_shape[2:]) + (n,)
+        grid = np.empty(grid_shape, dtype=dtype) if tiles else np.zeros(grid_shape, dtype=dtype)
+        gbuffer = np.empty(rows * widest, dtype=dtype)
+        wt = w.swapaxes(-1, -2)                                         # (G, Cin/G*K, Cout/G)
+    for block in blocks:
+        gmb = gm[..., block.columns]                                    # (G, Cout/G, m)
+        if gw is not None:
+            cols = gather_block(windows, block, buffer, groups)          # (G, Cin/G*K, m)
+            gw += np.matmul(gmb, cols.swapaxes(-1, -2))
+        if grid is not None:
+            m = block.columns.stop - block.columns.start
+            gcols = np.matmul(wt, gmb, out=gbuffer[:rows * m].reshape(groups, rows // groups, m))
+            scatter_block(grid, gcols, block, kernel, stride, dilation, accumulate=not tiles)
+    return gw, grid
+
+
+def _widest(blocks) -> int:
+    """Columns in the largest block."""
+    return max(b.columns.stop - b.columns.start for b in blocks)
 
 
 def _is_pointwise(kernel, stride, pads) -> bool:
