@@ -177,6 +177,7 @@ def test_column_blocks_partition_the_columns_in_order(out_sizes, n, column_bytes
     assert stop == seen.size and (seen == 1).all()
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("block_bytes", [64, 1 << 10])              # single positions; partial rows
 @pytest.mark.parametrize("weight_shape, x_shape, kwargs", [
     ((4, 3, 3, 3), (2, 3, 7, 6), dict(padding=1)),                      # overlapping windows: accumulation
@@ -186,6 +187,11 @@ def test_column_blocks_partition_the_columns_in_order(out_sizes, n, column_bytes
     ((4, 1, 3, 3), (2, 4, 6, 5), dict(padding=1, groups=4)),            # depthwise
     ((3, 2, 3), (2, 2, 13), dict(stride=2, padding="causal")),
     ((3, 2, 2, 3, 2), (2, 2, 4, 5, 4), dict(padding=(1, 0, 1), dilation=(1, 2, 1))),
+    # stride 1 and C_in >= C_out: the input gradient is a convolution of the output gradient
+    ((3, 4, 3, 3), (2, 4, 7, 6), dict(padding=1)),
+    ((4, 3, 2, 2), (2, 6, 7, 6), dict(padding="same", dilation=(3, 1), groups=2)),   # uneven sides
+    ((2, 2, 3), (2, 2, 11), dict(padding="causal", dilation=2)),
+    ((2, 3, 2, 3, 2), (2, 3, 4, 5, 4), dict(padding=(1, 2, 0))),
 ])
 def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shape, x_shape, kwargs):
     monkeypatch.setattr(windows, "BLOCK_BYTES", block_bytes)
@@ -200,6 +206,24 @@ def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shap
         torch_fn = lambda x, w, b: torch_conv(x, w, b, **torch_kwargs)
     check_against_torch(lambda x, w, b: st_conv(x, w, b, **kwargs), torch_fn,
                         [x_shape, weight_shape, (weight_shape[0],)])
+
+
+@pytest.mark.parametrize("weight_shape, kwargs, as_convolution", [
+    ((3, 4, 3, 3), dict(padding=1), True),
+    ((4, 4, 3, 3), dict(padding="valid"), True),
+    ((3, 4, 3, 3), dict(padding=3), False),                             # padded beyond the kernel's reach
+    ((3, 4, 3, 3), dict(padding=1, stride=2), False),
+    ((6, 4, 3, 3), dict(padding=1), False),                             # more outputs than inputs: folded
+])
+def test_input_gradient_path_choice(monkeypatch, weight_shape, kwargs, as_convolution):
+    from strided.nn import conv as conv_module
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the other input-gradient path was expected")
+    other = "blocked_input_grad" if as_convolution else "input_grad_as_convolution"
+    monkeypatch.setattr(conv_module, other, forbidden)
+    check_against_torch(lambda x, w: F.conv2d(x, w, **kwargs), lambda x, w: TF.conv2d(x, w, **kwargs),
+                        [(2, 4, 6, 7), weight_shape])
 
 
 # --------------------------------------------------------------------------------------- batch norm

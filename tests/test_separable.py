@@ -45,7 +45,7 @@ def test_fast_path_uses_no_windows(monkeypatch):
     """Stride 1, no padding, 1x1: no window is unfolded or folded back, forward or backward."""
     def forbidden(*args, **kwargs):
         raise AssertionError("the 1x1 fast path must not unfold windows")
-    for name in ("window_columns", "gather_block", "scatter_block"):
+    for name in ("window_columns", "blocked_product", "blocked_weight_grad", "blocked_input_grad"):
         monkeypatch.setattr(conv_module, name, forbidden)
     check_against_torch(F.conv2d, TF.conv2d, [(2, 6, 4, 5), (8, 3, 1, 1), (8,)], kwargs=dict(groups=2))
     layer = nn.PointwiseConv2d(4, 3, rng=0)

@@ -1,14 +1,15 @@
 """Convolution in 1, 2 and 3 dimensions: the op with its backward, the layers and their rules.
 
-One N-d implementation serves ``conv1d``, ``conv2d`` and ``conv3d``: the input is padded,
-unfolded by ``im2col`` into ``(G, C/G * prod(K), N * prod(O))`` and multiplied by the weight
-matrix of each group: one BLAS product per group for the whole batch. The product lands as
-``(C_out, prod(O) * N)``; the output is that buffer seen as ``(N, C_out, *O)`` (a batch-last
-view, see ``windows``), never transposed, and a gradient arriving in the same layout is the
-backward's column matrix as it is. The column matrix (``prod(K)`` times the input) is not kept
-for the backward: only the padded input is, and the weight gradient unfolds it again, so a
-network's columns exist one layer at a time. Strictly speaking this is cross-correlation, as in
-every deep-learning framework.
+One N-d implementation serves ``conv1d``, ``conv2d`` and ``conv3d``: the input is padded and
+its windows, in im2col's column order ``(C/G * prod(K), prod(O) * N)`` per group, are multiplied
+by the weight matrix of each group, for the whole batch at once. The columns are copied one
+cache-sized block of output positions at a time (``conv_blocks``), on several threads, and each
+block's product lands in its columns of ``(C_out, prod(O) * N)``; the output is that buffer seen
+as ``(N, C_out, *O)`` (a batch-last view, see ``windows``), never transposed, and a gradient
+arriving in the same layout is the backward's matrix as it is. Only the padded input is kept for
+the backward; the weight gradient unfolds its windows again, block by block. 1x1 convolutions
+at stride 1 skip the windows. Strictly speaking this is cross-correlation, as in every
+deep-learning framework.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import (column_blocks, covers, from_channel_major, gather_block, grouped_matmul, pad, scatter_block,
-                       to_batch_last, to_channel_major, unpad, window_columns)
+from ..windows import (column_blocks, from_channel_major, grouped_matmul, pad, to_batch_last, to_channel_major, unpad,
+                       window_columns)
+from .conv_blocks import (blocked_input_grad, blocked_product, blocked_weight_grad, input_grad_as_convolution,
+                          transposed_taps_fit)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -85,7 +88,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         xp = pad(to_batch_last(x.data), pads)                           # (N, Cin, *Sp), batch-last
         windows = window_columns(xp, kernel, stride, dilation, out_sizes)   # (Cin, *K, *O, N), a view
         blocks = column_blocks(out_sizes, n, w.shape[-1] * groups * xp.itemsize)
-        out_m = _blocked_product(w, windows, blocks, groups)            # (G, Cout/G, P*N)
+        out_m = blocked_product(w, windows, blocks, groups)            # (G, Cout/G, P*N)
         cols = None
     if bias is not None:
         out_m += bias.data.reshape(groups, c_out // groups, 1)
@@ -107,11 +110,13 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
             if x.requires_grad:
                 gx = from_channel_major(grouped_matmul(w.swapaxes(-1, -2), gm), n, x.shape[2:])   # a view
             return gx, gw, gb
-        gw, grid = _blocked_backward(w, gm, windows, blocks, padded_shape, kernel, stride, dilation, out_sizes,
-                                     groups, x.requires_grad)
-        if gw is not None:
-            gw = gw.reshape(weight.shape)
-        if grid is not None:
+        if windows is not None:                                         # kept only when the weight needs it
+            gw = blocked_weight_grad(gm, windows, blocks, groups, w.shape[-1]).reshape(weight.shape)
+        if x.requires_grad and transposed_taps_fit(stride, pads, kernel, dilation, x.shape[1], c_out):
+            gm_x, in_sizes = input_grad_as_convolution(weight.data, to_batch_last(g), pads, dilation, groups)
+            gx = from_channel_major(gm_x, n, in_sizes)                  # (N, Cin, *S), batch-last view
+        elif x.requires_grad:
+            grid = blocked_input_grad(w, gm, blocks, padded_shape, kernel, stride, dilation, out_sizes, groups)
             d = len(kernel)
             gxp = grid.transpose((d + 1,) + tuple(range(d + 1)))        # (N, Cin, *Sp), batch-last view
             gx = unpad(gxp, pads)                                       # (N, Cin, *S), a view
@@ -119,66 +124,6 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]), f"conv{d}d")
-
-
-def _blocked_product(w, windows, blocks, groups):
-    """The forward product ``W @ im2col(xp)``, one cache-sized block of columns at a time.
-
-    Each block of windows is copied into one reused buffer and multiplied straight into its
-    columns of the output, so the column matrix never exists whole.
-
-    Shape: ``w`` ``(G, Cout/G, Cin/G*K)``, ``windows`` ``(Cin, *K, *O, N)`` -> ``(G, Cout/G, P*N)``.
-    """
-    rows = w.shape[-1] * groups
-    n_cols = blocks[-1].columns.stop
-    out_m = np.empty(w.shape[:2] + (n_cols,), dtype=np.result_type(w, windows))   # (G, Cout/G, P*N)
-    buffer = np.empty(rows * _widest(blocks), dtype=windows.dtype)
-    for block in blocks:
-        cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
-        np.matmul(w, cols, out=out_m[..., block.columns])               # (G, Cout/G, m)
-    return out_m
-
-
-def _blocked_backward(w, gm, windows, blocks, padded_shape, kernel, stride, dilation, out_sizes, groups,
-                      need_input_grad):
-    """Weight gradient and padded input gradient of a windowed convolution, block by block.
-
-    Per block of output columns: its windows are unfolded again (when ``windows`` is kept) for
-    ``gW += gY_b @ cols_b^T``, and ``W^T @ gY_b`` is folded back onto the padded grid; both
-    matrices stay cache-sized.
-
-    Shape: ``gm`` ``(G, Cout/G, P*N)`` -> ``gW`` ``(G, Cout/G, Cin/G*K)`` or ``None``, and the grid
-    ``(Cin, *Sp, N)`` (batch-last buffer of the padded input's gradient) or ``None``.
-    """
-    n, c = padded_shape[:2]
-    rows = w.shape[-1] * groups
-    dtype = np.result_type(w, gm)
-    widest = _widest(blocks)
-    gw = grid = None
-    if windows is not None:
-        gw = np.zeros(w.shape, dtype=dtype)                             # (G, Cout/G, Cin/G*K)
-        buffer = np.empty(rows * widest, dtype=windows.dtype)
-    if need_input_grad:
-        tiles = covers(padded_shape[2:], kernel, stride, dilation, out_sizes)
-        grid_shape = (c,) + tuple(padded_shape[2:]) + (n,)
-        grid = np.empty(grid_shape, dtype=dtype) if tiles else np.zeros(grid_shape, dtype=dtype)
-        gbuffer = np.empty(rows * widest, dtype=dtype)
-        wt = w.swapaxes(-1, -2)                                         # (G, Cin/G*K, Cout/G)
-    for block in blocks:
-        gmb = gm[..., block.columns]                                    # (G, Cout/G, m)
-        if gw is not None:
-            cols = gather_block(windows, block, buffer, groups)          # (G, Cin/G*K, m)
-            gw += np.matmul(gmb, cols.swapaxes(-1, -2))
-        if grid is not None:
-            m = block.columns.stop - block.columns.start
-            gcols = np.matmul(wt, gmb, out=gbuffer[:rows * m].reshape(groups, rows // groups, m))
-            scatter_block(grid, gcols, block, kernel, stride, dilation, accumulate=not tiles)
-    return gw, grid
-
-
-def _widest(blocks) -> int:
-    """Columns in the largest block."""
-    return max(b.columns.stop - b.columns.start for b in blocks)
 
 
 def _is_pointwise(kernel, stride, pads) -> bool:
