@@ -53,6 +53,28 @@ def test_conv_output_is_a_batch_last_view_and_layout_is_kept():
     np.testing.assert_array_equal(windows.to_channel_major(plain), m)   # a copy for a plain input
 
 
+def test_relu_sum_and_shortcut_gradients_keep_the_batch_last_layout():
+    """A gradient arriving in plain order leaves relu, sum (global pooling) and the option-A
+    shortcut in their input's batch-last layout, so the convolutions below need no copy."""
+    from strided.models.resnet_cifar import zero_pad_shortcut
+    rng = np.random.default_rng(11)
+    x = st.Tensor(batch_last_copy(rng.standard_normal((3, 4, 6, 6))), requires_grad=True, dtype=np.float64)
+    plain = rng.standard_normal((3, 4, 6, 6))
+    for op in (F.relu, lambda t: zero_pad_shortcut(t, 8, 2)):
+        x.grad = None
+        y = op(x)
+        assert windows.batch_last(y.data)
+        y.backward(np.ascontiguousarray(rng.standard_normal(y.shape)))
+        assert windows.batch_last(x.grad)
+    x.grad = None
+    x.mean(axis=(2, 3)).backward(np.ones((3, 4)))
+    assert windows.batch_last(x.grad)
+    np.testing.assert_allclose(x.grad, np.full(plain.shape, 1 / 36))
+    x.grad = None
+    F.relu(x).backward(plain)
+    np.testing.assert_array_equal(x.grad, plain * (x.data > 0))
+
+
 @pytest.mark.parametrize("batch_last_input", [False, True])
 def test_lenet_like_chain_against_torch(batch_last_input):
     """conv -> relu -> pool -> conv -> relu -> pool -> flatten: the gradient reaches the last conv

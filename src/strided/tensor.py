@@ -149,7 +149,7 @@ class Tensor:
             if g is None:
                 continue
             if node._backward is None:  # a leaf
-                node.grad = g.copy() if node.grad is None else node.grad + g
+                node.grad = g.copy(order="K") if node.grad is None else node.grad + g
                 continue
             for parent, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not parent.requires_grad:
@@ -295,12 +295,14 @@ class Tensor:
 
     # ----------------------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False):
-        shape = self.shape
+        data = self.data
 
         def backward(g):
             if axis is not None and not keepdims:
                 g = np.expand_dims(g, axis)
-            return (np.broadcast_to(g, shape).copy(),)
+            gx = np.empty_like(data, dtype=g.dtype)                     # in the input's memory layout
+            np.copyto(gx, np.broadcast_to(g, data.shape))
+            return (gx,)
         return Tensor.from_op(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)), (self,), backward, "sum")
 
     def mean(self, axis=None, keepdims: bool = False):

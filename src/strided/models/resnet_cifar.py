@@ -23,6 +23,7 @@ from ..geometry import ReceptiveField, as_tuple, window_output_shape
 from ..nn.init import make_rng
 from ..nn.registry import register_layer
 from ..tensor import Tensor, as_tensor
+from ..windows import empty_like_layout
 from .registry import register_model
 from .chain import ChainNet
 from .resnet import BasicBlock, conv3x3, init_resnet
@@ -51,11 +52,13 @@ def zero_pad_shortcut(x, out_channels: int, stride=1, owner: str = "zero_pad_sho
     lo = (out_channels - c) // 2
     keep = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
     sub = x.data[keep]                                                  # (N, C_in, H_out, W_out)
-    out = np.zeros((n, out_channels) + sub.shape[2:], dtype=x.dtype)    # (N, C_out, H_out, W_out)
+    out = empty_like_layout(x.data, (n, out_channels) + sub.shape[2:])    # (N, C_out, H_out, W_out), x's layout
+    out[...] = 0
     out[:, lo:lo + c] = sub
 
     def backward(g):
-        gx = np.zeros(x.shape, dtype=g.dtype)                           # (N, C_in, H, W)
+        gx = empty_like_layout(x.data, x.shape, g.dtype)                # (N, C_in, H, W), x's layout
+        gx[...] = 0
         gx[keep] = g[:, lo:lo + c]
         return (gx,)
     return Tensor.from_op(out, (x,), backward, "zero_pad_shortcut")

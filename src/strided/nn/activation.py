@@ -14,7 +14,11 @@ def relu(x) -> Tensor:
     """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch."""
     x = as_tensor(x)
     out = np.maximum(x.data, 0)
-    return Tensor.from_op(out, (x,), lambda g: (g * (out > 0),), "relu")
+
+    def backward(g):
+        gx = np.empty_like(out, dtype=g.dtype)                          # in the output's memory layout
+        return (np.multiply(g, out > 0, out=gx),)
+    return Tensor.from_op(out, (x,), backward, "relu")
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
