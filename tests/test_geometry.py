@@ -319,3 +319,24 @@ def test_layers_use_the_same_recurrence_as_a_hand_stack():
     # conv3/2 pad 1: size 3, jump 2, start 0; pool 2/2: size 3 + 1*2 = 5, jump 4, start 0 + 0.5*2 = 1;
     # conv3 same (pad 1): size 5 + 2*4 = 13, jump 4, start 1 + (1 - 1)*4 = 1
     assert rf.size == (13, 13) and rf.jump == (4, 4) and rf.start == (1.0, 1.0)
+
+
+def test_remembered_geometry_keeps_validating():
+    """The per-call cache of the layers' geometry: the same answers, and arguments that differ
+    only in type (True for 1, 2.0 for 2) are still rejected after the int version was cached."""
+    from strided.nn import functional as F
+    x = np.zeros((1, 2, 8, 8), dtype=np.float32)
+    w = np.zeros((3, 2, 3, 3), dtype=np.float32)
+    assert F.conv2d(x, w, stride=2).shape == (1, 3, 3, 3)
+    assert F.conv2d(x, w, stride=2).shape == (1, 3, 3, 3)             # from the cache
+    with pytest.raises(TypeError, match="stride must be an int"):
+        F.conv2d(x, w, stride=2.0)
+    with pytest.raises(TypeError, match="stride must be an int"):
+        F.conv2d(x, w, stride=(2, True))
+    F.max_pool2d(x, 2)
+    with pytest.raises(TypeError, match="kernel_size must be an int"):
+        F.max_pool2d(x, 2.0)
+    with pytest.raises(st.ShapeError):                                  # errors are raised every time
+        F.conv2d(np.zeros((1, 2, 2, 2)), w)
+    with pytest.raises(st.ShapeError):
+        F.conv2d(np.zeros((1, 2, 2, 2)), w)

@@ -22,6 +22,30 @@ from .errors import ShapeError
 PADDING_MODES = ("valid", "same", "full", "causal")
 
 
+_REMEMBERED: dict = {}
+_REMEMBER_AT_MOST = 4096
+
+
+def remembered(rule, *args):
+    """``rule(*args)``, computed once per distinct ``args`` (the rules it serves are pure).
+
+    Layers call their geometry rule on every forward pass with the same few shapes; this keeps
+    the validation and arithmetic off the per-call path. Arguments are told apart by ``repr``,
+    so ``2``, ``2.0`` and ``True`` stay distinct (the rule rejects the last two every time).
+    Errors are raised each time, never stored.
+    """
+    key = (rule, repr(args))
+    try:
+        return _REMEMBERED[key]
+    except KeyError:
+        pass
+    value = rule(*args)
+    if len(_REMEMBERED) >= _REMEMBER_AT_MOST:
+        _REMEMBERED.clear()
+    _REMEMBERED[key] = value
+    return value
+
+
 def as_tuple(value, ndim: int, name: str, owner: str, minimum: int = 1) -> tuple[int, ...]:
     """Normalise an int or a sequence of ``ndim`` ints to a tuple, each at least ``minimum``.
 

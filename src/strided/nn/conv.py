@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
+from ..geometry import ReceptiveField, as_tuple, remembered, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
 from ..windows import (column_blocks, from_channel_major, grouped_matmul, pad, to_batch_last, to_channel_major, unpad,
                        window_columns)
@@ -39,7 +39,12 @@ def conv_geometry(in_shape, weight_shape, stride, padding, dilation, groups, own
     """Validate a convolution's arguments against ``in_shape`` and resolve its geometry.
 
     Returns ``(stride, pads, dilation, out_spatial)``, all tuples with one entry per axis.
+    Remembered per distinct arguments (a layer sees the same few shapes every step).
     """
+    return remembered(_conv_geometry, in_shape, weight_shape, stride, padding, dilation, groups, owner)
+
+
+def _conv_geometry(in_shape, weight_shape, stride, padding, dilation, groups, owner):
     d = len(weight_shape) - 2
     out_channels, cin_g = weight_shape[:2]
     kernel = tuple(weight_shape[2:])

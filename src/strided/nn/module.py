@@ -75,6 +75,7 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        self.__dict__.pop("_description", None)                         # settings change: describe anew
         if isinstance(value, Parameter):
             target = self._parameters
         elif isinstance(value, Module):
@@ -281,7 +282,12 @@ class Module:
 
     # helpers for subclasses
     def _describe(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
+        """``Conv2d(3, 16, kernel_size=(3, 3), ...)``: how errors name this layer (kept until an attribute changes)."""
+        description = self.__dict__.get("_description")
+        if description is None:
+            description = f"{type(self).__name__}({self.extra_repr()})"
+            object.__setattr__(self, "_description", description)
+        return description
 
     def _check_rank(self, shape, ranks: tuple[int, ...], expected: str) -> None:
         """Raise a ShapeError naming this layer when ``len(shape)`` is not one of ``ranks``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
+from ..geometry import ReceptiveField, as_tuple, remembered, resolve_padding, window_output_shape
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout, offset_slices, pad, unpad
 from .conv import SPATIAL_NAMES
@@ -20,7 +20,11 @@ from .registry import register_layer
 
 
 def pool_geometry(in_shape, ndim: int, kernel_size, stride, padding, owner: str):
-    """Validate a pooling call and resolve ``(kernel, stride, pads, out_spatial)``."""
+    """Validate a pooling call and resolve ``(kernel, stride, pads, out_spatial)`` (remembered)."""
+    return remembered(_pool_geometry, in_shape, ndim, kernel_size, stride, padding, owner)
+
+
+def _pool_geometry(in_shape, ndim: int, kernel_size, stride, padding, owner: str):
     if len(in_shape) != ndim + 2:
         raise ShapeError(f"{owner}: expected input (N, C, {SPATIAL_NAMES[ndim]}), got {shape_str(in_shape)}")
     kernel = as_tuple(kernel_size, ndim, "kernel_size", owner)
