@@ -242,7 +242,7 @@ def test_input_gradient_path_choice(monkeypatch, weight_shape, kwargs, as_convol
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the other input-gradient path was expected")
-    other = "blocked_input_grad" if as_convolution else "input_grad_as_convolution"
+    other = "blocked_input_grad" if as_convolution else "stride_one_backward"
     monkeypatch.setattr(conv_module, other, forbidden)
     check_against_torch(lambda x, w: F.conv2d(x, w, **kwargs), lambda x, w: TF.conv2d(x, w, **kwargs),
                         [(2, 4, 6, 7), weight_shape])

@@ -21,7 +21,7 @@ from ..geometry import ReceptiveField, as_tuple, remembered, resolve_padding, wi
 from ..tensor import Tensor, as_tensor
 from ..windows import (column_blocks, from_channel_major, grouped_matmul, pad, to_batch_last, to_channel_major, unpad,
                        window_columns)
-from .conv_blocks import (blocked_input_grad, blocked_product, blocked_weight_grad, input_grad_as_convolution,
+from .conv_blocks import (blocked_input_grad, blocked_product, blocked_weight_grad, stride_one_backward,
                           transposed_taps_fit)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
@@ -84,47 +84,57 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     kernel = weight.shape[2:]
     w = weight.data.reshape(groups, c_out // groups, -1)                # (G, Cout/G, Cin/G*K)
 
-    pointwise = _is_pointwise(kernel, stride, pads)
-    if pointwise:   # 1x1 fast path: the input already is the column matrix, no window is copied
-        windows = blocks = xp = None
-        cols = to_channel_major(x.data, groups)                         # (G, Cin/G, P*N), free if batch-last
-        out_m = grouped_matmul(w, cols)                                 # (G, Cout/G, P*N)
+    # how the backward will run, chosen now so that the forward keeps only what it needs:
+    # 'pointwise' (1x1, stride 1: no windows), 'transposed' (stride 1 and C_in >= C_out: both
+    # gradients from the windows of the output gradient) or 'folded' (windows of the input for
+    # the weight gradient, the input gradient folded back)
+    if _is_pointwise(kernel, stride, pads):
+        mode = "pointwise"
+    elif x.requires_grad and transposed_taps_fit(stride, pads, kernel, dilation, x.shape[1], c_out):
+        mode = "transposed"
+    else:
+        mode = "folded"
+    if mode == "pointwise":   # the input already is the column matrix, no window is copied
+        x_cols = to_channel_major(x.data, groups)                       # (G, Cin/G, P*N), free if batch-last
+        out_m = grouped_matmul(w, x_cols)                               # (G, Cout/G, P*N)
+        windows = blocks = padded_shape = None
     else:
         xp = pad(to_batch_last(x.data), pads)                           # (N, Cin, *Sp), batch-last
         windows = window_columns(xp, kernel, stride, dilation, out_sizes)   # (Cin, *K, *O, N), a view
         blocks = column_blocks(out_sizes, n, w.shape[-1] * groups * xp.itemsize)
         out_m = blocked_product(w, windows, blocks, groups)            # (G, Cout/G, P*N)
-        cols = None
+        padded_shape = xp.shape
+        # 'transposed' multiplies the unpadded input's columns (free if batch-last), nothing padded
+        x_cols = to_channel_major(x.data, groups) if mode == "transposed" and weight.requires_grad else None
+        del xp
     if bias is not None:
         out_m += bias.data.reshape(groups, c_out // groups, 1)
     out = from_channel_major(out_m, n, out_sizes)                       # (N, Cout, *O), a batch-last view
-    kept_cols = cols if pointwise and weight.requires_grad else None    # 1x1: the input itself (or its layout copy)
     if not weight.requires_grad:
-        windows = None                                                  # only the weight gradient reads them
-    padded_shape = None if pointwise else xp.shape
-    del cols, xp
+        x_cols = None                                                   # only the weight gradient reads these
+    if mode != "folded" or not weight.requires_grad:
+        windows = None
 
     def backward(g):
         gm = to_channel_major(g, groups)                                # (G, Cout/G, P*N), free if batch-last
         gx = gw = gb = None
         if bias is not None and bias.requires_grad:
             gb = gm.reshape(c_out, -1) @ np.ones(gm.shape[-1], dtype=gm.dtype)     # (Cout,), a BLAS reduction
-        if pointwise:
+        if mode == "pointwise":
             if weight.requires_grad:
-                gw = grouped_matmul(gm, kept_cols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cout/G, Cin/G)
+                gw = grouped_matmul(gm, x_cols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cout/G, Cin/G)
             if x.requires_grad:
                 gx = from_channel_major(grouped_matmul(w.swapaxes(-1, -2), gm), n, x.shape[2:])   # a view
-            return gx, gw, gb
-        if windows is not None:                                         # kept only when the weight needs it
-            gw = blocked_weight_grad(gm, windows, blocks, groups, w.shape[-1]).reshape(weight.shape)
-        if x.requires_grad and transposed_taps_fit(stride, pads, kernel, dilation, x.shape[1], c_out):
-            gm_x, in_sizes = input_grad_as_convolution(weight.data, to_batch_last(g), pads, dilation, groups)
-            gx = from_channel_major(gm_x, n, in_sizes)                  # (N, Cin, *S), batch-last view
-        elif x.requires_grad:
-            grid = blocked_input_grad(w, gm, blocks, padded_shape, kernel, stride, dilation, out_sizes, groups)
-            d = len(kernel)
-            gxp = grid.transpose((d + 1,) + tuple(range(d + 1)))        # (N, Cin, *Sp), batch-last view
-            gx = unpad(gxp, pads)                                       # (N, Cin, *S), a view
+        elif mode == "transposed":
+            gx_m, gw = stride_one_backward(weight.data, x_cols, to_batch_last(g), pads, dilation, groups)
+            gx = from_channel_major(gx_m, n, x.shape[2:])               # (N, Cin, *S), batch-last view
+        else:
+            if windows is not None:
+                gw = blocked_weight_grad(gm, windows, blocks, groups, w.shape[-1]).reshape(weight.shape)
+            if x.requires_grad:
+                grid = blocked_input_grad(w, gm, blocks, padded_shape, kernel, stride, dilation, out_sizes, groups)
+                gxp = grid.transpose((d + 1,) + tuple(range(d + 1)))    # (N, Cin, *Sp), batch-last view
+                gx = unpad(gxp, pads)                                   # (N, Cin, *S), a view
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
