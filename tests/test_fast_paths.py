@@ -158,11 +158,13 @@ def test_max_pool_one_tap_window():
 
 
 @pytest.mark.parametrize("padding, stride", [(1, 1), (0, 2)])
-def test_conv_with_frozen_weight_or_frozen_input(padding, stride):
-    """The weight gradient unfolds the kept padded input again; a frozen weight keeps nothing."""
+@pytest.mark.parametrize("c_in, c_out", [(2, 4), (4, 2)])             # folded; stride 1: transposed
+def test_conv_with_frozen_weight_or_frozen_input(padding, stride, c_in, c_out):
+    """Either gradient alone: the folded backward unfolds the kept padded input again, the
+    transposed one multiplies the kept input's columns; a frozen weight keeps nothing."""
     rng = np.random.default_rng(6)
-    x = batch_last_copy(rng.standard_normal((3, 2, 7, 7)))
-    w = rng.standard_normal((4, 2, 3, 3))
+    x = batch_last_copy(rng.standard_normal((3, c_in, 7, 7)))
+    w = rng.standard_normal((c_out, c_in, 3, 3))
     g = rng.standard_normal(F.conv2d(x, w, padding=padding, stride=stride).shape)
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     TF.conv2d(tx, tw, padding=padding, stride=stride).backward(torch.tensor(g))
