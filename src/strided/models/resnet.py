@@ -67,9 +67,7 @@ class _Residual(nn.Block):
         raise NotImplementedError
 
     def forward(self, x):
-        out = x
-        for module in self._main():
-            out = module(out)
+        out = nn.run_chain(self._main(), x)
         identity = x if self.downsample is None else self.downsample(x)
         if out.shape != identity.shape:
             raise ShapeError(f"{self._describe()}: the main path gives {shape_str(out.shape)} but the shortcut "

@@ -8,6 +8,7 @@ from .container import Sequential
 from .conv import Conv1d, Conv2d, Conv3d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
+from .fusion import run_chain
 from .kmax import KMaxPool1d
 from .linear import Flatten, Linear
 from .local import LocallyConnected1d, LocallyConnected2d, LocallyConnected3d
@@ -28,7 +29,7 @@ __all__ = [
     "Dropout", "Flatten", "Linear", "CrossEntropyLoss", "MSELoss", "Cost",
     "Module", "Parameter", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "GlobalAvgPool", "GlobalMaxPool", "MaxPool1d", "MaxPool2d", "MaxPool3d", "register_layer", "from_spec",
-    "registered_layers",
+    "registered_layers", "run_chain",
     "KMaxPool1d", "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d", "LocalResponseNorm",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Concat", "MultiScaleBlock",
     "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d",

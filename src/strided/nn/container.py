@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .block import Block
+from .fusion import run_chain
 from .module import Module
 
 
@@ -47,9 +48,7 @@ class Sequential(Block):
         return items[index][1]
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
+        return run_chain(self._modules.values(), x)
 
     def walk(self, in_shape, rf, visit):
         shape = tuple(in_shape)

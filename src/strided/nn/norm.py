@@ -16,7 +16,7 @@ BLOCK_BYTES = 1 << 18
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5, owner: str = "batch_norm") -> Tensor:
+               momentum: float = 0.1, eps: float = 1e-5, owner: str = "batch_norm", relu: bool = False) -> Tensor:
     """Normalise each channel (axis 1) by its batch statistics (training) or running ones (eval).
 
     In training the running statistics (NumPy arrays) are updated in place:
@@ -31,6 +31,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     once per pass: forward ``mean``, ``x - mean``, its variance and ``(x - mean) * a + b``;
     backward both sums and ``g * k1 + (x - mean) * k2 + k3``. Only the input is kept for the
     backward (no normalised copy).
+
+    ``relu=True`` returns ``relu(batch_norm(x))`` as one op: the maximum is taken on each block
+    while it is in the cache, and the backward masks the incoming gradient block by block, which
+    saves a read and a write of the whole activation each way (``nn.run_chain`` uses it for a
+    ``BatchNorm`` followed by a ``ReLU``).
     """
     x = as_tensor(x)
     if x.ndim < 2:
@@ -61,6 +66,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
             inv_std[r] = 1.0 / np.sqrt(var[r] + eps)
             d *= (wv[r] * inv_std[r])[:, None]
             np.add(d, bv[r, None], out=out_m[r])
+            if relu:
+                np.maximum(out_m[r], 0, out=out_m[r])
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.astype(running_mean.dtype)
@@ -74,7 +81,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         shift = bv - mean * scale
         np.multiply(xm, scale[:, None], out=out_m)
         out_m += shift[:, None]
+        if relu:
+            np.maximum(out_m, 0, out=out_m)
     out = from_channel_rows(out_m, x.shape)
+    relu_out = out_m if relu else None                                  # the ReLU's mask source, kept only then
 
     def backward(g):
         gm = channel_rows(g)                                            # (C, M)
@@ -84,7 +94,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         sg = np.empty(c, dtype=dtype)                                   # sum of g per channel
         sgd = np.empty(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
         for r in row_blocks(gm):
-            gr = gm[r]
+            gr = gm[r] * (relu_out[r] > 0) if relu else gm[r]            # (rows, M), cache-resident when masked
             sg[r] = gr.sum(axis=1)
             if training or need_w:
                 d = xm[r] - mean[r, None]                               # cache-resident temporary
@@ -111,7 +121,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     def routed(g):
         gx, gw, gb = backward(g)
         return (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
-    return Tensor.from_op(out, parents, routed, "batch_norm")
+    return Tensor.from_op(out, parents, routed, "batch_norm_relu" if relu else "batch_norm")
 
 
 def channel_rows(a: np.ndarray) -> np.ndarray:
@@ -161,14 +171,15 @@ class _BatchNorm(Module):
             raise ShapeError(f"{self._describe()}: expected input {self.layout.format(self.num_features)}, "
                              f"got {shape_str(shape)}")
 
-    def forward(self, x) -> Tensor:
+    def forward(self, x, relu: bool = False) -> Tensor:
+        """Normalise ``x``; ``relu=True`` also applies a ReLU in the same pass (see ``batch_norm``)."""
         x = as_tensor(x)
         self._check(x.shape)
         use_batch = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             self._buffers["num_batches_tracked"] = self._buffers["num_batches_tracked"] + 1
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
-                          self.momentum, self.eps, self._describe())
+                          self.momentum, self.eps, self._describe(), relu=relu)
 
     def output_shape(self, in_shape):
         self._check(tuple(in_shape))
