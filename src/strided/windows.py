@@ -2,9 +2,13 @@
 
 Spatial axes are the last ``d`` axes of an array ``(N, C, *spatial)``. A window position is
 an output index ``o`` (per axis) and a kernel offset ``k``; it reads the padded input at
-``o * stride + k * dilation``. Two ways of walking the windows are offered:
+``o * stride + k * dilation``. Three ways of walking the windows are offered:
 
-* ``im2col``: all windows copied into one matrix, for BLAS matrix products (convolution);
+* ``window_columns`` + ``column_blocks`` + ``gather_block`` / ``scatter_block``: the windows as
+  one strided view in column order, copied (or folded back) one cache-sized block of output
+  positions at a time, for BLAS products that never need the whole column matrix (convolution);
+* ``im2col`` / ``col2im``: all windows copied into one matrix at once (transposed and
+  locally-connected layers);
 * ``offset_slices``: for each kernel offset, the strided slice of the padded input that it
   touches for every output at once, so pooling and ``col2im`` loop over the few kernel
   offsets, never over batch elements or output pixels.
@@ -13,8 +17,9 @@ Memory layout. Arrays keep PyTorch's logical shape ``(N, C, *S)``, but the colum
 order their columns position-major, example-minor (``(*O, N)``), and a convolution's output is
 its matrix product ``(C_out, *O, N)`` seen through a transposed view: a *batch-last* array
 (``batch_last``). Element-wise ops keep the layout (NumPy allocates outputs in the inputs'
-memory order), pooling and padding allocate in it (``empty_like_layout``), so between layers no
-transpose is copied, and every strided window slice has the batch as a long contiguous inner
+memory order) and so do the backward passes (a gradient is allocated in its tensor's layout),
+pooling and padding allocate in it (``empty_like_layout``), so between layers no transpose is
+copied, and every strided window slice has the batch as a long contiguous inner
 axis. For ``N = 1`` the layout is plain C order.
 """
 
