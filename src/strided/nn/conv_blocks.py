@@ -5,6 +5,10 @@ and the split of its output positions into blocks (``windows.column_blocks``). E
 columns are copied into a small buffer and multiplied at once, so the ``prod(K)``-times larger
 column matrix never exists whole, and the copy and the product meet in the cache.
 
+Three backward forms, chosen by ``conv`` at forward time: ``blocked_weight_grad`` (windows of the
+input again) with ``blocked_input_grad`` (fold back), or ``stride_one_backward`` (both gradients
+from the windows of the output gradient, when ``transposed_taps_fit``).
+
 The memory-bound copies stay on one thread while BLAS runs each product on all of its threads:
 splitting the blocks between threads of our own (one BLAS thread each) was measured slower on
 2 cores, because BLAS's idle threads keep spinning on the cores for a while after each product.
@@ -109,7 +113,7 @@ def stride_one_backward(weight, x_cols, g, pads, dilation, groups):
     gx_m = np.empty((groups, cin_g, blocks[-1].columns.stop), dtype=dtype)   # (G, Cin/G, prod(S)*N)
     # the weight gradient accumulates as (G, Cout/G*K, Cin/G): that product order measured 10-15% faster
     gwt = None if x_cols is None else np.zeros((groups, wt.shape[-1], cin_g), dtype=dtype)
-    buffer = np.empty(wt.shape[-1] * groups * max(b.columns.stop - b.columns.start for b in blocks), dtype=gp.dtype)
+    buffer = np.empty(wt.shape[-1] * groups * _widest(blocks), dtype=gp.dtype)
     for block in blocks:
         cols = gather_block(windows, block, buffer, groups)              # (G, Cout/G*K, m)
         np.matmul(wt, cols, out=gx_m[..., block.columns])               # (G, Cin/G, m)
