@@ -37,7 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (BLAS_THREAD_VARS, CONTENDED_CPUS, MARKER, TORCH_THREADS, contended,  # noqa: E402
-                    cpu_snapshot, import_strided, load_warning, others_busy, time_latency, time_training,
+                    cpu_snapshot, import_strided, load_warning, matmul_peak_gflops, others_busy, peak_rss_mib,
+                    time_latency, time_training,
                     usable_cpus)
 
 LR, MOMENTUM = 0.01, 0.9
@@ -151,6 +152,7 @@ def run_strided(args) -> dict:
     result["latency"] = time_latency(forward, args.latency_calls, args.warmup * 4)
     assert "torch" not in sys.modules, "importing strided pulled in torch"
     result["numpy"] = np.__version__
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
@@ -195,6 +197,7 @@ def run_torch(args) -> dict:
         with torch.no_grad():
             return model(x1)
     result["latency"] = time_latency(forward, args.latency_calls, args.warmup * 4)
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
@@ -249,8 +252,12 @@ def mark(fmt: str, value: float, run: dict) -> str:
     return fmt.format(value) + ("*" if contended(run) else "")
 
 
-def report(results: dict[str, list[dict]], args) -> None:
+def report(results: dict[str, list[dict]], args, peak: float) -> None:
+    """The table: images/s or latency per side, the ratio, and strided's GFLOP/s as a share of ``peak``
+    (2 FLOPs per multiply-accumulate from ``strided.summary``; x3 for a training step)."""
     st_runs, pt_runs = results["strided"], results["torch"]
+    st = import_strided()
+    macs = st.summary(st.models.create_model("lenet5", input_size=28, seed=0), (1, 1, 28, 28)).macs
     # the best process per side, among those no other process competed with when there are any
     st_clean = [r for r in st_runs if not contended(r)] or st_runs
     pt_clean = [r for r in pt_runs if not contended(r)] or pt_runs
@@ -260,25 +267,32 @@ def report(results: dict[str, list[dict]], args) -> None:
         s = max(r["train"][key]["images_per_s"] for r in st_clean)
         t = max(r["train"][key]["images_per_s"] for r in pt_clean)
         rows.append((f"train, batch {batch} (img/s, higher better)", fmt_rate(s), fmt_rate(t), f"{s / t:.2f}x",
+                     gflops(6 * macs * s, peak),
                      [r["train"][key]["images_per_s"] for r in st_runs],
                      [r["train"][key]["images_per_s"] for r in pt_runs], "{:,.0f}"))
     s, t = min(r["latency"]["median_ms"] for r in st_clean), min(r["latency"]["median_ms"] for r in pt_clean)
     rows.append(("inference, batch 1 (median ms, lower better)", f"{s:.3f} ms", f"{t:.3f} ms", f"{s / t:.2f}x",
+                 gflops(2 * macs / (s / 1e3), peak),
                  [r["latency"]["median_ms"] for r in st_runs], [r["latency"]["median_ms"] for r in pt_runs], "{:.3f}"))
 
-    head = ("workload", "strided", f"PyTorch {pt_runs[0]['torch']}", "ratio strided/PyTorch")
-    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(4)]
+    head = ("workload", "strided", f"PyTorch {pt_runs[0]['torch']}", "ratio strided/PyTorch",
+            "strided GFLOP/s (% of peak)")
+    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(5)]
     line = "-+-".join("-" * w for w in widths)
     print("\n" + " | ".join(h.ljust(w) for h, w in zip(head, widths)))
     print(line)
     for r in rows:
-        print(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths))))
+        print(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:5], widths))))
+    rss = {side: min(r["peak_rss_mib"] for r in runs) for side, runs in results.items()}
+    print(f"peak RSS of a whole process (every batch size, then the latency run): strided {rss['strided']:.0f} MiB, "
+          f"PyTorch {rss['torch']:.0f} MiB ({rss['strided'] / rss['torch']:.2f}x); "
+          f"NumPy float32 matmul peak {peak:.0f} GFLOP/s")
     print(f"\nbest of {len(st_runs)} fresh processes per side; every process (training: median of {args.rounds} "
           f"rounds x {args.steps} steps; latency: median of {args.latency_calls} calls):")
     for r in rows:
-        fmt = r[6]
-        print(f"  {r[0].split(' (')[0]:<20} strided [{', '.join(mark(fmt, v, run) for v, run in zip(r[4], st_runs))}]"
-              f"   PyTorch [{', '.join(mark(fmt, v, run) for v, run in zip(r[5], pt_runs))}]")
+        fmt = r[7]
+        print(f"  {r[0].split(' (')[0]:<20} strided [{', '.join(mark(fmt, v, run) for v, run in zip(r[5], st_runs))}]"
+              f"   PyTorch [{', '.join(mark(fmt, v, run) for v, run in zip(r[6], pt_runs))}]")
     if any(contended(run) for run in st_runs + pt_runs):
         print(f"  (* = other processes kept more than {CONTENDED_CPUS} CPUs busy during that process; the table "
               f"uses the unmarked processes of a side when it has any)")
@@ -288,6 +302,10 @@ def report(results: dict[str, list[dict]], args) -> None:
         print(f"  batch {batch}: {c['op_outputs']} op outputs, {c['op_grads']} op gradients, {c['params']} parameters, "
               f"{c['grads']} parameter gradients, {c['momentum_buffers']} momentum buffers: all float32 - OK")
     print("  inference output float32, no graph recorded - OK; torch never imported by strided - OK")
+
+
+def gflops(flops_per_s: float, peak: float) -> str:
+    return f"{flops_per_s / 1e9:.1f} ({100 * flops_per_s / 1e9 / peak:.0f}%)"
 
 
 def blas_threads(args) -> str:
@@ -359,7 +377,7 @@ def main(argv=None) -> None:
             other = result["others_cpus"]
             other = "" if other is None else f", other processes kept {other:.1f} CPUs busy"
             print(f"  process {i + 1}/{args.processes} {side:<7} done in {wall:5.1f} s{other}", flush=True)
-    report(results, args)
+    report(results, args, matmul_peak_gflops())
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     noisy = [f"{side} {i + 1}" for side, runs in results.items() for i, r in enumerate(runs) if contended(r)]
     if busy or noisy:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (OPENBLAS_TUNING_VARS, TORCH_THREADS, contended, emit, import_strided, load_warning,
-                    openblas_env_note, peak_rss_mib, time_latency, time_training, timed_spawn, usable_cpus)
+                    matmul_peak_gflops, openblas_env_note, peak_rss_mib, time_latency, time_training, timed_spawn, usable_cpus)
 
 SCRIPT = str(Path(__file__).resolve())
 LR, MOMENTUM = 0.01, 0.9
@@ -162,20 +162,6 @@ def import_seconds(module: str, tries: int, unset: tuple) -> float:
     env = {k: v for k, v in __import__("os").environ.items() if k not in unset}
     return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                     check=True).stdout) for _ in range(tries))
-
-
-def matmul_peak_gflops() -> float:
-    """Best float32 GFLOP/s of a 2048^2 NumPy matrix product in this process."""
-    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
-    a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(5))
-    return 2 * 2048 ** 3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def macs_per_image(st, name: str) -> int:

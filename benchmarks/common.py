@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 MARKER = "@@RESULT@@ "
 TORCH_THREADS = 2
 CONTENDED_CPUS = 0.25           # other processes' CPU use above which a measurement is flagged
@@ -151,3 +153,17 @@ def openblas_env_note() -> str:
     """Which of the OpenBLAS tuning variables are set in this environment."""
     set_vars = [f"{v}={os.environ[v]}" for v in OPENBLAS_TUNING_VARS if v in os.environ]
     return ", ".join(set_vars) if set_vars else "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set"
+
+
+def matmul_peak_gflops() -> float:
+    """Best float32 GFLOP/s of a 2048^2 NumPy matrix product in this process."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(5))
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
