@@ -295,13 +295,15 @@ class Tensor:
 
     # ----------------------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False):
-        data = self.data
+        shape = self.shape
+        # the gradient takes the input's memory layout; a C-ordered input need not be kept for that
+        layout = None if self.data.flags.c_contiguous else self.data
 
         def backward(g):
             if axis is not None and not keepdims:
                 g = np.expand_dims(g, axis)
-            gx = np.empty_like(data, dtype=g.dtype)                     # in the input's memory layout
-            np.copyto(gx, np.broadcast_to(g, data.shape))
+            gx = np.empty(shape, g.dtype) if layout is None else np.empty_like(layout, dtype=g.dtype)
+            np.copyto(gx, np.broadcast_to(g, shape))
             return (gx,)
         return Tensor.from_op(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)), (self,), backward, "sum")
 

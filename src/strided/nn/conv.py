@@ -3,13 +3,14 @@
 One N-d implementation serves ``conv1d``, ``conv2d`` and ``conv3d``: the input is padded and
 its windows, in im2col's column order ``(C/G * prod(K), prod(O) * N)`` per group, are multiplied
 by the weight matrix of each group, for the whole batch at once. The columns are copied one
-cache-sized block of output positions at a time (``conv_blocks``), on several threads, and each
-block's product lands in its columns of ``(C_out, prod(O) * N)``; the output is that buffer seen
-as ``(N, C_out, *O)`` (a batch-last view, see ``windows``), never transposed, and a gradient
-arriving in the same layout is the backward's matrix as it is. Only the padded input is kept for
-the backward; the weight gradient unfolds its windows again, block by block. 1x1 convolutions
-at stride 1 skip the windows. Strictly speaking this is cross-correlation, as in every
-deep-learning framework.
+cache-sized block of output positions at a time (``conv_blocks``) and each block's product
+lands in its columns of ``(C_out, prod(O) * N)``; the output is that buffer seen as
+``(N, C_out, *O)`` (a batch-last view, see ``windows``), never transposed, and a gradient
+arriving in the same layout is the backward's matrix as it is. The backward's form is chosen in
+the forward, which keeps only what that form reads: the input's columns (1x1 at stride 1, and
+stride-1 layers whose gradients both come from the output gradient's windows) or the padded
+input (the others, which unfold its windows again for the weight gradient). Strictly speaking
+this is cross-correlation, as in every deep-learning framework.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         windows = None
 
     def backward(g):
-        gm = to_channel_major(g, groups)                                # (G, Cout/G, P*N), free if batch-last
+        g = to_batch_last(g)                                            # (N, Cout, *O), a copy only if not batch-last
+        gm = to_channel_major(g, groups)                                # (G, Cout/G, P*N), a view
         gx = gw = gb = None
         if bias is not None and bias.requires_grad:
             gb = gm.reshape(c_out, -1) @ np.ones(gm.shape[-1], dtype=gm.dtype)     # (Cout,), a BLAS reduction
@@ -126,7 +128,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
             if x.requires_grad:
                 gx = from_channel_major(grouped_matmul(w.swapaxes(-1, -2), gm), n, x.shape[2:])   # a view
         elif mode == "transposed":
-            gx_m, gw = stride_one_backward(weight.data, x_cols, to_batch_last(g), pads, dilation, groups)
+            gx_m, gw = stride_one_backward(w.reshape(weight.shape), x_cols, g, pads, dilation, groups)
             gx = from_channel_major(gx_m, n, x.shape[2:])               # (N, Cin, *S), batch-last view
         else:
             if windows is not None:
