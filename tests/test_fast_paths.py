@@ -328,3 +328,37 @@ def test_training_step_same_with_and_without_batch_last_input():
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert torch is not None
+
+
+# --------------------------------------------------------------------------------------- batch-1 overhead
+@pytest.mark.parametrize("layout", ["plain", "batch_last", "strided"])
+def test_window_view_on_every_memory_layout(layout):
+    """The window view (built on the dense buffer, or by as_strided for other memory) against
+    a literal loop over windows, and it is read-only."""
+    rng = np.random.default_rng(12)
+    base = rng.standard_normal((3, 2, 9, 16))
+    x = {"plain": base, "batch_last": batch_last_copy(base), "strided": base[:, :, :, ::2]}[layout]
+    kernel, stride, dilation = (2, 3), (2, 1), (1, 2)
+    out = tuple((n - dl * (k - 1) - 1) // s + 1 for n, k, s, dl in zip(x.shape[2:], kernel, stride, dilation))
+    view = windows.window_view(x, kernel, stride, dilation, out)
+    assert not view.flags.writeable
+    for ki in range(2):
+        for kj in range(3):
+            for oi in range(out[0]):
+                for oj in range(out[1]):
+                    np.testing.assert_array_equal(view[:, :, ki, kj, oi, oj],
+                                                  x[:, :, oi * 2 + ki, oj + 2 * kj])
+
+
+@pytest.mark.parametrize("small_bytes", [0, 1 << 30])                 # border strips; zero fill
+@pytest.mark.parametrize("batch_last_input", [False, True])
+def test_pad_both_ways_same_values_and_layout(monkeypatch, small_bytes, batch_last_input):
+    monkeypatch.setattr(windows, "SMALL_PAD_BYTES", small_bytes)
+    x = np.random.default_rng(13).standard_normal((2, 3, 4, 5))
+    x = batch_last_copy(x) if batch_last_input else x
+    pads = ((1, 2), (0, 3))
+    out = windows.pad(x, pads)
+    np.testing.assert_array_equal(out, np.pad(x, ((0, 0), (0, 0)) + pads))
+    assert windows.batch_last(out) == batch_last_input
+    np.testing.assert_array_equal(windows.pad(x, pads, value=-np.inf),
+                                  np.pad(x, ((0, 0), (0, 0)) + pads, constant_values=-np.inf))

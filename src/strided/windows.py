@@ -53,6 +53,11 @@ def empty_like_layout(like: np.ndarray, shape: Sequence[int], dtype=None) -> np.
     return np.empty_like(like, dtype=dtype, shape=tuple(shape))
 
 
+SMALL_PAD_BYTES = 1 << 16
+"""Below this size ``pad`` zero-fills the whole output and copies the interior (two NumPy calls):
+at batch 1 the call overhead of filling each border strip separately is the larger cost."""
+
+
 def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     """Pad the last ``len(pads)`` axes of ``x`` by ``(lo, hi)`` each with ``value``, keeping its layout.
 
@@ -62,6 +67,11 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
         return x
     d = len(pads)
     shape = x.shape[:-d] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-d:], pads))
+    interior = (Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[-d:], pads))
+    if value == 0 and x.nbytes < SMALL_PAD_BYTES:                       # few calls beat few bytes here
+        out = np.zeros_like(x, shape=shape)                             # in x's memory order
+        out[interior] = x
+        return out
     out = np.empty_like(x, shape=shape)                                 # in x's memory order
     # fill only the border strips, then copy the interior once
     for axis, (lo, hi) in enumerate(pads):
@@ -70,7 +80,7 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
             out[(slice(None),) * ax + (slice(0, lo),)] = value
         if hi:
             out[(slice(None),) * ax + (slice(out.shape[ax] - hi, None),)] = value
-    out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[-d:], pads))] = x
+    out[interior] = x
     return out
 
 
@@ -108,7 +118,24 @@ def window_view(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], di
     shape = xp.shape[:-d] + tuple(kernel) + tuple(out_sizes)
     strides = lead_strides + tuple(a * di for a, di in zip(axis_strides, dilation)) + tuple(
         a * si for a, si in zip(axis_strides, stride))
-    return as_strided(xp, shape=shape, strides=strides, writeable=False)
+    memory = _dense_memory(xp)
+    if memory is None:
+        return as_strided(xp, shape=shape, strides=strides, writeable=False)
+    # the same view built straight on xp's dense buffer: a fraction of as_strided's call cost
+    view = np.ndarray(shape, dtype=xp.dtype, buffer=memory, strides=strides)
+    view.flags.writeable = False
+    return view
+
+
+def _dense_memory(x: np.ndarray) -> np.ndarray | None:
+    """``x``'s memory as a C-contiguous array starting at ``x[0, ..., 0]`` (C order or batch-last), else None."""
+    if x.flags.c_contiguous:
+        return x
+    if x.ndim >= 2:
+        moved = x.transpose(tuple(range(1, x.ndim)) + (0,))
+        if moved.flags.c_contiguous:
+            return moved
+    return None
 
 
 def im2col(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],

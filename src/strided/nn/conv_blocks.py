@@ -27,6 +27,8 @@ def blocked_product(w, windows, blocks, groups):
     Shape: ``w`` ``(G, Cout/G, Cin/G*K)``, ``windows`` ``(Cin, *K, *O, N)`` -> ``(G, Cout/G, P*N)``.
     """
     rows = w.shape[-1] * groups
+    if len(blocks) == 1:                                                # all columns fit: one copy, one product
+        return np.matmul(w, np.ascontiguousarray(windows).reshape(groups, rows // groups, -1))
     out_m = np.empty(w.shape[:2] + (blocks[-1].columns.stop,), dtype=np.result_type(w, windows))   # (G, Cout/G, P*N)
     buffer = np.empty(rows * _widest(blocks), dtype=windows.dtype)
     for block in blocks:

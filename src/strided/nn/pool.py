@@ -44,9 +44,8 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
     x = as_tensor(x)
     owner = owner or f"max_pool{ndim}d"
     kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
-    ones = (1,) * ndim
     xp = pad(x.data, pads, value=-np.inf)                               # (N, C, *Sp)
-    slices = [index for _, index in offset_slices(kernel, stride, ones, out_sizes)]
+    slices = remembered(_offset_indices, kernel, stride, out_sizes)     # one index per kernel offset
     out = empty_like_layout(xp, x.shape[:2] + out_sizes)                # (N, C, *O), in the input's layout
     if len(slices) == 1:
         np.copyto(out, xp[slices[0]])
@@ -74,6 +73,11 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
                 left -= routed                                          # first maximum wins ties
         return (unpad(gxp, pads),)
     return Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
+
+
+def _offset_indices(kernel, stride, out_sizes) -> list:
+    """The ``offset_slices`` indices of undilated windows, in scan order (remembered per geometry)."""
+    return [index for _, index in offset_slices(kernel, stride, (1,) * len(kernel), out_sizes)]
 
 
 def _tiles(spatial, kernel, stride, out_sizes) -> bool:
