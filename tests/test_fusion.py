@@ -85,3 +85,21 @@ def test_which_pairs_are_fused():
     y = nn.run_chain([nn.BatchNorm2d(3), LoudReLU()], x)
     assert y.op != "batch_norm_relu"
     np.testing.assert_allclose(y.data, 2 * np.maximum(nn.BatchNorm2d(3)(x).data, 0), rtol=1e-6)
+
+
+def test_fused_batch_norm_1d_after_a_dense_layer_matches_torch():
+    """An MLP head (Linear -> BatchNorm1d -> ReLU) on (N, C) inputs, fused, against torch."""
+    ours = nn.Sequential(nn.Linear(5, 4, rng=0), nn.BatchNorm1d(4), nn.ReLU()).double()
+    theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU()).double()
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(4).standard_normal((6, 5))
+    for training in (True, False):
+        ours.train(training)
+        theirs.train(training)
+        xs, xt = st.Tensor(x, requires_grad=True, dtype=np.float64), torch.tensor(x, requires_grad=True)
+        ys, yt = ours(xs), theirs(xt)
+        assert ys.op == "batch_norm_relu"
+        np.testing.assert_allclose(ys.data, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        ys.backward(np.ones(ys.shape))
+        yt.backward(torch.ones(yt.shape, dtype=torch.float64))
+        np.testing.assert_allclose(xs.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
