@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,8 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (BLAS_THREAD_VARS, CONTENDED_CPUS, MARKER, TORCH_THREADS, contended,  # noqa: E402
                     cpu_snapshot, import_strided, load_warning, matmul_peak_gflops, others_busy, peak_rss_mib,
-                    time_latency, time_training,
-                    usable_cpus)
+                    time_latency, time_training, usable_cpus)
+from common import spawn as run_worker  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 IN_SHAPE = (1, 28, 28)
@@ -229,19 +228,13 @@ def run_profile(args) -> None:
 
 # ----------------------------------------------------------------------------------- driver
 def spawn(side: str, args) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", side,
-           "--batch-sizes", *map(str, args.batch_sizes), "--steps", str(args.steps), "--rounds", str(args.rounds),
-           "--warmup", str(args.warmup), "--latency-calls", str(args.latency_calls)]
-    env = dict(os.environ)
+    worker_args = ["--worker", side, "--batch-sizes", *map(str, args.batch_sizes), "--steps", str(args.steps),
+                   "--rounds", str(args.rounds), "--warmup", str(args.warmup),
+                   "--latency-calls", str(args.latency_calls)]
+    threads = {}
     if side == "strided" and args.blas_threads:     # read by the BLAS when numpy loads it
-        for var in BLAS_THREAD_VARS:
-            env[var] = str(args.blas_threads)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"{side} worker failed (exit {proc.returncode})")
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARKER)]
-    return json.loads(lines[-1][len(MARKER):])
+        threads = {var: str(args.blas_threads) for var in BLAS_THREAD_VARS}
+    return run_worker(str(Path(__file__).resolve()), worker_args, threads)
 
 
 def fmt_rate(v: float) -> str:
