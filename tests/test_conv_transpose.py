@@ -67,6 +67,15 @@ def test_conv_transpose_matches_torch(d, case, bias):
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("case", CASES[1:], ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+def test_conv_transpose_in_single_position_blocks_matches_torch(monkeypatch, d, case):
+    """The blocked products with one input position per block (every fold and gather crosses blocks)."""
+    from strided import windows
+    monkeypatch.setattr(windows, "BLOCK_BYTES", 64)
+    check_against_torch(ST[d], TH[d], shapes(d, groups=case.get("groups", 1)), kwargs=case, seed=7 * d + len(case))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
 def test_conv_transpose_depthwise_and_channel_multiplier(d):
     check_against_torch(ST[d], TH[d], shapes(d, c_in=3, c_out=6, groups=3),
                         kwargs=dict(groups=3, stride=2, padding=1, output_padding=1), seed=d)

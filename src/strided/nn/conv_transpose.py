@@ -4,11 +4,13 @@ A transposed convolution is the adjoint of a convolution with the same weight, s
 padding and dilation: its forward is a convolution's input-gradient computation, so
 ``<conv(x, W), y> == <x, conv_transpose(y, W)>`` (what the lectures call "inverting" a
 convolution: it restores the input's shape, not its values). Every input pixel is multiplied
-by the weight matrix into a ``C_out x prod(K)`` footprint (one BLAS product per example and
-group), the footprints are added onto the output grid ``stride`` apart by ``col2im``, and the
-grid is cropped by ``padding`` and extended at the high end by ``output_padding``. The
-backward for the input is then a convolution (``im2col`` + matrix product), the one for the
-weight a product of the output-gradient's ``im2col`` with the input.
+by the weight matrix into a ``C_out x prod(K)`` footprint, the footprints are added onto the
+output grid ``stride`` apart, and the grid is cropped by ``padding`` and extended at the high
+end by ``output_padding``. The backward for the input is then a convolution of the output
+gradient, the one for the weight a product of its windows with the input. All three are the
+blocked products of ``conv_blocks`` (cache-sized blocks of input positions, no whole column
+matrix): the forward is a convolution's input-gradient fold, the backward a convolution's
+forward product and weight gradient.
 
 The weight is ``(C_in, C_out / groups, *K)``, as in PyTorch (the transpose of a convolution
 weight from ``C_out`` to ``C_in`` channels).
@@ -21,8 +23,9 @@ import numpy as np
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, as_tuple, explicit_padding, transposed_window_output_shape
 from ..tensor import Tensor, as_tensor
-from ..windows import col2im, from_channel_major, grouped_matmul, im2col, pad, to_channel_major, unpad
+from ..windows import column_blocks, from_channel_major, pad, to_batch_last, to_channel_major, unpad, window_columns
 from .conv import SPATIAL_NAMES, check_channels, describe_settings, expected_layout
+from .conv_blocks import blocked_input_grad, blocked_product, blocked_weight_grad
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -104,23 +107,27 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     grid = tuple(max(f, lo + o) for f, (lo, _), o in zip(full, pads, out_sizes))
     crop = tuple((lo, g - lo - o) for g, (lo, _), o in zip(grid, pads, out_sizes))
     w = weight.data.reshape(groups, c_in // groups, -1)                 # (G, Cin/G, Cout/G*K)
-    xm = to_channel_major(x.data, groups)                               # (G, Cin/G, P*N), P = prod(S)
-
-    cols = grouped_matmul(w.swapaxes(-1, -2), xm)                       # (G, Cout/G*K, P*N)
-    out = col2im(cols, (n, c_out) + grid, kernel, stride, dilation, in_sizes)   # (N, Cout, *grid)
-    out = np.ascontiguousarray(unpad(out, crop))                        # (N, Cout, *O)
+    xm = to_channel_major(x.data, groups)                               # (G, Cin/G, P*N), P = prod(S); free if batch-last
+    # blocks of input positions: each one's footprints (Cout*K rows) are formed and folded in the cache
+    blocks = column_blocks(in_sizes, n, w.shape[-1] * groups * xm.itemsize)
+    grid_bl = blocked_input_grad(w, xm, blocks, (n, c_out) + grid, kernel, stride, dilation, in_sizes,
+                                 groups)                                # (Cout, *grid, N)
+    out = unpad(grid_bl.transpose((d + 1,) + tuple(range(d + 1))), crop)   # (N, Cout, *O), a batch-last view
+    out = to_batch_last(out)                                            # dense (a copy only when cropped)
     if bias is not None:
         out += bias.data.reshape((c_out,) + (1,) * d)
+    if not weight.requires_grad:
+        xm = None                                                       # only the weight gradient reads it
 
     def backward(g):
         gx = gw = gb = None
         if x.requires_grad or weight.requires_grad:
-            gp = pad(g, crop)                                                    # (N, Cout, *grid)
-            gcols = im2col(gp, kernel, stride, dilation, in_sizes, groups)       # (G, Cout/G*K, P*N)
+            gp = pad(to_batch_last(g), crop)                                     # (N, Cout, *grid), batch-last
+            windows = window_columns(gp, kernel, stride, dilation, in_sizes)     # (Cout, *K, *S, N), a view
         if x.requires_grad:
-            gx = from_channel_major(grouped_matmul(w, gcols), n, in_sizes)       # (G, Cin/G, P*N) -> x
+            gx = from_channel_major(blocked_product(w, windows, blocks, groups), n, in_sizes)   # (N, Cin, *S)
         if weight.requires_grad:
-            gw = grouped_matmul(xm, gcols.swapaxes(-1, -2)).reshape(weight.shape)   # (G, Cin/G, Cout/G*K)
+            gw = blocked_weight_grad(xm, windows, blocks, groups, w.shape[-1]).reshape(weight.shape)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0,) + tuple(range(2, d + 2)))                        # (Cout,)
         return gx, gw, gb
