@@ -148,10 +148,8 @@ def im2col(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilatio
     copied run is ``N`` contiguous values.
     """
     n, c = xp.shape[:2]
-    d = len(kernel)
-    view = window_view(xp, kernel, stride, dilation, out_sizes)       # (N, C, *K, *O)
-    cols = np.ascontiguousarray(view.transpose(tuple(range(1, 2 + 2 * d)) + (0,)))   # (C, *K, *O, N), one copy
-    return cols.reshape(groups, (c // groups) * int(np.prod(kernel)), int(np.prod(out_sizes)) * n)
+    cols = np.ascontiguousarray(window_columns(xp, kernel, stride, dilation, out_sizes))   # (C, *K, *O, N), one copy
+    return cols.reshape(groups, (c // groups) * math.prod(kernel), math.prod(out_sizes) * n)
 
 
 # ------------------------------------------------------------------------- blocked im2col / col2im
