@@ -100,14 +100,15 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         out_m = grouped_matmul(w, x_cols)                               # (G, Cout/G, P*N)
         windows = blocks = padded_shape = None
     else:
-        xp = pad(to_batch_last(x.data), pads)                           # (N, Cin, *Sp), batch-last
+        xb = to_batch_last(x.data)                                      # (N, Cin, *S), a copy only if not batch-last
+        xp = pad(xb, pads)                                              # (N, Cin, *Sp), batch-last
         windows = window_columns(xp, kernel, stride, dilation, out_sizes)   # (Cin, *K, *O, N), a view
         blocks = column_blocks(out_sizes, n, w.shape[-1] * groups * xp.itemsize)
         out_m = blocked_product(w, windows, blocks, groups)            # (G, Cout/G, P*N)
         padded_shape = xp.shape
-        # 'transposed' multiplies the unpadded input's columns (free if batch-last), nothing padded
-        x_cols = to_channel_major(x.data, groups) if mode == "transposed" and weight.requires_grad else None
-        del xp
+        # 'transposed' multiplies the unpadded input's columns (a view of xb), nothing padded
+        x_cols = to_channel_major(xb, groups) if mode == "transposed" and weight.requires_grad else None
+        del xp, xb
     if bias is not None:
         out_m += bias.data.reshape(groups, c_out // groups, 1)
     out = from_channel_major(out_m, n, out_sizes)                       # (N, Cout, *O), a batch-last view
