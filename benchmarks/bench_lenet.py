@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (BLAS_THREAD_VARS, CONTENDED_CPUS, MARKER, TORCH_THREADS, contended,  # noqa: E402
                     cpu_snapshot, import_strided, load_warning, matmul_peak_gflops, others_busy, peak_rss_mib,
-                    time_latency, time_training, usable_cpus)
+                    strided_worker, time_latency, time_training, usable_cpus)
 from common import spawn as run_worker  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
@@ -132,7 +132,7 @@ def check_strided_float32(st, model, opt, step) -> dict:
 
 
 def run_strided(args) -> dict:
-    st = import_strided()
+    st = strided_worker()     # keeps freed memory for reuse, as `strided train` does
     result = {"side": "strided", "train": {}, "float32": {}}
     for batch in args.batch_sizes:
         model, opt, step = strided_setup(st, batch)
@@ -206,7 +206,7 @@ def run_profile(args) -> None:
     import cProfile
     import pstats
     load_warning()
-    st = import_strided()
+    st = strided_worker()
     batch = args.profile
     _, _, step = strided_setup(st, batch)
     for _ in range(max(args.warmup, 1)):

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from common import (OPENBLAS_TUNING_VARS, TORCH_THREADS, contended, emit, import_strided, load_warning,
-                    matmul_peak_gflops, openblas_env_note, peak_rss_mib, time_latency, time_training, timed_spawn, usable_cpus)
+                    matmul_peak_gflops, openblas_env_note, peak_rss_mib, strided_worker, time_latency, time_training,
+                    timed_spawn, usable_cpus)
 
 SCRIPT = str(Path(__file__).resolve())
 LR, MOMENTUM = 0.01, 0.9
@@ -56,7 +57,7 @@ def strided_model(st, name: str):
 
 
 def run_strided(workload: str, args) -> dict:
-    st = import_strided()
+    st = strided_worker()     # keeps freed memory for reuse, as `strided train` does
     name, kind, batch = WORKLOADS[workload]
     model = strided_model(st, name)
     x, y = random_batch(batch)

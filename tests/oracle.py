@@ -10,6 +10,10 @@ random upstream gradient, in about three lines per case::
 
 ``check_gradients`` compares strided's own backward with central differences of its forward
 (no PyTorch), and ``numerical_grad`` is the central-difference primitive behind it.
+
+PyTorch is optional: without it ``torch`` and ``TF`` here are ``None``, a test that needs it is
+marked ``@needs_torch`` (a whole module that does: ``pytest.importorskip("torch", reason=TORCH_REASON)``)
+and is reported as skipped, and everything else runs.
 """
 
 from __future__ import annotations
@@ -17,9 +21,35 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
+import pytest
 
 import strided as st
+
+TORCH_REASON = "needs PyTorch (the oracle): pip install torch==2.13.0"
+
+
+def optional_torch():
+    """The ``torch`` module, or ``None`` where PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+torch = optional_torch()
+TF = None if torch is None else torch.nn.functional
+# the base class of PyTorch reference networks defined at a test module's top level; without PyTorch a
+# plain ``object``, so the module still imports (the tests that build them are skipped)
+TorchModule = object if torch is None else torch.nn.Module
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+def require_torch():
+    """``torch``, or a skip of the running test where PyTorch is not installed."""
+    if torch is None:
+        pytest.skip(TORCH_REASON)
+    return torch
 
 RTOL = 1e-10
 ATOL = 1e-10
@@ -88,6 +118,7 @@ def check_against_torch(st_fn: Callable, torch_fn: Callable, inputs: Sequence, k
 
     Returns ``(strided_output, torch_output)`` as NumPy arrays for further checks.
     """
+    require_torch()
     kwargs = kwargs or {}
     torch_kwargs = kwargs if torch_kwargs is None else torch_kwargs
     arrays = make_inputs(inputs, seed)

@@ -18,22 +18,20 @@ import doctest
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import strided as st
 import strided.geometry as geometry
 import strided.nn.conv_transpose as conv_transpose_module
 import strided.nn.functional as F
-from oracle import assert_close, check_against_torch
+from oracle import TF, assert_close, check_against_torch, needs_torch, torch
 from strided import nn
 from strided.geometry import ReceptiveField
 
 ST = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
-TH = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d, 3: TF.conv_transpose3d}
+TH = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d, 3: TF.conv_transpose3d} if torch is not None else {}
 ST_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-MODULES = {1: (nn.ConvTranspose1d, torch.nn.ConvTranspose1d), 2: (nn.ConvTranspose2d, torch.nn.ConvTranspose2d),
-           3: (nn.ConvTranspose3d, torch.nn.ConvTranspose3d)}
+MODULES = {d: (getattr(nn, f"ConvTranspose{d}d"), None if torch is None else getattr(torch.nn, f"ConvTranspose{d}d"))
+           for d in (1, 2, 3)}                          # strided's module and torch's (None without PyTorch)
 SPATIAL = {1: (5,), 2: (4, 5), 3: (3, 4, 3)}
 
 
@@ -58,6 +56,7 @@ CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "plain")
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
@@ -66,21 +65,24 @@ def test_conv_transpose_matches_torch(d, case, bias):
                         seed=10 * d + len(case))
 
 
+@needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("case", CASES[1:], ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
 def test_conv_transpose_in_single_position_blocks_matches_torch(monkeypatch, d, case):
     """The blocked products with one input position per block (every fold and gather crosses blocks)."""
     from strided import windows
-    monkeypatch.setattr(windows, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(windows, "COLUMN_BLOCK_BYTES", 64)
     check_against_torch(ST[d], TH[d], shapes(d, groups=case.get("groups", 1)), kwargs=case, seed=7 * d + len(case))
 
 
+@needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_conv_transpose_depthwise_and_channel_multiplier(d):
     check_against_torch(ST[d], TH[d], shapes(d, c_in=3, c_out=6, groups=3),
                         kwargs=dict(groups=3, stride=2, padding=1, output_padding=1), seed=d)
 
 
+@needs_torch
 def test_conv_transpose_per_axis_arguments():
     kwargs = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2))
     check_against_torch(F.conv_transpose2d, TF.conv_transpose2d, shapes(2, kernel=(3, 2)), kwargs=kwargs)
@@ -89,6 +91,7 @@ def test_conv_transpose_per_axis_arguments():
                         kwargs=kwargs)
 
 
+@needs_torch
 def test_conv_transpose_per_side_padding_pairs_crop_the_unpadded_output():
     """Pairs are strided's extension; the oracle is torch's padding-0 output cropped by hand."""
     pairs, output_padding = ((0, 2), (3, 1)), (1, 0)
@@ -115,6 +118,7 @@ def test_conv_transpose_gradient_of_one_input_only():
 # --------------------------------------------------------------------------------------------- modules
 
 
+@needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("bias", [True, False])
 def test_module_state_dict_and_output_match_torch_after_copying_weights(d, bias):
@@ -134,6 +138,7 @@ def test_module_state_dict_and_output_match_torch_after_copying_weights(d, bias)
     assert mine.output_shape(x.shape) == expected.shape
 
 
+@needs_torch
 def test_module_initialisation_uses_torchs_fan_in_for_transposed_weights():
     """torch: fan_in = weight.shape[1] * prod(K) = (out_channels / groups) * prod(K), for weight and bias."""
     mine = nn.ConvTranspose2d(8, 6, (3, 2), groups=2, rng=1)

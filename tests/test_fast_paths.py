@@ -5,7 +5,8 @@
 * ``col2im`` by assignment where the windows tile the grid, by addition elsewhere;
 * max-pool backward by assignment where the windows tile the input, by addition elsewhere,
   with the first-maximum tie rule in both;
-* ``memory.keep_freed_memory`` (glibc malloc settings) and its opt-out;
+* ``memory.keep_freed_memory`` (glibc malloc settings): never applied at import, keeps freed
+  arrays once called, defers to the user's malloc tuning; the training entry points call it;
 * convolution keeps its padded input, not its columns, and unfolds again for the weight gradient;
 * convolution unfolds and folds its windows in cache-sized blocks of output positions (one
   block, whole rows, parts of a row, single positions), 1-D to 3-D;
@@ -21,13 +22,11 @@ import sys
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import strided as st
 from strided import windows
 from strided.nn import functional as F
-from oracle import check_against_torch
+from oracle import TF, check_against_torch, needs_torch, torch
 
 
 def batch_last_copy(a: np.ndarray) -> np.ndarray:
@@ -75,6 +74,7 @@ def test_relu_sum_and_shortcut_gradients_keep_the_batch_last_layout():
     np.testing.assert_array_equal(x.grad, plain * (x.data > 0))
 
 
+@needs_torch
 @pytest.mark.parametrize("batch_last_input", [False, True])
 def test_lenet_like_chain_against_torch(batch_last_input):
     """conv -> relu -> pool -> conv -> relu -> pool -> flatten: the gradient reaches the last conv
@@ -93,6 +93,7 @@ def test_lenet_like_chain_against_torch(batch_last_input):
     check_against_torch(st_fn, torch_fn, inputs)
 
 
+@needs_torch
 def test_pointwise_and_grouped_convs_on_batch_last_inputs():
     rng = np.random.default_rng(2)
     x = batch_last_copy(rng.standard_normal((3, 4, 6, 5)))
@@ -103,6 +104,7 @@ def test_pointwise_and_grouped_convs_on_batch_last_inputs():
 
 
 # --------------------------------------------------------------------------------------- col2im
+@needs_torch
 @pytest.mark.parametrize("size, kernel, stride", [
     (8, 2, 2),        # windows tile the grid: assignment
     (9, 2, 2),        # a remainder row/column no window touches: zero-filled buffer
@@ -117,7 +119,8 @@ def test_col2im_tiling_matches_accumulation():
     rng = np.random.default_rng(3)
     padded, kernel, stride, dil, out = (2, 3, 8, 6), (2, 3), (2, 3), (1, 1), (4, 2)
     cols = rng.standard_normal((1, 3 * 6, 8 * 2)).astype(np.float32)
-    fast = windows.col2im(cols, padded, kernel, stride, dil, out)
+    window = st.geometry.Window(kernel, stride, dil, ((0, 0), (0, 0)), padded[2:], out)
+    fast = windows.col2im(cols, padded[:2], window)
     slow = np.zeros(padded, np.float32)                                 # by hand: add each window back
     c6 = cols.reshape(3, 2, 3, 4, 2, 2)                                 # (C, *K, *O, N)
     for i in range(2):
@@ -127,6 +130,7 @@ def test_col2im_tiling_matches_accumulation():
 
 
 # --------------------------------------------------------------------------------------- max pool
+@needs_torch
 @pytest.mark.parametrize("size, kernel, stride, padding", [
     (8, 2, 2, 0),     # tiles: assignment
     (7, 2, 2, 0),     # last row/column unused: zero-filled buffer
@@ -153,15 +157,17 @@ def test_max_pool_ties_go_to_the_first_maximum(shape, kernel, stride):
     np.testing.assert_array_equal(x.grad, expected)
 
 
+@needs_torch
 def test_max_pool_one_tap_window():
     check_against_torch(lambda x: F.max_pool2d(x, 1, 2), lambda x: TF.max_pool2d(x, 1, 2), [(2, 2, 5, 5)])
 
 
+@needs_torch
 @pytest.mark.parametrize("padding, stride", [(1, 1), (0, 2)])
-@pytest.mark.parametrize("c_in, c_out", [(2, 4), (4, 2)])             # folded; stride 1: transposed
+@pytest.mark.parametrize("c_in, c_out", [(2, 4), (4, 2)])             # folding; stride 1: flipped
 def test_conv_with_frozen_weight_or_frozen_input(padding, stride, c_in, c_out):
     """Either gradient alone: the folded backward unfolds the kept padded input again, the
-    transposed one multiplies the kept input's columns; a frozen weight keeps nothing."""
+    flipped one multiplies the kept input's columns; a frozen weight keeps nothing."""
     rng = np.random.default_rng(6)
     x = batch_last_copy(rng.standard_normal((3, c_in, 7, 7)))
     w = rng.standard_normal((c_out, c_in, 3, 3))
@@ -201,6 +207,7 @@ def test_column_blocks_partition_the_columns_in_order(out_sizes, n, column_bytes
     assert stop == seen.size and (seen == 1).all()
 
 
+@needs_torch
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("block_bytes", [64, 1 << 10])              # single positions; partial rows
 @pytest.mark.parametrize("weight_shape, x_shape, kwargs", [
@@ -218,7 +225,7 @@ def test_column_blocks_partition_the_columns_in_order(out_sizes, n, column_bytes
     ((2, 3, 2, 3, 2), (2, 3, 4, 5, 4), dict(padding=(1, 2, 0))),
 ])
 def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shape, x_shape, kwargs):
-    monkeypatch.setattr(windows, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(windows, "COLUMN_BLOCK_BYTES", block_bytes)
     d = len(weight_shape) - 2
     st_conv, torch_conv = getattr(F, f"conv{d}d"), getattr(TF, f"conv{d}d")
     torch_kwargs = dict(kwargs)
@@ -232,6 +239,7 @@ def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shap
                         [x_shape, weight_shape, (weight_shape[0],)])
 
 
+@needs_torch
 @pytest.mark.parametrize("weight_shape, kwargs, as_convolution", [
     ((3, 4, 3, 3), dict(padding=1), True),
     ((4, 4, 3, 3), dict(padding="valid"), True),
@@ -244,20 +252,21 @@ def test_input_gradient_path_choice(monkeypatch, weight_shape, kwargs, as_convol
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the other input-gradient path was expected")
-    other = "blocked_input_grad" if as_convolution else "stride_one_backward"
+    other = "blocked_fold" if as_convolution else "flipped_gradients"
     monkeypatch.setattr(conv_module, other, forbidden)
     check_against_torch(lambda x, w: F.conv2d(x, w, **kwargs), lambda x, w: TF.conv2d(x, w, **kwargs),
                         [(2, 4, 6, 7), weight_shape])
 
 
 # --------------------------------------------------------------------------------------- batch norm
+@needs_torch
 @pytest.mark.parametrize("block_bytes", [1 << 18, 64])               # one block; one row per block
 @pytest.mark.parametrize("batch_last_input", [False, True])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("affine", [True, False])
 def test_batch_norm_row_blocks_and_layouts(monkeypatch, block_bytes, batch_last_input, training, affine):
     from strided.nn import norm
-    monkeypatch.setattr(norm, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(norm, "ROW_BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(7)
     x = rng.standard_normal((5, 3, 4, 3)) * 2 + 1
     x = batch_last_copy(x) if batch_last_input else x
@@ -274,9 +283,10 @@ def test_batch_norm_row_blocks_and_layouts(monkeypatch, block_bytes, batch_last_
         assert windows.batch_last(st_fn(st.Tensor(x), None, None).data)   # the layout is kept
 
 
+@needs_torch
 def test_batch_norm_running_stats_with_several_row_blocks(monkeypatch):
     from strided.nn import norm
-    monkeypatch.setattr(norm, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(norm, "ROW_BLOCK_BYTES", 64)
     rng = np.random.default_rng(8)
     x = batch_last_copy(rng.standard_normal((6, 4, 3, 3)))
     ours, theirs = st.nn.BatchNorm2d(4, momentum=0.3).double(), torch.nn.BatchNorm2d(4, momentum=0.3).double()
@@ -300,17 +310,94 @@ def test_batch_norm_float32_statistics_of_an_offset_input():
 
 
 # --------------------------------------------------------------------------------------- memory
-def test_keep_freed_memory_is_applied_and_can_be_turned_off():
+# Each check runs in a fresh interpreter: the allocator setting is process-wide and cannot be undone.
+ARRAY_MB = 200
+RSS_PROBE = """
+import json, os, sys
+import numpy as np
+
+def rss():      # resident set size, bytes
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+{setup}
+before = rss()
+a = np.empty({mb} << 20, dtype=np.uint8)
+a.fill(1)       # touch every page
+during = rss()
+del a
+after = rss()
+print(json.dumps({{"applied": applied, "before": before, "during": during, "after": after}}))
+"""
+
+
+def _malloc_probe(setup: str, env_changes: dict | None = None) -> dict:
+    """Run ``setup``, then allocate, fill and free a ``ARRAY_MB`` array in a fresh interpreter;
+    the RSS before, during and after, and ``applied`` as ``setup`` left it."""
     from strided import memory
-    if sys.platform.startswith("linux") and not any(v in os.environ for v in memory.USER_TUNABLES) \
-            and os.environ.get("STRIDED_KEEP_FREED_MEMORY", "1") != "0":
-        assert memory.keep_freed_memory() in (True, False)              # glibc: True; musl: False
-    code = "import strided.memory as m, strided; print(m._applied)"
-    env = dict(os.environ, STRIDED_KEEP_FREED_MEMORY="0")
+    env = {k: v for k, v in os.environ.items() if k not in memory.USER_TUNABLES}   # the user's own malloc tuning off
+    env.update(env_changes or {})
+    code = RSS_PROBE.format(setup=setup, mb=ARRAY_MB)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "False"
+    import json
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["during"] - result["before"] > 0.75 * (ARRAY_MB << 20), result    # the probe sees the array
+    return result
 
 
+needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RSS is read from /proc (Linux only)")
+
+
+@needs_linux
+def test_import_leaves_the_allocator_alone():
+    """Importing strided (and its nn and models) changes no malloc setting: a freed 200 MB array
+    goes back to the system, as in any Python process."""
+    r = _malloc_probe("import strided, strided.nn, strided.models, strided.memory\n"
+                      "applied = strided.memory._applied")
+    assert r["applied"] is None                                          # never called at import
+    assert r["after"] - r["before"] < 50 << 20, r                        # the memory was given back
+
+
+@needs_linux
+def test_keep_freed_memory_keeps_freed_arrays():
+    """After the explicit call the same freed array stays in the process (so the probe above can
+    tell the two apart)."""
+    r = _malloc_probe("import strided.memory\napplied = strided.memory.keep_freed_memory()")
+    if not r["applied"]:
+        pytest.skip("keep_freed_memory() returned False here (no glibc mallopt)")
+    assert r["after"] - r["before"] > 0.75 * (ARRAY_MB << 20), r        # kept for reuse
+
+
+def test_keep_freed_memory_defers_to_the_users_malloc_tuning():
+    """With a glibc malloc tunable in the environment it does nothing, unless forced."""
+    code = ("import platform, sys, strided.memory as m\n"
+            "print(m.keep_freed_memory(), m.keep_freed_memory(), m.keep_freed_memory(force=True), "
+            "sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc')")
+    env = dict(os.environ, MALLOC_TRIM_THRESHOLD_=str(128 << 20))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    plain, again, forced, glibc = out.stdout.split()
+    assert (plain, again) == ("False", "False")
+    if glibc == "True":
+        assert forced == "True"
+
+
+def test_train_entry_points_call_keep_freed_memory(monkeypatch):
+    """``strided train`` (the command line) makes the call; other commands and the library's ``fit`` do not."""
+    import strided.cli
+    import strided.memory
+    import strided.train.loop
+    calls = []
+    monkeypatch.setattr(strided.memory, "keep_freed_memory", lambda force=False: calls.append("cli") or True)
+    monkeypatch.setattr(strided.cli, "_train", lambda args: 0)
+    assert strided.cli.main(["models"]) == 0 and calls == []
+    assert strided.cli.main(["train"]) == 0 and calls == ["cli"]
+    model = st.models.create_model("lenet5", input_size=28, seed=0)
+    opt = st.optim.SGD(model.parameters(), lr=0.1)
+    assert strided.train.loop.fit(model, opt, [], None, epochs=0, progress=False, log=lambda *a: None) == []
+    assert calls == ["cli"]
+
+
+@needs_torch
 def test_training_step_same_with_and_without_batch_last_input():
     """A LeNet-5 step from a plain and from a batch-last batch gives the same parameters."""
     rng = np.random.default_rng(5)
@@ -340,7 +427,8 @@ def test_window_view_on_every_memory_layout(layout):
     x = {"plain": base, "batch_last": batch_last_copy(base), "strided": base[:, :, :, ::2]}[layout]
     kernel, stride, dilation = (2, 3), (2, 1), (1, 2)
     out = tuple((n - dl * (k - 1) - 1) // s + 1 for n, k, s, dl in zip(x.shape[2:], kernel, stride, dilation))
-    view = windows.window_view(x, kernel, stride, dilation, out)
+    window = st.geometry.Window(kernel, stride, dilation, ((0, 0), (0, 0)), x.shape[2:], out)
+    view = windows.window_view(x, window)
     assert not view.flags.writeable
     for ki in range(2):
         for kj in range(3):

@@ -1,4 +1,4 @@
-"""Fused layer pairs (``nn.fusion.run_chain``) against PyTorch's unfused layers, float64.
+"""Fused layer pairs (``nn.run_chain`` and ``Module.fuse_with``) against PyTorch's unfused layers, float64.
 
 * ``BatchNorm`` then ``ReLU`` runs as ``batch_norm(relu=True)``: training and eval, with and
   without affine parameters, several row blocks, batch-last and plain inputs;
@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import strided as st
 from strided import nn, windows
 from strided.nn import functional as F
-from oracle import check_against_torch
+from oracle import TF, check_against_torch, needs_torch, torch
 
 
+@needs_torch
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("batch_last_input", [False, True])
 def test_batch_norm_relu_against_torch(monkeypatch, training, affine, batch_last_input):
     from strided.nn import norm
-    monkeypatch.setattr(norm, "BLOCK_BYTES", 64)                       # several row blocks
+    monkeypatch.setattr(norm, "ROW_BLOCK_BYTES", 64)                       # several row blocks
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 5, 4)) + 0.3
     x = windows.to_batch_last(x) if batch_last_input else x
@@ -40,6 +39,7 @@ def test_batch_norm_relu_against_torch(monkeypatch, training, affine, batch_last
     check_against_torch(st_fn, torch_fn, [x] + params)
 
 
+@needs_torch
 @pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
 def test_relu_then_max_pool_against_torch(kernel, stride, padding):
     rng = np.random.default_rng(1)
@@ -51,6 +51,7 @@ def test_relu_then_max_pool_against_torch(kernel, stride, padding):
     check_against_torch(lambda x: chain(x), lambda x: TF.max_pool2d(TF.relu(x), kernel, stride, padding), [x])
 
 
+@needs_torch
 def test_fused_chain_inside_models_matches_torch_chain():
     """conv -> bn -> relu -> conv -> relu -> pool, as a Sequential, against torch (float64)."""
     rng = np.random.default_rng(2)
@@ -87,6 +88,7 @@ def test_which_pairs_are_fused():
     np.testing.assert_allclose(y.data, 2 * np.maximum(nn.BatchNorm2d(3)(x).data, 0), rtol=1e-6)
 
 
+@needs_torch
 def test_fused_batch_norm_1d_after_a_dense_layer_matches_torch():
     """An MLP head (Linear -> BatchNorm1d -> ReLU) on (N, C) inputs, fused, against torch."""
     ours = nn.Sequential(nn.Linear(5, 4, rng=0), nn.BatchNorm1d(4), nn.ReLU()).double()
@@ -103,3 +105,35 @@ def test_fused_batch_norm_1d_after_a_dense_layer_matches_torch():
         ys.backward(np.ones(ys.shape))
         yt.backward(torch.ones(yt.shape, dtype=torch.float64))
         np.testing.assert_allclose(xs.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_any_module_can_offer_a_joint_form_to_its_successor():
+    """The protocol itself: ``run_chain`` (hence ``Sequential``) asks each module's ``fuse_with``
+    about the next module, runs an offered pair as one, and the rest one by one."""
+    calls = []
+
+    class Scale(nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            calls.append(f"x{self.factor}")
+            return st.Tensor(x) * self.factor
+
+        def fuse_with(self, after):
+            if type(after) is Scale:
+                def joint(x):
+                    calls.append(f"x{self.factor}*{after.factor}")
+                    return st.Tensor(x) * (self.factor * after.factor)
+                return joint
+            return None
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    y = nn.Sequential(Scale(2), Scale(3), Scale(5), nn.Flatten())(x)
+    np.testing.assert_array_equal(y.data, x * 30)                       # by hand: 2 * 3 * 5
+    assert calls == ["x2*3", "x5"]                                      # the first pair fused, the third alone
+    calls.clear()
+    assert nn.run_chain([Scale(7)], x).data[1, 2] == 35 and calls == ["x7"]
+    assert nn.Module().fuse_with(nn.ReLU()) is None                      # the default offers nothing
+    assert nn.BatchNorm2d(3).fuse_with(nn.Tanh()) is None

@@ -9,10 +9,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import strided as st
+from oracle import TF, needs_torch, torch
 from strided.geometry import (ReceptiveField, as_tuple, ceil_div, conv_output_size, explicit_padding,
                               resolve_padding, same_padding, window_output_shape)
 
@@ -70,6 +69,7 @@ GRID = list(itertools.product(range(1, 11), range(1, 5), range(1, 4), [(0, 0), (
                               range(1, 4)))
 
 
+@needs_torch
 def test_conv_output_size_equals_torch_over_a_grid():
     checked = refused = 0
     for size, kernel, stride, (lo, hi), dilation in GRID:
@@ -88,6 +88,7 @@ def test_conv_output_size_equals_torch_over_a_grid():
     assert checked > 1000 and refused > 50          # both regimes really exercised
 
 
+@needs_torch
 def test_window_output_shape_in_3d_equals_torch():
     rng = np.random.default_rng(0)
     for _ in range(30):
@@ -104,6 +105,7 @@ def test_window_output_shape_in_3d_equals_torch():
 # --------------------------------------------------------------------------------------------- same padding
 
 
+@needs_torch
 @pytest.mark.parametrize("stride", [1, 2, 3, 4])
 def test_same_padding_gives_ceil_size_over_stride(stride):
     for size, kernel, dilation in itertools.product(range(1, 13), range(1, 6), range(1, 3)):
@@ -115,6 +117,7 @@ def test_same_padding_gives_ceil_size_over_stride(stride):
         assert torch_conv_out(size, kernel, stride, lo, hi, dilation) == out, (size, kernel, stride, dilation)
 
 
+@needs_torch
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_same_padding_matches_torch_same_at_stride_1():
     """Output *values*, not just sizes: even kernels pad asymmetrically, and the side must match."""
@@ -162,12 +165,14 @@ def test_resolve_padding_every_mode():
     assert resolve_padding(((0, 3),), **one_d) == ((0, 3),)
 
 
+@needs_torch
 def test_full_padding_gives_size_plus_kernel_minus_one():
     for size, kernel, dilation in itertools.product(range(1, 8), range(1, 5), range(1, 3)):
         (lo, hi), = resolve_padding("full", (size,), (kernel,), (1,), (dilation,), "T")
         assert torch_conv_out(size, kernel, 1, lo, hi, dilation) == size + dilation * (kernel - 1)
 
 
+@needs_torch
 def test_causal_padding_sees_only_the_past():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 1, 12))

@@ -6,12 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import strided as st
 import strided.nn.functional as F
-from oracle import assert_close, check_against_torch, check_gradients
+from oracle import TF, assert_close, check_against_torch, check_gradients, needs_torch, torch
 from strided import nn
 from strided.geometry import ReceptiveField
 from strided.nn.local import local_cost
@@ -78,6 +76,7 @@ def torch_locally_connected2d(x, w, b, stride, padding):
     return out.reshape(x.shape[0], c_out, oh, ow) + b
 
 
+@needs_torch
 def test_2d_forward_and_gradients_match_torch_unfold_einsum():
     check_against_torch(lambda x, w, b: F.locally_connected2d(x, w, b, stride=2, padding=1),
                         lambda x, w, b: torch_locally_connected2d(x, w, b, stride=2, padding=1),

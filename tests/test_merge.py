@@ -6,17 +6,17 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-import torch
 
 import strided as st
 import strided.nn.functional as F
 from module_oracle import check_module_against_torch
-from oracle import check_against_torch
+from oracle import TorchModule, check_against_torch, needs_torch, torch
 from strided import nn
 from strided.geometry import ReceptiveField
 
 
 # ------------------------------------------------------------------------------------------ concat
+@needs_torch
 @pytest.mark.parametrize("shapes,dim", [
     ([(2, 3, 4, 4), (2, 5, 4, 4), (2, 1, 4, 4)], 1),
     ([(1, 3, 4), (2, 3, 4)], 0),
@@ -61,7 +61,7 @@ def test_concat_errors():
 
 
 # ------------------------------------------------------------------------------------------ Concat
-class TorchConcat(torch.nn.Module):
+class TorchConcat(TorchModule):
     def __init__(self, *branches):
         super().__init__()
         for i, branch in enumerate(branches):
@@ -71,6 +71,7 @@ class TorchConcat(torch.nn.Module):
         return torch.cat([branch(x) for branch in self.children()], dim=1)
 
 
+@needs_torch
 def test_concat_container_matches_torch():
     ours = nn.Concat(nn.Conv2d(3, 2, 1, rng=0), nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, rng=1), nn.Tanh()),
                      nn.MaxPool2d(3, 1, padding=1))
@@ -136,7 +137,7 @@ def test_concat_container_errors():
 
 
 # ------------------------------------------------------------------------------------------ MultiScaleBlock
-class TorchInceptionV1(torch.nn.Module):
+class TorchInceptionV1(TorchModule):
     """The paper's Inception module (biases, no batch norm), named like torchvision's ``Inception``."""
 
     def __init__(self, c_in, c1, c3r, c3, c5r, c5, pool_proj):
@@ -151,6 +152,7 @@ class TorchInceptionV1(torch.nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
+@needs_torch
 def test_multiscale_block_matches_torch():
     sizes = (5, 3, 2, 4, 2, 3, 2)
     out = check_module_against_torch(nn.MultiScaleBlock(*sizes, rng=0), TorchInceptionV1(*sizes), (2, 5, 7, 6))

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import strided as st
 from module_oracle import check_module_against_torch
+from oracle import TORCH_REASON
 from strided import nn
 from strided.models import XceptionBlock, create_model
-from torch_zoo import TorchXceptionBlock, mirror_dropout, torch_reference
+
+torch = pytest.importorskip("torch", reason=TORCH_REASON)      # every test here compares with PyTorch
+TF = torch.nn.functional
+
+from torch_zoo import TorchXceptionBlock, mirror_dropout, torch_reference  # noqa: E402
 
 # name: (factory keyword arguments, batch, input shape without the batch axis)
 PARITY = {
@@ -39,6 +42,7 @@ PARITY = {
 }
 TORCH_KWARGS = {"mnist1d_cnn": {"output_size": 10}}
 DROPOUT_LAYERS = {"alexnet": 2, "vgg11": 2}
+SLOW = {"alexnet", "vgg11"}                     # several seconds each: the slow lane
 
 
 def assert_close(ours, expected, rtol, atol_scale, what):
@@ -66,7 +70,8 @@ def pair(name, seed=0):
     return ref, model
 
 
-@pytest.mark.parametrize("name", list(PARITY))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
+                                  for name in PARITY])
 def test_model_equals_torch(name):
     """Evaluation in float32, then (the same pair of networks, cast to float64) one training step."""
     _, batch, shape = PARITY[name]

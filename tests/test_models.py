@@ -12,13 +12,15 @@ import inspect
 
 import numpy as np
 import pytest
-import torch
 
 import strided as st
+from oracle import needs_torch, torch
 from strided import nn
 from strided.models import create_model, list_models
 from strided.models.vgg import VGG
-from torch_zoo import REFERENCE_NAMES, torch_reference
+
+if torch is not None:
+    from torch_zoo import torch_reference
 
 CIFAR = (1, 3, 32, 32)
 IMAGENET = (1, 3, 224, 224)
@@ -54,13 +56,24 @@ PUBLISHED = {
 }
 TEN_CLASSES = {"lenet5", "lenet5_classic", "mnist1d_cnn", "digits_cnn", "resnet20", "resnet32", "resnet44",
                "resnet56"}
+# the models ``torch_zoo.torch_reference`` writes out in PyTorch: their state_dict layout is checked against it
+REFERENCE_NAMES = ("lenet5", "lenet5_classic", "mnist1d_cnn", "digits_cnn", "alexnet", "vgg11", "vgg11_bn", "vgg13",
+                   "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
+# over half a second each (VGG's 130M+ parameters, AlexNet 2012's 227x227 forward pass, the deepest ResNets)
+SLOW_MODELS = {"alexnet_2012", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+               "resnet101", "resnet152"}
+
+
+def model_case(name):
+    marks = ([needs_torch] if name in REFERENCE_NAMES else []) + ([pytest.mark.slow] if name in SLOW_MODELS else [])
+    return pytest.param(name, marks=marks)
 
 
 def test_every_registered_model_has_a_row():
     assert sorted(PUBLISHED) == list_models()
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [model_case(name) for name in list_models()])
 def test_model_builds_runs_and_has_its_published_size(name):
     params, gmacs, full, small = PUBLISHED[name]
     classes = 10 if name in TEN_CLASSES else 1000
@@ -129,6 +142,7 @@ def dense(n_in, n_out):
     return n_in * n_out + n_out
 
 
+@pytest.mark.slow
 def test_alexnet_2012_by_hand():
     """The paper's network: counts and MACs by hand, its sizes, LRN, groups and initialisation."""
     layers = [  # (params, MACs at 227x227): conv1..conv5 (groups where the paper split over two GPUs), fc6..fc8
@@ -180,6 +194,7 @@ def xception_by_hand(classes=1000):
     return entry + middle + exit_ + dense(2048, classes)
 
 
+@pytest.mark.slow
 def test_xception_by_hand():
     assert xception_by_hand() == 22_855_952
     model = create_model("xception", seed=0)

@@ -11,9 +11,9 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-import torch
 
 import strided as st
+from oracle import TorchModule, needs_torch, torch
 from strided import models, nn
 
 
@@ -44,7 +44,7 @@ class Block(nn.Module):
         return self.head(self.pool(self.encoder(x))) * self.scale
 
 
-class TorchBlock(torch.nn.Module):
+class TorchBlock(TorchModule):
     def __init__(self):
         super().__init__()
         self.encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
@@ -58,6 +58,7 @@ class TorchBlock(torch.nn.Module):
         return self.head(self.pool(self.encoder(x)).flatten(1)) * self.scale
 
 
+@needs_torch
 def test_named_parameters_match_torch_for_nested_modules():
     ours, theirs = Block(), TorchBlock()
     assert names(ours) == torch_names(theirs)
@@ -69,6 +70,7 @@ def test_named_parameters_match_torch_for_nested_modules():
     assert [p.shape for p in ours.parameters()] == [tuple(q.shape) for q in theirs.parameters()]
 
 
+@needs_torch
 def test_state_dict_keys_match_torch_for_nested_modules():
     ours, theirs = Block(), TorchBlock()
     assert list(ours.state_dict()) == list(theirs.state_dict())
@@ -76,6 +78,7 @@ def test_state_dict_keys_match_torch_for_nested_modules():
         assert ours.state_dict()[key].shape == tuple(value.shape), key
 
 
+@needs_torch
 def test_parameters_are_deduplicated_like_torch():
     class Shared(nn.Module):
         def __init__(self):
@@ -100,6 +103,7 @@ def test_parameters_are_deduplicated_like_torch():
     assert list(ours.state_dict()) == list(theirs.state_dict())
 
 
+@needs_torch
 def test_parameters_in_registration_order_and_reassignment():
     class Net(nn.Module):
         def __init__(self):
@@ -131,6 +135,7 @@ def test_parameters_in_registration_order_and_reassignment():
         net.m
 
 
+@needs_torch
 def test_assigning_an_array_to_a_buffer_updates_the_buffer_like_torch():
     ours, theirs = nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     ours.running_mean = np.full(3, 2.0, dtype=np.float32)
@@ -155,6 +160,7 @@ def test_assigning_before_super_init_is_an_error():
 # --------------------------------------------------------------------------------------------- buffers
 
 
+@needs_torch
 def test_batch_norm_buffers_in_state_dict_like_torch():
     ours, theirs = nn.BatchNorm2d(5), torch.nn.BatchNorm2d(5)
     assert list(ours.state_dict()) == list(theirs.state_dict()) == [
@@ -167,6 +173,7 @@ def test_batch_norm_buffers_in_state_dict_like_torch():
     assert names(ours) == ["weight", "bias"]       # buffers are not parameters
 
 
+@needs_torch
 def test_batch_norm_running_stats_and_counter_follow_torch():
     rng = np.random.default_rng(0)
     ours, theirs = nn.BatchNorm1d(3, momentum=0.2).double(), torch.nn.BatchNorm1d(3, momentum=0.2).double()
@@ -186,6 +193,7 @@ def test_batch_norm_running_stats_and_counter_follow_torch():
     assert int(ours.state_dict()["num_batches_tracked"]) == 4
 
 
+@needs_torch
 def test_batch_norm_without_running_stats_has_no_buffers():
     ours, theirs = nn.BatchNorm2d(3, track_running_stats=False), torch.nn.BatchNorm2d(3, track_running_stats=False)
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias"]
@@ -244,6 +252,7 @@ def our_conv_bn_net():
         nn.Flatten(), nn.Linear(4 * 1 * 1, 5, rng=2))
 
 
+@needs_torch
 def test_conv_bn_state_dict_keys_and_shapes_equal_torch():
     ours, theirs = our_conv_bn_net(), torch_conv_bn_net()
     ours_state, theirs_state = ours.state_dict(), theirs.state_dict()
@@ -253,6 +262,7 @@ def test_conv_bn_state_dict_keys_and_shapes_equal_torch():
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
 
 
+@needs_torch
 def test_loading_a_torch_state_dict_reproduces_torch_outputs():
     torch.manual_seed(0)
     theirs = torch_conv_bn_net()
@@ -281,6 +291,7 @@ def test_loading_a_torch_state_dict_reproduces_torch_outputs():
 # --------------------------------------------------------------------------------------------- initialisation
 
 
+@needs_torch
 @pytest.mark.parametrize("ours, theirs, fan_in", [
     (lambda seed: nn.Conv2d(16, 32, 3, rng=seed), lambda: torch.nn.Conv2d(16, 32, 3), 16 * 9),
     (lambda seed: nn.Conv2d(16, 32, 3, groups=4, rng=seed), lambda: torch.nn.Conv2d(16, 32, 3, groups=4), 4 * 9),
@@ -310,6 +321,7 @@ def test_default_init_follows_torch(ours, theirs, fan_in):
     assert not np.array_equal(ours(None).weight.data, ours(None).weight.data)    # no seed: fresh each time
 
 
+@needs_torch
 def test_batch_norm_init_is_ones_and_zeros_like_torch():
     ours, theirs = nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
     np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
@@ -355,6 +367,7 @@ def test_double_keeps_values_and_drops_gradients():
 # --------------------------------------------------------------------------------------------- Sequential
 
 
+@needs_torch
 def test_sequential_indexing_len_iteration_like_torch():
     layers = [nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2, 2, rng=0)]
     net = nn.Sequential(*layers)
@@ -373,6 +386,7 @@ def test_sequential_indexing_len_iteration_like_torch():
         net[5]
 
 
+@needs_torch
 def test_sequential_from_ordered_dict_and_append():
     net = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3, rng=0)), ("act", nn.ReLU())]))
     tnet = torch.nn.Sequential(OrderedDict([("conv", torch.nn.Conv2d(1, 2, 3)), ("act", torch.nn.ReLU())]))
@@ -406,6 +420,7 @@ def test_lenet5_has_the_published_parameter_count():
     assert mnist(np.zeros((2, 1, 28, 28), dtype=np.float32)).shape == (2, 10)
 
 
+@needs_torch
 def test_lenet5_matches_an_equivalent_torch_network():
     model = models.create_model("lenet5", seed=0)
     reference = torch.nn.Sequential(

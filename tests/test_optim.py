@@ -11,10 +11,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import strided as st
+from oracle import TORCH_REASON
 from strided import nn, optim
+
+torch = pytest.importorskip("torch", reason=TORCH_REASON)      # every test here compares with torch.optim
 
 
 pytestmark = pytest.mark.usefixtures("single_threaded_torch")

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn as tnn
-import torch.nn.functional as TF
 
 import strided as st
+from oracle import TF, TorchModule, needs_torch, torch
 from strided import nn
 from strided.models import (BasicBlock, Bottleneck, ResNet, ZeroPadShortcut, create_model, list_models)
 from strided.models.resnet import projection
+
+tnn = None if torch is None else torch.nn
 
 
 # --------------------------------------------------------------------------------------------- reference
 
 
-class TorchBasicBlock(tnn.Module):
+class TorchBasicBlock(TorchModule):
     expansion = 1
 
     def __init__(self, inplanes, planes, stride=1, downsample=None):
@@ -44,7 +44,7 @@ class TorchBasicBlock(tnn.Module):
         return self.relu(out + identity)
 
 
-class TorchBottleneck(tnn.Module):
+class TorchBottleneck(TorchModule):
     expansion = 4
 
     def __init__(self, inplanes, planes, stride=1, downsample=None):
@@ -66,7 +66,7 @@ class TorchBottleneck(tnn.Module):
         return self.relu(out + identity)
 
 
-class TorchResNet(tnn.Module):
+class TorchResNet(TorchModule):
     """torchvision.models.ResNet, without its options (groups, width, dilation)."""
 
     def __init__(self, block, layers, num_classes=1000):
@@ -102,7 +102,7 @@ class TorchResNet(tnn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-class TorchPadShortcut(tnn.Module):
+class TorchPadShortcut(TorchModule):
     """Option A: ``x[:, :, ::2, ::2]`` with ``planes // 4`` zero channels on each side."""
 
     def __init__(self, planes):
@@ -113,7 +113,7 @@ class TorchPadShortcut(tnn.Module):
         return TF.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
 
 
-class TorchCifarResNet(tnn.Module):
+class TorchCifarResNet(TorchModule):
     def __init__(self, n, num_classes=10):
         super().__init__()
         self.inplanes = 16
@@ -171,7 +171,9 @@ def test_every_resnet_is_registered():
     assert set(PUBLISHED) <= set(list_models())
 
 
-@pytest.mark.parametrize("name", sorted(PUBLISHED))
+@needs_torch
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ("resnet101", "resnet152")
+                                  else name for name in sorted(PUBLISHED)])
 def test_sizes_summary_names_and_forward_shape(name):
     params, gmacs, small = PUBLISHED[name]
     model = create_model(name, seed=0)
@@ -305,6 +307,7 @@ def test_other_classes_and_channels():
 # --------------------------------------------------------------------------------------------- option A
 
 
+@needs_torch
 def test_zero_pad_shortcut_by_hand_and_against_torch():
     x = np.arange(2 * 4 * 5 * 6, dtype=np.float64).reshape(2, 4, 5, 6)
     layer = ZeroPadShortcut(4, 8, stride=2)
@@ -378,7 +381,13 @@ def loaded(name, ref):
 PARITY = {"resnet18": (2, 64), "resnet50": (2, 64), "resnet20": (4, 32)}     # batch, image size
 
 
-@pytest.mark.parametrize("name", sorted(PARITY))
+def parity_cases(slow):
+    """The names of ``PARITY``, those in ``slow`` (a second or more here) in the slow lane."""
+    return [pytest.param(name, marks=pytest.mark.slow) if name in slow else name for name in sorted(PARITY)]
+
+
+@needs_torch
+@pytest.mark.parametrize("name", parity_cases(slow={"resnet50"}))
 def test_eval_outputs_equal_torch_float32(name):
     """Evaluation in float32 with running statistics of a real batch: strided equals torch to 1e-4 of
     the output's scale, and is as close as torch's own float32 result to the float64 one."""
@@ -404,7 +413,8 @@ def test_eval_outputs_equal_torch_float32(name):
     assert np.abs(out.data - exact).max() <= 3 * np.abs(expected - exact).max() + 1e-7 * scale
 
 
-@pytest.mark.parametrize("name", sorted(PARITY))
+@needs_torch
+@pytest.mark.parametrize("name", parity_cases(slow={"resnet18", "resnet50"}))
 def test_training_step_equals_torch_float64(name):
     """One SGD step in training mode: loss, every parameter's gradient, the updated parameters and the
     running statistics (including ``num_batches_tracked``) agree in float64."""

@@ -12,15 +12,17 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 import strided as st
+from oracle import needs_torch, torch
 from strided.models import create_model
 
-safetensors_torch = pytest.importorskip("safetensors.torch")
+pytest.importorskip("safetensors")
 
-from test_resnet import torch_reference as resnet_reference  # noqa: E402
-from torch_zoo import TorchLeNet5  # noqa: E402
+if torch is not None:
+    import safetensors.torch as safetensors_torch
+    from test_resnet import torch_reference as resnet_reference
+    from torch_zoo import TorchLeNet5
 
 
 def trained_lenet5():
@@ -41,6 +43,7 @@ def outputs(model, x):
         return model.eval()(x).data
 
 
+@needs_torch
 @pytest.mark.parametrize("name", ["lenet5", "resnet20"])
 def test_torch_file_loads_into_strided(name, tmp_path):
     ref = trained_lenet5() if name == "lenet5" else resnet_reference("resnet20").eval()   # random BN statistics
@@ -58,6 +61,7 @@ def test_torch_file_loads_into_strided(name, tmp_path):
         assert model.state_dict()["bn1.num_batches_tracked"] == 7 and state["bn1.num_batches_tracked"].dtype == np.int64
 
 
+@needs_torch
 def test_strided_file_loads_into_torch(tmp_path):
     model = create_model("resnet20", seed=3)
     model.train()(np.random.default_rng(1).standard_normal((4, 3, 32, 32)).astype(np.float32))   # move the BN stats
@@ -88,6 +92,7 @@ def test_strided_file_loads_into_torch(tmp_path):
     assert np.array_equal(back["t"], view) and back["s"].shape == () and back["s"] == 2.5
 
 
+@needs_torch
 def test_mismatched_files_are_reported_by_name_and_load_nothing(tmp_path):
     ref = trained_lenet5()
     model = create_model("lenet5", seed=1)
@@ -109,6 +114,7 @@ def test_mismatched_files_are_reported_by_name_and_load_nothing(tmp_path):
     assert all(np.array_equal(before[k], after[k]) for k in before)      # nothing half-loaded
 
 
+@needs_torch
 def test_unreadable_files_are_refused_clearly(tmp_path):
     with pytest.raises(FileNotFoundError):
         st.io.load_safetensors(tmp_path / "absent.safetensors")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import strided as st
-from oracle import assert_close, check_against_torch
+from oracle import assert_close, check_against_torch, needs_torch, torch
 
 def positive(shape, seed=0):
     return np.random.default_rng(seed).uniform(0.5, 2.0, shape)
@@ -32,6 +31,7 @@ BINARY = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("a_shape, b_shape", BROADCAST_PAIRS)
 @pytest.mark.parametrize("op", sorted(BINARY))
 def test_binary_ops_with_broadcasting(op, a_shape, b_shape):
@@ -44,6 +44,7 @@ SIGNED = positive((3, 4), 2) * np.where(np.random.default_rng(3).random((3, 4)) 
 POSITIVE = positive((3, 4), 2)
 
 
+@needs_torch
 @pytest.mark.parametrize("name, fn, x", [
     ("radd", lambda a: 2.5 + a, SIGNED),
     ("rsub", lambda a: 2.5 - a, SIGNED),
@@ -68,12 +69,14 @@ def test_unary_ops(name, fn, x):
     check_against_torch(fn, fn, [x], seed=2)
 
 
+@needs_torch
 def test_rmatmul_with_an_array_on_the_left():
     a = np.random.default_rng(3).standard_normal((2, 3))
     check_against_torch(lambda b: a @ b, lambda b: torch.from_numpy(a) @ b, [(3, 4)])
 
 
 # ------------------------------------------------------------------------------------------ matmul
+@needs_torch
 @pytest.mark.parametrize("a_shape, b_shape", [
     ((3, 4), (4, 5)),
     ((2, 3, 4), (2, 4, 5)),
@@ -90,6 +93,7 @@ def test_matmul(a_shape, b_shape):
     check_against_torch(lambda a, b: a @ b, torch.matmul, [a_shape, b_shape], seed=4)
 
 
+@needs_torch
 def test_matmul_module_function_with_one_constant_operand():
     w = st.Tensor(np.random.default_rng(5).standard_normal((4, 2)), dtype=np.float64)   # no grad
     check_against_torch(lambda a: st.tensor.matmul(a, w), lambda a: a @ torch.from_numpy(w.data), [(3, 4)])
@@ -97,6 +101,7 @@ def test_matmul_module_function_with_one_constant_operand():
 
 
 # ------------------------------------------------------------------------------------------ shapes
+@needs_torch
 @pytest.mark.parametrize("name, st_fn, th_fn", [
     ("reshape", lambda a: a.reshape(4, 6), lambda a: a.reshape(4, 6)),
     ("reshape_tuple", lambda a: a.reshape((3, -1)), lambda a: a.reshape((3, -1))),
@@ -113,6 +118,7 @@ def test_shape_ops(name, st_fn, th_fn):
 
 
 # ------------------------------------------------------------------------------------------ reductions
+@needs_torch
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2), (-1, -2)])
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("op", ["sum", "mean"])
@@ -125,6 +131,7 @@ def test_sum_mean(op, axis, keepdims):
     check_against_torch(lambda a: getattr(a, op)(axis=axis, keepdims=keepdims), th, [(2, 3, 4)], seed=7)
 
 
+@needs_torch
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2)])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_max(axis, keepdims):
@@ -134,6 +141,7 @@ def test_max(axis, keepdims):
     check_against_torch(lambda a: a.max(axis=axis, keepdims=keepdims), th, [(2, 3, 4)], seed=8)
 
 
+@needs_torch
 @pytest.mark.parametrize("axis", [None, 1])
 def test_max_with_ties_shares_the_gradient_like_amax(axis):
     x = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, -1.0], [5.0, 1.0, 5.0, 5.0]])
@@ -141,6 +149,7 @@ def test_max_with_ties_shares_the_gradient_like_amax(axis):
 
 
 # ------------------------------------------------------------------------------------------ indexing
+@needs_torch
 @pytest.mark.parametrize("name, index", [
     ("int", 1),
     ("slice", (slice(1, None), slice(None, None, 2))),
@@ -159,17 +168,20 @@ def test_getitem(name, index):
     check_against_torch(lambda a: a[index], lambda a: a[th_index], [(3, 4, 5)], seed=9)
 
 
+@needs_torch
 def test_getitem_boolean_mask():
     mask = np.array([True, False, True])
     check_against_torch(lambda a: a[mask], lambda a: a[torch.from_numpy(mask)], [(3, 4)], seed=10)
 
 
+@needs_torch
 def test_getitem_with_a_tensor_index_repeated():
     idx = st.Tensor([2, 0, 2, 2])
     check_against_torch(lambda a: a[idx], lambda a: a[torch.tensor([2, 0, 2, 2])], [(3, 4)], seed=11)
 
 
 # ------------------------------------------------------------------------------------------ graphs
+@needs_torch
 def test_fan_out_uses_accumulate():
     # x is used three times; its gradient is the sum of the three paths
     def fn(x, w):
@@ -183,6 +195,7 @@ def test_fan_out_closed_form():
     np.testing.assert_array_equal(x.grad, 3 + 2 * np.array([1.0, -2.0, 3.0]) + 1)
 
 
+@needs_torch
 def test_residual_connections():
     # y = f(x) + x twice in a row, with weights shared between the blocks
     def st_block(x, w):
@@ -194,6 +207,7 @@ def test_residual_connections():
                         lambda x, w: th_block(th_block(x, w), w) * th_block(x, w), [(3, 4), (4, 4)], seed=13)
 
 
+@needs_torch
 def test_diamond_graph_topological_order():
     # a feeds b and c, which are then combined: a's gradient must be complete before it is passed on
     def fn(x):
@@ -293,6 +307,7 @@ def test_backward_on_a_single_element_non_scalar_is_allowed():
 
 
 # ------------------------------------------------------------------------------------------ retain_graph
+@needs_torch
 def test_retain_graph_allows_a_second_backward_that_accumulates():
     x_np = np.array([0.5, -1.0, 2.0])
     x = st.Tensor(x_np, requires_grad=True, dtype=np.float64)
@@ -308,6 +323,7 @@ def test_retain_graph_allows_a_second_backward_that_accumulates():
     assert_close(x.grad, tx.grad.numpy(), what="gradient vs torch")
 
 
+@needs_torch
 def test_second_backward_without_retain_graph_raises_like_torch():
     x = st.Tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()

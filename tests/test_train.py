@@ -23,6 +23,7 @@ def full_run(tmp_path_factory):
     return out, run_digits_job(seed=0, out_dir=str(out), progress=False, log=quiet)
 
 
+@pytest.mark.slow
 def test_default_job_reaches_97_percent(full_run):
     out, metrics = full_run
     assert metrics["final"]["test_accuracy"] >= 0.97
@@ -32,6 +33,7 @@ def test_default_job_reaches_97_percent(full_run):
     assert os.path.exists(out / CHECKPOINT)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path):
     a = run_digits_job(epochs=2, seed=3, out_dir=str(tmp_path / "a"), progress=False, log=quiet)
     b = run_digits_job(epochs=2, seed=3, out_dir=str(tmp_path / "b"), progress=False, log=quiet)
@@ -41,6 +43,7 @@ def test_same_seed_same_numbers(tmp_path):
     assert key != [(r["train_loss"], r["test_loss"]) for r in c["history"]]
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     straight = run_digits_job(epochs=3, seed=1, out_dir=str(tmp_path / "s"), progress=False, log=quiet)
     # an interrupted run: stop after 2 epochs of a 3-epoch schedule, then resume

@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
-import torch
-import torch.nn as tnn
+import pytest
 
 import strided as st
+from oracle import TORCH_REASON
 from strided.nn.dropout import dropout as strided_dropout
+
+torch = pytest.importorskip("torch", reason=TORCH_REASON)      # every definition here is PyTorch's
+tnn = torch.nn
 
 
 class TorchLeNet5(tnn.Module):
@@ -150,10 +153,6 @@ def torch_reference(name: str, **kwargs) -> tnn.Module:
         return TorchVGG(VGG_NAMES[base], name.endswith("_bn"), **kwargs)
     return {"lenet5": TorchLeNet5, "lenet5_classic": TorchLeNet5Classic, "mnist1d_cnn": TorchMNIST1D,
             "digits_cnn": TorchDigitsCNN, "alexnet": TorchAlexNet}[name](**kwargs)
-
-
-REFERENCE_NAMES = ("lenet5", "lenet5_classic", "mnist1d_cnn", "digits_cnn", "alexnet", "vgg11", "vgg11_bn", "vgg13",
-                   "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
 
 
 class MirrorDropout(tnn.Module):

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs/lenet5-digits", help="folder for checkpoint.npz and metrics.json")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if present")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_train, keep_freed_memory=True)   # trains a model: see main()
 
     models = commands.add_parser("models", help="list the registered models")
     models.set_defaults(run=_models)
@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "keep_freed_memory", False):   # a command that trains or runs models
+        # The command line owns its process, so it makes the allocator call that importing the
+        # library never makes: freed arrays are reused between steps (see strided/memory.py).
+        from .memory import keep_freed_memory
+        keep_freed_memory()
     try:
         return args.run(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:

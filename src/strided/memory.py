@@ -5,12 +5,20 @@ activations, gradients: megabytes each). With glibc's defaults the biggest ones 
 and unmapped each time, and the heap is trimmed whenever enough of its top is free, so every
 step pays the kernel to map and zero those pages again (page faults): measured on LeNet-5 at
 batch 64, about 40% of the step. ``keep_freed_memory()`` tells glibc to serve large arrays from
-the heap and not to trim it, so a step reuses the pages of the previous one. Peak memory does
-not grow (the same arrays are live at the peak); the process just keeps its peak once reached.
+the heap (no ``mmap``), to trim it only when 1 GiB at its top is free, and to grow it 64 MiB at a
+time, so a step reuses the pages of the previous one. Peak memory does not grow (the same arrays
+are live at the peak); the process just keeps its peak once reached.
 
-It runs once when ``strided`` is imported, on Linux with glibc only, unless the environment
-already sets a glibc malloc tunable (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``,
-``MALLOC_MMAP_MAX_``, ``MALLOC_TOP_PAD_``, ``GLIBC_TUNABLES``) or ``STRIDED_KEEP_FREED_MEMORY=0``.
+This changes the C allocator of the whole process, so the library never does it on its own:
+``import strided`` changes no process-wide state. It is an explicit call,
+``strided.memory.keep_freed_memory()``, made by the programs that own their process and spend
+it training or running models: the ``strided`` command line (``strided train``), the training
+entry points in ``strided.train`` (``run_digits_job`` and ``fit``, once at the start of a run)
+and the benchmark workers. Code with its own training loop can call it once before training.
+
+It works on Linux with glibc only, and does nothing when the environment already sets a glibc
+malloc tunable (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_MMAP_MAX_``,
+``MALLOC_TOP_PAD_``, ``GLIBC_TUNABLES``): the user's own settings win unless ``force=True``.
 """
 
 from __future__ import annotations
@@ -26,14 +34,16 @@ USER_TUNABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_MMA
 TRIM_THRESHOLD = 1 << 30      # trim the heap only when 1 GiB at its top is free
 TOP_PAD = 64 << 20            # grow the heap 64 MiB at a time
 
-_applied: bool | None = None
+_applied: bool | None = None     # None: never called (import does not call it)
 
 
 def keep_freed_memory(force: bool = False) -> bool:
     """Ask glibc to keep freed memory for reuse; ``True`` when the setting is in effect.
 
-    Does nothing (returns ``False``) off Linux/glibc, when the user tuned malloc through the
-    environment, or when ``STRIDED_KEEP_FREED_MEMORY=0``; ``force=True`` ignores those two.
+    Does nothing (returns ``False``) off Linux/glibc, or when the user tuned malloc through the
+    environment (a ``MALLOC_*_`` variable or ``GLIBC_TUNABLES``, see ``USER_TUNABLES``), unless
+    ``force=True``. The first call decides; later calls return its answer (``force=True`` applies
+    the setting again). Never called at import: see the module docstring for who calls it.
     """
     global _applied
     if _applied is not None and not force:
@@ -41,8 +51,7 @@ def keep_freed_memory(force: bool = False) -> bool:
     _applied = False
     if not sys.platform.startswith("linux"):
         return False
-    if not force and (os.environ.get("STRIDED_KEEP_FREED_MEMORY", "1") == "0"
-                      or any(v in os.environ for v in USER_TUNABLES)):
+    if not force and any(v in os.environ for v in USER_TUNABLES):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -7,11 +7,13 @@ an output index ``o`` (per axis) and a kernel offset ``k``; it reads the padded 
 * ``window_columns`` + ``column_blocks`` + ``gather_block`` / ``scatter_block``: the windows as
   one strided view in column order, copied (or folded back) one cache-sized block of output
   positions at a time, for BLAS products that never need the whole column matrix (convolution);
-* ``im2col`` / ``col2im``: all windows copied into one matrix at once (transposed and
-  locally-connected layers);
-* ``offset_slices``: for each kernel offset, the strided slice of the padded input that it
+* ``im2col`` / ``col2im``: all windows copied into one matrix at once (locally-connected
+  layers);
+* ``Window.taps``: for each kernel offset, the strided slice of the padded input that it
   touches for every output at once, so pooling and ``col2im`` loop over the few kernel
   offsets, never over batch elements or output pixels.
+
+Every function takes the geometry as one resolved ``geometry.Window``.
 
 Memory layout. Arrays keep PyTorch's logical shape ``(N, C, *S)``, but the column matrices
 order their columns position-major, example-minor (``(*O, N)``), and a convolution's output is
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from .geometry import Window
 
 Pads = Sequence[tuple[int, int]]
 
@@ -92,32 +96,17 @@ def unpad(x: np.ndarray, pads: Pads) -> np.ndarray:
     return x[(Ellipsis,) + tuple(slice(lo, n - hi) for n, (lo, hi) in zip(x.shape[-d:], pads))]
 
 
-def offset_slices(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                  out_sizes: Sequence[int]) -> Iterator[tuple[tuple[int, ...], tuple]]:
-    """For each kernel offset ``k``: ``(k, index)`` where ``xp[index]`` is ``(N, C, *out_sizes)``.
-
-    ``xp[index][..., o] == xp[..., o * stride + k * dilation]`` for every output position ``o``.
-    """
-    for k in itertools.product(*(range(n) for n in kernel)):
-        index = (Ellipsis,) + tuple(
-            slice(ki * di, ki * di + si * (oi - 1) + 1, si)
-            for ki, si, di, oi in zip(k, stride, dilation, out_sizes)
-        )
-        yield k, index
-
-
-def window_view(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                out_sizes: Sequence[int]) -> np.ndarray:
+def window_view(xp: np.ndarray, window: Window) -> np.ndarray:
     """A read-only strided view of all windows of the padded input, without copying.
 
     Shape: ``(N, C, *Sp) -> (N, C, *K, *O)`` with ``view[n, c, *k, *o] == xp[n, c, *(o*s + k*d)]``.
     """
-    d = len(kernel)
+    d = window.ndim
     lead_strides = xp.strides[:-d]
     axis_strides = xp.strides[-d:]
-    shape = xp.shape[:-d] + tuple(kernel) + tuple(out_sizes)
-    strides = lead_strides + tuple(a * di for a, di in zip(axis_strides, dilation)) + tuple(
-        a * si for a, si in zip(axis_strides, stride))
+    shape = xp.shape[:-d] + window.kernel + window.out_sizes
+    strides = lead_strides + tuple(a * di for a, di in zip(axis_strides, window.dilation)) + tuple(
+        a * si for a, si in zip(axis_strides, window.stride))
     memory = _dense_memory(xp)
     if memory is None:
         return as_strided(xp, shape=shape, strides=strides, writeable=False)
@@ -138,8 +127,7 @@ def _dense_memory(x: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def im2col(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-           out_sizes: Sequence[int], groups: int = 1) -> np.ndarray:
+def im2col(xp: np.ndarray, window: Window, groups: int = 1) -> np.ndarray:
     """Copy every window into one column matrix per group: rows are kernel taps, columns are
     (output position, example) pairs, so a whole batch is one BLAS product per group.
 
@@ -148,12 +136,12 @@ def im2col(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilatio
     copied run is ``N`` contiguous values.
     """
     n, c = xp.shape[:2]
-    cols = np.ascontiguousarray(window_columns(xp, kernel, stride, dilation, out_sizes))   # (C, *K, *O, N), one copy
-    return cols.reshape(groups, (c // groups) * math.prod(kernel), math.prod(out_sizes) * n)
+    cols = np.ascontiguousarray(window_columns(xp, window))            # (C, *K, *O, N), one copy
+    return cols.reshape(groups, (c // groups) * math.prod(window.kernel), math.prod(window.out_sizes) * n)
 
 
 # ------------------------------------------------------------------------- blocked im2col / col2im
-BLOCK_BYTES = 4 << 20
+COLUMN_BLOCK_BYTES = 4 << 20
 """Target size of one block of columns: small enough to stay in this kind of machine's last-level
 cache between the copy that fills it and the matrix product that reads it (measured on the
 ResNet-20 and LeNet-5 convolutions; 1-4 MiB all did well, a whole 75 MB column matrix ran at half
@@ -179,7 +167,7 @@ def column_blocks(out_sizes: Sequence[int], n: int, column_bytes: int,
     columns are contiguous in the ``(*O, N)`` order (the batch is never split). ``column_bytes`` is
     the size of one column (rows times item size). At least one position per block.
     """
-    budget = BLOCK_BYTES if budget is None else budget
+    budget = COLUMN_BLOCK_BYTES if budget is None else budget
     out_sizes = tuple(int(o) for o in out_sizes)
     d = len(out_sizes)
     positions = math.prod(out_sizes)
@@ -212,16 +200,14 @@ def _flat_start(lead: tuple[int, ...], out_sizes: tuple[int, ...]) -> int:
     return flat * math.prod(out_sizes[len(lead):])
 
 
-def window_columns(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                   out_sizes: Sequence[int]) -> np.ndarray:
+def window_columns(xp: np.ndarray, window: Window) -> np.ndarray:
     """All windows of a padded input as a read-only view in the column order of ``im2col``.
 
     Shape: ``(N, C, *Sp) -> (C, *K, *O, N)``; copying it to a contiguous array and reshaping gives
     ``im2col``'s matrix, copying a ``ColumnBlock`` of it gives that block's columns.
     """
-    d = len(kernel)
-    view = window_view(xp, kernel, stride, dilation, out_sizes)          # (N, C, *K, *O)
-    return view.transpose(tuple(range(1, 2 + 2 * d)) + (0,))            # (C, *K, *O, N)
+    view = window_view(xp, window)                                      # (N, C, *K, *O)
+    return view.transpose(tuple(range(1, 2 + 2 * window.ndim)) + (0,))  # (C, *K, *O, N)
 
 
 def gather_block(windows: np.ndarray, block: ColumnBlock, buffer: np.ndarray, groups: int = 1) -> np.ndarray:
@@ -238,8 +224,7 @@ def gather_block(windows: np.ndarray, block: ColumnBlock, buffer: np.ndarray, gr
     return out.reshape(groups, rows // groups, -1)
 
 
-def scatter_block(grid: np.ndarray, cols: np.ndarray, block: ColumnBlock, kernel: Sequence[int],
-                  stride: Sequence[int], dilation: Sequence[int], accumulate: bool) -> None:
+def scatter_block(grid: np.ndarray, cols: np.ndarray, block: ColumnBlock, window: Window, accumulate: bool) -> None:
     """Adjoint of ``gather_block``: add (or, where windows never overlap, assign) one block's
     columns back onto the padded grid.
 
@@ -248,45 +233,38 @@ def scatter_block(grid: np.ndarray, cols: np.ndarray, block: ColumnBlock, kernel
     """
     c = grid.shape[0]
     sizes = tuple(p.stop - p.start for p in block.positions)
-    cols = cols.reshape((c,) + tuple(kernel) + sizes + (grid.shape[-1],))   # (C, *K, *Ob, N)
-    for k in itertools.product(*(range(n) for n in kernel)):
+    cols = cols.reshape((c,) + window.kernel + sizes + (grid.shape[-1],))   # (C, *K, *Ob, N)
+    for k in itertools.product(*(range(n) for n in window.kernel)):
         index = (slice(None),) + tuple(
             slice(p.start * s + ki * dl, (p.stop - 1) * s + ki * dl + 1, s)
-            for p, ki, s, dl in zip(block.positions, k, stride, dilation)) + (slice(None),)
+            for p, ki, s, dl in zip(block.positions, k, window.stride, window.dilation)) + (slice(None),)
         if accumulate:
             grid[index] += cols[(slice(None),) + k]
         else:
             grid[index] = cols[(slice(None),) + k]
 
 
-def col2im(cols: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-           dilation: Sequence[int], out_sizes: Sequence[int]) -> np.ndarray:
+def col2im(cols: np.ndarray, lead: tuple[int, int], window: Window) -> np.ndarray:
     """Adjoint of ``im2col``: add every window's values back onto the padded input grid.
 
-    Shape: ``(G, C/G * prod(K), prod(O) * N)`` (or any array of the same layout) -> ``(N, C, *Sp)``,
-    batch-last: the sums accumulate in a ``(C, *Sp, N)`` buffer where each kernel offset's slab
-    of ``cols`` lands without a transpose. One strided add per kernel offset, or a plain copy
-    when the windows tile the grid exactly.
+    Shape: ``(G, C/G * prod(K), prod(O) * N)`` (or any array of the same layout) -> ``(N, C, *Sp)``
+    with ``lead = (N, C)``, batch-last: the sums accumulate in a ``(C, *Sp, N)`` buffer where each
+    kernel offset's slab of ``cols`` lands without a transpose. One strided add per kernel
+    offset, or a plain copy when the windows tile the grid exactly.
     """
-    n, c = padded_shape[:2]
-    d = len(kernel)
-    cols = cols.reshape((c,) + tuple(kernel) + tuple(out_sizes) + (n,))   # (C, *K, *O, N)
-    bl_shape = (c,) + tuple(padded_shape[2:]) + (n,)
-    tiles = covers(padded_shape[2:], kernel, stride, dilation, out_sizes)
+    n, c = lead
+    d = window.ndim
+    cols = cols.reshape((c,) + window.kernel + window.out_sizes + (n,))  # (C, *K, *O, N)
+    bl_shape = (c,) + window.padded_sizes + (n,)
+    tiles = window.tiles
     out = np.empty(bl_shape, dtype=cols.dtype) if tiles else np.zeros(bl_shape, dtype=cols.dtype)   # (C, *Sp, N)
-    for k, index in offset_slices(kernel, stride, dilation, out_sizes):
+    for k, index in window.taps:
         index = (slice(None),) + index[1:] + (slice(None),)             # (C, *O, N) slice of the buffer
         if tiles:
             out[index] = cols[(slice(None),) + k]
         else:
             out[index] += cols[(slice(None),) + k]
     return out.transpose((d + 1,) + tuple(range(d + 1)))                # (N, C, *Sp), batch-last
-
-
-def covers(spatial, kernel, stride, dilation, out_sizes) -> bool:
-    """Whether non-overlapping windows touch every position of ``spatial``: they tile it exactly."""
-    return all((k == 1 or dl == 1) and s == k and o * s == n
-               for n, k, s, dl, o in zip(spatial, kernel, stride, dilation, out_sizes))
 
 
 def to_channel_major(x: np.ndarray, groups: int = 1) -> np.ndarray:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..checks import as_int
 from ..errors import ShapeError
 from ..nn.init import make_rng
 
@@ -22,8 +23,7 @@ class ArrayLoader:
                  drop_last: bool = False, transform=None):
         if len(x) != len(y):
             raise ShapeError(f"ArrayLoader: expected x and y with the same length, got {len(x)} and {len(y)}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"ArrayLoader: batch_size must be a positive int, got {batch_size!r}")
+        batch_size = as_int(batch_size, "batch_size", "ArrayLoader")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rng = make_rng(rng)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
+from ..checks import as_int
 from ..errors import ShapeError, shape_str
 from ..nn.init import kaiming_normal, make_rng
 from .chain import ChainNet
@@ -178,8 +179,9 @@ class ResNet(ChainNet):
     def __init__(self, block, layers, num_classes: int = 1000, in_channels: int = 3,
                  zero_init_residual: bool = False, rng=None):
         super().__init__()
-        if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
+        if len(layers) != 4:
             raise ValueError(f"ResNet: layers must be 4 positive block counts, got {layers!r}")
+        layers = [as_int(n, f"layers[{i}]", "ResNet") for i, n in enumerate(layers)]
         rng = make_rng(rng)
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False, rng=rng)   # (N, 64, H/2, W/2)

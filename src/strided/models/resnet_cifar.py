@@ -15,11 +15,12 @@ paper's 0.27M).
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use it)
 
 from .. import nn
-from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField, as_tuple, window_output_shape
+from ..checks import as_int, as_tuple
+from ..errors import expected_input
+from ..geometry import ReceptiveField, Window, resolve_window
 from ..nn.init import make_rng
 from ..nn.registry import register_layer
 from ..tensor import Tensor, as_tensor
@@ -43,12 +44,11 @@ def zero_pad_shortcut(x, out_channels: int, stride=1, owner: str = "zero_pad_sho
     """
     x = as_tensor(x)
     if x.ndim != 4:
-        raise ShapeError(f"{owner}: expected input (N, C, H, W), got {shape_str(x.shape)}")
+        raise expected_input(owner, "(N, C, H, W)", x.shape)
     n, c = x.shape[:2]
-    stride = as_tuple(stride, 2, "stride", owner)
+    stride = resolve_window(x.shape[2:], 1, stride, 1, 0, owner, x.shape).stride
     if out_channels < c:
-        raise ShapeError(f"{owner}: expected input with at most {out_channels} channels, got {shape_str(x.shape)}")
-    window_output_shape(x.shape[2:], (1, 1), stride, ((0, 0), (0, 0)), (1, 1), owner, x.shape)
+        raise expected_input(owner, f"with at most {out_channels} channels", x.shape)
     lo = (out_channels - c) // 2
     keep = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
     sub = x.data[keep]                                                  # (N, C_in, H_out, W_out)
@@ -78,9 +78,8 @@ class ZeroPadShortcut(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride=1):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+        in_channels = as_int(in_channels, "in_channels", name)
+        out_channels = as_int(out_channels, "out_channels", name)
         if out_channels < in_channels:
             raise ValueError(f"{name}: out_channels ({out_channels}) must be at least in_channels ({in_channels})")
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -88,8 +87,7 @@ class ZeroPadShortcut(nn.Module):
 
     def _check(self, shape) -> None:
         if len(shape) != 4 or shape[1] != self.in_channels:
-            raise ShapeError(f"{self._describe()}: expected input (N, {self.in_channels}, H, W), "
-                             f"got {shape_str(shape)}")
+            raise expected_input(self._describe(), f"(N, {self.in_channels}, H, W)", shape)
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)
@@ -98,12 +96,14 @@ class ZeroPadShortcut(nn.Module):
 
     def output_shape(self, in_shape):
         self._check(tuple(in_shape))
-        out = window_output_shape(in_shape[2:], (1, 1), self.stride, ((0, 0), (0, 0)), (1, 1), self._describe(),
-                                  in_shape)
-        return (in_shape[0], self.out_channels) + out
+        return (in_shape[0], self.out_channels) + self.window(in_shape).out_sizes
+
+    def window(self, in_shape) -> Window:
+        """A 1x1 window at ``stride``: the positions the shortcut keeps."""
+        return resolve_window(tuple(in_shape)[2:], 1, self.stride, 1, 0, self._describe(), tuple(in_shape))
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
-        return rf.through_window((1, 1), self.stride, (0, 0), (1, 1))
+        return self.window(in_shape).receptive_field(rf)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
@@ -122,8 +122,7 @@ class CifarResNet(ChainNet):
 
     def __init__(self, n: int, num_classes: int = 10, in_channels: int = 3, rng=None):
         super().__init__()
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"CifarResNet: n (blocks per stage) must be a positive int, got {n!r}")
+        n = as_int(n, "n (blocks per stage)", "CifarResNet")
         rng = make_rng(rng)
         self.inplanes = 16
         self.conv1 = conv3x3(in_channels, 16, 1, rng)                  # (N, 16, H, W)

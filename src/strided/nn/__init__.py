@@ -8,14 +8,13 @@ from .container import Sequential
 from .conv import Conv1d, Conv2d, Conv3d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
-from .fusion import run_chain
 from .kmax import KMaxPool1d
 from .linear import Flatten, Linear
 from .local import LocallyConnected1d, LocallyConnected2d, LocallyConnected3d
 from .lrn import LocalResponseNorm
 from .loss import CrossEntropyLoss, MSELoss
 from .merge import Concat, MultiScaleBlock
-from .module import Cost, Module, Parameter
+from .module import Cost, Module, Parameter, run_chain
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .pool import (AvgPool1d, AvgPool2d, AvgPool3d, GlobalAvgPool, GlobalMaxPool, MaxPool1d, MaxPool2d,
                    MaxPool3d)

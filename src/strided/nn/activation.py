@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..errors import expected_input
 from ..tensor import Tensor, as_tensor
 from .module import Module
+from .pool import MaxPool1d, MaxPool2d, MaxPool3d
 from .registry import register_layer
 
 
@@ -69,6 +70,17 @@ class ReLU(Module):
     def forward(self, x) -> Tensor:
         return relu(x)
 
+    def fuse_with(self, after):
+        """Followed by a plain ``MaxPool``: the pool runs first and the ReLU on the pooled values only.
+
+        The maximum commutes with the ReLU, and so do the gradients, ties included: a window whose
+        maximum is positive routes to the same first maximum either way, and a window whose
+        maximum is at most 0 gets no gradient either way (the ReLU's gradient at 0 is 0).
+        """
+        if type(after) in (MaxPool1d, MaxPool2d, MaxPool3d):
+            return lambda x: self(after(x))
+        return None
+
 
 @register_layer(example=lambda: (LeakyReLU(0.1), EXAMPLE_SHAPE))
 class LeakyReLU(Module):
@@ -111,7 +123,7 @@ class Softmax(Module):
 
     def _check(self, shape) -> None:
         if not -len(shape) <= self.dim < len(shape):
-            raise ShapeError(f"{self._describe()}: expected input with an axis dim={self.dim}, got {shape_str(shape)}")
+            raise expected_input(self._describe(), f"with an axis dim={self.dim}", shape)
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

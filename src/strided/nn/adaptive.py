@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..checks import is_int
+from ..errors import expected_input
 from ..geometry import ReceptiveField, adaptive_bins, adaptive_window
 from ..tensor import Tensor, as_tensor
-from .conv import SPATIAL_NAMES
+from .helpers import expected_layout
 from .module import Module
 from .registry import register_layer
 
@@ -29,7 +30,7 @@ def adaptive_output_size(output_size, in_shape, ndim: int, owner: str) -> tuple[
     """
     in_shape = tuple(in_shape)
     if len(in_shape) != ndim + 2:
-        raise ShapeError(f"{owner}: expected input (N, C, {SPATIAL_NAMES[ndim]}), got {shape_str(in_shape)}")
+        raise expected_input(owner, expected_layout(ndim), in_shape)
     sizes = check_output_size(output_size, ndim, owner)
     return tuple(s if o is None else o for o, s in zip(sizes, in_shape[2:]))
 
@@ -37,7 +38,7 @@ def adaptive_output_size(output_size, in_shape, ndim: int, owner: str) -> tuple[
 def check_output_size(output_size, ndim: int, owner: str) -> tuple:
     """``output_size`` as ``ndim`` entries (positive ints or ``None``), or a ``TypeError``/``ValueError``."""
     def ok(v):
-        return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+        return v is None or is_int(v)
 
     values = (output_size,) * ndim if ok(output_size) else output_size
     if not isinstance(values, (tuple, list)) or len(values) != ndim or not all(ok(v) for v in values):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .block import Block
-from .fusion import run_chain
-from .module import Module
+from .module import Module, run_chain
 
 
 class Sequential(Block):

@@ -8,9 +8,10 @@ by the weight matrix into a ``C_out x prod(K)`` footprint, the footprints are ad
 output grid ``stride`` apart, and the grid is cropped by ``padding`` and extended at the high
 end by ``output_padding``. The backward for the input is then a convolution of the output
 gradient, the one for the weight a product of its windows with the input. All three are the
-blocked products of ``conv_blocks`` (cache-sized blocks of input positions, no whole column
+blocked products of ``blocked_matmul`` (cache-sized blocks of input positions, no whole column
 matrix): the forward is a convolution's input-gradient fold, the backward a convolution's
-forward product and weight gradient.
+forward product and weight gradient. The geometry is one ``TransposedWindow``, whose
+``adjoint`` is the ``Window`` of that convolution (from the uncropped grid back to the input).
 
 The weight is ``(C_in, C_out / groups, *K)``, as in PyTorch (the transpose of a convolution
 weight from ``C_out`` to ``C_in`` channels).
@@ -20,61 +21,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField, as_tuple, explicit_padding, transposed_window_output_shape
+from ..checks import as_int
+from ..errors import expected_input
+from ..geometry import ReceptiveField, TransposedWindow, check_window, resolve_transposed_window
+from ..geometry.window import check_output_padding
 from ..tensor import Tensor, as_tensor
+from ..toeplitz import transposed_entries
 from ..windows import column_blocks, from_channel_major, pad, to_batch_last, to_channel_major, unpad, window_columns
-from .conv import SPATIAL_NAMES, check_channels, describe_settings, expected_layout
-from .conv_blocks import blocked_input_grad, blocked_product, blocked_weight_grad
+from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad
+from .helpers import check_channels, check_weight_rank, describe_settings, expected_layout
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
 
 
-def transposed_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], ...]:
-    """``(lo, hi)`` pairs from an int, ``ndim`` ints or ``ndim`` pairs; the mode strings are refused.
-
-    ``'same'``, ``'valid'``, ... describe how a convolution pads its input; a transposed
-    convolution's ``padding`` crops its output instead, so only explicit amounts make sense.
-    """
-    if isinstance(padding, str):
-        raise TypeError(f"{owner}: padding must be an int, a tuple of {ndim} ints or a tuple of {ndim} "
-                        f"(lo, hi) pairs (a transposed convolution crops its output by it; padding modes "
-                        f"are not defined), got {padding!r}")
-    return explicit_padding(padding, ndim, owner)
-
-
-def check_output_padding(output_padding, stride, dilation, owner: str) -> tuple[int, ...]:
-    """PyTorch's rule: per axis, ``output_padding`` is smaller than the stride or the dilation."""
-    output_padding = as_tuple(output_padding, len(stride), "output_padding", owner, minimum=0)
-    for op, s, d in zip(output_padding, stride, dilation):
-        if not (op < s or op < d):
-            raise ValueError(f"{owner}: output_padding must be smaller than stride or dilation on every axis, "
-                             f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
-    return output_padding
-
-
-def conv_transpose_geometry(in_shape, weight_shape, stride, padding, output_padding, dilation, groups, owner):
-    """Validate a transposed convolution's arguments against ``in_shape`` and resolve its geometry.
-
-    Returns ``(stride, pads, output_padding, dilation, out_spatial)``, tuples with one entry per axis.
-    """
+def conv_transpose_window(in_shape, weight_shape, stride, padding, output_padding, dilation, groups,
+                          owner: str) -> TransposedWindow:
+    """Check a transposed convolution's arguments against ``in_shape`` and resolve its geometry."""
     d = len(weight_shape) - 2
     c_in = weight_shape[0]
-    kernel = tuple(weight_shape[2:])
-    stride = as_tuple(stride, d, "stride", owner)
-    dilation = as_tuple(dilation, d, "dilation", owner)
-    output_padding = check_output_padding(output_padding, stride, dilation, owner)
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{owner}: groups must be a positive int, got {groups!r}")
+    groups = as_int(groups, "groups", owner)
     if c_in % groups:
         raise ValueError(f"{owner}: in_channels ({c_in}) must be divisible by groups ({groups})")
     if len(in_shape) != d + 2 or in_shape[1] != c_in:
-        raise ShapeError(f"{owner}: expected input {expected_layout(d, c_in)}, got {shape_str(in_shape)}")
-    pads = transposed_padding(padding, d, owner)
-    out = transposed_window_output_shape(in_shape[2:], kernel, stride, pads, dilation, output_padding, owner,
-                                         in_shape)
-    return stride, pads, output_padding, dilation, out
+        raise expected_input(owner, expected_layout(d, c_in), in_shape)
+    return resolve_transposed_window(in_shape[2:], weight_shape[2:], stride, dilation, padding, output_padding,
+                                     owner, in_shape)
 
 
 def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
@@ -96,23 +68,18 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     bias = None if bias is None else as_tensor(bias)
     d = weight.ndim - 2
     owner = owner or f"conv_transpose{d}d"
-    stride, pads, _, dilation, out_sizes = conv_transpose_geometry(
-        x.shape, weight.shape, stride, padding, output_padding, dilation, groups, owner)
+    window = conv_transpose_window(x.shape, weight.shape, stride, padding, output_padding, dilation, groups, owner)
+    adjoint = window.adjoint                                            # the convolution from the grid to x
+    groups = int(groups)
     n, c_in = x.shape[:2]
-    in_sizes = x.shape[2:]
-    kernel = weight.shape[2:]
+    in_sizes = window.in_sizes
     c_out = weight.shape[1] * groups
-    # the grid every footprint lands on: the full extent, or more when output_padding reaches past it
-    full = tuple((s_ - 1) * st + dl * (k - 1) + 1 for s_, st, dl, k in zip(in_sizes, stride, dilation, kernel))
-    grid = tuple(max(f, lo + o) for f, (lo, _), o in zip(full, pads, out_sizes))
-    crop = tuple((lo, g - lo - o) for g, (lo, _), o in zip(grid, pads, out_sizes))
     w = weight.data.reshape(groups, c_in // groups, -1)                 # (G, Cin/G, Cout/G*K)
     xm = to_channel_major(x.data, groups)                               # (G, Cin/G, P*N), P = prod(S); free if batch-last
     # blocks of input positions: each one's footprints (Cout*K rows) are formed and folded in the cache
     blocks = column_blocks(in_sizes, n, w.shape[-1] * groups * xm.itemsize)
-    grid_bl = blocked_input_grad(w, xm, blocks, (n, c_out) + grid, kernel, stride, dilation, in_sizes,
-                                 groups)                                # (Cout, *grid, N)
-    out = unpad(grid_bl.transpose((d + 1,) + tuple(range(d + 1))), crop)   # (N, Cout, *O), a batch-last view
+    grid_bl = blocked_fold(w, xm, blocks, (n, c_out), adjoint, groups)  # (Cout, *grid, N)
+    out = unpad(grid_bl.transpose((d + 1,) + tuple(range(d + 1))), window.crop)   # (N, Cout, *O), batch-last view
     out = to_batch_last(out)                                            # dense (a copy only when cropped)
     if bias is not None:
         out += bias.data.reshape((c_out,) + (1,) * d)
@@ -122,8 +89,8 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     def backward(g):
         gx = gw = gb = None
         if x.requires_grad or weight.requires_grad:
-            gp = pad(to_batch_last(g), crop)                                     # (N, Cout, *grid), batch-last
-            windows = window_columns(gp, kernel, stride, dilation, in_sizes)     # (Cout, *K, *S, N), a view
+            gp = pad(to_batch_last(g), window.crop)                              # (N, Cout, *grid), batch-last
+            windows = window_columns(gp, adjoint)                                # (Cout, *K, *S, N), a view
         if x.requires_grad:
             gx = from_channel_major(blocked_product(w, windows, blocks, groups), n, in_sizes)   # (N, Cin, *S)
         if weight.requires_grad:
@@ -139,26 +106,20 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
 
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
     """1-D transposed convolution of ``(N, C_in, L)``; see ``conv_transpose``."""
-    _check_weight_rank(weight, 1, "conv_transpose1d")
+    check_weight_rank(weight, 1, "conv_transpose1d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose1d")
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
     """2-D transposed convolution of ``(N, C_in, H, W)``; see ``conv_transpose``."""
-    _check_weight_rank(weight, 2, "conv_transpose2d")
+    check_weight_rank(weight, 2, "conv_transpose2d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose2d")
 
 
 def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
     """3-D transposed convolution of ``(N, C_in, D, H, W)``; see ``conv_transpose``."""
-    _check_weight_rank(weight, 3, "conv_transpose3d")
+    check_weight_rank(weight, 3, "conv_transpose3d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose3d")
-
-
-def _check_weight_rank(weight, d: int, owner: str) -> None:
-    shape = np.shape(weight.data if isinstance(weight, Tensor) else weight)
-    if len(shape) != d + 2:
-        raise ShapeError(f"{owner}: expected weight (C_in, C_out/groups, {SPATIAL_NAMES[d]}), got {shape_str(shape)}")
 
 
 class _ConvTransposeNd(Module):
@@ -181,40 +142,42 @@ class _ConvTransposeNd(Module):
                  groups: int = 1, bias: bool = True, dilation=1, rng=None):
         super().__init__()
         name = type(self).__name__
-        check_channels(name, in_channels, out_channels, groups)
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = as_tuple(kernel_size, self.ndim, "kernel_size", name)
-        self.stride = as_tuple(stride, self.ndim, "stride", name)
-        self.dilation = as_tuple(dilation, self.ndim, "dilation", name)
+        self.in_channels, self.out_channels, self.groups = check_channels(name, in_channels, out_channels, groups)
+        self.kernel_size, self.stride, self.dilation = check_window(self.ndim, kernel_size, stride, dilation,
+                                                                    padding, name, transposed=True)
         self.output_padding = check_output_padding(output_padding, self.stride, self.dilation, name)
-        transposed_padding(padding, self.ndim, name)     # validate now
         self.padding = padding
         rng = make_rng(rng)
         # torch's fan_in for this weight layout: weight.shape[1] * prod(K) = (C_out / groups) * prod(K)
-        fan_in = out_channels // groups * int(np.prod(self.kernel_size))
-        self.weight, self.bias = weight_and_bias((in_channels, out_channels // groups) + self.kernel_size,
-                                                 (out_channels,), fan_in, bias, rng)
+        fan_in = self.out_channels // self.groups * int(np.prod(self.kernel_size))
+        self.weight, self.bias = weight_and_bias((self.in_channels, self.out_channels // self.groups)
+                                                 + self.kernel_size, (self.out_channels,), fan_in, bias, rng)
 
     def forward(self, x) -> Tensor:
         return conv_transpose(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                               self.groups, self.dilation, self._describe())
 
-    def _geometry(self, in_shape):
-        return conv_transpose_geometry(tuple(in_shape), self.weight.shape, self.stride, self.padding,
-                                       self.output_padding, self.dilation, self.groups, self._describe())
+    def window(self, in_shape) -> TransposedWindow:
+        """The geometry this layer resolves to for an input of ``in_shape`` (checked as a forward pass would)."""
+        return conv_transpose_window(tuple(in_shape), self.weight.shape, self.stride, self.padding,
+                                     self.output_padding, self.dilation, self.groups, self._describe())
 
     def output_shape(self, in_shape):
-        return (in_shape[0], self.out_channels) + self._geometry(in_shape)[4]
+        return (in_shape[0], self.out_channels) + self.window(in_shape).out_sizes
 
     def cost(self, in_shape):
-        self._geometry(in_shape)
+        self.window(in_shape)
         per_input = self.out_channels // self.groups * int(np.prod(self.kernel_size))
         params = self.weight.size + (self.bias.size if self.bias is not None else 0)
         return Cost(params, int(np.prod(in_shape[2:])) * self.in_channels * per_input)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
-        stride, pads, _, dilation, _ = self._geometry(in_shape)
-        return rf.through_transposed_window(self.kernel_size, stride, [lo for lo, _ in pads], dilation)
+        return self.window(in_shape).receptive_field(rf)
+
+    def matrix_entries(self, in_shape):
+        """Where each weight sits in this layer's matrix for one example of ``(C_in, *S)`` (``toeplitz``)."""
+        return transposed_entries(self.weight.shape, self.out_channels, tuple(in_shape),
+                                  self.window((1,) + tuple(in_shape)), self.groups)
 
     def extra_repr(self) -> str:
         ones, zeros = (1,) * self.ndim, (0,) * self.ndim

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..checks import as_int
+from ..errors import expected_input
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from .module import Module
@@ -22,20 +23,16 @@ from .registry import register_layer
 
 
 def _check_k(k, owner: str) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
-        raise TypeError(f"{owner}: k must be an int, got {k!r}")
-    if k < 1:
-        raise ValueError(f"{owner}: k must be >= 1, got {k}")
-    return int(k)
+    return as_int(k, "k", owner)
 
 
 def kmax_geometry(in_shape, k: int, owner: str) -> tuple[int, ...]:
     """Validate ``(N, C, L)`` against ``k`` and return the output shape ``(N, C, k)``."""
     in_shape = tuple(in_shape)
     if len(in_shape) != 3:
-        raise ShapeError(f"{owner}: expected input (N, C, L), got {shape_str(in_shape)}")
+        raise expected_input(owner, "(N, C, L)", in_shape)
     if in_shape[2] < k:
-        raise ShapeError(f"{owner}: expected input (N, C, L) with L >= k = {k}, got {shape_str(in_shape)}")
+        raise expected_input(owner, f"(N, C, L) with L >= k = {k}", in_shape)
     return in_shape[:2] + (k,)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..checks import as_int
+from ..errors import expected_input
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from .init import make_rng, weight_and_bias
@@ -20,7 +21,7 @@ def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ShapeError(f"{owner}: expected input (*, {weight.shape[1]}), got {shape_str(x.shape)}")
+        raise expected_input(owner, f"(*, {weight.shape[1]})", x.shape)
     out = x.data @ weight.data.T                                        # (*, out)
     if bias is not None:
         out += bias.data
@@ -47,9 +48,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None):
         super().__init__()
-        for arg, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Linear: {arg} must be a positive int, got {value!r}")
+        in_features = as_int(in_features, "in_features", "Linear")
+        out_features = as_int(out_features, "out_features", "Linear")
         self.in_features, self.out_features = in_features, out_features
         rng = make_rng(rng)
         self.weight, self.bias = weight_and_bias((out_features, in_features), (out_features,), in_features, bias, rng)
@@ -59,7 +59,7 @@ class Linear(Module):
 
     def output_shape(self, in_shape):
         if len(in_shape) < 1 or in_shape[-1] != self.in_features:
-            raise ShapeError(f"{self._describe()}: expected input (*, {self.in_features}), got {shape_str(in_shape)}")
+            raise expected_input(self._describe(), f"(*, {self.in_features})", in_shape)
         return tuple(in_shape[:-1]) + (self.out_features,)
 
     def cost(self, in_shape):
@@ -87,8 +87,7 @@ class Flatten(Module):
 
     def _check(self, shape) -> None:
         if not -len(shape) <= self.start_dim < len(shape):
-            raise ShapeError(f"{self._describe()}: expected input with an axis start_dim={self.start_dim}, "
-                             f"got {shape_str(shape)}")
+            raise expected_input(self._describe(), f"with an axis start_dim={self.start_dim}", shape)
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField, as_tuple, resolve_padding, window_output_shape
+from ..checks import as_int, as_tuple
+from ..errors import ShapeError, expected_input, shape_str
+from ..geometry import ReceptiveField, Window, check_window, resolve_window
 from ..tensor import Tensor, as_tensor
+from ..toeplitz import local_entries
 from ..windows import col2im, im2col, pad, unpad
-from .conv import conv_geometry, describe_settings
+from .conv import conv_window
+from .helpers import describe_settings
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -52,8 +55,8 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
     d = (weight.ndim - 2) // 2
     owner = owner or f"locally_connected{d}d"
     out_grid, (c_out, c_in), kernel = weight.shape[:d], weight.shape[d:d + 2], weight.shape[d + 2:]
-    stride, pads, dilation, out_sizes = conv_geometry(x.shape, (c_out, c_in) + kernel, stride, padding, dilation,
-                                                      1, owner)
+    window = conv_window(x.shape, (c_out, c_in) + kernel, stride, padding, dilation, 1, owner)
+    out_sizes = window.out_sizes
     if tuple(out_grid) != tuple(out_sizes):
         raise ShapeError(f"{owner}: input {shape_str(x.shape)} gives output positions {shape_str(out_sizes)}, "
                          f"but the weight {shape_str(weight.shape)} has one kernel per position of "
@@ -65,8 +68,8 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
     p = int(np.prod(out_sizes))
     w = weight.data.reshape(p, c_out, -1)                               # (P, Cout, R), R = Cin*prod(K)
 
-    xp = pad(x.data, pads)                                              # (N, Cin, *Sp)
-    cols = im2col(xp, kernel, stride, dilation, out_sizes)[0]           # (R, P*N)
+    xp = pad(x.data, window.pads)                                       # (N, Cin, *Sp)
+    cols = im2col(xp, window)[0]                                        # (R, P*N)
     cols_t = cols.reshape(-1, p, n).transpose(1, 0, 2)                  # (P, R, N), a view
     out_t = np.matmul(w, cols_t)                                        # (P, Cout, N): one product per position
     out = np.ascontiguousarray(out_t.transpose(2, 1, 0))                # (N, Cout, P)
@@ -85,8 +88,8 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
         if x.requires_grad:
             gcols_t = np.matmul(w.swapaxes(1, 2), g_t)                  # (P, R, N)
             gcols = gcols_t.transpose(1, 0, 2)                          # (R, P, N): im2col's layout
-            gxp = col2im(gcols, xp.shape, kernel, stride, dilation, out_sizes)   # (N, Cin, *Sp)
-            gx = np.ascontiguousarray(unpad(gxp, pads))                          # (N, Cin, *S)
+            gxp = col2im(gcols, (n, c_in), window)                      # (N, Cin, *Sp)
+            gx = np.ascontiguousarray(unpad(gxp, window.pads))          # (N, Cin, *S)
         return gx, gw, gb
 
     if bias is None:
@@ -104,21 +107,6 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -
     return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected2d")
 
 
-def local_geometry(in_size, kernel_size, stride, padding, dilation, owner: str):
-    """Resolve ``(kernel, stride, pads, dilation, out_sizes)`` for a spatial input ``in_size``.
-
-    The conv rules of ``geometry``, reused: a locally-connected layer slides its windows exactly as
-    a convolution does.
-    """
-    d = len(in_size)
-    kernel = as_tuple(kernel_size, d, "kernel_size", owner)
-    stride = as_tuple(stride, d, "stride", owner)
-    dilation = as_tuple(dilation, d, "dilation", owner)
-    pads = resolve_padding(padding, in_size, kernel, stride, dilation, owner)
-    out = window_output_shape(in_size, kernel, stride, pads, dilation, owner, in_size)
-    return kernel, stride, pads, dilation, out
-
-
 def local_cost(in_shape, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, bias: bool = True,
                owner: str = "locally_connected") -> Cost:
     """Parameters and MACs of a locally-connected layer, from shapes alone (nothing is allocated).
@@ -130,9 +118,9 @@ def local_cost(in_shape, out_channels: int, kernel_size, stride=1, padding=0, di
     (105705600, 105415200)
     """
     c_in, in_size = in_shape[1], tuple(in_shape[2:])
-    kernel, _, _, _, out = local_geometry(in_size, kernel_size, stride, padding, dilation, owner)
-    outputs = int(np.prod(out)) * out_channels
-    macs = outputs * c_in * int(np.prod(kernel))
+    window = resolve_window(in_size, kernel_size, stride, dilation, padding, owner, in_size)
+    outputs = int(np.prod(window.out_sizes)) * out_channels
+    macs = outputs * c_in * int(np.prod(window.kernel))
     return Cost(macs + (outputs if bias else 0), macs)
 
 
@@ -149,26 +137,31 @@ class _LocallyConnectedNd(Module):
                  dilation=1, bias: bool = True, rng=None):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels = as_int(in_channels, "in_channels", name)
+        self.out_channels = as_int(out_channels, "out_channels", name)
         self.in_size = as_tuple(in_size, self.ndim, "in_size", name)
         self.padding = padding
-        self.kernel_size, self.stride, _, self.dilation, self.out_size = local_geometry(
-            self.in_size, kernel_size, stride, padding, dilation, name)
+        self.kernel_size, self.stride, self.dilation = check_window(self.ndim, kernel_size, stride, dilation,
+                                                                    padding, name)
+        self.out_size = resolve_window(self.in_size, self.kernel_size, self.stride, self.dilation, padding, name,
+                                       self.in_size).out_sizes
         rng = make_rng(rng)
-        fan_in = in_channels * int(np.prod(self.kernel_size))
-        shape = self.out_size + (out_channels, in_channels) + self.kernel_size
-        self.weight, self.bias = weight_and_bias(shape, (out_channels,) + self.out_size, fan_in, bias,
+        fan_in = self.in_channels * int(np.prod(self.kernel_size))
+        shape = self.out_size + (self.out_channels, self.in_channels) + self.kernel_size
+        self.weight, self.bias = weight_and_bias(shape, (self.out_channels,) + self.out_size, fan_in, bias,
                                                  rng)                                  # (*O, Cout, Cin, *K)
+
+    def window(self, in_shape) -> Window:
+        """The geometry for an input of ``in_shape`` (which must be the size the layer was built for)."""
+        self._check(in_shape)
+        return resolve_window(self.in_size, self.kernel_size, self.stride, self.dilation, self.padding,
+                              self._describe(), self.in_size)
 
     def _check(self, in_shape):
         in_shape = tuple(in_shape)
         if len(in_shape) != self.ndim + 2 or in_shape[1] != self.in_channels or in_shape[2:] != self.in_size:
-            expected = f"(N, {self.in_channels}, {', '.join(map(str, self.in_size))})"
-            raise ShapeError(f"{self._describe()}: expected input {expected} (the in_size it was built for), "
-                             f"got {shape_str(in_shape)}")
+            expected = f"(N, {self.in_channels}, {', '.join(map(str, self.in_size))}) (the in_size it was built for)"
+            raise expected_input(self._describe(), expected, in_shape)
         return in_shape
 
     def forward(self, x) -> Tensor:
@@ -187,10 +180,11 @@ class _LocallyConnectedNd(Module):
                           self.bias is not None, self._describe())
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
-        self._check(in_shape)
-        _, stride, pads, dilation, _ = local_geometry(self.in_size, self.kernel_size, self.stride, self.padding,
-                                                      self.dilation, self._describe())
-        return rf.through_window(self.kernel_size, stride, [lo for lo, _ in pads], dilation)
+        return self.window(in_shape).receptive_field(rf)
+
+    def matrix_entries(self, in_shape):
+        """Where each weight sits in this layer's matrix for one example of ``(C_in, *S)`` (``toeplitz``)."""
+        return local_entries(self.out_channels, tuple(in_shape), self.window((1,) + tuple(in_shape)))
 
     def extra_repr(self) -> str:
         return describe_settings(self, [str(self.in_channels), str(self.out_channels), f"in_size={self.in_size}",
@@ -237,5 +231,5 @@ class LocallyConnected3d(_LocallyConnectedNd):
     ndim = 3
 
 
-__all__ = ["locally_connected", "locally_connected1d", "locally_connected2d", "local_cost", "local_geometry",
+__all__ = ["locally_connected", "locally_connected1d", "locally_connected2d", "local_cost",
            "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d"]

@@ -15,18 +15,20 @@ Two conventions for ``s`` exist, and they differ by a factor of ``size``:
   ``k = 2, n = size = 5, alpha = 1e-4, beta = 0.75`` (``LocalResponseNorm.alexnet()``); with
   PyTorch's convention the same layer needs ``alpha = 5e-4``.
 
-The sum over ``size`` neighbouring channels walks the ``size`` offsets of a 1-D window with
-``windows.offset_slices`` (channels moved to the last axis), and the backward pass adds back
-through the same slices: no loop over examples, positions or channels.
+The sum over ``size`` neighbouring channels walks the ``size`` taps of a 1-D ``Window`` over
+the channels (moved to the last axis), and the backward pass adds back through the same
+slices: no loop over examples, positions or channels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..checks import as_int, as_number
+from ..errors import expected_input
+from ..geometry import resolve_window
 from ..tensor import Tensor, as_tensor
-from ..windows import offset_slices, pad, unpad
+from ..windows import pad, unpad
 from .module import Module
 from .registry import register_layer
 
@@ -37,17 +39,14 @@ def channel_window(size: int) -> tuple[int, int]:
 
 
 def _check_settings(size, alpha, beta, k, owner: str) -> None:
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"{owner}: size must be a positive int, got {size!r}")
+    as_int(size, "size", owner)
     for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
-        if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
-            raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+        as_number(value, name, owner)
 
 
 def _check_input(shape, owner: str) -> None:
     if len(shape) < 3:
-        raise ShapeError(f"{owner}: expected input (N, C, *spatial) with at least one spatial axis, "
-                         f"got {shape_str(shape)}")
+        raise expected_input(owner, "(N, C, *spatial) with at least one spatial axis", shape)
 
 
 def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
@@ -65,14 +64,14 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
     _check_input(x.shape, owner)
     c = x.shape[1]
     scale = alpha if paper_alpha else alpha / size
-    pads = (channel_window(size),)
-    window = list(offset_slices((size,), (1,), (1,), (c,)))             # size offsets along the channel axis
+    window = resolve_window((c,), size, 1, 1, (channel_window(size),), owner)   # over the channel axis
+    pads = window.pads
 
     def window_sum(a):
         """``out[:, c] = sum_{j=c-lo}^{c+hi} a[:, j]`` (zero outside), channels moved last and back."""
         ap = pad(np.moveaxis(a, 1, -1), pads)                           # (N, *S, C + size - 1)
         total = np.zeros(ap.shape[:-1] + (c,), dtype=a.dtype)           # (N, *S, C)
-        for _, index in window:
+        for _, index in window.taps:
             total += ap[index]
         return np.moveaxis(total, -1, 1)                                # (N, C, *S)
 
@@ -80,7 +79,7 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
         """Transpose of ``window_sum``: ``out[:, j] = sum of t[:, c] over the windows c that contain j``."""
         tm = np.moveaxis(t, 1, -1)                                      # (N, *S, C)
         gp = np.zeros(tm.shape[:-1] + (c + size - 1,), dtype=t.dtype)   # (N, *S, C + size - 1)
-        for _, index in window:
+        for _, index in window.taps:
             gp[index] += tm
         return np.moveaxis(unpad(gp, pads), -1, 1)                      # (N, C, *S)
 

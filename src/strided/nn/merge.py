@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import as_int
 from ..errors import ShapeError
 from ..geometry import concat_shape
 from ..tensor import Tensor, as_tensor
@@ -158,8 +159,7 @@ class MultiScaleBlock(Concat):
         sizes = dict(in_channels=in_channels, c1x1=c1x1, c3x3_reduce=c3x3_reduce, c3x3=c3x3,
                      c5x5_reduce=c5x5_reduce, c5x5=c5x5, pool_proj=pool_proj)
         for name, value in sizes.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"MultiScaleBlock: {name} must be a positive int, got {value!r}")
+            as_int(value, name, "MultiScaleBlock")
         rng = make_rng(rng)
         super().__init__(OrderedDict(
             branch1=Sequential(PointwiseConv2d(in_channels, c1x1, rng=rng), ReLU()),

@@ -13,7 +13,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor
 
@@ -259,6 +259,18 @@ class Module:
         """Receptive field of the output, given that of the input (unchanged by element-wise layers)."""
         return rf
 
+    # ----------------------------------------------------------------------------- fusion
+    def fuse_with(self, after: "Module"):
+        """A function running this module and then ``after`` as one faster op, or ``None``.
+
+        ``run_chain`` (used by ``Sequential`` and the residual blocks) asks each module this about
+        the module that follows it. A layer that has a joint form with its successor returns
+        ``x -> after(self(x))`` computed that way, with the same values and gradients; it should
+        recognise the successor by its exact type, so that a subclass with its own ``forward`` is
+        never bypassed. The default offers none.
+        """
+        return None
+
     def walk(self, in_shape, rf, visit):
         """Follow the data statically: report this layer to ``visit`` and return ``(out_shape, rf)``.
 
@@ -292,4 +304,27 @@ class Module:
     def _check_rank(self, shape, ranks: tuple[int, ...], expected: str) -> None:
         """Raise a ShapeError naming this layer when ``len(shape)`` is not one of ``ranks``."""
         if len(shape) not in ranks:
-            raise ShapeError(f"{self._describe()}: expected input {expected}, got {shape_str(shape)}")
+            raise expected_input(self._describe(), expected, shape)
+
+
+def run_chain(modules, x):
+    """Apply ``modules`` in order to ``x``; where a module offers a joint form with the next one
+    (``Module.fuse_with``), run the pair as one. The static rules still see every module.
+
+    >>> from strided import nn
+    >>> y = run_chain([nn.BatchNorm1d(2), nn.ReLU()], np.ones((3, 2), dtype=np.float32))
+    >>> y.op, y.shape
+    ('batch_norm_relu', (3, 2))
+    """
+    modules = tuple(modules)
+    last = len(modules) - 1
+    i = 0
+    while i <= last:
+        joint = modules[i].fuse_with(modules[i + 1]) if i < last else None
+        if joint is None:
+            x = modules[i](x)
+            i += 1
+        else:
+            x = joint(x)
+            i += 2
+    return x

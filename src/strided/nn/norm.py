@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
+from ..checks import as_int
+from ..errors import expected_input, shape_str
 from ..tensor import Tensor, as_tensor
-from ..windows import to_batch_last
+from ..windows import from_channel_major, to_channel_major
+from .activation import ReLU
 from .module import Cost, Module, Parameter
 from .registry import register_layer
 
 
-#: rows of the per-channel ``(C, M)`` matrix handled at once: the temporaries of a block stay in cache
-BLOCK_BYTES = 1 << 18
+ROW_BLOCK_BYTES = 1 << 18
+"""Bytes of the per-channel ``(C, M)`` matrix handled at once: a block's temporaries stay in cache."""
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -34,16 +36,16 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
 
     ``relu=True`` returns ``relu(batch_norm(x))`` as one op: the maximum is taken on each block
     while it is in the cache, and the backward masks the incoming gradient block by block, which
-    saves a read and a write of the whole activation each way (``nn.run_chain`` uses it for a
-    ``BatchNorm`` followed by a ``ReLU``).
+    saves a read and a write of the whole activation each way (a ``BatchNorm`` layer offers it to
+    ``run_chain`` for a ``ReLU`` that follows it, see ``fuse_with``).
     """
     x = as_tensor(x)
     if x.ndim < 2:
-        raise ShapeError(f"{owner}: expected input (N, C, *), got {shape_str(x.shape)}")
+        raise expected_input(owner, "(N, C, *)", x.shape)
     c = x.shape[1]
     count = x.data.size // c
     if running_mean is not None and np.shape(running_mean) != (c,):
-        raise ShapeError(f"{owner}: expected input (N, {np.shape(running_mean)[0]}, *), got {shape_str(x.shape)}")
+        raise expected_input(owner, f"(N, {np.shape(running_mean)[0]}, *)", x.shape)
     if training and count < 2:
         raise ValueError(f"{owner}: expected more than 1 value per channel in training, got input "
                          f"{shape_str(x.shape)}")
@@ -125,22 +127,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
 
 
 def channel_rows(a: np.ndarray) -> np.ndarray:
-    """``(N, C, *S)`` as the C-contiguous ``(C, prod(S) * N)`` of its batch-last buffer.
-
-    Free (a view) when ``a`` is batch-last, else one copy into that layout.
-    """
-    return to_batch_last(a).transpose(tuple(range(1, a.ndim)) + (0,)).reshape(a.shape[1], -1)
+    """``(N, C, *S)`` as the C-contiguous ``(C, prod(S) * N)`` of its batch-last buffer (a view when
+    ``a`` is batch-last, else one copy into that layout)."""
+    return to_channel_major(a)[0]
 
 
 def from_channel_rows(m: np.ndarray, shape) -> np.ndarray:
     """Inverse of ``channel_rows`` as a view: ``(C, M)`` -> ``(N, C, *S)``, batch-last."""
-    d = len(shape) - 2
-    return m.reshape(tuple(shape[1:]) + (shape[0],)).transpose((d + 1,) + tuple(range(d + 1)))
+    return from_channel_major(m[None], shape[0], tuple(shape[2:]))
 
 
 def row_blocks(m: np.ndarray):
-    """Slices of ``m``'s rows, each block about ``BLOCK_BYTES`` (at least one row)."""
-    rows = max(1, BLOCK_BYTES // max(1, m.shape[1] * m.itemsize))
+    """Slices of ``m``'s rows, each block about ``ROW_BLOCK_BYTES`` (at least one row)."""
+    rows = max(1, ROW_BLOCK_BYTES // max(1, m.shape[1] * m.itemsize))
     return [slice(i, min(i + rows, m.shape[0])) for i in range(0, m.shape[0], rows)]
 
 
@@ -153,8 +152,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  track_running_stats: bool = True):
         super().__init__()
-        if not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
+        num_features = as_int(num_features, "num_features", type(self).__name__)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(np.ones(num_features, dtype=np.float32)) if affine else None
@@ -168,11 +166,19 @@ class _BatchNorm(Module):
 
     def _check(self, shape):
         if len(shape) not in self.ranks or shape[1] != self.num_features:
-            raise ShapeError(f"{self._describe()}: expected input {self.layout.format(self.num_features)}, "
-                             f"got {shape_str(shape)}")
+            raise expected_input(self._describe(), self.layout.format(self.num_features), shape)
 
-    def forward(self, x, relu: bool = False) -> Tensor:
-        """Normalise ``x``; ``relu=True`` also applies a ReLU in the same pass (see ``batch_norm``)."""
+    def forward(self, x) -> Tensor:
+        return self._normalize(x, relu=False)
+
+    def fuse_with(self, after):
+        """Followed by a plain ``ReLU``: both as one op, ``batch_norm(..., relu=True)`` (same values
+        and gradients; the maximum is taken while each block of rows is in the cache)."""
+        if type(after) is ReLU:
+            return lambda x: self._normalize(x, relu=True)
+        return None
+
+    def _normalize(self, x, relu: bool) -> Tensor:
         x = as_tensor(x)
         self._check(x.shape)
         use_batch = self.training or not self.track_running_stats

@@ -1,6 +1,6 @@
 """Max, average and global pooling in 1, 2 and 3 dimensions, with their backward passes.
 
-Windowed pooling walks the kernel offsets (``windows.offset_slices``): the forward pass is
+Windowed pooling walks the kernel taps (``Window.taps``): the forward pass is
 ``np.maximum`` (or a sum) over ``prod(kernel)`` strided slices of the padded input, and the
 backward pass adds the gradient back through the same slices. Overlapping windows (AlexNet's
 3x3 stride 2) are fine. Max-pool ties go to the first maximum in scan order, as in PyTorch.
@@ -10,30 +10,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, shape_str
-from ..geometry import ReceptiveField, as_tuple, remembered, resolve_padding, window_output_shape
+from ..errors import expected_input
+from ..geometry import ReceptiveField, Window, check_window, explicit_padding, resolve_window
 from ..tensor import Tensor, as_tensor
-from ..windows import empty_like_layout, offset_slices, pad, unpad
-from .conv import SPATIAL_NAMES
+from ..windows import empty_like_layout, pad, unpad
+from .helpers import expected_layout
 from .module import Module
 from .registry import register_layer
 
 
-def pool_geometry(in_shape, ndim: int, kernel_size, stride, padding, owner: str):
-    """Validate a pooling call and resolve ``(kernel, stride, pads, out_spatial)`` (remembered)."""
-    return remembered(_pool_geometry, in_shape, ndim, kernel_size, stride, padding, owner)
+def pool_window(in_shape, ndim: int, kernel_size, stride, padding, owner: str) -> Window:
+    """Check a pooling call against ``in_shape`` and resolve its (undilated) ``Window``.
 
-
-def _pool_geometry(in_shape, ndim: int, kernel_size, stride, padding, owner: str):
+    ``stride=None`` means the kernel size; no side may be padded by more than half the kernel.
+    """
     if len(in_shape) != ndim + 2:
-        raise ShapeError(f"{owner}: expected input (N, C, {SPATIAL_NAMES[ndim]}), got {shape_str(in_shape)}")
-    kernel = as_tuple(kernel_size, ndim, "kernel_size", owner)
-    stride = kernel if stride is None else as_tuple(stride, ndim, "stride", owner)
-    pads = resolve_padding(padding, in_shape[2:], kernel, stride, (1,) * ndim, owner)
+        raise expected_input(owner, expected_layout(ndim), in_shape)
+    window = resolve_window(in_shape[2:], kernel_size, stride, 1, padding, owner, in_shape)
+    _check_half_kernel(window.pads, window.kernel, padding, owner)
+    return window
+
+
+def _check_half_kernel(pads, kernel, padding, owner: str) -> None:
     if any(max(lo, hi) > k // 2 for (lo, hi), k in zip(pads, kernel)):
         raise ValueError(f"{owner}: padding must be at most half the kernel size {kernel}, got {padding!r}")
-    out = window_output_shape(in_shape[2:], kernel, stride, pads, (1,) * ndim, owner, in_shape)
-    return kernel, stride, pads, out
 
 
 def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | None = None) -> Tensor:
@@ -43,10 +43,10 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
     """
     x = as_tensor(x)
     owner = owner or f"max_pool{ndim}d"
-    kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
-    xp = pad(x.data, pads, value=-np.inf)                               # (N, C, *Sp)
-    slices = remembered(_offset_indices, kernel, stride, out_sizes)     # one index per kernel offset
-    out = empty_like_layout(xp, x.shape[:2] + out_sizes)                # (N, C, *O), in the input's layout
+    window = pool_window(x.shape, ndim, kernel_size, stride, padding, owner)
+    xp = pad(x.data, window.pads, value=-np.inf)                        # (N, C, *Sp)
+    slices = [index for _, index in window.taps]                        # one index per kernel offset
+    out = empty_like_layout(xp, x.shape[:2] + window.out_sizes)         # (N, C, *O), in the input's layout
     if len(slices) == 1:
         np.copyto(out, xp[slices[0]])
     else:
@@ -57,7 +57,7 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
     def backward(g):
         # windows that tile the input exactly get each gradient by assignment; others accumulate.
         # Every buffer takes the input's memory layout, so the loops below run over long contiguous runs.
-        tiles = _tiles(xp.shape[2:], kernel, stride, out_sizes)
+        tiles = window.tiles
         gxp = empty_like_layout(xp, xp.shape, g.dtype) if tiles else np.zeros_like(xp, dtype=g.dtype)
         left = empty_like_layout(out, out.shape, g.dtype)               # (N, C, *O): gradient not routed yet
         np.copyto(left, g)
@@ -71,18 +71,8 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
                 gxp[index] += routed
             if i + 1 < len(slices):
                 left -= routed                                          # first maximum wins ties
-        return (unpad(gxp, pads),)
+        return (unpad(gxp, window.pads),)
     return Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
-
-
-def _offset_indices(kernel, stride, out_sizes) -> list:
-    """The ``offset_slices`` indices of undilated windows, in scan order (remembered per geometry)."""
-    return [index for _, index in offset_slices(kernel, stride, (1,) * len(kernel), out_sizes)]
-
-
-def _tiles(spatial, kernel, stride, out_sizes) -> bool:
-    """Whether the windows cover every position of ``spatial`` exactly once (stride == kernel, no remainder)."""
-    return all(k == s and o * s == n for n, k, s, o in zip(spatial, kernel, stride, out_sizes))
 
 
 def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pad: bool = True,
@@ -96,26 +86,25 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pa
     """
     x = as_tensor(x)
     owner = owner or f"avg_pool{ndim}d"
-    kernel, stride, pads, out_sizes = pool_geometry(x.shape, ndim, kernel_size, stride, padding, owner)
-    ones = (1,) * ndim
-    xp = pad(x.data, pads)                                              # (N, C, *Sp)
-    total = empty_like_layout(xp, x.shape[:2] + out_sizes)              # (N, C, *O), in the input's layout
+    window = pool_window(x.shape, ndim, kernel_size, stride, padding, owner)
+    xp = pad(x.data, window.pads)                                       # (N, C, *Sp)
+    total = empty_like_layout(xp, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
     total[...] = 0
-    for _, index in offset_slices(kernel, stride, ones, out_sizes):
+    for _, index in window.taps:
         total += xp[index]
     if count_include_pad:
-        divisor = float(np.prod(kernel))
+        divisor = float(np.prod(window.kernel))
     else:
-        mask = pad(np.ones((1, 1) + x.shape[2:], dtype=xp.dtype), pads)   # (1, 1, *Sp)
-        divisor = sum(mask[index] for _, index in offset_slices(kernel, stride, ones, out_sizes))  # (1, 1, *O)
+        mask = pad(np.ones((1, 1) + x.shape[2:], dtype=xp.dtype), window.pads)   # (1, 1, *Sp)
+        divisor = sum(mask[index] for _, index in window.taps)                    # (1, 1, *O)
     out = total / divisor
 
     def backward(g):
         share = g / divisor                                             # (N, C, *O)
         gxp = np.zeros_like(xp, dtype=g.dtype)                          # (N, C, *Sp), in the input's layout
-        for _, index in offset_slices(kernel, stride, ones, out_sizes):
+        for _, index in window.taps:
             gxp[index] += share
-        return (unpad(gxp, pads),)
+        return (unpad(gxp, window.pads),)
     return Tensor.from_op(out, (x,), backward, f"avg_pool{ndim}d")
 
 
@@ -145,8 +134,7 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, count_include_pad: bool =
 
 def _check_spatial(x: Tensor, owner: str) -> None:
     if x.ndim < 3:
-        raise ShapeError(f"{owner}: expected input (N, C, *spatial) with at least one spatial axis, "
-                         f"got {shape_str(x.shape)}")
+        raise expected_input(owner, "(N, C, *spatial) with at least one spatial axis", x.shape)
 
 
 def global_avg_pool(x, keepdims: bool = False) -> Tensor:
@@ -185,22 +173,20 @@ class _PoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = as_tuple(kernel_size, self.ndim, "kernel_size", name)
-        self.stride = self.kernel_size if stride is None else as_tuple(stride, self.ndim, "stride", name)
+        self.kernel_size, self.stride, _ = check_window(self.ndim, kernel_size, stride, 1, padding, name)
+        if not isinstance(padding, str):                                # a mode's amounts depend on the input size
+            _check_half_kernel(explicit_padding(padding, self.ndim, name), self.kernel_size, padding, name)
         self.padding = padding
-        pool_geometry((1, 1) + tuple(4 * k for k in self.kernel_size), self.ndim, self.kernel_size, self.stride,
-                      padding, name)
 
-    def _geometry(self, in_shape):
-        return pool_geometry(tuple(in_shape), self.ndim, self.kernel_size, self.stride, self.padding,
-                             self._describe())
+    def window(self, in_shape) -> Window:
+        """The geometry this layer resolves to for an input of ``in_shape`` (checked as a forward pass would)."""
+        return pool_window(tuple(in_shape), self.ndim, self.kernel_size, self.stride, self.padding, self._describe())
 
     def output_shape(self, in_shape):
-        return tuple(in_shape[:2]) + self._geometry(in_shape)[3]
+        return tuple(in_shape[:2]) + self.window(in_shape).out_sizes
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
-        kernel, stride, pads, _ = self._geometry(in_shape)
-        return rf.through_window(kernel, stride, [lo for lo, _ in pads], (1,) * self.ndim)
+        return self.window(in_shape).receptive_field(rf)
 
     def extra_repr(self) -> str:
         text = f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -224,7 +210,7 @@ class _AvgPoolNd(_PoolNd):
 
 @register_layer(example=lambda: (MaxPool1d(3, 2, padding=1), (2, 3, 9)))
 class MaxPool1d(_MaxPoolNd):
-    """Max pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + 2p - k) / s) + 1``."""
+    """Max pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + lo + hi - k) / s) + 1``."""
     ndim = 1
 
 
@@ -232,7 +218,7 @@ class MaxPool1d(_MaxPoolNd):
 class MaxPool2d(_MaxPoolNd):
     """Max pooling over ``(N, C, H, W)``; ``MaxPool2d(3, 2)`` is AlexNet's overlapping pool.
 
-    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + 2p - k) / s) + 1``.
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + lo + hi - k) / s) + 1``.
     """
     ndim = 2
 
@@ -245,7 +231,7 @@ class MaxPool3d(_MaxPoolNd):
 
 @register_layer(example=lambda: (AvgPool1d(2, 1), (2, 3, 5)))
 class AvgPool1d(_AvgPoolNd):
-    """Average pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + 2p - k) / s) + 1``."""
+    """Average pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + lo + hi - k) / s) + 1``."""
     ndim = 1
 
 
@@ -253,7 +239,7 @@ class AvgPool1d(_AvgPoolNd):
 class AvgPool2d(_AvgPoolNd):
     """Average pooling over ``(N, C, H, W)`` (LeNet-5's subsampling).
 
-    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + 2p - k) / s) + 1``.
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + lo + hi - k) / s) + 1``.
     """
     ndim = 2
 
@@ -271,7 +257,7 @@ class _GlobalPool(Module):
 
     def _check(self, in_shape):
         if len(in_shape) < 3:
-            raise ShapeError(f"{self._describe()}: expected input (N, C, *spatial), got {shape_str(in_shape)}")
+            raise expected_input(self._describe(), "(N, C, *spatial)", in_shape)
 
     def output_shape(self, in_shape):
         self._check(in_shape)

@@ -13,18 +13,13 @@ state is ``weight`` and ``bias`` exactly as in ``torch.nn.Conv2d(groups=C)`` and
 
 from __future__ import annotations
 
-from ..errors import ShapeError, shape_str
+from ..checks import as_int
+from ..errors import ShapeError, expected_input
 from ..tensor import Tensor, as_tensor
 from .block import Block
 from .conv import Conv2d
 from .init import make_rng
 from .registry import register_layer
-
-
-def _positive_int(value, name: str, owner: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return value
 
 
 @register_layer(example=lambda: (DepthwiseConv2d(3, 3, stride=2, padding=1, depth_multiplier=2, rng=0), (2, 3, 7, 6)))
@@ -47,8 +42,8 @@ class DepthwiseConv2d(Conv2d):
 
     def __init__(self, in_channels: int, kernel_size, stride=1, padding=0, dilation=1, depth_multiplier: int = 1,
                  bias: bool = True, rng=None):
-        _positive_int(in_channels, "in_channels", "DepthwiseConv2d")
-        _positive_int(depth_multiplier, "depth_multiplier", "DepthwiseConv2d")
+        in_channels = as_int(in_channels, "in_channels", "DepthwiseConv2d")
+        depth_multiplier = as_int(depth_multiplier, "depth_multiplier", "DepthwiseConv2d")
         super().__init__(in_channels, in_channels * depth_multiplier, kernel_size, stride, padding, dilation,
                          groups=in_channels, bias=bias, rng=rng)
         self.depth_multiplier = depth_multiplier
@@ -114,9 +109,9 @@ class SeparableConv2d(Block):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  bias: bool = True, rng=None, *, depth_multiplier: int = 1):
         super().__init__()
-        _positive_int(in_channels, "in_channels", "SeparableConv2d")
-        _positive_int(out_channels, "out_channels", "SeparableConv2d")
-        _positive_int(depth_multiplier, "depth_multiplier", "SeparableConv2d")
+        in_channels = as_int(in_channels, "in_channels", "SeparableConv2d")
+        out_channels = as_int(out_channels, "out_channels", "SeparableConv2d")
+        depth_multiplier = as_int(depth_multiplier, "depth_multiplier", "SeparableConv2d")
         rng = make_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         try:
@@ -128,8 +123,7 @@ class SeparableConv2d(Block):
 
     def _check(self, in_shape) -> None:
         if len(in_shape) != 4 or in_shape[1] != self.in_channels:
-            raise ShapeError(f"{self._describe()}: expected input (N, {self.in_channels}, H, W), "
-                             f"got {shape_str(in_shape)}")
+            raise expected_input(self._describe(), f"(N, {self.in_channels}, H, W)", in_shape)
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

@@ -15,8 +15,10 @@ import time
 import numpy as np
 
 from .. import __version__
+from ..checks import as_int
 from ..data import ArrayLoader, load_digits_split, random_shift
 from ..io.atomic import atomic_path
+from ..memory import keep_freed_memory
 from ..models import create_model
 from ..optim import SGD, CosineAnnealingLR
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -42,14 +44,13 @@ def run_digits_job(epochs: int = 20, batch_size: int = 32, lr: float = 0.02, mom
     ``stop_after``: end after this many epochs of the ``epochs``-long schedule (as an interrupted
     run would; ``resume=True`` then continues from the checkpoint).
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"train: {name} must be a positive int, got {value!r}")
+    epochs, batch_size = as_int(epochs, "epochs", "train"), as_int(batch_size, "batch_size", "train")
     if lr <= 0:
         raise ValueError(f"train: lr must be positive, got {lr!r}")
     config = {"model": "lenet5", "data": "sklearn digits 8x8 -> 32x32", "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
               "shift": shift, "seed": seed, "optimizer": "SGD", "schedule": "cosine"}
+    keep_freed_memory()   # once per run, explicitly (import never does it): see strided/memory.py
     os.makedirs(out_dir, exist_ok=True)
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
 

@@ -57,6 +57,10 @@ def fit(model, optimizer, loader, test_data, epochs: int, scheduler=None, loss_f
     seconds}`` is appended to ``history``, printed with ``log``, and passed to ``on_epoch_end``
     (where checkpoints are written). ``stop_after`` ends the loop early after that epoch while
     keeping the schedule of ``epochs``. Returns the history.
+
+    ``fit`` leaves the process's allocator alone; a script that owns its process can call
+    ``strided.memory.keep_freed_memory()`` first (``strided train`` does), so that the large
+    arrays of each step reuse the pages of the previous one.
     """
     history = [] if history is None else history
     last = epochs if stop_after is None else min(epochs, stop_after)

@@ -1,70 +1,22 @@
-"""Integer shape arithmetic shared by the ops (at run time) and the analysis (statically).
-
-Every formula about sizes lives here once:
-
-* output size of a sliding window: ``floor((W - d(F-1) - 1 + P_lo + P_hi) / S) + 1``;
-* the padding modes ``'valid'``, ``'same'`` (any stride), ``'full'``, ``'causal'``, an int,
-  a tuple of ints (one per axis) or a tuple of ``(lo, hi)`` pairs (one per axis);
-* output size of a transposed convolution: ``(W - 1)S - P_lo - P_hi + d(F-1) + output_padding + 1``;
-* the receptive-field recurrence of Araujo et al. (Distill, 2019), and its transposed form.
-
-Coordinates for receptive fields are pixel indices of the network input: the centre of the
-first input pixel is 0.0, so ``start`` is the index of the centre of the first output's window.
-"""
+"""Output sizes of sliding and transposed windows, padding modes, adaptive bins, concatenated shapes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import ShapeError
+from ..checks import as_int, is_int
+from ..errors import ShapeError
 
 PADDING_MODES = ("valid", "same", "full", "causal")
 
 
-_REMEMBERED: dict = {}
-_REMEMBER_AT_MOST = 4096
+def kernel_extent(kernel: int, dilation: int = 1) -> int:
+    """Input pixels a dilated kernel spans along one axis: ``dilation * (kernel - 1) + 1``.
 
-
-def remembered(rule, *args):
-    """``rule(*args)``, computed once per distinct ``args`` (the rules it serves are pure).
-
-    Layers call their geometry rule on every forward pass with the same few shapes; this keeps
-    the validation and arithmetic off the per-call path. Arguments are told apart by ``repr``,
-    so ``2``, ``2.0`` and ``True`` stay distinct (the rule rejects the last two every time).
-    Errors are raised each time, never stored.
+    >>> kernel_extent(3, dilation=2)
+    5
     """
-    key = (rule, repr(args))
-    try:
-        return _REMEMBERED[key]
-    except KeyError:
-        pass
-    value = rule(*args)
-    if len(_REMEMBERED) >= _REMEMBER_AT_MOST:
-        _REMEMBERED.clear()
-    _REMEMBERED[key] = value
-    return value
-
-
-def as_tuple(value, ndim: int, name: str, owner: str, minimum: int = 1) -> tuple[int, ...]:
-    """Normalise an int or a sequence of ``ndim`` ints to a tuple, each at least ``minimum``.
-
-    >>> as_tuple(3, 2, "kernel_size", "Conv2d")
-    (3, 3)
-    """
-    if isinstance(value, bool):
-        raise TypeError(f"{owner}: {name} must be an int or a tuple of {ndim} ints, got {value!r}")
-    if isinstance(value, int):
-        values = (value,) * ndim
-    elif isinstance(value, Sequence) and len(value) == ndim and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        values = tuple(int(v) for v in value)
-    else:
-        raise TypeError(f"{owner}: {name} must be an int or a tuple of {ndim} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
-    return values
+    return dilation * (kernel - 1) + 1
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: tuple[int, int] = (0, 0),
@@ -80,7 +32,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: tuple[int
     32
     """
     lo, hi = padding
-    return (size - dilation * (kernel - 1) - 1 + lo + hi) // stride + 1
+    return (size + lo + hi - kernel_extent(kernel, dilation)) // stride + 1
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -89,7 +41,7 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
     This is TensorFlow/Keras' rule; for stride 1 it equals PyTorch's ``padding='same'``.
     """
     out = -(-size // stride)
-    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    total = max((out - 1) * stride + kernel_extent(kernel, dilation) - size, 0)
     return total // 2, total - total // 2
 
 
@@ -107,12 +59,12 @@ def resolve_padding(padding, sizes: Sequence[int], kernel: Sequence[int], stride
         if mode == "same":
             return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation))
         if mode == "full":
-            return tuple((d * (k - 1), d * (k - 1)) for k, d in zip(kernel, dilation))
+            return tuple((kernel_extent(k, d) - 1,) * 2 for k, d in zip(kernel, dilation))
         if mode == "causal":
             if ndim != 1:
                 raise ValueError(f"{owner}: padding='causal' is defined for 1-D input only, got {ndim}-D "
                                  f"spatial input")
-            return ((dilation[0] * (kernel[0] - 1), 0),)
+            return ((kernel_extent(kernel[0], dilation[0]) - 1, 0),)
         raise ValueError(f"{owner}: unknown padding mode {padding!r}; expected one of "
                          f"{', '.join(repr(m) for m in PADDING_MODES)}, an int, or a tuple")
     return explicit_padding(padding, ndim, owner)
@@ -124,14 +76,11 @@ def explicit_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], .
         return TypeError(f"{owner}: padding must be a mode string, an int, a tuple of {ndim} ints or "
                          f"a tuple of {ndim} (lo, hi) pairs, got {padding!r}")
 
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-
     if is_int(padding):
-        pairs = ((padding, padding),) * ndim
-    elif isinstance(padding, Sequence) and len(padding) == ndim:
+        pairs = ((int(padding), int(padding)),) * ndim
+    elif isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == ndim:
         if all(is_int(p) for p in padding):
-            pairs = tuple((p, p) for p in padding)
+            pairs = tuple((int(p), int(p)) for p in padding)
         elif all(isinstance(p, Sequence) and len(p) == 2 and all(is_int(v) for v in p) for p in padding):
             pairs = tuple((int(p[0]), int(p[1])) for p in padding)
         else:
@@ -150,7 +99,7 @@ def window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Seq
     out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
     if any(o < 1 for o in out):
         got = f" (input {tuple(in_shape)})" if in_shape is not None else ""
-        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        span = tuple(kernel_extent(k, d) for k, d in zip(kernel, dilation))
         padded = tuple(n + lo + hi for n, (lo, hi) in zip(sizes, pads))
         raise ShapeError(f"{owner}: kernel extent {span} is larger than the padded input {padded}{got}; "
                          f"expected padded size >= kernel extent on every axis")
@@ -175,7 +124,7 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
     8
     """
     lo, hi = padding
-    return (size - 1) * stride - lo - hi + dilation * (kernel - 1) + output_padding + 1
+    return (size - 1) * stride - lo - hi + kernel_extent(kernel, dilation) + output_padding
 
 
 def transposed_window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
@@ -189,76 +138,6 @@ def transposed_window_output_shape(sizes: Sequence[int], kernel: Sequence[int], 
         raise ShapeError(f"{owner}: padding {tuple(pads)} crops the whole output{got}; expected output sizes "
                          f">= 1 per axis, got {out}")
     return out
-
-
-@dataclass(frozen=True)
-class ReceptiveField:
-    """Receptive field of one activation, per spatial axis (Araujo et al., Distill 2019).
-
-    ``size``: input pixels seen by one output; ``jump``: input pixels between neighbouring
-    outputs (the effective stride); ``start``: input index of the centre of the first output's
-    window (the first input pixel's centre is 0.0; negative when the window hangs into padding).
-    """
-
-    size: tuple[float, ...]
-    jump: tuple[float, ...]
-    start: tuple[float, ...]
-
-    @classmethod
-    def identity(cls, ndim: int) -> "ReceptiveField":
-        """The receptive field of the input itself: one pixel, jump 1, first centre 0."""
-        return cls((1,) * ndim, (1,) * ndim, (0.0,) * ndim)
-
-    def through_window(self, kernel: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int],
-                       dilation: Sequence[int]) -> "ReceptiveField":
-        """The recurrence for a sliding-window layer.
-
-        ``size' = size + (k_eff - 1) * jump``, ``jump' = jump * stride``,
-        ``start' = start + ((k_eff - 1) / 2 - pad_lo) * jump``, with ``k_eff = d(k-1)+1``.
-        """
-        keff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-        return ReceptiveField(
-            tuple(r + (k - 1) * j for r, k, j in zip(self.size, keff, self.jump)),
-            tuple(j * s for j, s in zip(self.jump, stride)),
-            tuple(st + ((k - 1) / 2 - p) * j for st, k, p, j in zip(self.start, keff, pad_lo, self.jump)),
-        )
-
-    def through_transposed_window(self, kernel: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int],
-                                  dilation: Sequence[int]) -> "ReceptiveField":
-        """The recurrence for a transposed convolution (an up-sampling window).
-
-        Output ``o`` sums the inputs ``i`` with ``i*stride <= o + pad_lo <= i*stride + k_eff - 1``,
-        i.e. the input interval ``[(o + pad_lo - k_eff + 1) / stride, (o + pad_lo) / stride]``:
-        ``size' = size + (k_eff - 1) / stride * jump``, ``jump' = jump / stride``,
-        ``start' = start + (pad_lo - (k_eff - 1) / 2) / stride * jump``, with ``k_eff = d(k-1)+1``.
-        For ``stride > 1`` the jump is fractional (outputs are denser than inputs) and the field is
-        the envelope: with dilation 1 the inputs that move an output are exactly the pixels inside
-        it, with dilation > 1 a subset of them. For ``stride == 1`` it is exact, equal to
-        ``through_window`` with padding ``k_eff - 1 - pad_lo`` (a transposed convolution at stride
-        1 is a convolution with the flipped kernel).
-        """
-        keff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-        return ReceptiveField(
-            tuple(r + (k - 1) / s * j for r, k, s, j in zip(self.size, keff, stride, self.jump)),
-            tuple(j / s for j, s in zip(self.jump, stride)),
-            tuple(st + (p - (k - 1) / 2) / s * j for st, k, p, s, j in zip(self.start, keff, pad_lo, stride,
-                                                                            self.jump)),
-        )
-
-    def through_global(self, sizes: Sequence[int]) -> "ReceptiveField":
-        """A layer that sees its whole spatial input (global pooling, flatten before a dense layer)."""
-        return self.through_window(sizes, sizes, (0,) * len(sizes), (1,) * len(sizes))
-
-    @staticmethod
-    def merge(fields: Sequence["ReceptiveField"]) -> "ReceptiveField":
-        """Branches that are added or concatenated: the largest field, the common jump, the first start.
-
-        Branches of a residual or multi-branch block share their jump when their outputs align.
-        """
-        size = tuple(max(vals) for vals in zip(*(f.size for f in fields)))
-        jump = tuple(max(vals) for vals in zip(*(f.jump for f in fields)))
-        start = tuple(min(vals) for vals in zip(*(f.start for f in fields)))
-        return ReceptiveField(size, jump, start)
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -322,14 +201,6 @@ def concat_shape(shapes: Sequence[Sequence[int]], dim: int, owner: str) -> tuple
     return tuple(shapes[0][:axis]) + (sum(s[axis] for s in shapes),) + tuple(shapes[0][axis + 1:])
 
 
-__all__ = [
-    "PADDING_MODES", "as_tuple", "conv_output_size", "same_padding", "resolve_padding",
-    "explicit_padding", "window_output_shape", "conv_transpose_output_size",
-    "transposed_window_output_shape", "ReceptiveField", "ceil_div", "explain_output_size",
-    "adaptive_bins", "adaptive_window", "concat_shape",
-]
-
-
 def explain_output_size(size: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1) -> tuple[int, str]:
     """The output size along one axis and the formula with the numbers filled in.
 
@@ -340,16 +211,15 @@ def explain_output_size(size: int, kernel: int, stride: int = 1, padding=0, dila
     'floor((227 + 0 + 0 - 1*(11 - 1) - 1) / 4) + 1 = 55'
     """
     owner = "output size"
-    for name, value in (("input size", size), ("kernel", kernel), ("stride", stride), ("dilation", dilation)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    size, kernel, stride, dilation = (as_int(value, name, owner) for name, value in (
+        ("input size", size), ("kernel", kernel), ("stride", stride), ("dilation", dilation)))
     if isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == 2:
         padding = (tuple(padding),)
     (lo, hi), = resolve_padding(padding, (size,), (kernel,), (stride,), (dilation,), owner)
     out = conv_output_size(size, kernel, stride, (lo, hi), dilation)
     text = f"floor(({size} + {lo} + {hi} - {dilation}*({kernel} - 1) - 1) / {stride}) + 1 = {out}"
     if out < 1:
-        extent = dilation * (kernel - 1) + 1
+        extent = kernel_extent(kernel, dilation)
         raise ShapeError(f"{owner}: impossible geometry: {text}; the kernel spans {extent} pixels but the padded "
                          f"input has only {size + lo + hi}")
     return out, text

@@ -1,0 +1,249 @@
+"""The ``Window``: where a layer's sliding window goes over one input size, resolved once.
+
+A convolution, a pooling layer or a locally-connected layer is described by its arguments
+(``kernel_size``, ``stride``, ``dilation``, ``padding`` in any accepted form); for a given input
+size those resolve to one frozen value, ``Window``, that the op, its backward, the static rules
+and the analysis all read: kernel, stride, dilation, ``(lo, hi)`` pads, input and output sizes,
+and what follows from them (the kernel's extent, whether the windows tile the padded input, the
+strided slice of each kernel tap, the receptive-field step). A transposed convolution resolves
+to a ``TransposedWindow``, whose ``adjoint`` is the ``Window`` of the convolution it transposes.
+
+``resolve_window`` and ``resolve_transposed_window`` are the only two places where arguments
+become geometry; ``check_window`` checks a constructor's arguments without any input size.
+Layers resolve on every call with the same few shapes, so each resolver remembers its answer
+per distinct arguments (told apart by ``repr``: ``2``, ``2.0`` and ``True`` stay distinct and
+the last two are rejected every time); errors are raised each time, never remembered.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..checks import as_tuple
+from .receptive_field import ReceptiveField
+from .sizes import (explicit_padding, kernel_extent, resolve_padding, transposed_window_output_shape,
+                    window_output_shape)
+
+Pads = tuple[tuple[int, int], ...]
+
+REMEMBER_AT_MOST = 4096
+"""Distinct argument lists each resolver remembers; the memory is emptied when it is full."""
+
+
+def _remembered(resolve):
+    """``resolve(*args)``, computed once per distinct ``args`` (resolvers are pure)."""
+    memory: dict = {}
+
+    @functools.wraps(resolve)
+    def remembered(*args):
+        key = repr(args)
+        try:
+            return memory[key]
+        except KeyError:
+            pass
+        value = resolve(*args)
+        if len(memory) >= REMEMBER_AT_MOST:
+            memory.clear()
+        memory[key] = value
+        return value
+    return remembered
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """The fields every resolved window has: tuples with one entry per spatial axis."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: Pads
+    in_sizes: tuple[int, ...]
+    out_sizes: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.kernel)
+
+    @functools.cached_property
+    def extent(self) -> tuple[int, ...]:
+        """Input pixels one window spans per axis, ``dilation * (kernel - 1) + 1``."""
+        return tuple(kernel_extent(k, d) for k, d in zip(self.kernel, self.dilation))
+
+    @property
+    def pad_lo(self) -> tuple[int, ...]:
+        return tuple(lo for lo, _ in self.pads)
+
+
+@dataclass(frozen=True)
+class Window(_Geometry):
+    """A sliding window over the last ``ndim`` axes, resolved for one input size.
+
+    Output position ``o`` (per axis) reads the padded input at ``o * stride + k * dilation`` for
+    every kernel tap ``k``. Fields: ``kernel``, ``stride``, ``dilation``, ``pads`` (``(lo, hi)``
+    per axis), ``in_sizes``, ``out_sizes``.
+
+    Shape: ``(N, C, *in_sizes) -> (N, C', *out_sizes)``, per axis
+    ``out = floor((in + lo + hi - dilation * (kernel - 1) - 1) / stride) + 1``.
+
+    >>> w = resolve_window((7,), 3, 2, 1, "same")
+    >>> w.pads, w.out_sizes, w.extent, w.tiles
+    (((1, 1),), (4,), (3,), False)
+    """
+
+    @functools.cached_property
+    def padded_sizes(self) -> tuple[int, ...]:
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_sizes, self.pads))
+
+    @property
+    def padded(self) -> bool:
+        """Whether any side of any axis is padded."""
+        return any(lo or hi for lo, hi in self.pads)
+
+    @functools.cached_property
+    def pointwise(self) -> bool:
+        """A 1x1 kernel at stride 1 without padding: every output reads exactly its own pixel."""
+        return all(k == 1 for k in self.kernel) and all(s == 1 for s in self.stride) and not self.padded
+
+    @functools.cached_property
+    def tiles(self) -> bool:
+        """Whether the windows cover every padded position exactly once (no overlap, no gap): each
+        window is contiguous, neighbours abut (or there is one window) and the last one ends the axis."""
+        return all((k == 1 or d == 1) and (o == 1 or s == k) and (o - 1) * s + k == n for n, k, s, d, o in
+                   zip(self.padded_sizes, self.kernel, self.stride, self.dilation, self.out_sizes))
+
+    @functools.cached_property
+    def taps(self) -> tuple[tuple[tuple[int, ...], tuple], ...]:
+        """For each kernel tap ``k`` in scan order: ``(k, index)``, where ``xp[index]`` is
+        ``(N, C, *out_sizes)`` with ``xp[index][..., o] == xp[..., o * stride + k * dilation]``
+        for a padded input ``xp``."""
+        return tuple((k, (Ellipsis,) + tuple(slice(ki * di, ki * di + si * (oi - 1) + 1, si) for ki, si, di, oi
+                                             in zip(k, self.stride, self.dilation, self.out_sizes)))
+                     for k in itertools.product(*(range(n) for n in self.kernel)))
+
+    def receptive_field(self, rf: ReceptiveField) -> ReceptiveField:
+        """The receptive field of an output, given that of the input (``ReceptiveField.through_window``)."""
+        return rf.through_window(self.kernel, self.stride, self.pad_lo, self.dilation)
+
+
+@dataclass(frozen=True)
+class TransposedWindow(_Geometry):
+    """A transposed convolution's geometry, resolved for one input size.
+
+    Every input pixel spreads a kernel footprint onto an output grid, ``stride`` apart; ``grid``
+    is the full extent of the footprints (more where ``output_padding`` reaches past it), and the
+    output is that grid cropped by ``crop``: ``pads`` at the low end, the rest at the high end.
+    Fields: those of a ``Window`` (``pads`` crop the output), then ``output_padding``.
+
+    Shape: ``(N, C, *in_sizes) -> (N, C', *out_sizes)``, per axis
+    ``out = (in - 1) * stride - lo - hi + dilation * (kernel - 1) + output_padding + 1``.
+
+    >>> t = resolve_transposed_window((4,), 3, 2, 1, 1, 1)
+    >>> t.out_sizes, t.grid, t.crop, t.adjoint.out_sizes
+    ((8,), (9,), ((1, 0),), (4,))
+    """
+
+    output_padding: tuple[int, ...]
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """Sizes of the grid the footprints land on before cropping."""
+        return tuple(max((n - 1) * s + kernel_extent(k, d), lo + o) for n, s, k, d, (lo, _), o in
+                     zip(self.in_sizes, self.stride, self.kernel, self.dilation, self.pads, self.out_sizes))
+
+    @property
+    def crop(self) -> Pads:
+        """``(lo, hi)`` cut from each axis of the grid to leave the output."""
+        return tuple((lo, g - lo - o) for g, (lo, _), o in zip(self.grid, self.pads, self.out_sizes))
+
+    @property
+    def adjoint(self) -> Window:
+        """The unpadded convolution from the grid back to the input: this layer is its adjoint."""
+        return Window(self.kernel, self.stride, self.dilation, ((0, 0),) * self.ndim, self.grid, self.in_sizes)
+
+    def receptive_field(self, rf: ReceptiveField) -> ReceptiveField:
+        """``ReceptiveField.through_transposed_window``: exact at stride 1, an envelope above."""
+        return rf.through_transposed_window(self.kernel, self.stride, self.pad_lo, self.dilation)
+
+
+@_remembered
+def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, owner: str = "window",
+                   in_shape=None) -> Window:
+    """Check a sliding window's arguments against ``in_sizes`` and resolve its ``Window``.
+
+    ``kernel``, ``stride`` and ``dilation`` are ints or one int per axis (``stride=None`` means
+    the kernel, pooling's default); ``padding`` is anything ``resolve_padding`` accepts. Raises a
+    ``ShapeError`` naming ``owner`` (and ``in_shape``) when the kernel does not fit.
+    """
+    in_sizes = tuple(int(n) for n in in_sizes)
+    d = len(in_sizes)
+    kernel = as_tuple(kernel, d, "kernel_size", owner)
+    stride = kernel if stride is None else as_tuple(stride, d, "stride", owner)
+    dilation = as_tuple(dilation, d, "dilation", owner)
+    pads = resolve_padding(padding, in_sizes, kernel, stride, dilation, owner)
+    out = window_output_shape(in_sizes, kernel, stride, pads, dilation, owner, in_shape)
+    return Window(kernel, stride, dilation, pads, in_sizes, out)
+
+
+@_remembered
+def resolve_transposed_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, output_padding,
+                              owner: str = "window", in_shape=None) -> TransposedWindow:
+    """Check a transposed convolution's arguments against ``in_sizes`` and resolve its geometry.
+
+    ``padding`` crops the output (ints or ``(lo, hi)`` pairs; the mode strings are refused),
+    ``output_padding`` extends its high end and must be smaller than the stride or the dilation
+    on every axis (PyTorch's rule).
+    """
+    in_sizes = tuple(int(n) for n in in_sizes)
+    d = len(in_sizes)
+    kernel, stride, dilation = check_window(d, kernel, stride, dilation, None, owner)
+    output_padding = check_output_padding(output_padding, stride, dilation, owner)
+    pads = transposed_padding(padding, d, owner)
+    out = transposed_window_output_shape(in_sizes, kernel, stride, pads, dilation, output_padding, owner, in_shape)
+    return TransposedWindow(kernel, stride, dilation, pads, in_sizes, out, output_padding)
+
+
+def check_window(ndim: int, kernel, stride, dilation, padding, owner: str, transposed: bool = False):
+    """A constructor's check, before any input size is known: ``(kernel, stride, dilation)`` as
+    tuples of ``ndim`` positive ints (``stride=None`` means the kernel), and ``padding`` valid
+    (``None`` skips it). Returns the three tuples."""
+    kernel = as_tuple(kernel, ndim, "kernel_size", owner)
+    stride = kernel if stride is None else as_tuple(stride, ndim, "stride", owner)
+    dilation = as_tuple(dilation, ndim, "dilation", owner)
+    if padding is not None:
+        transposed_padding(padding, ndim, owner) if transposed else check_padding(padding, ndim, owner)
+    return kernel, stride, dilation
+
+
+def check_padding(padding, ndim: int, owner: str) -> None:
+    """Refuse a ``padding`` that no input size could make valid (an unknown mode, a wrong type)."""
+    if isinstance(padding, str):
+        # sizes only matter to 'same' with stride > 1, so any will do for the check
+        resolve_padding(padding, (1,) * ndim, (1,) * ndim, (1,) * ndim, (1,) * ndim, owner)
+    else:
+        explicit_padding(padding, ndim, owner)
+
+
+def transposed_padding(padding, ndim: int, owner: str) -> Pads:
+    """``(lo, hi)`` pairs from an int, ``ndim`` ints or ``ndim`` pairs; the mode strings are refused.
+
+    ``'same'``, ``'valid'``, ... describe how a convolution pads its input; a transposed
+    convolution's ``padding`` crops its output instead, so only explicit amounts make sense.
+    """
+    if isinstance(padding, str):
+        raise TypeError(f"{owner}: padding must be an int, a tuple of {ndim} ints or a tuple of {ndim} "
+                        f"(lo, hi) pairs (a transposed convolution crops its output by it; padding modes "
+                        f"are not defined), got {padding!r}")
+    return explicit_padding(padding, ndim, owner)
+
+
+def check_output_padding(output_padding, stride, dilation, owner: str) -> tuple[int, ...]:
+    """PyTorch's rule: per axis, ``output_padding`` is smaller than the stride or the dilation."""
+    output_padding = as_tuple(output_padding, len(stride), "output_padding", owner, minimum=0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if not (op < s or op < d):
+            raise ValueError(f"{owner}: output_padding must be smaller than stride or dilation on every axis, "
+                             f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    return output_padding
