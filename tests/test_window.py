@@ -34,7 +34,7 @@ def naive_outputs(size, kernel, stride, dilation, lo, hi):
 
 @pytest.mark.parametrize("size, kernel, stride, dilation, padding", CASES_1D)
 def test_window_sizes_tiling_and_taps_against_loops(size, kernel, stride, dilation, padding):
-    w = resolve_window((size,), kernel, stride, dilation, padding, "test")
+    w = resolve_window((size,), kernel, stride, dilation, padding, owner="test")
     (lo, hi), = w.pads
     assert w.out_sizes == (naive_outputs(size, kernel, stride, dilation, lo, hi),)
     assert w.extent == (max(k * dilation for k in range(kernel)) + 1,)
@@ -54,7 +54,7 @@ def test_window_sizes_tiling_and_taps_against_loops(size, kernel, stride, dilati
 
 
 def test_window_in_2d_and_3d_against_loops():
-    w = resolve_window((6, 5, 4), (2, 3, 1), (2, 1, 3), (1, 2, 1), ((1, 0), (0, 2), (1, 1)), "test")
+    w = resolve_window((6, 5, 4), (2, 3, 1), (2, 1, 3), (1, 2, 1), ((1, 0), (0, 2), (1, 1)), owner="test")
     expected = tuple(naive_outputs(n, k, s, d, lo, hi) for n, k, s, d, (lo, hi) in
                      zip((6, 5, 4), (2, 3, 1), (2, 1, 3), (1, 2, 1), ((1, 0), (0, 2), (1, 1))))
     assert w.out_sizes == expected and w.ndim == 3 and w.pad_lo == (1, 0, 1)
@@ -67,10 +67,10 @@ def test_window_in_2d_and_3d_against_loops():
 
 
 def test_pointwise_and_receptive_field_step():
-    assert resolve_window((5, 5), 1, 1, 1, 0, "t").pointwise
-    assert not resolve_window((5, 5), 1, 2, 1, 0, "t").pointwise
-    assert not resolve_window((5, 5), 1, 1, 1, 1, "t").pointwise
-    w = resolve_window((16,), 3, 2, 1, 1, "t")
+    assert resolve_window((5, 5), 1, 1, 1, 0, owner="t").pointwise
+    assert not resolve_window((5, 5), 1, 2, 1, 0, owner="t").pointwise
+    assert not resolve_window((5, 5), 1, 1, 1, 1, owner="t").pointwise
+    w = resolve_window((16,), 3, 2, 1, 1, owner="t")
     rf = w.receptive_field(st.geometry.ReceptiveField.identity(1))
     # one 3-tap window at stride 2 with one pixel of padding: size 3, jump 2, first centre at 0
     assert (rf.size, rf.jump, rf.start) == ((3,), (2,), (0.0,))
@@ -80,7 +80,7 @@ def test_pointwise_and_receptive_field_step():
     (4, 3, 2, 1, 1, 1), (5, 4, 3, 1, 2, 2), (3, 2, 2, 1, 0, 0), (6, 3, 1, 2, ((0, 2),), 1), (2, 5, 2, 1, 0, 1),
 ])
 def test_transposed_window_against_a_scatter_loop(size, kernel, stride, dilation, padding, output_padding):
-    t = resolve_transposed_window((size,), kernel, stride, dilation, padding, output_padding, "test")
+    t = resolve_transposed_window((size,), kernel, stride, dilation, padding, output_padding, owner="test")
     lo, hi = (padding, padding) if isinstance(padding, int) else padding[0]
     # scatter every input pixel's footprint onto an uncropped grid, literally
     positions = [i * stride + k * dilation for i in range(size) for k in range(kernel)]
@@ -96,15 +96,15 @@ def test_transposed_window_against_a_scatter_loop(size, kernel, stride, dilation
 
 
 def test_resolvers_remember_values_and_never_errors():
-    a = resolve_window((9, 9), 3, 2, 1, "same", "t")
-    assert resolve_window((9, 9), 3, 2, 1, "same", "t") is a            # one value per distinct arguments
+    a = resolve_window((9, 9), 3, 2, 1, "same", owner="t")
+    assert resolve_window((9, 9), 3, 2, 1, "same", owner="t") is a            # one value per distinct arguments
     with pytest.raises(TypeError, match="t: stride must be an int"):
-        resolve_window((9, 9), 3, 2.0, 1, "same", "t")
+        resolve_window((9, 9), 3, 2.0, 1, "same", owner="t")
     with pytest.raises(TypeError, match="t: stride must be an int"):
-        resolve_window((9, 9), 3, True, 1, "same", "t")                 # True is not 1, cached or not
+        resolve_window((9, 9), 3, True, 1, "same", owner="t")                 # True is not 1, cached or not
     for _ in range(2):
         with pytest.raises(st.ShapeError, match="kernel extent"):
-            resolve_window((2,), 5, 1, 1, 0, "t")
+            resolve_window((2,), 5, 1, 1, 0, owner="t")
 
 
 def test_check_window_needs_no_input_size():

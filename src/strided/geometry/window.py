@@ -34,17 +34,21 @@ REMEMBER_AT_MOST = 4096
 
 
 def _remembered(resolve):
-    """``resolve(*args)``, computed once per distinct ``args`` (resolvers are pure)."""
+    """``resolve``, computed once per distinct geometric arguments (resolvers are pure).
+
+    The key is the positional arguments; ``owner`` and ``in_shape`` only name things in error
+    messages, never change a resolved value, and are left out of it.
+    """
     memory: dict = {}
 
     @functools.wraps(resolve)
-    def remembered(*args):
+    def remembered(*args, owner: str = "window", in_shape=None):
         key = repr(args)
         try:
             return memory[key]
         except KeyError:
             pass
-        value = resolve(*args)
+        value = resolve(*args, owner=owner, in_shape=in_shape)
         if len(memory) >= REMEMBER_AT_MOST:
             memory.clear()
         memory[key] = value
@@ -123,6 +127,11 @@ class Window(_Geometry):
                                              in zip(k, self.stride, self.dilation, self.out_sizes)))
                      for k in itertools.product(*(range(n) for n in self.kernel)))
 
+    @functools.cached_property
+    def tap_slices(self) -> tuple[tuple, ...]:
+        """The indices of ``taps`` alone, in the same order."""
+        return tuple(index for _, index in self.taps)
+
     def receptive_field(self, rf: ReceptiveField) -> ReceptiveField:
         """The receptive field of an output, given that of the input (``ReceptiveField.through_window``)."""
         return rf.through_window(self.kernel, self.stride, self.pad_lo, self.dilation)
@@ -169,7 +178,7 @@ class TransposedWindow(_Geometry):
 
 
 @_remembered
-def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, owner: str = "window",
+def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, *, owner: str = "window",
                    in_shape=None) -> Window:
     """Check a sliding window's arguments against ``in_sizes`` and resolve its ``Window``.
 
@@ -188,7 +197,7 @@ def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, o
 
 
 @_remembered
-def resolve_transposed_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, output_padding,
+def resolve_transposed_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, output_padding, *,
                               owner: str = "window", in_shape=None) -> TransposedWindow:
     """Check a transposed convolution's arguments against ``in_sizes`` and resolve its geometry.
 

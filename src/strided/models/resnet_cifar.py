@@ -46,7 +46,7 @@ def zero_pad_shortcut(x, out_channels: int, stride=1, owner: str = "zero_pad_sho
     if x.ndim != 4:
         raise expected_input(owner, "(N, C, H, W)", x.shape)
     n, c = x.shape[:2]
-    stride = resolve_window(x.shape[2:], 1, stride, 1, 0, owner, x.shape).stride
+    stride = resolve_window(x.shape[2:], 1, stride, 1, 0, owner=owner, in_shape=x.shape).stride
     if out_channels < c:
         raise expected_input(owner, f"with at most {out_channels} channels", x.shape)
     lo = (out_channels - c) // 2
@@ -100,7 +100,8 @@ class ZeroPadShortcut(nn.Module):
 
     def window(self, in_shape) -> Window:
         """A 1x1 window at ``stride``: the positions the shortcut keeps."""
-        return resolve_window(tuple(in_shape)[2:], 1, self.stride, 1, 0, self._describe(), tuple(in_shape))
+        return resolve_window(tuple(in_shape)[2:], 1, self.stride, 1, 0, owner=self._describe(),
+                              in_shape=tuple(in_shape))
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         return self.window(in_shape).receptive_field(rf)

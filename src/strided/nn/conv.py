@@ -48,7 +48,7 @@ def conv_window(in_shape, weight_shape, stride, padding, dilation, groups, owner
         raise expected_input(owner, expected_layout(d, cin_g * groups), in_shape)
     if out_channels % groups:
         raise ValueError(f"{owner}: out_channels ({out_channels}) must be divisible by groups ({groups})")
-    return resolve_window(in_shape[2:], weight_shape[2:], stride, dilation, padding, owner, in_shape)
+    return resolve_window(in_shape[2:], weight_shape[2:], stride, dilation, padding, owner=owner, in_shape=in_shape)
 
 
 def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner: str | None = None) -> Tensor:

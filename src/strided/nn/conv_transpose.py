@@ -46,7 +46,7 @@ def conv_transpose_window(in_shape, weight_shape, stride, padding, output_paddin
     if len(in_shape) != d + 2 or in_shape[1] != c_in:
         raise expected_input(owner, expected_layout(d, c_in), in_shape)
     return resolve_transposed_window(in_shape[2:], weight_shape[2:], stride, dilation, padding, output_padding,
-                                     owner, in_shape)
+                                     owner=owner, in_shape=in_shape)
 
 
 def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,

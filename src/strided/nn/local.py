@@ -118,7 +118,7 @@ def local_cost(in_shape, out_channels: int, kernel_size, stride=1, padding=0, di
     (105705600, 105415200)
     """
     c_in, in_size = in_shape[1], tuple(in_shape[2:])
-    window = resolve_window(in_size, kernel_size, stride, dilation, padding, owner, in_size)
+    window = resolve_window(in_size, kernel_size, stride, dilation, padding, owner=owner, in_shape=in_size)
     outputs = int(np.prod(window.out_sizes)) * out_channels
     macs = outputs * c_in * int(np.prod(window.kernel))
     return Cost(macs + (outputs if bias else 0), macs)
@@ -143,8 +143,8 @@ class _LocallyConnectedNd(Module):
         self.padding = padding
         self.kernel_size, self.stride, self.dilation = check_window(self.ndim, kernel_size, stride, dilation,
                                                                     padding, name)
-        self.out_size = resolve_window(self.in_size, self.kernel_size, self.stride, self.dilation, padding, name,
-                                       self.in_size).out_sizes
+        self.out_size = resolve_window(self.in_size, self.kernel_size, self.stride, self.dilation, padding,
+                                       owner=name, in_shape=self.in_size).out_sizes
         rng = make_rng(rng)
         fan_in = self.in_channels * int(np.prod(self.kernel_size))
         shape = self.out_size + (self.out_channels, self.in_channels) + self.kernel_size
@@ -155,7 +155,7 @@ class _LocallyConnectedNd(Module):
         """The geometry for an input of ``in_shape`` (which must be the size the layer was built for)."""
         self._check(in_shape)
         return resolve_window(self.in_size, self.kernel_size, self.stride, self.dilation, self.padding,
-                              self._describe(), self.in_size)
+                              owner=self._describe(), in_shape=self.in_size)
 
     def _check(self, in_shape):
         in_shape = tuple(in_shape)

@@ -64,7 +64,7 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
     _check_input(x.shape, owner)
     c = x.shape[1]
     scale = alpha if paper_alpha else alpha / size
-    window = resolve_window((c,), size, 1, 1, (channel_window(size),), owner)   # over the channel axis
+    window = resolve_window((c,), size, 1, 1, (channel_window(size),), owner=owner)   # over the channel axis
     pads = window.pads
 
     def window_sum(a):

@@ -26,7 +26,7 @@ def pool_window(in_shape, ndim: int, kernel_size, stride, padding, owner: str) -
     """
     if len(in_shape) != ndim + 2:
         raise expected_input(owner, expected_layout(ndim), in_shape)
-    window = resolve_window(in_shape[2:], kernel_size, stride, 1, padding, owner, in_shape)
+    window = resolve_window(in_shape[2:], kernel_size, stride, 1, padding, owner=owner, in_shape=in_shape)
     _check_half_kernel(window.pads, window.kernel, padding, owner)
     return window
 
@@ -45,7 +45,7 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
     owner = owner or f"max_pool{ndim}d"
     window = pool_window(x.shape, ndim, kernel_size, stride, padding, owner)
     xp = pad(x.data, window.pads, value=-np.inf)                        # (N, C, *Sp)
-    slices = [index for _, index in window.taps]                        # one index per kernel offset
+    slices = window.tap_slices                                          # one index per kernel offset
     out = empty_like_layout(xp, x.shape[:2] + window.out_sizes)         # (N, C, *O), in the input's layout
     if len(slices) == 1:
         np.copyto(out, xp[slices[0]])
