@@ -34,10 +34,19 @@ LAYERS = nn.registered_layers()
 NAMES = sorted(LAYERS)
 
 # Layers whose forward accepts any rank (element-wise): no input rank is wrong for them.
-RANK_AGNOSTIC = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout"}
+RANK_AGNOSTIC = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "AlphaDropout",
+                 "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "GELU", "SiLU", "Mish", "Softplus", "ELU", "SELU",
+                 "CELU", "Identity"}
 
 # The wrong-rank input for each layer that has a rank requirement. Default: drop the last axis.
 WRONG_RANK = {
+    "GroupNorm": lambda shape: shape[:1],                # (N, C, *): a 1-D input has no channel axis
+    "InstanceNorm1d": lambda shape: shape + (2,),        # accepts (C, L) and (N, C, L): give rank 4
+    "InstanceNorm2d": lambda shape: shape + (2,),
+    "InstanceNorm3d": lambda shape: shape + (2,),
+    "Dropout1d": lambda shape: shape + (2,),             # accepts (C, L) and (N, C, L): give rank 4
+    "Dropout3d": lambda shape: shape + (2,),
+    "PReLU": lambda shape: shape[:1],                    # one slope per channel: a 1-D input has no axis 1
     "Linear": lambda shape: (),                          # (*, in_features) needs at least one axis
     "BatchNorm1d": lambda shape: shape + (2, 2),         # accepts (N, C) and (N, C, L): give rank 5
     "Softmax": lambda shape: (shape[0],),                # dim=1 does not exist in a 1-D input
@@ -46,6 +55,34 @@ WRONG_RANK = {
     "GlobalAvgPool": lambda shape: shape[:2],            # no spatial axis
     "GlobalMaxPool": lambda shape: shape[:2],
 }
+
+# Layers whose input is an integer index array (embedding lookups): name -> the number of valid indices of
+# the built module. Their inputs are random indices; they have no input gradient (their parameter gradients
+# are checked) and accept every rank, so no rank is wrong for them (test_embedding.py tests their errors).
+INDEX_INPUT = {"Embedding": lambda module: module.num_embeddings}
+
+# Layers whose outputs see the whole extent of some spatial axes (normalisation with per-example statistics
+# over them) while keeping the input's size: the declared window (2S - 1 wide, centred on each output) hangs
+# past the input's edges for every output, so the measured field is compared with the declared window
+# clipped to the input, on the example's shape (test_receptive_field_seeing_whole_axes_matches_influence).
+CLIPPED_FIELD = {"LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm3d"}
+
+# Up-sampling layers: outputs are denser than inputs, so the jump is fractional and no field names whole
+# pixels exactly; the declared field is an envelope (every input pixel that moves an output lies inside the
+# output's declared window), and the measured field is compared with it by containment.
+ENVELOPE_FIELD = {"Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle"}
+
+
+def example_input(name, module, shape, rng, dtype=np.float32):
+    """A random input for layer ``name``: indices for an index layer, else standard-normal values."""
+    if name in INDEX_INPUT:
+        return rng.integers(0, INDEX_INPUT[name](module), size=shape)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def wrap(name, x, **kwargs):
+    """An index array as it is, values as a ``Tensor`` (``kwargs``: ``requires_grad``, ``dtype``)."""
+    return x if name in INDEX_INPUT else st.Tensor(x, **kwargs)
 
 
 def build(name):
@@ -74,7 +111,10 @@ def test_registry_is_not_empty():
 
 def test_every_public_layer_is_registered():
     """Every Module subclass exported by strided.nn (bar the base, containers and losses) is registered."""
-    excluded = {"Module", "Block", "Sequential", "CrossEntropyLoss", "MSELoss"}
+    excluded = {"Module", "Block", "Sequential", "CrossEntropyLoss", "MSELoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+                "KLDivLoss", "MultiMarginLoss", "L1Loss", "SmoothL1Loss", "HuberLoss"}
+    excluded |= {"MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"}   # two inputs (values, indices): test_pool_options.py
+    excluded |= {"ModuleList", "ModuleDict", "ParameterList"}   # hold items, no forward: test_containers.py
     public = {name for name in nn.__all__
               if inspect.isclass(getattr(nn, name)) and issubclass(getattr(nn, name), Module)}
     layers = public - excluded
@@ -102,8 +142,8 @@ def test_declared_output_shape_equals_forward_shape(name, training):
     # a batch of one as well, in evaluation (training batch norm needs more than one value per channel)
     shapes = [shape] if training else [shape, (1,) + shape[1:]]
     for in_shape in shapes:
-        x = np.random.default_rng(0).standard_normal(in_shape).astype(np.float32)
-        out = module(st.Tensor(x))
+        x = example_input(name, module, in_shape, np.random.default_rng(0))
+        out = module(wrap(name, x))
         assert tuple(module.output_shape(in_shape)) == out.shape, f"{name} on {in_shape}"
 
 
@@ -121,6 +161,16 @@ def test_declared_params_equal_real_parameter_count(name):
 
 # Other input ranks a layer accepts besides its example's: declared shape == forward shape there too.
 OTHER_SHAPES = {
+    "Unflatten": [(4, 6, 5), (3, 8)],
+    "LayerNorm": [(5,), (4, 5), (2, 2, 3, 4, 5)],
+    "GroupNorm": [(2, 4), (2, 4, 5), (1, 4, 2, 2, 3)],
+    "InstanceNorm1d": [(3, 5)],                         # unbatched (C, L)
+    "InstanceNorm2d": [(3, 4, 4)],
+    "InstanceNorm3d": [(2, 3, 3, 3)],
+    "Dropout1d": [(6, 5)],
+    "Dropout3d": [(6, 2, 2, 3)],
+    "Embedding": [(), (7,), (2, 3, 4)],
+    "PReLU": [(2, 3), (1, 3, 2, 2), (1, 3, 2, 2, 2)],
     "Linear": [(5,), (2, 3, 5)],
     "BatchNorm1d": [(4, 3)],
     "Flatten": [(2, 3), (2, 3, 4)],
@@ -136,7 +186,7 @@ def test_declared_output_shape_on_other_accepted_ranks(name):
     module, _ = build(name)
     module.eval()
     for shape in OTHER_SHAPES[name]:
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        x = example_input(name, module, shape, np.random.default_rng(0))
         assert tuple(module.output_shape(shape)) == module(x).shape, f"{name} on {shape}"
 
 
@@ -151,7 +201,7 @@ def test_backward_equals_central_differences(name, training):
     rng = np.random.default_rng(1)
     for p in module.parameters():   # move parameters off their special initial values (BN's ones/zeros)
         p.data += 0.1 * rng.standard_normal(p.shape)
-    x_data = rng.standard_normal(shape)
+    x_data = example_input(name, module, shape, rng, np.float64)
     upstream = rng.standard_normal(module.output_shape(shape))
     buffers = buffer_state(module)   # BatchNorm updates running stats in training: restore before each run
 
@@ -159,20 +209,21 @@ def test_backward_equals_central_differences(name, training):
         module.load_state_dict(buffers, strict=False)
         reseed(module)               # dropout draws the same mask every time
         with st.no_grad():
-            out = module(st.Tensor(x_data, dtype=np.float64))
+            out = module(wrap(name, x_data, dtype=np.float64))
         return float(np.sum(out.data * upstream))
 
     module.load_state_dict(buffers, strict=False)
     reseed(module)
     module.zero_grad()
-    x = st.Tensor(x_data, requires_grad=True, dtype=np.float64)
+    x = wrap(name, x_data, requires_grad=True, dtype=np.float64)
     out = module(x)
     assert out.dtype == np.float64, f"{name} does not compute in float64 after .double()"
     (out * st.Tensor(upstream, dtype=np.float64)).sum().backward()
 
-    assert x.grad is not None and x.grad.shape == x.shape
-    np.testing.assert_allclose(x.grad, numerical_grad(loss_value, x_data), rtol=1e-6, atol=1e-8,
-                               err_msg=f"{name}: input gradient")
+    if name not in INDEX_INPUT:      # an index array has no gradient
+        assert x.grad is not None and x.grad.shape == x.shape
+        np.testing.assert_allclose(x.grad, numerical_grad(loss_value, x_data), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{name}: input gradient")
     for pname, p in module.named_parameters():
         assert p.grad is not None, f"{name}.{pname} got no gradient"
         np.testing.assert_allclose(p.grad, numerical_grad(loss_value, p.data), rtol=1e-6, atol=1e-8,
@@ -212,22 +263,22 @@ def test_state_dict_round_trip_into_a_fresh_instance(name):
     assert list(state) == [k for k, _ in trained.named_parameters()] + list(buffer_state(trained))
 
     fresh, _ = build(name)
-    x = rng.standard_normal(shape).astype(np.float32)
+    x = wrap(name, example_input(name, trained, shape, rng))
     trained.eval()
     fresh.eval()
-    expected = trained(st.Tensor(x)).data.copy()
+    expected = trained(x).data.copy()
     if state:
-        assert not np.allclose(fresh(st.Tensor(x)).data, expected), "the load would change nothing"
+        assert not np.allclose(fresh(x).data, expected), "the load would change nothing"
     missing, unexpected = fresh.load_state_dict(state)
     assert list(missing) == [] and list(unexpected) == []
-    np.testing.assert_array_equal(fresh(st.Tensor(x)).data, expected)
+    np.testing.assert_array_equal(fresh(x).data, expected)
     for key, value in fresh.state_dict().items():
         np.testing.assert_array_equal(value, state[key])
         assert value.dtype == state[key].dtype
     # the loaded arrays are copies: changing the dict afterwards does not reach the module
     for value in state.values():
         value[...] = 7
-    np.testing.assert_array_equal(fresh(st.Tensor(x)).data, expected)
+    np.testing.assert_array_equal(fresh(x).data, expected)
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -236,9 +287,11 @@ def test_state_dict_round_trip_into_a_fresh_instance(name):
 def test_wrong_rank_table_names_registered_layers():
     assert set(WRONG_RANK) <= set(LAYERS)
     assert RANK_AGNOSTIC <= set(LAYERS)
+    assert set(INDEX_INPUT) <= set(LAYERS) and CLIPPED_FIELD <= set(LAYERS)
+    assert ENVELOPE_FIELD <= set(LAYERS)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in RANK_AGNOSTIC])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in RANK_AGNOSTIC and n not in INDEX_INPUT])
 def test_wrong_rank_input_raises_shape_error_naming_layer_and_shape(name):
     module, shape = build(name)
     bad = WRONG_RANK.get(name, lambda s: s[:-1])(shape)
@@ -281,7 +334,7 @@ def test_no_static_rule_missing(name):
     module, shape = build(name)
     cls = type(module)
     module.eval()
-    out_shape = module(np.zeros(shape, dtype=np.float32)).shape
+    out_shape = module(np.zeros(shape, dtype=np.int64 if name in INDEX_INPUT else np.float32)).shape
     for rule in ("output_shape", "cost", "receptive_field"):
         assert callable(getattr(module, rule))
     if not overrides(cls, "output_shape"):
@@ -300,7 +353,7 @@ def test_receptive_field_has_one_entry_per_spatial_axis(name):
     assert isinstance(rf, ReceptiveField)
     if d >= 1:
         assert len(rf.size) == len(rf.jump) == len(rf.start) == d
-        assert all(s >= 1 for s in rf.size) and all(j >= 1 for j in rf.jump)
+        assert all(s >= 1 for s in rf.size) and all(j > 0 if name in ENVELOPE_FIELD else j >= 1 for j in rf.jump)
 
 
 def influence(module, shape, out_index, rng):
@@ -329,7 +382,7 @@ def declared_window(rf, o_spatial):
     return ([c - (s - 1) / 2 for c, s in zip(centre, rf.size)], [c + (s - 1) / 2 for c, s in zip(centre, rf.size)])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in CLIPPED_FIELD])
 def test_receptive_field_matches_measured_influence(name):
     """Declared size, jump and start agree with the pixels that really move an output.
 
@@ -375,6 +428,40 @@ def test_receptive_field_matches_measured_influence(name):
         assert moved, f"{name}: nothing moves output {o_spatial}"
         for a in range(d):
             seen = [pos[a] for pos in moved]
+            if name in ENVELOPE_FIELD:
+                assert lo[a] <= min(seen) and max(seen) <= hi[a], (
+                    f"{name} output {o_spatial} axis {a}: declared envelope [{lo[a]}, {hi[a]}], "
+                    f"measured [{min(seen)}, {max(seen)}]")
+                continue
             assert (min(seen), max(seen)) == (lo[a], hi[a]), (
                 f"{name} output {o_spatial} axis {a}: declared window [{lo[a]}, {hi[a]}], "
                 f"measured [{min(seen)}, {max(seen)}]")
+
+
+@pytest.mark.parametrize("name", sorted(CLIPPED_FIELD))
+def test_receptive_field_seeing_whole_axes_matches_influence(name):
+    """For the layers of ``CLIPPED_FIELD``: on the example's shape, the first, second and last output
+    of every axis (and the corners) are moved by exactly the input positions inside their declared
+    window clipped to the input, and on some axis that window reaches past the input's edges."""
+    module, shape = build(name)
+    module.double().eval()
+    d = len(shape) - 2
+    assert d >= 1, f"{name}: the example needs a spatial axis"
+    out_shape = module.output_shape(shape)
+    assert out_shape[2:] == shape[2:], f"{name} changes the spatial size"
+    rf = module.receptive_field(ReceptiveField.identity(d), shape)
+    per_axis = [sorted({0, min(1, n - 1), n - 1}) for n in shape[2:]]
+    past_edges = False
+    for o_spatial in {tuple(ok[i] for ok in per_axis) for i in range(3)} | {tuple(0 for _ in per_axis)}:
+        o_spatial = tuple(min(o, n - 1) for o, n in zip(o_spatial, shape[2:]))
+        lo, hi = declared_window(rf, o_spatial)
+        moved = influence(module, shape, (slice(None),) + o_spatial, np.random.default_rng(3))
+        assert moved, f"{name}: nothing moves output {o_spatial}"
+        for a in range(d):
+            seen = [pos[a] for pos in moved]
+            clipped = (max(lo[a], 0), min(hi[a], shape[2 + a] - 1))
+            past_edges |= lo[a] < 0 or hi[a] > shape[2 + a] - 1
+            assert (min(seen), max(seen)) == clipped and len(set(seen)) == clipped[1] - clipped[0] + 1, (
+                f"{name} output {o_spatial} axis {a}: declared window [{lo[a]}, {hi[a]}] clipped to {clipped}, "
+                f"measured {sorted(set(seen))}")
+    assert past_edges, f"{name} is in CLIPPED_FIELD but its declared windows lie inside the input"

@@ -128,3 +128,21 @@ def test_errors_name_the_problem():
         conv_matrix(nn.Conv2d(3, 4, 3, rng=0), (3, 8))
     with pytest.raises(ShapeError, match=r"expected input \(N, 3, H, W\), got \(1, 2, 8, 8\)"):
         conv_matrix(nn.Conv2d(3, 4, 3, rng=0), (2, 8, 8))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_padding_modes_that_copy_pixels_are_in_the_matrix(mode, sparse):
+    """The matrix of a convolution whose padding copies input pixels still reproduces the layer."""
+    layer = nn.Conv2d(2, 3, 3, stride=(1, 2), padding=(2, 1), padding_mode=mode, rng=0)
+    x = np.random.default_rng(1).standard_normal((1, 2, 5, 6)).astype(np.float32)
+    expected = without_bias(layer, layer(x).data).ravel()
+    np.testing.assert_allclose(conv_matrix(layer, (2, 5, 6), sparse=sparse) @ x.ravel(), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_reflect_padding_labels_sum_the_taps_that_read_one_pixel():
+    # reflect pad 1 on 3 pixels: padded = [x1, x0, x1, x2, x1]; output 0 reads x1, x0, x1
+    text = format_matrix(conv_matrix_labels(nn.Conv1d(1, 1, 3, padding=1, padding_mode="reflect", bias=False),
+                                            (1, 3)))
+    assert text.splitlines()[0].split() == ["[W2", "W1+W3", "0", "]"]

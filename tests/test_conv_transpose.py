@@ -26,6 +26,7 @@ import strided.nn.functional as F
 from oracle import TF, assert_close, check_against_torch, needs_torch, torch
 from strided import nn
 from strided.geometry import ReceptiveField
+from expect import raises
 
 ST = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 TH = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d, 3: TF.conv_transpose3d} if torch is not None else {}
@@ -269,14 +270,6 @@ def test_receptive_field_at_stride_one_is_the_flipped_convolutions():
 
 
 # --------------------------------------------------------------------------------------------- errors
-
-
-def raises(error, fn, *fragments):
-    with pytest.raises(error) as info:
-        fn()
-    for fragment in fragments:
-        assert fragment in str(info.value), f"{fragment!r} not in {str(info.value)!r}"
-    return str(info.value)
 
 
 def zeros(*shape):

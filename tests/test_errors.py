@@ -15,20 +15,11 @@ import pytest
 import strided as st
 import strided.nn.functional as F
 from strided import nn
+from expect import raises
 
 
 def zeros(*shape):
     return st.Tensor(np.zeros(shape, dtype=np.float32))
-
-
-def raises(error, fn, *fragments):
-    """Call ``fn``, expect ``error``, and check every fragment appears in the message; return it."""
-    with pytest.raises(error) as info:
-        fn()
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
 
 
 def test_shape_error_is_a_value_error():

@@ -74,7 +74,7 @@ def test_fused_chain_inside_models_matches_torch_chain():
 
 
 def test_which_pairs_are_fused():
-    x = st.Tensor(np.random.default_rng(3).standard_normal((2, 3, 4, 4)), requires_grad=True)
+    x = st.Tensor(np.random.default_rng(3).standard_normal((2, 3, 4, 4)), requires_grad=True, dtype=np.float32)
     assert nn.run_chain([nn.BatchNorm2d(3), nn.ReLU()], x).op == "batch_norm_relu"
     assert nn.run_chain([nn.ReLU(), nn.MaxPool2d(2)], x).op == "relu"           # pooled first
     assert nn.run_chain([nn.BatchNorm2d(3), nn.Tanh()], x).op == "tanh"
@@ -137,3 +137,12 @@ def test_any_module_can_offer_a_joint_form_to_its_successor():
     assert nn.run_chain([Scale(7)], x).data[1, 2] == 35 and calls == ["x7"]
     assert nn.Module().fuse_with(nn.ReLU()) is None                      # the default offers nothing
     assert nn.BatchNorm2d(3).fuse_with(nn.Tanh()) is None
+
+
+def test_relu_then_max_pool_with_indices_is_not_fused():
+    """Pooling first would pick other indices where a window's maximum is at most 0."""
+    x = np.array([[[[-1.0, -2.0], [3.0, -4.0]], [[-3.0, -1.0], [-2.0, -5.0]]]])   # (1, 2, 2, 2)
+    y, idx = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, return_indices=True))(x)
+    np.testing.assert_array_equal(y.data.ravel(), [3.0, 0.0])
+    # channel 0: the 3 at flat position 2; channel 1: relu makes every value 0, the first (position 0) wins
+    np.testing.assert_array_equal(np.asarray(idx).ravel(), [2, 0])

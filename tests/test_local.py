@@ -150,7 +150,7 @@ def test_output_shape_and_receptive_field_are_those_of_the_same_conv():
 
 def test_float32_in_float32_out_and_gradients_reach_every_parameter():
     module = nn.LocallyConnected1d(2, 3, in_size=8, kernel_size=3, stride=2, rng=0)
-    x = st.Tensor(np.random.default_rng(0).standard_normal((4, 2, 8)), requires_grad=True)
+    x = st.Tensor(np.random.default_rng(0).standard_normal((4, 2, 8)), requires_grad=True, dtype=np.float32)
     out = module(x)
     assert out.dtype == np.float32 and out.shape == (4, 3, 3)
     out.sum().backward()

@@ -28,7 +28,7 @@ def test_concat_matches_torch_cat(shapes, dim):
 
 
 def test_concat_gradient_goes_back_to_each_input_in_its_dtype():
-    a = st.Tensor(np.ones((1, 2, 3)), requires_grad=True)                     # float32
+    a = st.Tensor(np.ones((1, 2, 3)), requires_grad=True, dtype=np.float32)
     b = st.Tensor(np.ones((1, 1, 3)), requires_grad=True, dtype=np.float64)
     out = F.concat([a, b])
     assert out.shape == (1, 3, 3) and out.dtype == np.float64

@@ -15,32 +15,12 @@ import pytest
 import strided as st
 from oracle import TORCH_REASON
 from strided import nn, optim
+from optim_cases import gradient, initial_params, make_pair
 
 torch = pytest.importorskip("torch", reason=TORCH_REASON)      # every test here compares with torch.optim
 
 
 pytestmark = pytest.mark.usefixtures("single_threaded_torch")
-
-
-SHAPES = [(4, 3), (5,), (2, 2, 3)]
-
-
-def initial_params(seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape) for shape in SHAPES]
-
-
-def gradient(i, value, step):
-    """The gradient fed to parameter ``i`` at ``step``: depends on the parameter and the step."""
-    rng = np.random.default_rng(1000 * step + i)
-    return 0.5 * value + np.sin(value * (i + 1)) + rng.standard_normal(value.shape)
-
-
-def make_pair(values):
-    ours = [nn.Parameter(v.copy()) for v in values]
-    theirs = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
-    assert all(p.dtype == np.float64 for p in ours)
-    return ours, theirs
 
 
 def feed(ours, theirs, step, skip=()):

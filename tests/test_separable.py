@@ -51,7 +51,7 @@ def test_fast_path_uses_no_windows(monkeypatch):
         monkeypatch.setattr(conv_module, name, forbidden)
     check_against_torch(F.conv2d, TF.conv2d, [(2, 6, 4, 5), (8, 3, 1, 1), (8,)], kwargs=dict(groups=2))
     layer = nn.PointwiseConv2d(4, 3, rng=0)
-    out = layer(st.Tensor(np.ones((1, 4, 2, 2)), requires_grad=True))
+    out = layer(st.Tensor(np.ones((1, 4, 2, 2), np.float32), requires_grad=True))
     out.sum().backward()
     assert layer.weight.grad.shape == (3, 4, 1, 1)
 

@@ -260,7 +260,7 @@ def test_no_grad_records_nothing():
     with st.no_grad():
         assert not st.is_grad_enabled()
         y = (a * a).sum() + a.exp().mean()
-        z = st.nn.functional.conv1d(a.reshape(1, 1, 2), st.Tensor(np.ones((1, 1, 1)), requires_grad=True))
+        z = st.nn.functional.conv1d(a.reshape(1, 1, 2), st.Tensor(np.ones((1, 1, 1), np.float32), requires_grad=True))
     assert st.is_grad_enabled()
     for out in (y, z):
         assert not out.requires_grad
@@ -341,7 +341,9 @@ def test_second_backward_without_retain_graph_raises_like_torch():
 # ------------------------------------------------------------------------------------------ dtypes
 def test_data_is_float32_by_default():
     assert st.Tensor([1, 2, 3]).dtype == np.float32
-    assert st.Tensor(np.arange(4.0)).dtype == np.float32           # float64 array converted
+    assert st.Tensor(np.arange(4.0)).dtype == np.float64           # a float64 array keeps its dtype (issue 11)
+    assert st.Tensor(np.arange(4.0, dtype=np.float32)).dtype == np.float32
+    assert st.Tensor(np.arange(4)).dtype == np.float32               # ints become float32
     assert st.Tensor(2.5).dtype == np.float32
     assert st.Tensor([1.0], dtype=np.float64).dtype == np.float64
     with pytest.raises(TypeError):
@@ -349,8 +351,8 @@ def test_data_is_float32_by_default():
 
 
 def test_float32_gradients_are_float32():
-    x = st.Tensor(np.random.default_rng(15).standard_normal((3, 4)), requires_grad=True)
-    w = st.Tensor(np.random.default_rng(16).standard_normal((4, 2)), requires_grad=True)
+    x = st.Tensor(np.random.default_rng(15).standard_normal((3, 4)), requires_grad=True, dtype=np.float32)
+    w = st.Tensor(np.random.default_rng(16).standard_normal((4, 2)), requires_grad=True, dtype=np.float32)
     y = ((x @ w).exp() / 3.0 + 1.0).sqrt().mean()
     y.backward()
     assert y.dtype == np.float32 and x.grad.dtype == np.float32 and w.grad.dtype == np.float32
@@ -377,7 +379,7 @@ def test_python_scalars_do_not_upcast_float32(op, scalar):
 
 
 def test_mean_of_float32_stays_float32_and_correct():
-    x = st.Tensor(np.full((1000,), 0.1), requires_grad=True)
+    x = st.Tensor(np.full((1000,), 0.1), requires_grad=True, dtype=np.float32)
     m = x.mean()
     assert m.dtype == np.float32
     np.testing.assert_allclose(m.item(), 0.1, rtol=1e-5)

@@ -7,12 +7,20 @@
 # Import changes no process-wide state: the allocator setting for training is an explicit call,
 # st.memory.keep_freed_memory(), made by `strided train`, strided.train and the benchmarks (see memory.py).
 from . import analysis, geometry, memory, models, nn, optim  # noqa: E402
+from . import random  # noqa: E402  (the default generator: st.manual_seed)
 from .analysis import summary  # noqa: E402
 from .errors import ShapeError  # noqa: E402
 from .io import load, save  # noqa: E402
+from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: E402
 from .tensor import Tensor, is_grad_enabled, no_grad  # noqa: E402
+from .tensor import as_tensor  # noqa: E402
+from .tensor_ops import abs, clamp, clip, exp, log, matmul, maximum, minimum, pow, sqrt, where  # noqa: E402,A004
+from .tensor_shape import cat, chunk, expand, permute, split, squeeze, stack, unsqueeze  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "summary", "analysis", "no_grad", "is_grad_enabled", "nn", "optim", "models", "geometry", "memory", "save", "load",
-           "ShapeError", "__version__"]
+           "ShapeError", "__version__",
+           "random", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
+           "as_tensor", "abs", "clamp", "clip", "exp", "log", "matmul", "maximum", "minimum", "pow", "sqrt", "where",
+           "cat", "chunk", "expand", "permute", "split", "squeeze", "stack", "unsqueeze"]

@@ -1,15 +1,22 @@
-"""The autograd engine: ``Tensor``, ``backward`` and ``no_grad``, plus the small ops.
+"""The autograd engine: ``Tensor``, ``backward``, gradient hooks and ``no_grad``.
 
-A ``Tensor`` wraps a NumPy array (``.data``, float32 unless ``dtype=np.float64`` is asked for),
-its accumulated gradient ``.grad`` and, when it was computed from tensors that require
-gradients, its parents and a backward closure. ``backward()`` orders the graph topologically
-and accumulates each node's gradient with ``+=`` before passing it on, so fan-out and residual
-additions need no special handling.
+A ``Tensor`` wraps a NumPy array (``.data``, float32 or float64), its accumulated gradient
+``.grad`` and, when it was computed from tensors that require gradients, its parents and a
+backward closure. ``backward()`` orders the graph topologically and accumulates each node's
+gradient with ``+=`` before passing it on, so fan-out and residual additions need no special
+handling; gradient hooks (``register_hook``) may inspect or replace a gradient on the way.
+
+The input-dtype rule: (1) ``Tensor(x)``/``as_tensor(x)`` keep a float32 or float64 array's dtype,
+anything else becomes float32 (``dtype=`` forces); (2) a module converts a raw array input to its
+parameters' dtype (``Module.__call__``); (3) ops combining an input with weights refuse tensors of
+different dtypes (``Tensor.match_dtypes``), and raw arrays there take the tensors' dtype.
 
 An op is a forward computation plus a closure ``backward(grad) -> tuple`` that returns one
-gradient (or ``None``) per parent, written right under the forward. The coarse ops of the
-network (convolution, pooling, normalisation, losses) live with their layers in ``strided.nn``
-and are built with the same ``Tensor.from_op``.
+gradient (or ``None``) per parent, written right under the forward, built with
+``Tensor.from_op``. The tensor ops are in ``tensor_ops`` (arithmetic, element-wise, reductions,
+dtypes) and ``tensor_shape`` (views, joining, splitting), and the methods here delegate to them;
+the coarse ops of the network (convolution, pooling, normalisation, losses) live with their
+layers in ``strided.nn``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import numpy as np
+
+from .hooks import add_hook, check_hook
 
 _state = threading.local()
 
@@ -49,12 +58,16 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _to_array(data, dtype) -> np.ndarray:
-    """A float ndarray of ``dtype`` (float32 when ``None``), copying only when a conversion is needed."""
+    """A float ndarray of ``dtype``, copying only when a conversion is needed.
+
+    Without ``dtype`` a float32 or float64 array keeps its dtype and anything else becomes float32.
+    """
     if isinstance(data, Tensor):
         data = data.data
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"Tensor: dtype must be float32 or float64, got {dtype}")
+    if dtype is None:
+        dtype = data.dtype if isinstance(data, np.ndarray) and data.dtype in FLOAT_DTYPES else np.float32
+    elif np.dtype(dtype) not in FLOAT_DTYPES:
+        raise TypeError(f"Tensor: dtype must be float32 or float64, got {np.dtype(dtype)}")
     return np.asarray(data, dtype=dtype)
 
 
@@ -83,7 +96,8 @@ class Tensor:
     Args:
         data: anything ``np.asarray`` accepts.
         requires_grad: accumulate a gradient in ``.grad`` during ``backward()``.
-        dtype: ``np.float32`` (default) or ``np.float64`` (gradient checks).
+        dtype: ``np.float32`` or ``np.float64``. Default: a float32 or float64 array keeps its
+            dtype; anything else (ints, bools, lists, Python floats) becomes float32.
 
     >>> x = Tensor([[1.0, 2.0]], requires_grad=True)
     >>> (x * x).sum().backward()
@@ -91,7 +105,7 @@ class Tensor:
     array([[2., 4.]], dtype=float32)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "op")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "op", "_hooks")
     __array_priority__ = 100.0
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -101,8 +115,14 @@ class Tensor:
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Callable | None = None
         self.op = "leaf"
+        self._hooks: dict | None = None
 
     # ----------------------------------------------------------------------------- building graphs
+    @staticmethod
+    def match_dtypes(owner: str, input, weight, bias=None) -> tuple:
+        """``(input, weight, bias)`` as tensors of one dtype, or a ``TypeError`` (``tensor_ops.match_dtypes``)."""
+        return _ops.match_dtypes(owner, input, weight, bias)
+
     @classmethod
     def from_op(cls, data: np.ndarray, parents: Sequence["Tensor"], backward: Callable, op: str) -> "Tensor":
         """The result of an op: records ``parents`` and ``backward`` when any parent needs a gradient.
@@ -113,6 +133,7 @@ class Tensor:
         out.data = data
         out.grad = None
         out.op = op
+        out._hooks = None
         if is_grad_enabled() and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = tuple(parents)
@@ -148,6 +169,8 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            if node._hooks:
+                g = node._run_hooks(g)
             if node._backward is None:  # a leaf
                 node.grad = g.copy(order="K") if node.grad is None else node.grad + g
                 continue
@@ -161,6 +184,37 @@ class Tensor:
                     grads[key] = pg
             if not retain_graph:
                 node._parents, node._backward = (), _released
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient (a NumPy array) during ``backward()``.
+
+        The hook runs once the gradient is complete, before it is accumulated into ``.grad`` (a
+        leaf) or passed on to the inputs; returning an array replaces the gradient, ``None``
+        keeps it. Hooks run in registration order. Returns a handle whose ``remove()`` unregisters.
+
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda g: g * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        array([20., 40.], dtype=float32)
+        """
+        check_hook(hook, "Tensor.register_hook")
+        if not self.requires_grad:
+            raise RuntimeError("Tensor.register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        return add_hook(self._hooks, hook)
+
+    def _run_hooks(self, g: np.ndarray) -> np.ndarray:
+        for hook in list(self._hooks.values()):
+            result = hook(g)
+            if result is not None:
+                result = _to_array(result, self.data.dtype)
+                if result.shape != g.shape:
+                    raise ValueError(f"Tensor hook: expected a gradient of shape {self.shape}, "
+                                     f"got {result.shape} from {hook!r}")
+                g = result
+        return g
 
     def _topological_order(self) -> list["Tensor"]:
         """Nodes from self back to the leaves, each after every node that consumes it."""
@@ -222,90 +276,94 @@ class Tensor:
         return other if isinstance(other, Tensor) else Tensor(other, dtype=self.data.dtype)
 
     def __add__(self, other):
-        other = self._lift(other)
-        a, b = self.shape, other.shape
-        return Tensor.from_op(self.data + other.data, (self, other),
-                              lambda g: (unbroadcast(g, a), unbroadcast(g, b)), "add")
+        return _ops.add(self, self._lift(other))
 
     __radd__ = __add__
 
     def __sub__(self, other):
-        other = self._lift(other)
-        a, b = self.shape, other.shape
-        return Tensor.from_op(self.data - other.data, (self, other),
-                              lambda g: (unbroadcast(g, a), unbroadcast(-g, b)), "sub")
+        return _ops.sub(self, self._lift(other))
 
     def __rsub__(self, other):
-        return self._lift(other) - self
+        return _ops.sub(self._lift(other), self)
 
     def __mul__(self, other):
-        other = self._lift(other)
-
-        def backward(g):
-            return (unbroadcast(g * other.data, self.shape) if self.requires_grad else None,
-                    unbroadcast(g * self.data, other.shape) if other.requires_grad else None)
-        return Tensor.from_op(self.data * other.data, (self, other), backward, "mul")
+        return _ops.mul(self, self._lift(other))
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-        other = self._lift(other)
-        out = self.data / other.data
-
-        def backward(g):
-            return (unbroadcast(g / other.data, self.shape) if self.requires_grad else None,
-                    unbroadcast(-g * out / other.data, other.shape) if other.requires_grad else None)
-        return Tensor.from_op(out, (self, other), backward, "div")
+        return _ops.div(self, self._lift(other))
 
     def __rtruediv__(self, other):
-        return self._lift(other) / self
+        return _ops.div(self._lift(other), self)
 
     def __neg__(self):
         return Tensor.from_op(-self.data, (self,), lambda g: (-g,), "neg")
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            raise TypeError("Tensor.__pow__: the exponent must be a Python number")
-        if isinstance(exponent, np.generic):
-            exponent = exponent.item()                 # a NumPy float64 scalar would upcast float32 data
-        x = self.data
-        return Tensor.from_op(x ** exponent, (self,), lambda g: (g * exponent * x ** (exponent - 1),), "pow")
+        return _ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _ops.pow(base, self)
 
     def __matmul__(self, other):
-        return matmul(self, self._lift(other))
+        return _ops.matmul(self, self._lift(other))
 
     def __rmatmul__(self, other):
-        return matmul(self._lift(other), self)
+        return _ops.matmul(self._lift(other), self)
 
     def exp(self):
-        out = np.exp(self.data)
-        return Tensor.from_op(out, (self,), lambda g: (g * out,), "exp")
+        return _ops.exp(self)
 
     def log(self):
-        x = self.data
-        return Tensor.from_op(np.log(x), (self,), lambda g: (g / x,), "log")
+        return _ops.log(self)
 
     def sqrt(self):
-        out = np.sqrt(self.data)
-        return Tensor.from_op(out, (self,), lambda g: (g / (2 * out),), "sqrt")
+        return _ops.sqrt(self)
 
     def abs(self):
-        x = self.data
-        return Tensor.from_op(np.abs(x), (self,), lambda g: (g * np.sign(x),), "abs")
+        return _ops.abs(self)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
+
+    def where(self, condition, other):
+        """``self`` where ``condition`` holds, else ``other`` (``torch.Tensor.where``)."""
+        return _ops.where(condition, self, other)
+
+    # ----------------------------------------------------------------------------- dtype and device
+    def to(self, *args, dtype=None, device=None):
+        """This tensor in another float dtype (a new node; the gradient flows back), or itself.
+
+        ``to(np.float64)``, ``to("cpu")`` (no-op), ``to(other_tensor)``; a GPU device raises a
+        ``RuntimeError`` (no GPU backend), a non-float dtype a ``TypeError``.
+        """
+        wanted = _ops.resolve_to("Tensor.to", args, dtype, device)
+        return self if wanted is None else _ops.cast(self, wanted)
+
+    def float(self):
+        return _ops.cast(self, np.float32)
+
+    def double(self):
+        return _ops.cast(self, np.float64)
 
     # ----------------------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False):
-        shape = self.shape
-        # the gradient takes the input's memory layout; a C-ordered input need not be kept for that
-        layout = None if self.data.flags.c_contiguous else self.data
-
-        def backward(g):
-            if axis is not None and not keepdims:
-                g = np.expand_dims(g, axis)
-            gx = np.empty(shape, g.dtype) if layout is None else np.empty_like(layout, dtype=g.dtype)
-            np.copyto(gx, np.broadcast_to(g, shape))
-            return (gx,)
-        return Tensor.from_op(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)), (self,), backward, "sum")
+        return _ops.reduce_sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
         count = self.data.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
@@ -313,22 +371,11 @@ class Tensor:
 
     def max(self, axis=None, keepdims: bool = False):
         """Maximum; the gradient is shared equally among tied maxima."""
-        x = self.data
-        out = x.max(axis=axis, keepdims=True)
-
-        def backward(g):
-            mask = x == out
-            g = g if keepdims or axis is None else np.expand_dims(g, axis)
-            return (mask * (g / mask.sum(axis=axis, keepdims=True)),)
-        value = out if keepdims else (out.reshape(()) if axis is None else np.squeeze(out, axis))
-        return Tensor.from_op(np.asarray(value), (self,), backward, "max")
+        return _ops.reduce_max(self, axis, keepdims)
 
     # ----------------------------------------------------------------------------- shape
     def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        old = self.shape
-        return Tensor.from_op(self.data.reshape(shape), (self,), lambda g: (g.reshape(old),), "reshape")
+        return _shape.reshape(self, _shape.dims_of(shape))
 
     view = reshape
 
@@ -337,55 +384,50 @@ class Tensor:
         return self.reshape(self.shape[:start_dim] + (-1,))
 
     def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        axes = axes or tuple(reversed(range(self.ndim)))
-        inverse = tuple(np.argsort(axes))
-        return Tensor.from_op(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),), "transpose")
+        """NumPy's transpose: axes reversed, or in the order given (for PyTorch's reorder see ``permute``)."""
+        return _shape.transpose(self, _shape.dims_of(axes) or tuple(reversed(range(self.ndim))))
 
-    permute = transpose
+    def permute(self, *dims):
+        """Axes reordered, ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))`` (checked, negative dims too)."""
+        return _shape.permute(self, _shape.dims_of(dims))
 
     @property
     def T(self):
         return self.transpose()
 
     def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.data.astype(np.int64)
-        shape, dtype = self.shape, self.data.dtype
+        return _shape.getitem(self, index)
 
-        def backward(g):
-            full = np.zeros(shape, dtype=dtype)
-            np.add.at(full, index, g)  # handles repeated fancy indices
-            return (full,)
-        return Tensor.from_op(np.asarray(self.data[index]), (self,), backward, "getitem")
+    def split(self, split_size, dim: int = 0):
+        return _shape.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return _shape.chunk(self, chunks, dim)
+
+    def unsqueeze(self, dim: int):
+        return _shape.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return _shape.squeeze(self, dim)
+
+    def expand(self, *sizes):
+        """Broadcast to ``sizes`` without copying; ``-1`` keeps an axis (``torch.Tensor.expand``)."""
+        return _shape.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return _shape.expand(self, *other.shape)
 
 
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product with NumPy's broadcasting rules (1-D operands included).
-
-    Shape: ``(*, n, k) @ (*, k, m) -> (*, n, m)``.
-    """
-    x, y = a.data, b.data
-    out = np.matmul(x, y)
-
-    def backward(g):
-        xx = x[None, :] if x.ndim == 1 else x          # (*, n, k)
-        yy = y[:, None] if y.ndim == 1 else y          # (*, k, m)
-        gg = g
-        if y.ndim == 1:                                # restore m first: a 0-d g (1-D @ 1-D) has no axis -2
-            gg = np.expand_dims(gg, -1)
-        if x.ndim == 1:
-            gg = np.expand_dims(gg, -2)                # (*, n, m)
-        ga = gb = None
-        if a.requires_grad:
-            ga = unbroadcast(np.matmul(gg, np.swapaxes(yy, -1, -2)), xx.shape).reshape(x.shape)
-        if b.requires_grad:
-            gb = unbroadcast(np.matmul(np.swapaxes(xx, -1, -2), gg), yy.shape).reshape(y.shape)
-        return ga, gb
-    return Tensor.from_op(out, (a, b), backward, "matmul")
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy's broadcasting rules (see ``tensor_ops.matmul``)."""
+    return _ops.matmul(a, b)
 
 
 def as_tensor(value, dtype=None) -> Tensor:
-    """``value`` itself if it is a ``Tensor``, else a new constant tensor."""
+    """``value`` itself if it is a ``Tensor``, else a new constant tensor: a float32 or float64
+    array keeps its dtype, anything else becomes float32, unless ``dtype`` is given."""
     return value if isinstance(value, Tensor) else Tensor(value, dtype=dtype)
+
+
+from . import tensor_ops as _ops  # noqa: E402  (the ops import Tensor from here)
+from . import tensor_shape as _shape  # noqa: E402

@@ -21,7 +21,8 @@ from .windows import pad, window_view
 
 
 class MatrixEntries(NamedTuple):
-    """The nonzeros of a layer's matrix: ``matrix[rows[i], cols[i]] = weight.ravel()[weight_index[i]]``.
+    """The nonzeros of a layer's matrix: ``matrix[rows[i], cols[i]] += weight.ravel()[weight_index[i]]``
+    (a position appears more than once only where a padding copies input pixels).
 
     Rows are the output's ``(C_out, *O)`` raveled, columns the input's ``(C_in, *S)``; ``shape``
     is ``(C_out * prod(O), C_in * prod(S))``. Bias is not part of the matrix.
@@ -33,22 +34,32 @@ class MatrixEntries(NamedTuple):
     shape: tuple[int, int]
 
 
-def window_taps(in_shape, window: Window, groups: int) -> np.ndarray:
-    """Input column read by every (group, channel-in-group, tap, output position); -1 in padding.
+def window_taps(in_shape, window: Window, groups: int, sources=None) -> np.ndarray:
+    """Input column read by every (group, channel-in-group, tap, output position); -1 in zero padding.
+
+    ``sources``: for a padding that copies input pixels (reflect, replicate, circular), one array
+    per spatial axis giving the input position each padded position copies; ``None`` for zeros.
 
     Shape: ``in_shape = (C, *S)`` -> ``(G, C/G * prod(K), prod(O))``.
     """
     c = in_shape[0]
     index = np.arange(math.prod(in_shape), dtype=np.int64).reshape((1,) + tuple(in_shape))   # (1, C, *S)
-    padded = pad(index, window.pads, value=-1)                                              # (1, C, *Sp)
+    if sources is None:
+        padded = pad(index, window.pads, value=-1)                                          # (1, C, *Sp)
+    else:
+        padded = index[np.ix_([0], range(c), *sources)]                                      # (1, C, *Sp)
     view = window_view(padded, window)                                                      # (1, C, *K, *O)
     return view.reshape(groups, (c // groups) * math.prod(window.kernel), math.prod(window.out_sizes))
 
 
-def conv_entries(weight_shape, in_shape, window: Window, groups: int) -> MatrixEntries:
-    """A convolution with weight ``(C_out, C_in/G, *K)`` over one example of ``in_shape = (C_in, *S)``."""
+def conv_entries(weight_shape, in_shape, window: Window, groups: int, sources=None) -> MatrixEntries:
+    """A convolution with weight ``(C_out, C_in/G, *K)`` over one example of ``in_shape = (C_in, *S)``.
+
+    With ``sources`` (see ``window_taps``) a padded tap reads an input pixel, so one (row, column)
+    may hold several weights: the matrix entry is their sum.
+    """
     c_out = weight_shape[0]
-    taps = window_taps(in_shape, window, groups)                                        # (G, Cg*K, P)
+    taps = window_taps(in_shape, window, groups, sources)                               # (G, Cg*K, P)
     g, r, p = taps.shape
     per_group = c_out // groups
     weight_index = np.arange(c_out * r).reshape(g, per_group, r, 1)                     # (G, Cout/G, Cg*K, 1)

@@ -62,12 +62,13 @@ def conv_matrix(layer, input_shape, sparse: bool | None = None):
         else:
             return csr_matrix((values, (rows, cols)), shape=shape)
     dense = np.zeros(shape, dtype=layer.weight.data.dtype)
-    dense[rows, cols] = values
+    np.add.at(dense, (rows, cols), values)                             # a copying padding repeats positions
     return dense
 
 
 def conv_matrix_labels(layer, input_shape, name: str = "W") -> np.ndarray:
-    """The matrix with symbolic entries: ``'W1'`` ... for the weight taps, ``'0'`` elsewhere.
+    """The matrix with symbolic entries: ``'W1'`` ... for the weight taps, ``'0'`` elsewhere
+    (``'W1+W3'`` where a reflect/replicate/circular padding makes two taps read one pixel).
 
     Weights are numbered 1, 2, ... in the order of ``layer.weight.ravel()``.
 
@@ -80,7 +81,8 @@ def conv_matrix_labels(layer, input_shape, name: str = "W") -> np.ndarray:
     """
     rows, cols, weight_index, shape = _entries(layer, input_shape)
     labels = np.full(shape, "0", dtype=object)
-    labels[rows, cols] = [f"{name}{i + 1}" for i in weight_index]
+    for r, c, i in zip(rows, cols, weight_index):                      # a copying padding sums several weights
+        labels[r, c] = f"{name}{i + 1}" if labels[r, c] == "0" else f"{labels[r, c]}+{name}{i + 1}"
     return labels
 
 

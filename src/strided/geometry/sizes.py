@@ -20,19 +20,46 @@ def kernel_extent(kernel: int, dilation: int = 1) -> int:
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: tuple[int, int] = (0, 0),
-                     dilation: int = 1) -> int:
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
     """Length of a sliding-window output along one axis.
 
     ``floor((size - dilation*(kernel-1) - 1 + pad_lo + pad_hi) / stride) + 1``; may be < 1 when
     the window does not fit (callers turn that into an error).
 
+    With ``ceil_mode`` (pooling's option) the division rounds up, so a last, partial window may
+    reach past the padded input, then PyTorch's rule drops that window again when it would start
+    at or past ``size + pad_lo`` (entirely in the high padding): every window starts inside the
+    input or the low padding.
+
     >>> conv_output_size(227, 11, stride=4)
     55
     >>> conv_output_size(32, 5, padding=(2, 2))
     32
+    >>> conv_output_size(6, 3, 2), conv_output_size(6, 3, 2, ceil_mode=True)
+    (2, 3)
+    >>> conv_output_size(5, 2, 2, padding=(1, 1), ceil_mode=True)   # a 4th window would start in the padding
+    3
     """
     lo, hi = padding
-    return (size + lo + hi - kernel_extent(kernel, dilation)) // stride + 1
+    reach = size + lo + hi - kernel_extent(kernel, dilation)
+    if not ceil_mode:
+        return reach // stride + 1
+    out = -(-reach // stride) + 1
+    if (out - 1) * stride >= size + lo:                                 # the last window starts in the high padding
+        out -= 1
+    return out
+
+
+def window_overhang(size: int, kernel: int, stride: int, padding: tuple[int, int], dilation: int, out: int) -> int:
+    """How far ``out`` windows reach past the padded input's high end along one axis (0 when they fit).
+
+    Only ``ceil_mode`` makes this positive: ``(out - 1) * stride + dilation*(kernel-1) + 1 - (size + lo + hi)``.
+
+    >>> window_overhang(6, 3, 2, (0, 0), 1, 3)
+    1
+    """
+    lo, hi = padding
+    return max(0, (out - 1) * stride + kernel_extent(kernel, dilation) - (size + lo + hi))
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -94,9 +121,10 @@ def explicit_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], .
 
 def window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                         pads: Sequence[tuple[int, int]], dilation: Sequence[int], owner: str,
-                        in_shape=None) -> tuple[int, ...]:
+                        in_shape=None, ceil_mode: bool = False) -> tuple[int, ...]:
     """Spatial output sizes of a sliding window, raising a ``ShapeError`` when one is below 1."""
-    out = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
+    out = tuple(conv_output_size(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
     if any(o < 1 for o in out):
         got = f" (input {tuple(in_shape)})" if in_shape is not None else ""
         span = tuple(kernel_extent(k, d) for k, d in zip(kernel, dilation))

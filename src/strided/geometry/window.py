@@ -22,10 +22,12 @@ import itertools
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from ..checks import as_tuple
 from .receptive_field import ReceptiveField
 from .sizes import (explicit_padding, kernel_extent, resolve_padding, transposed_window_output_shape,
-                    window_output_shape)
+                    window_output_shape, window_overhang)
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -87,15 +89,31 @@ class Window(_Geometry):
 
     Output position ``o`` (per axis) reads the padded input at ``o * stride + k * dilation`` for
     every kernel tap ``k``. Fields: ``kernel``, ``stride``, ``dilation``, ``pads`` (``(lo, hi)``
-    per axis), ``in_sizes``, ``out_sizes``.
+    per axis), ``in_sizes``, ``out_sizes``, and ``overhang``: empty, or per axis how much of the
+    high pad is not padding the user asked for but the reach of ``ceil_mode``'s last, partial
+    window past it (``declared_pads`` are the pads without it). The data are padded by ``pads``
+    (overhang included), so the taps, ``padded_sizes`` and ``tiles`` need no special case.
 
     Shape: ``(N, C, *in_sizes) -> (N, C', *out_sizes)``, per axis
-    ``out = floor((in + lo + hi - dilation * (kernel - 1) - 1) / stride) + 1``.
+    ``out = floor((in + lo + hi - dilation * (kernel - 1) - 1) / stride) + 1`` (with the overhang
+    in ``hi``; see ``conv_output_size`` for the ``ceil_mode`` rule in the declared pads).
 
     >>> w = resolve_window((7,), 3, 2, 1, "same")
     >>> w.pads, w.out_sizes, w.extent, w.tiles
     (((1, 1),), (4,), (3,), False)
+    >>> c = resolve_window((6,), 3, 2, 1, 0, True)
+    >>> c.out_sizes, c.pads, c.overhang, c.declared_pads
+    ((3,), ((0, 1),), (1,), ((0, 0),))
     """
+
+    overhang: tuple[int, ...] = ()
+
+    @functools.cached_property
+    def declared_pads(self) -> Pads:
+        """``pads`` without the ``overhang``: the padding the arguments asked for."""
+        if not self.overhang:
+            return self.pads
+        return tuple((lo, hi - v) for (lo, hi), v in zip(self.pads, self.overhang))
 
     @functools.cached_property
     def padded_sizes(self) -> tuple[int, ...]:
@@ -178,22 +196,37 @@ class TransposedWindow(_Geometry):
 
 
 @_remembered
-def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, *, owner: str = "window",
-                   in_shape=None) -> Window:
+def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, ceil_mode=False, *,
+                   owner: str = "window", in_shape=None) -> Window:
     """Check a sliding window's arguments against ``in_sizes`` and resolve its ``Window``.
 
     ``kernel``, ``stride`` and ``dilation`` are ints or one int per axis (``stride=None`` means
-    the kernel, pooling's default); ``padding`` is anything ``resolve_padding`` accepts. Raises a
-    ``ShapeError`` naming ``owner`` (and ``in_shape``) when the kernel does not fit.
+    the kernel, pooling's default); ``padding`` is anything ``resolve_padding`` accepts;
+    ``ceil_mode`` (a ``bool``, pooling's option) rounds the output sizes up as PyTorch does, the
+    last window's reach past the padded input then going into ``pads`` and ``overhang``. Raises
+    a ``ShapeError`` naming ``owner`` (and ``in_shape``) when the kernel does not fit.
     """
     in_sizes = tuple(int(n) for n in in_sizes)
     d = len(in_sizes)
     kernel = as_tuple(kernel, d, "kernel_size", owner)
     stride = kernel if stride is None else as_tuple(stride, d, "stride", owner)
     dilation = as_tuple(dilation, d, "dilation", owner)
+    check_ceil_mode(ceil_mode, owner)
     pads = resolve_padding(padding, in_sizes, kernel, stride, dilation, owner)
-    out = window_output_shape(in_sizes, kernel, stride, pads, dilation, owner, in_shape)
-    return Window(kernel, stride, dilation, pads, in_sizes, out)
+    out = window_output_shape(in_sizes, kernel, stride, pads, dilation, owner, in_shape, ceil_mode)
+    overhang = tuple(window_overhang(n, k, s, p, dl, o) for n, k, s, p, dl, o in
+                     zip(in_sizes, kernel, stride, pads, dilation, out)) if ceil_mode else ()
+    if not any(overhang):
+        return Window(kernel, stride, dilation, pads, in_sizes, out)
+    pads = tuple((lo, hi + v) for (lo, hi), v in zip(pads, overhang))
+    return Window(kernel, stride, dilation, pads, in_sizes, out, overhang)
+
+
+def check_ceil_mode(ceil_mode, owner: str) -> bool:
+    """``ceil_mode`` must be a ``bool`` (``0``/``1`` and strings are refused with a ``TypeError``)."""
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"{owner}: ceil_mode must be a bool, got {ceil_mode!r}")
+    return bool(ceil_mode)
 
 
 @_remembered

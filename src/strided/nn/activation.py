@@ -1,18 +1,38 @@
-"""Element-wise activations and softmax, each with its backward."""
+"""Element-wise activations that are piecewise linear (ReLU and its kin, PReLU, the hard ones),
+the sigmoid and tanh, and softmax; each with its backward. The smooth ones (GELU, SiLU, ELU,
+Softplus, Mish, ...) are in ``activation_smooth.py``.
+
+Gradients at the kinks follow PyTorch exactly: ``relu``, ``leaky_relu`` and ``prelu`` take the
+negative side's slope at 0; ``hardtanh`` and ``relu6`` pass no gradient at either bound;
+``hardsigmoid`` none at +-3; ``hardswish`` 0 at -3 and 1 at +3.
+
+``inplace=`` is accepted wherever PyTorch has it, for code written against PyTorch, but the
+result is always a new array: the graph keeps the inputs that backward passes read, so strided
+never overwrites them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import expected_input
+from ..checks import as_int, as_number
+from ..errors import ShapeError, expected_input, shape_str
 from ..tensor import Tensor, as_tensor
-from .module import Module
+from .module import Cost, Module, Parameter
 from .pool import MaxPool1d, MaxPool2d, MaxPool3d
 from .registry import register_layer
 
 
-def relu(x) -> Tensor:
-    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch."""
+def check_inplace(inplace, owner: str) -> bool:
+    """``inplace`` must be a bool (it is accepted, never acted on: see the module docstring)."""
+    if not isinstance(inplace, (bool, np.bool_)):
+        raise TypeError(f"{owner}: inplace must be a bool, got {inplace!r}")
+    return bool(inplace)
+
+
+def relu(x, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch. Shape: any, unchanged."""
+    check_inplace(inplace, "relu")
     x = as_tensor(x)
     out = np.maximum(x.data, 0)
 
@@ -22,23 +42,129 @@ def relu(x) -> Tensor:
     return Tensor.from_op(out, (x,), backward, "relu")
 
 
-def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
-    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` clipped to ``[min_val, max_val]``; no gradient at or beyond either bound (PyTorch's rule).
+
+    Shape: any, unchanged.
+    """
+    low, high = _bounds(min_val, max_val, "hardtanh", strict=False)
+    check_inplace(inplace, "hardtanh")
+    return _clip(as_tensor(x), low, high, "hardtanh")
+
+
+def relu6(x, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)``, i.e. ``hardtanh(x, 0, 6)``: no gradient at 0 or at 6. Shape: any, unchanged."""
+    check_inplace(inplace, "relu6")
+    return _clip(as_tensor(x), 0.0, 6.0, "relu6")
+
+
+def _bounds(min_val, max_val, owner: str, strict: bool) -> tuple[float, float]:
+    """The two bounds as floats; ``min_val <= max_val`` (``<`` when ``strict``, as ``nn.Hardtanh`` wants)."""
+    low, high = as_number(min_val, "min_val", owner), as_number(max_val, "max_val", owner)
+    if low > high or (strict and low == high):
+        relation = "less than" if strict else "at most"
+        raise ValueError(f"{owner}: min_val must be {relation} max_val, got min_val={low}, max_val={high}")
+    return low, high
+
+
+def _clip(x: Tensor, low: float, high: float, op: str) -> Tensor:
+    """``hardtanh``'s op: the gradient passes strictly inside ``(low, high)`` only."""
+    out = np.clip(x.data, low, high)                                    # (*) in x's memory layout
+    return Tensor.from_op(out, (x,), lambda g: (g * ((x.data > low) & (x.data < high)),), op)
+
+
+def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere (the gradient at 0 is the slope).
+
+    Shape: any, unchanged.
+    """
+    negative_slope = as_number(negative_slope, "negative_slope", "leaky_relu")
+    check_inplace(inplace, "leaky_relu")
     x = as_tensor(x)
     positive = x.data > 0
     out = np.where(positive, x.data, x.data * negative_slope)
     return Tensor.from_op(out, (x,), lambda g: (np.where(positive, g, g * negative_slope),), "leaky_relu")
 
 
-def sigmoid(x) -> Tensor:
-    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
+def prelu(x, weight, owner: str = "prelu") -> Tensor:
+    """``x`` where positive, ``weight * x`` elsewhere, with a learned slope per channel (axis 1).
+
+    ``weight`` has one value (shared by every channel; then ``x`` may have any rank) or ``C``
+    values for an input ``(N, C, *)``. As in PyTorch, a 1-D input has no channel axis, and ``x`` and
+    ``weight`` must share a dtype (a raw array takes the weight's).
+    Shape: ``x (N, C, *)``, ``weight (C,)`` or ``(1,)`` -> ``(N, C, *)``.
+    """
+    x, weight, _ = Tensor.match_dtypes(owner, x, weight)                # one dtype, or a TypeError naming both
+    if weight.ndim > 1:
+        raise ShapeError(f"{owner}: expected weight (C,) or a single value, got {shape_str(weight.shape)}")
+    check_prelu_input(owner, x.shape, weight.size)
+    if weight.size == 1:
+        w = weight.data.reshape(())                                     # () broadcast everywhere
+        reduce_axes = tuple(range(x.ndim))
+    else:
+        w = weight.data.reshape((-1,) + (1,) * (x.ndim - 2))            # (C, 1, ..., 1) against (N, C, *S)
+        reduce_axes = (0,) + tuple(range(2, x.ndim))
+    positive = x.data > 0                                               # (N, C, *S)
+    out = np.where(positive, x.data, w * x.data)                        # (N, C, *S)
+
+    def backward(g):
+        gx = np.where(positive, g, g * w) if x.requires_grad else None  # (N, C, *S)
+        gw = None
+        if weight.requires_grad:                                        # d out / d w = x where x <= 0
+            gw = (g * np.minimum(x.data, 0)).sum(axis=reduce_axes)      # (C,) or ()
+            gw = gw.reshape(weight.shape)
+        return gx, gw
+    return Tensor.from_op(out, (x, weight), backward, "prelu")
+
+
+def check_prelu_input(owner: str, shape, num_parameters: int) -> None:
+    """A per-channel weight needs an input ``(N, C, *)`` with ``C == num_parameters``."""
+    if num_parameters == 1:
+        return
+    if len(shape) < 2 or shape[1] != num_parameters:
+        raise expected_input(owner, f"(N, {num_parameters}, *) (one slope per channel, on axis 1)", shape)
+
+
+def hardsigmoid(x, inplace: bool = False) -> Tensor:
+    """``min(max(x + 3, 0), 6) / 6``; the gradient is 1/6 strictly inside ``(-3, 3)``, else 0.
+
+    Shape: any, unchanged.
+    """
+    check_inplace(inplace, "hardsigmoid")
     x = as_tensor(x)
-    e = np.exp(-np.abs(x.data))
-    out = np.where(x.data >= 0, 1 / (1 + e), e / (1 + e))
+    out = np.clip(x.data + 3, 0, 6) / 6
+    return Tensor.from_op(out, (x,), lambda g: (g * ((x.data > -3) & (x.data < 3)) / 6,), "hardsigmoid")
+
+
+def hardswish(x, inplace: bool = False) -> Tensor:
+    """``x * min(max(x + 3, 0), 6) / 6`` (MobileNetV3); the gradient is 0 up to -3 included,
+    ``x / 3 + 1/2`` on ``(-3, 3)`` and 1 from 3 on, as in PyTorch. Shape: any, unchanged.
+    """
+    check_inplace(inplace, "hardswish")
+    x = as_tensor(x)
+    out = x.data * np.clip(x.data + 3, 0, 6) / 6
+
+    def backward(g):
+        middle_or_top = np.where(x.data < 3, x.data / 3 + 0.5, 1.0)     # (*) slope on (-3, 3) and from 3 on
+        return (g * np.where(x.data <= -3, 0.0, middle_or_top),)        # (*) 0 up to -3, -3 included
+    return Tensor.from_op(out, (x,), backward, "hardswish")
+
+
+def sigmoid(x) -> Tensor:
+    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``. Shape: any, unchanged."""
+    x = as_tensor(x)
+    out = stable_sigmoid(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
 
 
+def stable_sigmoid(a: np.ndarray) -> np.ndarray:
+    """The logistic function of an array, from ``exp(-|a|)`` so that nothing overflows."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
 def tanh(x) -> Tensor:
+    """Hyperbolic tangent. Shape: any, unchanged."""
     x = as_tensor(x)
     out = np.tanh(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
@@ -63,9 +189,27 @@ def log_softmax(x, dim: int = -1) -> Tensor:
 EXAMPLE_SHAPE = (2, 3, 4)
 
 
+class Elementwise(Module):
+    """Base of the activations that take PyTorch's ``inplace=`` flag (accepted, never acted on)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = check_inplace(inplace, type(self).__name__)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+    def _with_inplace(self, text: str) -> str:
+        return text + (", inplace=True" if self.inplace else "")
+
+
 @register_layer(example=lambda: (ReLU(), EXAMPLE_SHAPE))
-class ReLU(Module):
-    """Rectified linear unit. Shape: any, unchanged."""
+class ReLU(Elementwise):
+    """Rectified linear unit ``max(x, 0)``. Shape: any, unchanged.
+
+    >>> ReLU()(np.array([-1.0, 2.0], dtype=np.float32)).data
+    array([0., 2.], dtype=float32)
+    """
 
     def forward(self, x) -> Tensor:
         return relu(x)
@@ -75,26 +219,108 @@ class ReLU(Module):
 
         The maximum commutes with the ReLU, and so do the gradients, ties included: a window whose
         maximum is positive routes to the same first maximum either way, and a window whose
-        maximum is at most 0 gets no gradient either way (the ReLU's gradient at 0 is 0).
+        maximum is at most 0 gets no gradient either way (the ReLU's gradient at 0 is 0). Not with
+        ``return_indices``: where a window's maximum is at most 0 the indices would differ.
         """
-        if type(after) in (MaxPool1d, MaxPool2d, MaxPool3d):
+        if type(after) in (MaxPool1d, MaxPool2d, MaxPool3d) and not after.return_indices:
             return lambda x: self(after(x))
         return None
 
 
+@register_layer(example=lambda: (Hardtanh(-2.0, 2.5), EXAMPLE_SHAPE))
+class Hardtanh(Elementwise):
+    """``x`` clipped to ``[min_val, max_val]`` (default ``[-1, 1]``; ``min_val < max_val``).
+
+    Shape: any, unchanged.
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.min_val, self.max_val = _bounds(min_val, max_val, type(self).__name__, strict=True)
+
+    def forward(self, x) -> Tensor:
+        return _clip(as_tensor(x), self.min_val, self.max_val, "hardtanh")
+
+    def extra_repr(self) -> str:
+        return self._with_inplace(f"min_val={self.min_val}, max_val={self.max_val}")
+
+
+@register_layer(example=lambda: (ReLU6(), EXAMPLE_SHAPE))
+class ReLU6(Hardtanh):
+    """``min(max(x, 0), 6)`` (MobileNet): a ``Hardtanh`` from 0 to 6. Shape: any, unchanged."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def forward(self, x) -> Tensor:
+        return relu6(x)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
 @register_layer(example=lambda: (LeakyReLU(0.1), EXAMPLE_SHAPE))
-class LeakyReLU(Module):
+class LeakyReLU(Elementwise):
     """Leaky ReLU with ``negative_slope`` (default 0.01). Shape: any, unchanged."""
 
-    def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
-        self.negative_slope = negative_slope
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__(inplace)
+        self.negative_slope = as_number(negative_slope, "negative_slope", "LeakyReLU")
 
     def forward(self, x) -> Tensor:
         return leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return self._with_inplace(f"negative_slope={self.negative_slope}")
+
+
+@register_layer(example=lambda: (PReLU(3), EXAMPLE_SHAPE))
+class PReLU(Module):
+    """Leaky ReLU whose negative slope is learned: one ``weight`` shared by all channels
+    (``num_parameters=1``, the default) or one per channel (``num_parameters=C``, axis 1),
+    initialised to ``init`` (0.25) as in PyTorch. Weight decay is best left off it.
+
+    Shape: ``(N, C, *)`` -> same (any shape when ``num_parameters=1``); ``weight (num_parameters,)``.
+
+    >>> PReLU(2)(np.array([[-4.0, 1.0]], dtype=np.float32)).data
+    array([[-1.,  1.]], dtype=float32)
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25):
+        super().__init__()
+        self.num_parameters = as_int(num_parameters, "num_parameters", "PReLU")
+        self.init = as_number(init, "init", "PReLU")
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=np.float32))
+
+    def forward(self, x) -> Tensor:
+        return prelu(x, self.weight, self._describe())
+
+    def output_shape(self, in_shape):
+        check_prelu_input(self._describe(), tuple(in_shape), self.num_parameters)
+        return tuple(in_shape)
+
+    def cost(self, in_shape):
+        """The slopes; no multiply-accumulates (an element-wise layer)."""
+        return Cost(self.num_parameters, 0)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+@register_layer(example=lambda: (Hardsigmoid(), EXAMPLE_SHAPE))
+class Hardsigmoid(Elementwise):
+    """``min(max(x + 3, 0), 6) / 6``, a piecewise-linear sigmoid. Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return hardsigmoid(x)
+
+
+@register_layer(example=lambda: (Hardswish(), EXAMPLE_SHAPE))
+class Hardswish(Elementwise):
+    """``x * hardsigmoid(x)`` (MobileNetV3). Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return hardswish(x)
 
 
 @register_layer(example=lambda: (Sigmoid(), EXAMPLE_SHAPE))

@@ -1,4 +1,4 @@
-"""Adaptive average pooling: a fixed output size whatever the input size, in 1, 2 and 3 dimensions.
+"""Adaptive average and max pooling: a fixed output size whatever the input size, in 1, 2 and 3 dimensions.
 
 Output bin ``i`` of an axis of size ``S`` pooled to ``O`` averages input
 ``[floor(i*S/O), ceil((i+1)*S/O))`` (``geometry.adaptive_bins``, PyTorch's rule), so the bins
@@ -7,6 +7,12 @@ Cartesian product over axes, so the mean over a box is the mean over one axis of
 the next: the op pools one axis at a time, each with a loop over that axis' ``O`` bins (a
 handful: torchvision's AlexNet and VGG pool to 6x6 and 7x7), vectorised over batch, channels
 and the other axes. An axis whose output size equals its input size is left alone.
+
+The maximum over a box is likewise the maximum over one axis of the maxima over the next:
+adaptive max pooling reduces the last axis first, keeping each bin's first argmax (and the
+coordinates found on the axes already reduced), so the winner is the box's first maximum in
+row-major scan order, PyTorch's. Its backward pass adds each output's gradient at that input
+position (``np.bincount``: overlapping bins may pick the same pixel).
 """
 
 from __future__ import annotations
@@ -92,6 +98,68 @@ def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Te
     return Tensor.from_op(out, (x,), backward, f"adaptive_avg_pool{ndim}d")
 
 
+def _max_bins(x: np.ndarray, coords: list, axis: int, starts, ends):
+    """First maximum of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)``, with the input
+    coordinates on the axes already reduced (``coords``, gathered at the winners) and on this one."""
+    lead = (slice(None),) * axis
+    values, found = [], [[] for _ in range(len(coords) + 1)]
+    for s, e in zip(starts, ends):
+        part = x[lead + (slice(s, e),)]                                 # (..., e - s, ...)
+        at = np.expand_dims(part.argmax(axis=axis), axis)               # (..., 1, ...): first maximum
+        values.append(np.take_along_axis(part, at, axis))
+        for c, kept in zip(coords, found):
+            kept.append(np.take_along_axis(c[lead + (slice(s, e),)], at, axis))
+        found[-1].append(at + s)
+    return np.concatenate(values, axis=axis), [np.concatenate(k, axis=axis) for k in found]
+
+
+def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *, owner: str | None = None):
+    """Adaptive max pooling over the last ``ndim`` axes of ``(N, C, *S)``.
+
+    Shape: ``(N, C, *S) -> (N, C, *O)``; output ``[..., i]`` is the maximum of input
+    ``[..., floor(i*S/O) : ceil((i+1)*S/O)]`` on every axis (ties: the first in scan order). With
+    ``return_indices``, also each maximum's flat index in its channel's input plane (int64 array).
+    """
+    x = as_tensor(x)
+    owner = owner or f"adaptive_max_pool{ndim}d"
+    out_sizes = adaptive_output_size(output_size, x.shape, ndim, owner)
+    in_sizes = x.shape[2:]
+    out, coords = x.data, []                                            # coords: input index per reduced axis
+    for a in reversed(range(ndim)):                                     # last axis first: row-major first maximum
+        out, coords = _max_bins(out, coords, 2 + a, *adaptive_bins(in_sizes[a], out_sizes[a]))
+    flat = np.zeros(out.shape, dtype=np.int64)                          # (N, C, *O)
+    for a, c in zip(reversed(range(ndim)), coords):
+        flat += c * int(np.prod(in_sizes[a + 1:]))
+    n, c = x.shape[:2]
+    plane = int(np.prod(in_sizes))
+
+    def backward(g):
+        rows = np.arange(n * c).reshape(n, c, *(1,) * ndim) * plane     # (N, C, 1, ...): each plane's offset
+        summed = np.bincount((rows + flat).ravel(), weights=np.ravel(g), minlength=n * c * plane)
+        return (summed.reshape(x.shape).astype(g.dtype, copy=False),)   # (N, C, *S)
+    result = Tensor.from_op(out, (x,), backward, f"adaptive_max_pool{ndim}d")
+    return (result, flat) if return_indices else result
+
+
+def adaptive_max_pool1d(x, output_size, return_indices=False):
+    """``torch.nn.functional.adaptive_max_pool1d``: ``(N, C, L) -> (N, C, output_size)``."""
+    return adaptive_max_pool(x, 1, output_size, return_indices)
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    """``torch.nn.functional.adaptive_max_pool2d``: ``(N, C, H, W) -> (N, C, *output_size)``.
+
+    >>> adaptive_max_pool2d(np.arange(12.0).reshape(1, 1, 3, 4), (2, 2)).numpy().tolist()
+    [[[[5.0, 7.0], [9.0, 11.0]]]]
+    """
+    return adaptive_max_pool(x, 2, output_size, return_indices)
+
+
+def adaptive_max_pool3d(x, output_size, return_indices=False):
+    """``torch.nn.functional.adaptive_max_pool3d``: ``(N, C, D, H, W) -> (N, C, *output_size)``."""
+    return adaptive_max_pool(x, 3, output_size, return_indices)
+
+
 def adaptive_avg_pool1d(x, output_size) -> Tensor:
     """``(N, C, L) -> (N, C, output_size)``; see ``adaptive_avg_pool``."""
     return adaptive_avg_pool(x, 1, output_size)
@@ -100,9 +168,8 @@ def adaptive_avg_pool1d(x, output_size) -> Tensor:
 def adaptive_avg_pool2d(x, output_size) -> Tensor:
     """``(N, C, H, W) -> (N, C, *output_size)``, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
-    >>> adaptive_avg_pool2d(np.arange(12.0).reshape(1, 1, 3, 4), (2, 2)).numpy()
-    array([[[[2.5, 4.5],
-             [6.5, 8.5]]]], dtype=float32)
+    >>> adaptive_avg_pool2d(np.arange(12.0).reshape(1, 1, 3, 4), (2, 2)).numpy().tolist()
+    [[[[2.5, 4.5], [6.5, 8.5]]]]
     """
     return adaptive_avg_pool(x, 2, output_size)
 
@@ -112,8 +179,8 @@ def adaptive_avg_pool3d(x, output_size) -> Tensor:
     return adaptive_avg_pool(x, 3, output_size)
 
 
-class _AdaptiveAvgPoolNd(Module):
-    """Shared body of the adaptive average pooling layers (``ndim`` set by each subclass).
+class _AdaptivePoolNd(Module):
+    """Shared body of the adaptive pooling layers (``ndim`` set by each subclass).
 
     Receptive field: exact when the bins form a regular sliding window (the output size divides
     the input size, the identity, global pooling, ``7 -> 3``); otherwise approximated by a
@@ -128,9 +195,6 @@ class _AdaptiveAvgPoolNd(Module):
         check_output_size(output_size, self.ndim, type(self).__name__)
         self.output_size = output_size
 
-    def forward(self, x) -> Tensor:
-        return adaptive_avg_pool(x, self.ndim, self.output_size, self._describe())
-
     def output_shape(self, in_shape):
         return tuple(in_shape[:2]) + adaptive_output_size(self.output_size, in_shape, self.ndim, self._describe())
 
@@ -140,7 +204,26 @@ class _AdaptiveAvgPoolNd(Module):
         return rf.through_window(kernel, stride, pad_lo, (1,) * self.ndim)
 
     def extra_repr(self) -> str:
-        return f"output_size={self.output_size!r}"
+        text = f"output_size={self.output_size!r}"
+        return text + (", return_indices=True" if getattr(self, "return_indices", False) else "")
+
+
+class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
+    def forward(self, x) -> Tensor:
+        return adaptive_avg_pool(x, self.ndim, self.output_size, self._describe())
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    """With ``return_indices`` the forward returns ``(output, indices)``; the static rules describe the output."""
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        if not isinstance(return_indices, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: return_indices must be a bool, got {return_indices!r}")
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x):
+        return adaptive_max_pool(x, self.ndim, self.output_size, self.return_indices, owner=self._describe())
 
 
 @register_layer(example=lambda: (AdaptiveAvgPool1d(4), (2, 3, 8)))
@@ -167,5 +250,33 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
 @register_layer(example=lambda: (AdaptiveAvgPool3d((2, 1, 3)), (1, 2, 4, 3, 3)))
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """Adaptive average pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``."""
+
+    ndim = 3
+
+
+@register_layer(example=lambda: (AdaptiveMaxPool1d(3), (2, 3, 7)))
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Adaptive max pooling over ``(N, C, L)``. Shape: ``(N, C, L) -> (N, C, output_size)``."""
+
+    ndim = 1
+
+
+@register_layer(example=lambda: (AdaptiveMaxPool2d((3, None)), (2, 3, 7, 4)))
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Adaptive max pooling over ``(N, C, H, W)``: the maximum of each of ``O_h x O_w`` bins.
+
+    Shape: ``(N, C, H, W) -> (N, C, O_h, O_w)``; the bins and the receptive field are adaptive
+    average pooling's.
+
+    >>> AdaptiveMaxPool2d((7, 7)).output_shape((1, 512, 9, 12))
+    (1, 512, 7, 7)
+    """
+
+    ndim = 2
+
+
+@register_layer(example=lambda: (AdaptiveMaxPool3d((2, 1, 3)), (1, 2, 4, 3, 5)))
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Adaptive max pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``."""
 
     ndim = 3

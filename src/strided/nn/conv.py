@@ -36,6 +36,7 @@ from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad, 
 from .helpers import check_channels, check_weight_rank, describe_settings, expected_layout
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
+from .padding import CONV_PADDING_MODES, check_mode, pad_axes, pad_index
 from .registry import register_layer
 
 
@@ -64,6 +65,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1``;
         output ``(N, C_out, *O)``.
     """
+    x, weight, bias = Tensor.match_dtypes(owner or "conv", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     d = weight.ndim - 2
@@ -244,21 +246,28 @@ class _ConvNd(Module):
     ndim = 0
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, rng=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", rng=None):
         super().__init__()
         name = type(self).__name__
         self.in_channels, self.out_channels, self.groups = check_channels(name, in_channels, out_channels, groups)
         self.kernel_size, self.stride, self.dilation = check_window(self.ndim, kernel_size, stride, dilation,
                                                                     padding, name)
         self.padding = padding
+        self.padding_mode = check_mode(padding_mode, name, CONV_PADDING_MODES, "padding_mode")
         rng = make_rng(rng)
         fan_in = self.in_channels // self.groups * int(np.prod(self.kernel_size))
         self.weight, self.bias = weight_and_bias((self.out_channels, self.in_channels // self.groups)
                                                  + self.kernel_size, (self.out_channels,), fan_in, bias, rng)
 
     def forward(self, x) -> Tensor:
-        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                    self._describe())
+        if self.padding_mode == "zeros":
+            return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                        self._describe())
+        # another mode: pad the input by the resolved pads of this layer's window ('same' and per-side
+        # pairs included), then convolve without padding; shapes, cost and receptive field are unchanged
+        x = as_tensor(x)
+        x = pad_axes(x, self.window(x.shape).pads, self.padding_mode, owner=self._describe())
+        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups, self._describe())
 
     def window(self, in_shape) -> Window:
         """The geometry this layer resolves to for an input of ``in_shape`` (checked as a forward pass would)."""
@@ -279,12 +288,17 @@ class _ConvNd(Module):
 
     def matrix_entries(self, in_shape):
         """Where each weight sits in this layer's matrix for one example of ``(C_in, *S)`` (``toeplitz``)."""
-        return conv_entries(self.weight.shape, tuple(in_shape), self.window((1,) + tuple(in_shape)), self.groups)
+        window = self.window((1,) + tuple(in_shape))
+        sources = None
+        if self.padding_mode != "zeros":                                # padded taps read input pixels
+            sources = [pad_index(n, lo, hi, self.padding_mode) for n, (lo, hi) in zip(window.in_sizes, window.pads)]
+        return conv_entries(self.weight.shape, tuple(in_shape), window, self.groups, sources)
 
     def extra_repr(self) -> str:
         return describe_settings(self, [str(self.in_channels), str(self.out_channels),
                                         f"kernel_size={self.kernel_size}"],
-                                 {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim, "groups": 1})
+                                 {"stride": (1,) * self.ndim, "padding": 0, "dilation": (1,) * self.ndim, "groups": 1,
+                                  "padding_mode": "zeros"})
 
 
 @register_layer(example=lambda: (Conv1d(2, 4, 3, stride=2, padding="same", dilation=1, rng=0), (2, 2, 9)))

@@ -64,6 +64,7 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         ``O_i = (S_i - 1) * stride_i - lo_i - hi_i + dilation_i * (K_i - 1) + output_padding_i + 1``;
         output ``(N, C_out, *O)``.
     """
+    x, weight, bias = Tensor.match_dtypes(owner or "conv_transpose", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     d = weight.ndim - 2

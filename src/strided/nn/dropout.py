@@ -1,13 +1,37 @@
-"""Dropout: zero each value with probability ``p`` in training, scale the rest by ``1/(1-p)``."""
+"""Dropout: zero values (or whole channels) with probability ``p`` in training, scale the rest by ``1/(1-p)``.
+
+* ``dropout``: each value on its own (Srivastava et al., 2014).
+* ``dropout1d/2d/3d``: each channel of each example as a whole, one Bernoulli draw per ``(n, c)``
+  (Tompson et al., 2015: neighbouring activations of a feature map are correlated, so dropping
+  single values regularises little).
+* ``alpha_dropout``: for self-normalising (SELU) networks (Klambauer et al., 2017); dropped values
+  are set to SELU's negative saturation and an affine correction keeps mean 0 and variance 1.
+
+Randomness comes only from the ``rng`` passed (a module's own generator); in evaluation every
+variant is the identity.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ..checks import as_number
+from ..errors import expected_input
 from ..tensor import Tensor, as_tensor
+from .helpers import SPATIAL_NAMES
 from .init import make_rng
 from .module import Module
 from .registry import register_layer
+
+
+def check_p(p, owner: str) -> float:
+    """The dropout probability: a number in ``[0, 1]``."""
+    p = as_number(p, "p", owner)
+    if not 0 <= p <= 1:
+        raise ValueError(f"{owner}: p must be in [0, 1], got {p!r}")
+    return p
 
 
 def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
@@ -28,6 +52,82 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), "dropout")
 
 
+# Input ranks each channel dropout accepts, by number of spatial axes: batched (N, C, *S) and unbatched
+# (C, *S), except 2-D, where PyTorch reads a 3-D input as (N, C, L) (deprecated): refused here.
+FEATURE_RANKS = {1: (2, 3), 2: (4,), 3: (4, 5)}
+
+
+def _check_feature_input(shape, ndim: int, owner: str) -> None:
+    if len(shape) not in FEATURE_RANKS[ndim]:
+        names = SPATIAL_NAMES[ndim]
+        expected = f"(N, C, {names})" + (f" or (C, {names})" if ndim != 2 else "")
+        hint = (" (a 3-D input is ambiguous: use Dropout1d for (N, C, L), or add the batch axis to (C, H, W))"
+                if ndim == 2 and len(shape) == 3 else "")
+        raise expected_input(owner, expected + hint, shape)
+
+
+def feature_dropout(x, p: float, training: bool, rng, ndim: int, owner: str) -> Tensor:
+    """Zero each channel of each example with probability ``p``, one draw per ``(n, c)`` (per ``c``
+    for an unbatched input), and scale the kept channels by ``1/(1-p)``.
+
+    Shape: ``(N, C, *S)`` or ``(C, *S)`` with ``len(S) == ndim``, unchanged; the mask is
+    ``(N, C, 1, ..., 1)`` and broadcasts over the spatial axes.
+    """
+    p = check_p(p, owner)
+    x = as_tensor(x)
+    _check_feature_input(x.shape, ndim, owner)
+    if not training or p == 0:
+        return x
+    lead = x.shape[:x.ndim - ndim]                                      # (N, C) or (C,)
+    if p == 1:
+        keep = np.zeros(lead, dtype=x.dtype)
+    else:
+        keep = (make_rng(rng).random(lead, dtype=np.float32) >= p).astype(x.dtype) / (1 - p)
+    keep = keep.reshape(lead + (1,) * ndim)                             # (N, C, 1, ..., 1)
+    return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), f"dropout{ndim}d")
+
+
+def dropout1d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+    """Channel dropout of ``(N, C, L)`` or ``(C, L)``; see ``feature_dropout``. Shape: unchanged."""
+    return feature_dropout(x, p, training, rng, 1, "dropout1d")
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+    """Channel dropout of ``(N, C, H, W)``; see ``feature_dropout``. Shape: unchanged."""
+    return feature_dropout(x, p, training, rng, 2, "dropout2d")
+
+
+def dropout3d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+    """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)``; see ``feature_dropout``. Shape: unchanged."""
+    return feature_dropout(x, p, training, rng, 3, "dropout3d")
+
+
+SELU_SATURATION = 1.7580993408473766
+"""``-lim_{x -> -inf} selu(x) = scale * alpha`` of SELU: a dropped unit of alpha dropout is set to minus this."""
+
+
+def alpha_dropout(x, p: float = 0.5, training: bool = False, rng=None) -> Tensor:
+    """Alpha dropout (Klambauer et al., 2017), as ``torch.nn.functional.alpha_dropout`` (whose
+    ``training`` defaults to ``False``, as here).
+
+    Each value is kept with probability ``1 - p``, else set to ``-alpha`` (``SELU_SATURATION``); then
+    ``a * value + a * alpha * p`` with ``a = ((1 - p) * (1 + p * alpha^2)) ** -0.5``, which keeps a
+    zero-mean unit-variance input so. Shape: any, unchanged.
+    """
+    p = check_p(p, "alpha_dropout")
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return Tensor.from_op(np.zeros_like(x.data), (x,), lambda g: (np.zeros_like(g),), "alpha_dropout")
+    alpha = SELU_SATURATION
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    keep = make_rng(rng).random(x.shape, dtype=np.float32) >= p         # (*), True where kept
+    scale = (keep * a).astype(x.dtype)                                  # (*), a or 0
+    shift = np.where(keep, a * alpha * p, a * alpha * (p - 1)).astype(x.dtype)   # (*)
+    return Tensor.from_op(x.data * scale + shift, (x,), lambda g: (g * scale,), "alpha_dropout")
+
+
 @register_layer(example=lambda: (Dropout(0.5, rng=0), (4, 6)))
 class Dropout(Module):
     """Dropout with probability ``p`` in training mode; the identity in eval mode. Shape: unchanged."""
@@ -41,6 +141,76 @@ class Dropout(Module):
 
     def forward(self, x) -> Tensor:
         return dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class _DropoutNd(Module):
+    """Shared body of ``Dropout1d/2d/3d``; ``ndim`` is the number of spatial axes."""
+
+    ndim = 0
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        self.p = check_p(p, type(self).__name__)
+        self.rng = make_rng(rng)
+
+    def forward(self, x) -> Tensor:
+        return feature_dropout(x, self.p, self.training, self.rng, self.ndim, self._describe())
+
+    def output_shape(self, in_shape):
+        _check_feature_input(tuple(in_shape), self.ndim, self._describe())
+        return tuple(in_shape)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@register_layer(example=lambda: (Dropout1d(0.5, rng=0), (4, 6, 5)))
+class Dropout1d(_DropoutNd):
+    """Zero whole channels of ``(N, C, L)`` (or ``(C, L)``) with probability ``p`` in training, scale
+    the rest by ``1/(1-p)``; the identity in eval mode. PyTorch's ``nn.Dropout1d``. Shape: unchanged.
+
+    >>> y = Dropout1d(0.5, rng=0)(np.ones((2, 8, 3))).data
+    >>> bool((y == y[:, :, :1]).all()), sorted(set(y.ravel().tolist()))   # whole channels, 0 or 1/(1-p)
+    (True, [0.0, 2.0])
+    """
+    ndim = 1
+
+
+@register_layer(example=lambda: (Dropout2d(0.5, rng=0), (3, 6, 2, 3)))
+class Dropout2d(_DropoutNd):
+    """Zero whole feature maps of ``(N, C, H, W)`` with probability ``p`` in training (one draw per
+    ``(n, c)``), scale the rest by ``1/(1-p)``; the identity in eval mode. PyTorch's
+    ``nn.Dropout2d``, except that a 3-D input, which PyTorch reads as ``(N, C, L)`` with a
+    deprecation warning, is refused. Shape: unchanged.
+    """
+    ndim = 2
+
+
+@register_layer(example=lambda: (Dropout3d(0.5, rng=0), (2, 6, 2, 2, 3)))
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``) with probability ``p`` in
+    training, scale the rest by ``1/(1-p)``; the identity in eval mode. PyTorch's ``nn.Dropout3d``.
+    Shape: unchanged.
+    """
+    ndim = 3
+
+
+@register_layer(example=lambda: (AlphaDropout(0.3, rng=0), (4, 6)))
+class AlphaDropout(Module):
+    """Alpha dropout with probability ``p`` in training mode (see ``alpha_dropout``), for SELU
+    networks; the identity in eval mode. PyTorch's ``nn.AlphaDropout``. Shape: any, unchanged.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        self.p = check_p(p, type(self).__name__)
+        self.rng = make_rng(rng)
+
+    def forward(self, x) -> Tensor:
+        return alpha_dropout(x, self.p, self.training, self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

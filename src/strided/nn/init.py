@@ -1,21 +1,288 @@
-"""Weight initialisation, matching PyTorch's defaults, from an explicit random generator."""
+"""Weight initialisation: PyTorch's ``torch.nn.init``, and the layers' default initialisers.
+
+Every public function fills a ``Parameter``, ``Tensor`` or NumPy array **in place** and returns
+it, with PyTorch's names, arguments and formulas. Random ones take ``generator=``: a
+``numpy.random.Generator``, an int seed, or ``None`` for the library's default generator
+(``st.manual_seed`` seeds it)::
+
+    >>> import strided as st
+    >>> layer = st.nn.Conv2d(3, 16, 3, rng=0)
+    >>> _ = st.nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu", generator=0)
+    >>> _ = st.nn.init.zeros_(layer.bias)
+    >>> st.nn.init.calculate_gain("leaky_relu", 0.2) == (2 / (1 + 0.2 ** 2)) ** 0.5
+    True
+
+Fans (``_calculate_fan_in_and_fan_out``): for a weight ``(out, in, *kernel)``,
+``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``.
+
+The helpers after them (``make_rng``, ``uniform``, ``default_fan_in_uniform``,
+``weight_and_bias``, ``kaiming_normal``) are what layers use to build their parameters.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 
 import numpy as np
 
+from ..checks import as_int, as_number
+from ..random import default_generator
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+           "sigmoid")
+
 
 def make_rng(rng=None) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a Generator (returned as is), an int seed, or ``None`` (fresh)."""
+    """A ``numpy.random.Generator`` from a Generator (returned as is), an int seed (a new generator),
+    or ``None``: the library's default generator (see ``strided.random``; ``st.manual_seed`` seeds it)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+    if rng is None:
+        return default_generator()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
+# ------------------------------------------------------------------------------------------ in place
+def _array(tensor, owner: str) -> np.ndarray:
+    """The float array behind a Parameter/Tensor, or the array itself, to be filled in place."""
+    array = getattr(tensor, "data", None) if not isinstance(tensor, np.ndarray) else tensor
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{owner}: expected a Parameter, Tensor or numpy array, got {type(tensor).__name__}")
+    if array.dtype.kind != "f":
+        raise TypeError(f"{owner}: expected a floating-point array, got dtype {array.dtype}")
+    return array
+
+
+def _fill(tensor, values, owner: str):
+    array = _array(tensor, owner)
+    array[...] = values
+    return tensor
+
+
+def _draw_dtype(array: np.ndarray):
+    """Generators draw float32 and float64 directly (no float64 detour for large float32 layers)."""
+    return array.dtype.type if array.dtype in (np.float32, np.float64) else np.float64
+
+
+def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The gain recommended for a nonlinearity: 1 (linear, conv, sigmoid), 5/3 (tanh), sqrt(2)
+    (relu), ``sqrt(2 / (1 + negative_slope^2))`` (leaky_relu; ``param`` is the slope, 0.01 by
+    default), 3/4 (selu)."""
+    if nonlinearity in _LINEAR:
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)):
+            slope = float(param)
+        else:
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
+    """``(in * prod(kernel), out * prod(kernel))`` for a weight of shape ``(out, in, *kernel)``."""
+    shape = _array(tensor, "init").shape
+    if len(shape) < 2:
+        raise ValueError(f"init: fan in and fan out need a tensor with at least 2 dimensions, got shape {shape}")
+    receptive_field = math.prod(shape[2:])
+    return shape[1] * receptive_field, shape[0] * receptive_field
+
+
+def _calculate_correct_fan(tensor, mode: str) -> int:
+    mode = mode.lower() if isinstance(mode, str) else mode
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
+    """Fill with U(a, b)."""
+    array = _array(tensor, "uniform_")
+    a, b = as_number(a, "a", "uniform_"), as_number(b, "b", "uniform_")
+    draw = make_rng(generator).random(array.shape, dtype=_draw_dtype(array))
+    draw *= b - a
+    draw += a
+    return _fill(tensor, draw, "uniform_")
+
+
+def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
+    """Fill with N(mean, std^2)."""
+    array = _array(tensor, "normal_")
+    mean, std = as_number(mean, "mean", "normal_"), as_number(std, "std", "normal_")
+    if std < 0:
+        raise ValueError(f"normal_: std must be >= 0, got {std!r}")
+    draw = make_rng(generator).standard_normal(array.shape, dtype=_draw_dtype(array))
+    draw *= std
+    draw += mean
+    return _fill(tensor, draw, "normal_")
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
+    """Fill with N(mean, std^2) truncated to ``[a, b]`` (exact, by rejection).
+
+    When ``[a, b]`` holds most of the mass, out-of-range draws are redrawn from the normal;
+    otherwise candidates are drawn uniformly on ``[a, b]`` and accepted with probability
+    ``exp(-(x - mean)^2 / (2 std^2))`` relative to the density's peak on ``[a, b]``.
+    """
+    owner = "trunc_normal_"
+    array = _array(tensor, owner)
+    mean, std = as_number(mean, "mean", owner), as_number(std, "std", owner)
+    a, b = as_number(a, "a", owner), as_number(b, "b", owner)
+    if not std > 0 or not a < b:
+        raise ValueError(f"{owner}: needs std > 0 and a < b, got std={std!r}, a={a!r}, b={b!r}")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("trunc_normal_: mean is more than 2 std from [a, b]; drawing may be slow", stacklevel=2)
+    rng = make_rng(generator)
+
+    def cdf(x):
+        return (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0)))) / 2.0
+
+    out = np.empty(array.shape)                                          # float64 while drawing
+    flat = out.reshape(-1)
+    todo = np.arange(flat.size)                                          # indices still to fill
+    if cdf(b) - cdf(a) > 0.3:
+        while todo.size:
+            draw = mean + std * rng.standard_normal(todo.size)
+            inside = (draw >= a) & (draw <= b)
+            flat[todo[inside]] = draw[inside]
+            todo = todo[~inside]
+    else:
+        peak = min(max(mean, a), b)                                      # the density's mode on [a, b]
+        log_peak = -0.5 * ((peak - mean) / std) ** 2
+        while todo.size:
+            draw = rng.uniform(a, b, todo.size)
+            accept = np.log(rng.random(todo.size)) <= -0.5 * ((draw - mean) / std) ** 2 - log_peak
+            flat[todo[accept]] = draw[accept]
+            todo = todo[~accept]
+    return _fill(tensor, out, owner)
+
+
+def constant_(tensor, val: float):
+    """Fill with ``val``."""
+    return _fill(tensor, as_number(val, "val", "constant_"), "constant_")
+
+
+def ones_(tensor):
+    """Fill with 1."""
+    return _fill(tensor, 1.0, "ones_")
+
+
+def zeros_(tensor):
+    """Fill with 0."""
+    return _fill(tensor, 0.0, "zeros_")
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity (ones on the diagonal of a rectangle)."""
+    array = _array(tensor, "eye_")
+    if array.ndim != 2:
+        raise ValueError(f"eye_: expected a 2-D tensor, got shape {array.shape}")
+    return _fill(tensor, np.eye(*array.shape), "eye_")
+
+
+def dirac_(tensor, groups: int = 1):
+    """Fill a 3-, 4- or 5-D conv weight with the Dirac delta: the convolution keeps its input's
+    channels (per group, as many as fit), reading only the kernel's centre."""
+    array = _array(tensor, "dirac_")
+    groups = as_int(groups, "groups", "dirac_")
+    if array.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: expected a 3-, 4- or 5-D tensor, got shape {array.shape}")
+    if array.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({array.shape[0]}) must be divisible by groups={groups}")
+    per_group = array.shape[0] // groups
+    centre = tuple(size // 2 for size in array.shape[2:])
+    array[...] = 0
+    for g in range(groups):
+        for d in range(min(per_group, array.shape[1])):
+            array[(g * per_group + d, d) + centre] = 1
+    return tensor
+
+
+def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
+    """Glorot & Bengio (2010): U(-a, a), ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = math.sqrt(3.0) * as_number(gain, "gain", "xavier_uniform_") * math.sqrt(2.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor, gain: float = 1.0, generator=None):
+    """Glorot & Bengio (2010): N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, as_number(gain, "gain", "xavier_normal_") * math.sqrt(2.0 / (fan_in + fan_out)),
+                   generator)
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
+    return calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
+
+
+def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
+    """He et al. (2015): U(-bound, bound), ``bound = gain * sqrt(3 / fan)``, ``gain =
+    calculate_gain(nonlinearity, a)`` and ``fan`` the ``mode`` fan. A zero-element tensor is left
+    as is (with a warning)."""
+    if 0 in _array(tensor, "kaiming_uniform_").shape:
+        warnings.warn("kaiming_uniform_: initializing a zero-element tensor is a no-op", stacklevel=2)
+        return tensor
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
+    """He et al. (2015): N(0, std^2), ``std = gain / sqrt(fan)`` (see ``kaiming_uniform_``)."""
+    if 0 in _array(tensor, "kaiming_normal_").shape:
+        warnings.warn("kaiming_normal_: initializing a zero-element tensor is a no-op", stacklevel=2)
+        return tensor
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
+
+
+def orthogonal_(tensor, gain: float = 1, generator=None):
+    """Saxe et al. (2013): a (semi-)orthogonal matrix times ``gain``, the tensor seen as
+    ``(shape[0], rest)``: the Q of a Gaussian matrix's QR, its columns' signs fixed by R's diagonal."""
+    array = _array(tensor, "orthogonal_")
+    if array.ndim < 2:
+        raise ValueError(f"orthogonal_: expected a tensor with at least 2 dimensions, got shape {array.shape}")
+    if array.size == 0:
+        return tensor
+    rows = array.shape[0]
+    cols = array.size // rows
+    flat = make_rng(generator).standard_normal((rows, cols))            # (rows, cols)
+    if rows < cols:
+        flat = flat.T                                                    # (cols, rows): QR of the tall one
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))                                             # unique: R's diagonal positive
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (as_number(gain, "gain", "orthogonal_") * q).reshape(array.shape), "orthogonal_")
+
+
+def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
+    """Martens (2010): a 2-D tensor from N(0, std^2) with ``ceil(sparsity * rows)`` zeros per column."""
+    array = _array(tensor, "sparse_")
+    if array.ndim != 2:
+        raise ValueError(f"sparse_: expected a 2-D tensor, got shape {array.shape}")
+    rng = make_rng(generator)
+    rows, cols = array.shape
+    zeros = math.ceil(as_number(sparsity, "sparsity", "sparse_") * rows)
+    normal_(tensor, 0.0, std, rng)
+    for col in range(cols):
+        array[rng.permutation(rows)[:zeros], col] = 0
+    return tensor
+
+
+# ------------------------------------------------------------------------------------------ layer helpers
 def uniform(shape, bound: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
     """Samples from U(-bound, bound), drawn directly in ``dtype`` (fast for VGG-sized layers)."""
     return ((rng.random(shape, dtype=np.dtype(dtype).type) * 2 - 1) * bound).astype(dtype, copy=False)
@@ -45,3 +312,8 @@ def kaiming_normal(shape, fan: int, rng: np.random.Generator, gain: float = math
     out = rng.standard_normal(shape, dtype=np.float32)   # drawn in float32: no float64 detour
     out *= np.float32(gain / math.sqrt(fan))
     return out
+
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+           "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+           "sparse_", "make_rng"]

@@ -43,7 +43,7 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
 
     Shape: ``(N, C, L) -> (N, C, k)``; requires ``1 <= k <= L``.
 
-    >>> kmax_pool1d(np.array([[[3., 1., 4., 1., 5., 9., 2.]]]), 3).data
+    >>> kmax_pool1d(np.array([[[3., 1., 4., 1., 5., 9., 2.]]], dtype=np.float32), 3).data
     array([[[4., 5., 9.]]], dtype=float32)
     """
     owner = owner or "kmax_pool1d"

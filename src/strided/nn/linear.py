@@ -18,6 +18,7 @@ def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
 
     Shape: ``x (*, in)``, ``weight (out, in)``, ``bias (out,)`` -> ``(*, out)``.
     """
+    x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:

@@ -47,6 +47,7 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1`` (the conv rule);
         ``(N, C_in, *S) -> (N, C_out, *O)``; ``weight.shape[:d]`` must equal ``O``.
     """
+    x, weight, bias = Tensor.match_dtypes(owner or "locally_connected", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     if weight.ndim < 4 or weight.ndim % 2:

@@ -4,10 +4,14 @@ A module declares its state in ``__init__``: assigning a ``Parameter`` registers
 array, assigning a ``Module`` registers a child, ``register_buffer`` registers a non-trainable
 array (running statistics). Settings stay plain attributes. ``state_dict`` and
 ``load_state_dict`` use PyTorch's dotted names (``features.0.weight``), so weights move 1:1.
+
+Calling a module (``__call__``) converts a raw array input to the dtype of its parameters and
+runs its forward hooks, if any (``register_forward_pre_hook``, ``register_forward_hook``).
 """
 
 from __future__ import annotations
 
+import numbers
 from collections import OrderedDict
 from typing import Iterator, Mapping
 
@@ -15,17 +19,17 @@ import numpy as np
 
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
+from ..hooks import ForwardHooks, RemovableHandle, check_hook
 from ..tensor import Tensor
+from ..tensor_ops import no_gpu_error, resolve_to
 
 
 class Parameter(Tensor):
-    """A tensor that a module trains: ``requires_grad`` is on by default."""
+    """A tensor that a module trains: ``requires_grad`` is on by default; dtypes as for ``Tensor``."""
 
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
-        if dtype is None and isinstance(data, np.ndarray) and data.dtype == np.float64:
-            dtype = np.float64
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self) -> str:
@@ -56,6 +60,16 @@ class Cost(tuple):
         return Cost(self[0] + other[0], self[1] + other[1])
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _is_raw(value) -> bool:
+    """An array, a number or a list of numbers: an input ``Module.__call__`` converts to a tensor."""
+    if isinstance(value, list):
+        return not any(isinstance(v, Tensor) for v in value)
+    return isinstance(value, (np.ndarray, numbers.Number))
+
+
 class Module:
     """Base class of every layer and network.
 
@@ -64,6 +78,8 @@ class Module:
     ``cost(in_shape)`` and ``receptive_field(rf, in_shape)``; element-wise layers inherit the
     identity rules below.
     """
+
+    _hooks: ForwardHooks | None = None      # forward hooks, set on an instance while it has any
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -116,8 +132,75 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
+    converts_raw_input = True
+    """Whether ``__call__`` makes a raw first input a floating tensor (``False`` for index inputs: Embedding)."""
+
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """``forward(*args)``; a raw first input (an array, a number) becomes a tensor of this module's
+        dtype first (``input_dtype``), and registered forward hooks run around the forward."""
+        if args and not isinstance(args[0], Tensor) and self.converts_raw_input and _is_raw(args[0]):
+            args = (Tensor(args[0], dtype=self.input_dtype()),) + args[1:]
+        if self._hooks is None:
+            return self.forward(*args, **kwargs)
+        return self._hooks.run(self, args, kwargs)
+
+    def input_dtype(self) -> np.dtype:
+        """The dtype a raw input is converted to: that of the first parameter (else of the first floating
+        buffer), float32 for a module with neither. ``.double()`` makes it float64."""
+        leaf = not self._modules                                        # a layer: no traversal needed
+        for param in (self._parameters.values() if self._parameters or leaf else self.parameters()):
+            return param.data.dtype
+        for buf in (self._buffers.values() if leaf else (b for _, b in self.named_buffers())):
+            if buf is not None and buf.dtype.kind == "f":
+                return buf.dtype
+        return _FLOAT32
+
+    # ----------------------------------------------------------------------------- hooks
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward`` run through ``module(...)``.
+
+        ``args`` is the tuple of positional inputs (a raw array already converted to a tensor); a
+        hook may return replacement inputs (a tuple, or a single value), or ``None`` to keep them.
+        With ``with_kwargs=True`` it is ``hook(module, args, kwargs)`` returning ``None`` or
+        ``(args, kwargs)``. Hooks run in registration order (``prepend=True`` puts this one first).
+        Returns a handle whose ``remove()`` unregisters it. A hooked module is never fused with its
+        neighbour by ``run_chain``.
+
+        >>> from strided import nn
+        >>> relu = nn.ReLU()
+        >>> handle = relu.register_forward_pre_hook(lambda module, args: (args[0] * -1,))
+        >>> relu(np.array([1.0, -2.0], dtype=np.float32)).data
+        array([0., 2.], dtype=float32)
+        >>> handle.remove()
+        """
+        return self._add_forward_hook("pre", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward`` run through ``module(...)``.
+
+        A hook may return a replacement output, or ``None`` to keep it; with ``with_kwargs=True`` it is
+        ``hook(module, args, kwargs, output)``. Order, ``prepend`` and the handle as for
+        ``register_forward_pre_hook``.
+
+        >>> from strided import nn
+        >>> flat, shapes = nn.Flatten(), []
+        >>> handle = flat.register_forward_hook(lambda module, args, out: shapes.append(out.shape))
+        >>> _ = flat(np.zeros((2, 3, 4), dtype=np.float32))
+        >>> shapes
+        [(2, 12)]
+        """
+        return self._add_forward_hook("post", hook, prepend, with_kwargs)
+
+    def _add_forward_hook(self, kind: str, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
+        check_hook(hook, f"{type(self).__name__}.register_forward_{'pre_' if kind == 'pre' else ''}hook")
+        if self._hooks is None:
+            object.__setattr__(self, "_hooks", ForwardHooks())
+        hooks = self._hooks
+
+        def on_empty():                      # no hook left: back to the plain call (and to fusion)
+            if self._hooks is hooks and hooks.empty():
+                object.__setattr__(self, "_hooks", None)
+        return hooks.add(kind, hook, prepend, with_kwargs, on_empty)
 
     # ----------------------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
@@ -172,16 +255,31 @@ class Module:
         for param in self.parameters():
             param.grad = None
 
-    def to(self, dtype) -> "Module":
-        """Cast parameters and floating buffers to ``np.float32`` or ``np.float64``, in place."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, dtype=None, device=None) -> "Module":
+        """Cast parameters and floating buffers to ``np.float32`` or ``np.float64``, in place; returns self.
+
+        PyTorch's forms: ``to(np.float64)``, ``to("cpu")``, ``to("cpu", np.float64)``, ``to(tensor)``,
+        ``to(dtype=..., device=...)``. ``"cpu"`` changes nothing (strided computes on the CPU); any
+        other device raises a ``RuntimeError`` (no GPU backend is installed), and any dtype other
+        than float32/float64 a ``TypeError``. A cast parameter loses its gradient.
+
+        >>> from strided import nn
+        >>> nn.Linear(2, 1, rng=0).to(np.int32)
+        Traceback (most recent call last):
+        ...
+        TypeError: Linear.to: dtype must be float32 or float64 (or the device 'cpu'), got int32
+        """
+        dtype = resolve_to(f"{type(self).__name__}.to", args, dtype, device)
+        if dtype is None:
+            return self
         for module in self.modules():
             for param in module._parameters.values():
-                param.data = param.data.astype(dtype)
-                param.grad = None
+                if param.data.dtype != dtype:
+                    param.data = param.data.astype(dtype)
+                    param.grad = None
             for name, buf in module._buffers.items():
                 if buf is not None and np.issubdtype(buf.dtype, np.floating):
-                    module._buffers[name] = buf.astype(dtype)
+                    module._buffers[name] = buf.astype(dtype, copy=False)
         return self
 
     def double(self) -> "Module":
@@ -189,6 +287,13 @@ class Module:
 
     def float(self) -> "Module":
         return self.to(np.float32)
+
+    def cpu(self) -> "Module":
+        """Nothing to move: strided computes on the CPU."""
+        return self
+
+    def cuda(self, device=None) -> "Module":
+        raise no_gpu_error(f"{type(self).__name__}.cuda", "cuda" if device is None else device)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
@@ -309,7 +414,8 @@ class Module:
 
 def run_chain(modules, x):
     """Apply ``modules`` in order to ``x``; where a module offers a joint form with the next one
-    (``Module.fuse_with``), run the pair as one. The static rules still see every module.
+    (``Module.fuse_with``), run the pair as one, unless either has forward hooks. The static rules
+    still see every module.
 
     >>> from strided import nn
     >>> y = run_chain([nn.BatchNorm1d(2), nn.ReLU()], np.ones((3, 2), dtype=np.float32))
@@ -320,7 +426,9 @@ def run_chain(modules, x):
     last = len(modules) - 1
     i = 0
     while i <= last:
-        joint = modules[i].fuse_with(modules[i + 1]) if i < last else None
+        # a module with forward hooks is called on its own, so that its hooks see its own input and output
+        fusable = i < last and modules[i]._hooks is None and modules[i + 1]._hooks is None
+        joint = modules[i].fuse_with(modules[i + 1]) if fusable else None
         if joint is None:
             x = modules[i](x)
             i += 1

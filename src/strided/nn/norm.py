@@ -39,6 +39,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     saves a read and a write of the whole activation each way (a ``BatchNorm`` layer offers it to
     ``run_chain`` for a ``ReLU`` that follows it, see ``fuse_with``).
     """
+    x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x = as_tensor(x)
     if x.ndim < 2:
         raise expected_input(owner, "(N, C, *)", x.shape)

@@ -4,30 +4,41 @@ Windowed pooling walks the kernel taps (``Window.taps``): the forward pass is
 ``np.maximum`` (or a sum) over ``prod(kernel)`` strided slices of the padded input, and the
 backward pass adds the gradient back through the same slices. Overlapping windows (AlexNet's
 3x3 stride 2) are fine. Max-pool ties go to the first maximum in scan order, as in PyTorch.
+
+PyTorch's options: ``dilation`` (max pooling: the taps ``dilation`` apart), ``ceil_mode`` (the
+output sizes round up; the last window may then reach past the padded input, and the resolved
+``Window`` pads the data that far: with -inf for the maximum, with zeros for the average, whose
+divisor counts what PyTorch counts), ``count_include_pad``, ``divisor_override`` and
+``return_indices`` (the flat index of each maximum in its channel's input plane, as
+``MaxUnpool`` reads it; see ``unpool.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..checks import as_int
 from ..errors import expected_input
-from ..geometry import ReceptiveField, Window, check_window, explicit_padding, resolve_window
+from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window, explicit_padding, resolve_window
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout, pad, unpad
 from .helpers import expected_layout
 from .module import Module
 from .registry import register_layer
+from .unpool import first_max_indices
 
 
-def pool_window(in_shape, ndim: int, kernel_size, stride, padding, owner: str) -> Window:
-    """Check a pooling call against ``in_shape`` and resolve its (undilated) ``Window``.
+def pool_window(in_shape, ndim: int, kernel_size, stride, padding, dilation, ceil_mode, owner: str) -> Window:
+    """Check a pooling call against ``in_shape`` and resolve its ``Window``.
 
-    ``stride=None`` means the kernel size; no side may be padded by more than half the kernel.
+    ``stride=None`` means the kernel size; no side may be padded by more than half the kernel
+    (the padding asked for: ``ceil_mode``'s overhang is not counted).
     """
     if len(in_shape) != ndim + 2:
         raise expected_input(owner, expected_layout(ndim), in_shape)
-    window = resolve_window(in_shape[2:], kernel_size, stride, 1, padding, owner=owner, in_shape=in_shape)
-    _check_half_kernel(window.pads, window.kernel, padding, owner)
+    window = resolve_window(in_shape[2:], kernel_size, stride, dilation, padding, ceil_mode, owner=owner,
+                            in_shape=in_shape)
+    _check_half_kernel(window.declared_pads, window.kernel, padding, owner)
     return window
 
 
@@ -36,14 +47,25 @@ def _check_half_kernel(pads, kernel, padding, owner: str) -> None:
         raise ValueError(f"{owner}: padding must be at most half the kernel size {kernel}, got {padding!r}")
 
 
-def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | None = None) -> Tensor:
+def check_divisor_override(divisor_override, owner: str):
+    """``None`` or a positive int (PyTorch refuses 0; a negative divisor is refused here too)."""
+    return None if divisor_override is None else as_int(divisor_override, "divisor_override", owner)
+
+
+def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+             return_indices: bool = False, *, owner: str | None = None):
     """Max pooling over the last ``ndim`` axes; padded positions never win (they hold -inf).
 
-    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - K) / stride) + 1``.
+    Returns the pooled tensor, or ``(pooled, indices)`` with ``return_indices`` (``indices``: an
+    int64 NumPy array of the output's shape, each maximum's flat index in its channel's input
+    plane, as ``torch.nn.functional.max_pool*d(..., return_indices=True)``).
+
+    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - dilation*(K-1) - 1) / stride) + 1``
+    (``ceil`` with ``ceil_mode``, dropping a last window that would start in the high padding).
     """
     x = as_tensor(x)
     owner = owner or f"max_pool{ndim}d"
-    window = pool_window(x.shape, ndim, kernel_size, stride, padding, owner)
+    window = pool_window(x.shape, ndim, kernel_size, stride, padding, dilation, ceil_mode, owner)
     xp = pad(x.data, window.pads, value=-np.inf)                        # (N, C, *Sp)
     slices = window.tap_slices                                          # one index per kernel offset
     out = empty_like_layout(xp, x.shape[:2] + window.out_sizes)         # (N, C, *O), in the input's layout
@@ -72,64 +94,93 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, owner: str | Non
             if i + 1 < len(slices):
                 left -= routed                                          # first maximum wins ties
         return (unpad(gxp, window.pads),)
-    return Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
+    result = Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
+    if return_indices:
+        return result, first_max_indices(xp, out, window)
+    return result
 
 
-def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, count_include_pad: bool = True,
-             owner: str | None = None) -> Tensor:
+def _avg_divisor(window: Window, in_sizes, dtype, count_include_pad: bool, divisor_override):
+    """What each window's sum is divided by: a number, or ``(1, 1, *O)`` counts (PyTorch's rule).
+
+    ``count_include_pad`` counts the window's positions inside the input and the padding asked
+    for (never ``ceil_mode``'s overhang past it); otherwise only the input positions.
+    """
+    if divisor_override is not None:
+        return float(divisor_override)
+    if count_include_pad and not window.overhang:
+        return float(np.prod(window.kernel))
+    if count_include_pad:
+        declared = tuple(n + lo + hi for n, (lo, hi) in zip(in_sizes, window.declared_pads))
+        region = pad(np.ones((1, 1) + declared, dtype=dtype), tuple((0, v) for v in window.overhang))
+    else:
+        region = pad(np.ones((1, 1) + tuple(in_sizes), dtype=dtype), window.pads)   # (1, 1, *Sp)
+    return sum(region[index] for index in window.tap_slices)            # (1, 1, *O)
+
+
+def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+             count_include_pad: bool = True, divisor_override=None, *, owner: str | None = None) -> Tensor:
     """Average pooling over the last ``ndim`` axes.
 
-    With ``count_include_pad`` (PyTorch's default) every window divides by ``prod(kernel)``;
-    without it, by the number of real (unpadded) inputs in the window.
+    With ``count_include_pad`` (PyTorch's default) every window divides by the number of its
+    positions inside the padded input (``prod(kernel)``, less for ``ceil_mode``'s last partial
+    window); without it, by the number of real (unpadded) inputs in the window;
+    ``divisor_override`` replaces either.
 
-    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - K) / stride) + 1``.
+    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - K) / stride) + 1`` (``ceil``
+    with ``ceil_mode``, dropping a last window that would start in the high padding).
     """
     x = as_tensor(x)
     owner = owner or f"avg_pool{ndim}d"
-    window = pool_window(x.shape, ndim, kernel_size, stride, padding, owner)
+    window = pool_window(x.shape, ndim, kernel_size, stride, padding, 1, ceil_mode, owner)
+    divisor_override = check_divisor_override(divisor_override, owner)
     xp = pad(x.data, window.pads)                                       # (N, C, *Sp)
     total = empty_like_layout(xp, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
     total[...] = 0
-    for _, index in window.taps:
+    for index in window.tap_slices:
         total += xp[index]
-    if count_include_pad:
-        divisor = float(np.prod(window.kernel))
-    else:
-        mask = pad(np.ones((1, 1) + x.shape[2:], dtype=xp.dtype), window.pads)   # (1, 1, *Sp)
-        divisor = sum(mask[index] for _, index in window.taps)                    # (1, 1, *O)
-    out = total / divisor
+    divisor = _avg_divisor(window, x.shape[2:], xp.dtype, count_include_pad, divisor_override)
+    out = total / divisor                                               # (N, C, *O)
 
     def backward(g):
         share = g / divisor                                             # (N, C, *O)
         gxp = np.zeros_like(xp, dtype=g.dtype)                          # (N, C, *Sp), in the input's layout
-        for _, index in window.taps:
+        for index in window.tap_slices:
             gxp[index] += share
         return (unpad(gxp, window.pads),)
     return Tensor.from_op(out, (x,), backward, f"avg_pool{ndim}d")
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0) -> Tensor:
-    return max_pool(x, 1, kernel_size, stride, padding)
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``torch.nn.functional.max_pool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``max_pool``."""
+    return max_pool(x, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
-    return max_pool(x, 2, kernel_size, stride, padding)
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``torch.nn.functional.max_pool2d`` (note: ``ceil_mode`` before ``return_indices``, as there)."""
+    return max_pool(x, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def max_pool3d(x, kernel_size, stride=None, padding=0) -> Tensor:
-    return max_pool(x, 3, kernel_size, stride, padding)
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``torch.nn.functional.max_pool3d``: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
+    return max_pool(x, 3, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
-    return avg_pool(x, 1, kernel_size, stride, padding, count_include_pad)
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
+    """``torch.nn.functional.avg_pool1d`` (no ``divisor_override``, as there); see ``avg_pool``."""
+    return avg_pool(x, 1, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
-    return avg_pool(x, 2, kernel_size, stride, padding, count_include_pad)
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None) -> Tensor:
+    """``torch.nn.functional.avg_pool2d``; see ``avg_pool``."""
+    return avg_pool(x, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
-def avg_pool3d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
-    return avg_pool(x, 3, kernel_size, stride, padding, count_include_pad)
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None) -> Tensor:
+    """``torch.nn.functional.avg_pool3d``; see ``avg_pool``."""
+    return avg_pool(x, 3, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def _check_spatial(x: Tensor, owner: str) -> None:
@@ -165,22 +216,24 @@ def global_max_pool(x, keepdims: bool = False) -> Tensor:
 
 
 class _PoolNd(Module):
-    """Shared body of the windowed pooling layers."""
+    """Shared body of the windowed pooling layers (``ndim`` set by each subclass)."""
 
     ndim = 0
-    kind = "max"
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size, self.stride, _ = check_window(self.ndim, kernel_size, stride, 1, padding, name)
+        self.kernel_size, self.stride, self.dilation = check_window(self.ndim, kernel_size, stride, dilation,
+                                                                    padding, name)
         if not isinstance(padding, str):                                # a mode's amounts depend on the input size
             _check_half_kernel(explicit_padding(padding, self.ndim, name), self.kernel_size, padding, name)
         self.padding = padding
+        self.ceil_mode = check_ceil_mode(ceil_mode, name)
 
     def window(self, in_shape) -> Window:
         """The geometry this layer resolves to for an input of ``in_shape`` (checked as a forward pass would)."""
-        return pool_window(tuple(in_shape), self.ndim, self.kernel_size, self.stride, self.padding, self._describe())
+        return pool_window(tuple(in_shape), self.ndim, self.kernel_size, self.stride, self.padding, self.dilation,
+                           self.ceil_mode, self._describe())
 
     def output_shape(self, in_shape):
         return tuple(in_shape[:2]) + self.window(in_shape).out_sizes
@@ -189,28 +242,50 @@ class _PoolNd(Module):
         return self.window(in_shape).receptive_field(rf)
 
     def extra_repr(self) -> str:
-        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
-        return text + (f", padding={self.padding!r}" if self.padding != 0 else "")
+        defaults = {"padding": 0, "dilation": (1,) * self.ndim, "ceil_mode": False, "return_indices": False,
+                    "count_include_pad": True, "divisor_override": None}
+        return ", ".join([f"kernel_size={self.kernel_size}", f"stride={self.stride}"] + [
+            f"{key}={getattr(self, key)!r}" for key, default in defaults.items()
+            if key in self.__dict__ and getattr(self, key) != default])
 
 
 class _MaxPoolNd(_PoolNd):
-    def forward(self, x) -> Tensor:
-        return max_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self._describe())
+    """Max pooling with PyTorch's arguments; with ``return_indices`` the forward returns
+    ``(output, indices)`` (the static rules describe the output)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        if not isinstance(return_indices, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: return_indices must be a bool, got {return_indices!r}")
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x):
+        return max_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                        self.return_indices, owner=self._describe())
 
 
 class _AvgPoolNd(_PoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-        super().__init__(kernel_size, stride, padding)
+    """Average pooling with PyTorch's arguments (``AvgPool1d`` has no ``divisor_override``, as in PyTorch)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override=None):
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = count_include_pad
+        self.divisor_override = check_divisor_override(divisor_override, type(self).__name__)
 
     def forward(self, x) -> Tensor:
-        return avg_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                        self._describe())
+        return avg_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                        self.count_include_pad, self.divisor_override, owner=self._describe())
 
 
-@register_layer(example=lambda: (MaxPool1d(3, 2, padding=1), (2, 3, 9)))
+@register_layer(example=lambda: (MaxPool1d(3, 2, padding=1, dilation=2, ceil_mode=True), (2, 3, 10)))
 class MaxPool1d(_MaxPoolNd):
-    """Max pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + lo + hi - k) / s) + 1``."""
+    """Max pooling over ``(N, C, L)``.
+
+    Shape: ``L_out = floor((L + lo + hi - dilation*(k-1) - 1) / s) + 1`` (``ceil`` with ``ceil_mode``).
+    """
+
     ndim = 1
 
 
@@ -218,35 +293,57 @@ class MaxPool1d(_MaxPoolNd):
 class MaxPool2d(_MaxPoolNd):
     """Max pooling over ``(N, C, H, W)``; ``MaxPool2d(3, 2)`` is AlexNet's overlapping pool.
 
-    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + lo + hi - k) / s) + 1``.
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``,
+    ``H_out = floor((H + lo + hi - dilation*(k-1) - 1) / s) + 1`` (``ceil`` with ``ceil_mode``).
+
+    >>> import numpy as np
+    >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
+    >>> MaxPool2d(2, ceil_mode=True)(x).shape, MaxPool2d(2)(x).shape
+    ((1, 1, 3, 3), (1, 1, 2, 2))
+    >>> out, indices = MaxPool2d(2, return_indices=True)(x)
+    >>> indices
+    array([[[[ 6,  8],
+             [16, 18]]]])
     """
+
     ndim = 2
 
 
-@register_layer(example=lambda: (MaxPool3d(2), (1, 2, 4, 4, 6)))
+@register_layer(example=lambda: (MaxPool3d(2, ceil_mode=True), (1, 2, 4, 5, 3)))
 class MaxPool3d(_MaxPoolNd):
     """Max pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+
     ndim = 3
 
 
-@register_layer(example=lambda: (AvgPool1d(2, 1), (2, 3, 5)))
+@register_layer(example=lambda: (AvgPool1d(3, 2, padding=1, ceil_mode=True), (2, 3, 8)))
 class AvgPool1d(_AvgPoolNd):
-    """Average pooling over ``(N, C, L)``. Shape: ``L_out = floor((L + lo + hi - k) / s) + 1``."""
+    """Average pooling over ``(N, C, L)``.
+
+    Shape: ``L_out = floor((L + lo + hi - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
+    """
+
     ndim = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 @register_layer(example=lambda: (AvgPool2d(3, 2, padding=1, count_include_pad=False), (2, 3, 6, 7)))
 class AvgPool2d(_AvgPoolNd):
     """Average pooling over ``(N, C, H, W)`` (LeNet-5's subsampling).
 
-    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + lo + hi - k) / s) + 1``.
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + lo + hi - k) / s) + 1``
+    (``ceil`` with ``ceil_mode``).
     """
+
     ndim = 2
 
 
-@register_layer(example=lambda: (AvgPool3d((1, 2, 2)), (1, 2, 3, 4, 4)))
+@register_layer(example=lambda: (AvgPool3d((1, 2, 2), ceil_mode=True, divisor_override=3), (1, 2, 3, 5, 4)))
 class AvgPool3d(_AvgPoolNd):
     """Average pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+
     ndim = 3
 
 

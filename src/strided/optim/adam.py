@@ -6,51 +6,89 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_betas, check_flag, check_number
+
+
+def check_adam_group(group: dict, owner: str, flags=("maximize",)) -> None:
+    """The checks shared by the Adam family: ``lr``, ``eps``, ``weight_decay`` >= 0, betas in [0, 1)."""
+    for name in ("lr", "eps", "weight_decay"):
+        check_number(group[name], name, owner)
+    group["betas"] = check_betas(group["betas"], owner)
+    for name in flags:
+        check_flag(group[name], name, owner)
+
+
+def moments(grad, state, b1: float, b2: float):
+    """Update and return ``(exp_avg, exp_avg_sq)``: ``m += (1-b1)(g - m)``, ``v = b2 v + (1-b2) g^2``."""
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m += (1 - b1) * (grad - m)          # torch's lerp
+    v *= b2
+    v += (1 - b2) * grad * grad
+    return m, v
+
+
+def decay(param, grad, group: dict, decoupled: bool):
+    """Weight decay: decoupled ``p *= 1 - lr*wd`` (returns ``grad``), or L2 (returns ``grad + wd*p``)."""
+    wd = group["weight_decay"]
+    if not wd:
+        return grad
+    if decoupled:
+        param.data *= 1 - group["lr"] * wd
+        return grad
+    return grad + wd * param.data
+
+
+def zero_moments(param, state: dict) -> None:
+    state["step"] = 0
+    state["exp_avg"] = np.zeros_like(param.data)
+    state["exp_avg_sq"] = np.zeros_like(param.data)
 
 
 class Adam(Optimizer):
     """``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
     ``p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
 
-    ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2, coupled), as ``torch.optim.Adam``.
+    ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2, coupled), as ``torch.optim.Adam``;
+    with ``decoupled_weight_decay=True`` it is AdamW's ``p *= 1 - lr * weight_decay`` instead.
+    ``amsgrad=True`` divides by the running maximum of ``v`` (Reddi et al., 2018).
+    State: ``step``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq``).
+
+    >>> # opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     """
 
-    decoupled = False
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False, *, maximize: bool = False, decoupled_weight_decay: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"{type(self).__name__}: invalid hyper-parameters lr={lr}, betas={betas}, "
-                             f"eps={eps}, weight_decay={weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+    def _check_group(self, group):
+        check_adam_group(group, type(self).__name__, ("amsgrad", "maximize", "decoupled_weight_decay"))
 
-    def step(self) -> None:
-        for group in self.param_groups:
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            for param, grad in self._params_with_grad(group):
-                if wd and self.decoupled:
-                    param.data *= 1 - lr * wd
-                g = grad + wd * param.data if wd and not self.decoupled else grad
-                state = self.state.setdefault(id(param), {})
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(param.data)
-                    state["exp_avg_sq"] = np.zeros_like(param.data)
-                state["step"] += 1
-                t = state["step"]
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m *= b1
-                m += (1 - b1) * g
-                v *= b2
-                v += (1 - b2) * g * g
-                denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-                param.data -= (lr / (1 - b1 ** t)) * m / denom
+    def _update(self, param, grad, state, group):
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        g = decay(param, grad, group, group["decoupled_weight_decay"])
+        if not state:
+            zero_moments(param, state)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = np.zeros_like(param.data)
+        state["step"] += 1
+        t = state["step"]
+        m, v = moments(g, state, b1, b2)
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
+        param.data -= (lr / (1 - b1 ** t)) * m / denom
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before the Adam update."""
+    """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before the Adam update.
 
-    decoupled = True
+    >>> # opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    """
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)

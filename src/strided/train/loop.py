@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ..nn.functional import cross_entropy
-from ..tensor import Tensor, no_grad
+from ..tensor import no_grad
 from .progress import progress_bar
 
 
@@ -21,7 +21,7 @@ def train_epoch(model, optimizer, loader, loss_fn: Callable = cross_entropy, des
     try:
         for x, y in loader:
             optimizer.zero_grad()
-            logits = model(Tensor(x))                                  # (B, classes)
+            logits = model(x)                                          # (B, classes), in the model's dtype
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
@@ -42,7 +42,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, loss_fn: Callable = cross_entr
     with no_grad():
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            logits = model(Tensor(xb))
+            logits = model(xb)
             total_loss += loss_fn(logits, yb).item() * len(yb)
             correct += int((logits.data.argmax(axis=1) == yb).sum())
     return {"loss": total_loss / len(x), "accuracy": correct / len(x)}

@@ -1,0 +1,241 @@
+"""Smooth element-wise activations, each with its backward: GELU, SiLU, Mish, Softplus and the
+exponential-linear family (ELU, SELU, CELU). The piecewise-linear ones are in ``activation.py``.
+
+Each is stable for large ``|x|``: sigmoids come from ``exp(-|x|)``, softplus from
+``max(x, 0) + log1p(exp(-|x|))``, the exponential branch of ELU from ``min(x, 0)``, and the exact
+GELU from ``erfc`` (``strided.special``), relatively accurate far into the left tail. Values and
+gradients follow PyTorch's formulas, the kinks included (ELU's family takes the negative branch
+at 0; Softplus is the identity, gradient 1, where ``beta * x > threshold``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..checks import as_number
+from ..special import erfc
+from ..tensor import Tensor, as_tensor
+from .activation import EXAMPLE_SHAPE, Elementwise, check_inplace, stable_sigmoid
+from .module import Module
+from .registry import register_layer
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+GELU_TANH_CUBIC = 0.044715
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit ``x * Phi(x)``, ``Phi`` the standard normal distribution function.
+
+    ``approximate='tanh'``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` instead (BERT/GPT-2).
+    Shape: any, unchanged.
+    """
+    approximate = check_approximate(approximate, "gelu")
+    x = as_tensor(x)
+    a = x.data
+    if approximate == "tanh":
+        t = np.tanh(SQRT_2_OVER_PI * (a + GELU_TANH_CUBIC * (a * a * a)))    # (*)
+        out = 0.5 * a * (1 + t)
+
+        def backward(g):
+            inner_slope = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_CUBIC * (a * a))   # d inner / dx
+            return (g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner_slope),)
+        return Tensor.from_op(out, (x,), backward, "gelu_tanh")
+
+    cdf = 0.5 * erfc(-SQRT_HALF * a)                                    # (*) Phi(x)
+    out = a * cdf
+    return Tensor.from_op(out, (x,), lambda g: (g * (cdf + a * (INV_SQRT_2PI * np.exp(-0.5 * (a * a)))),), "gelu")
+
+
+def check_approximate(approximate, owner: str) -> str:
+    if not isinstance(approximate, str) or approximate not in GELU_APPROXIMATIONS:
+        raise ValueError(f"{owner}: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate
+
+
+def silu(x, inplace: bool = False) -> Tensor:
+    """Sigmoid linear unit (swish) ``x * sigmoid(x)``. Shape: any, unchanged."""
+    check_inplace(inplace, "silu")
+    x = as_tensor(x)
+    s = stable_sigmoid(x.data)
+    out = x.data * s
+    return Tensor.from_op(out, (x,), lambda g: (g * s * (1 + x.data * (1 - s)),), "silu")
+
+
+def mish(x, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))`` (Misra, 2019). Shape: any, unchanged."""
+    check_inplace(inplace, "mish")
+    x = as_tensor(x)
+    a = x.data
+    t = np.tanh(np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a))))       # (*) tanh(softplus(x))
+    out = a * t
+    return Tensor.from_op(out, (x,), lambda g: (g * (t + a * stable_sigmoid(a) * (1 - t * t)),), "mish")
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold`` (PyTorch's
+    linear region, gradient 1 there). ``beta`` may be negative, not 0. Shape: any, unchanged.
+    """
+    beta, threshold = check_softplus(beta, threshold, "softplus")
+    x = as_tensor(x)
+    z = beta * x.data                                                   # (*)
+    linear = z > threshold
+    smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta   # (*) no overflow for any z
+    out = np.where(linear, x.data, smooth)
+    return Tensor.from_op(out, (x,), lambda g: (np.where(linear, g, g * stable_sigmoid(z)),), "softplus")
+
+
+def check_softplus(beta, threshold, owner: str) -> tuple[float, float]:
+    beta = as_number(beta, "beta", owner)
+    if beta == 0:
+        raise ValueError(f"{owner}: beta must not be 0, got {beta}")
+    return beta, as_number(threshold, "threshold", owner)
+
+
+def elu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Exponential linear unit: ``x`` where positive, ``alpha (exp(x) - 1)`` elsewhere.
+
+    Shape: any, unchanged.
+    """
+    alpha = as_number(alpha, "alpha", "elu")
+    check_inplace(inplace, "elu")
+    return _elu(as_tensor(x), alpha, 1.0, 1.0, "elu")
+
+
+def selu(x, inplace: bool = False) -> Tensor:
+    """Scaled ELU ``scale * elu(x, alpha)`` with the self-normalising constants of Klambauer et al.
+
+    Shape: any, unchanged.
+    """
+    check_inplace(inplace, "selu")
+    return _elu(as_tensor(x), SELU_ALPHA, SELU_SCALE, 1.0, "selu")
+
+
+def celu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Continuously differentiable ELU: ``x`` where positive, ``alpha (exp(x / alpha) - 1)`` elsewhere.
+
+    Shape: any, unchanged.
+    """
+    alpha = check_celu_alpha(alpha, "celu")
+    check_inplace(inplace, "celu")
+    return _elu(as_tensor(x), alpha, 1.0, 1 / alpha, "celu")
+
+
+def check_celu_alpha(alpha, owner: str) -> float:
+    alpha = as_number(alpha, "alpha", owner)
+    if alpha == 0:
+        raise ValueError(f"{owner}: alpha must not be 0 (the input is divided by it), got {alpha}")
+    return alpha
+
+
+def _elu(x: Tensor, alpha: float, scale: float, input_scale: float, op: str) -> Tensor:
+    """``scale * x`` where ``x > 0``, ``scale * alpha * (exp(input_scale * x) - 1)`` where ``x <= 0``."""
+    positive = x.data > 0
+    negative_in = np.minimum(x.data, 0) * input_scale                   # (*) the exponent, never overflowing
+    out = np.where(positive, scale * x.data, (scale * alpha) * np.expm1(negative_in))
+
+    def backward(g):
+        return (np.where(positive, g * scale, g * (scale * alpha * input_scale) * np.exp(negative_in)),)
+    return Tensor.from_op(out, (x,), backward, op)
+
+
+@register_layer(example=lambda: (GELU(), EXAMPLE_SHAPE))
+class GELU(Module):
+    """Gaussian error linear unit ``x * Phi(x)``; ``approximate='tanh'`` for the tanh form.
+
+    Shape: any, unchanged.
+
+    >>> GELU()(np.array([-1.0, 0.0, 1.0], dtype=np.float32)).data.round(4)
+    array([-0.1587,  0.    ,  0.8413], dtype=float32)
+    """
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = check_approximate(approximate, "GELU")
+
+    def forward(self, x) -> Tensor:
+        return gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+@register_layer(example=lambda: (SiLU(), EXAMPLE_SHAPE))
+class SiLU(Elementwise):
+    """Sigmoid linear unit (swish) ``x * sigmoid(x)``. Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return silu(x)
+
+
+@register_layer(example=lambda: (Mish(), EXAMPLE_SHAPE))
+class Mish(Elementwise):
+    """``x * tanh(softplus(x))``. Shape: any, unchanged."""
+
+    def forward(self, x) -> Tensor:
+        return mish(x)
+
+
+@register_layer(example=lambda: (Softplus(beta=2.0, threshold=1.0), EXAMPLE_SHAPE))
+class Softplus(Module):
+    """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (defaults 1 and 20).
+
+    Shape: any, unchanged.
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = check_softplus(beta, threshold, "Softplus")
+
+    def forward(self, x) -> Tensor:
+        return softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+@register_layer(example=lambda: (ELU(alpha=0.5), EXAMPLE_SHAPE))
+class ELU(Elementwise):
+    """Exponential linear unit with ``alpha`` (default 1). Shape: any, unchanged."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.alpha = as_number(alpha, "alpha", "ELU")
+
+    def forward(self, x) -> Tensor:
+        return elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return self._with_inplace(f"alpha={self.alpha}")
+
+
+@register_layer(example=lambda: (SELU(), EXAMPLE_SHAPE))
+class SELU(Elementwise):
+    """Scaled ELU with fixed ``alpha ~ 1.6733``, ``scale ~ 1.0507`` (self-normalising networks).
+
+    Shape: any, unchanged.
+    """
+
+    def forward(self, x) -> Tensor:
+        return selu(x)
+
+
+@register_layer(example=lambda: (CELU(alpha=2.0), EXAMPLE_SHAPE))
+class CELU(Elementwise):
+    """Continuously differentiable ELU with ``alpha`` (default 1, never 0). Shape: any, unchanged."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.alpha = check_celu_alpha(alpha, "CELU")
+
+    def forward(self, x) -> Tensor:
+        return celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return self._with_inplace(f"alpha={self.alpha}")

@@ -1,0 +1,112 @@
+"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``.
+
+Call between ``loss.backward()`` and ``optimizer.step()``; the gradients (each parameter's
+``.grad`` array) are scaled or clamped in place::
+
+    >>> import numpy as np, strided as st
+    >>> p = st.nn.Parameter(np.zeros(2))
+    >>> p.grad = np.array([3.0, 4.0])
+    >>> float(st.nn.utils.clip_grad_norm_([p], max_norm=1.0))      # the norm before clipping
+    5.0
+    >>> np.round(p.grad, 6).tolist()                                 # scaled by 1 / (5 + 1e-6)
+    [0.6, 0.8]
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import warnings
+
+import numpy as np
+
+from ..checks import as_number
+from ..tensor import Tensor
+
+
+def _as_list(parameters) -> list:
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    generator = isinstance(parameters, types.GeneratorType)
+    parameters = list(parameters)
+    if generator and not parameters:
+        warnings.warn("clip_grad: `parameters` is an empty generator, no gradient clipping will occur",
+                      stacklevel=3)
+    return parameters
+
+
+def _norm(array: np.ndarray, p: float):
+    """PyTorch's ``vector_norm``: ``(sum |x|^p)^(1/p)``; ``inf``/``-inf`` the max/min of ``|x|``,
+    ``0`` the number of non-zeros."""
+    x = np.abs(np.asarray(array).reshape(-1))
+    if p == math.inf:
+        return x.max(initial=0)
+    if p == -math.inf:
+        return x.min() if x.size else x.dtype.type(math.inf)
+    if p == 0:
+        return x.dtype.type(np.count_nonzero(x))
+    if p == 2:
+        return np.sqrt(np.dot(x, x))
+    if p == 1:
+        return x.sum()
+    return np.sum(x ** p) ** (1.0 / p)
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False):
+    """The ``norm_type`` norm of all the arrays together (the norm of their norms), as a NumPy scalar.
+
+    ``tensors`` are gradient arrays (or Tensors, whose ``.data`` is used). No arrays: 0.0.
+    """
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in
+              ([tensors] if isinstance(tensors, (Tensor, np.ndarray)) else list(tensors))]
+    p = float(norm_type) if isinstance(norm_type, str) else as_number(norm_type, "norm_type", "clip_grad_norm_")
+    if not arrays:
+        return np.float32(0.0)
+    dtype = np.result_type(*arrays)
+    total = _norm(np.array([_norm(a, p) for a in arrays], dtype=dtype), p)
+    if error_if_nonfinite and not np.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {p} of the gradients is non-finite "
+                           f"({total}), so it cannot be clipped; pass error_if_nonfinite=False to scale "
+                           f"the gradients by it anyway")
+    return dtype.type(total)
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
+    """Scale every gradient by ``min(1, max_norm / (total_norm + 1e-6))``, in place."""
+    grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
+    max_norm = as_number(max_norm, "max_norm", "clip_grad_norm_")
+    if not grads:
+        return
+    total = np.asarray(total_norm)
+    coefficient = np.minimum(total.dtype.type(max_norm) / (total + total.dtype.type(1e-6)), 1)   # nan stays nan
+    with np.errstate(invalid="ignore"):                   # inf * 0 -> nan, as in PyTorch, without a warning
+        for grad in grads:
+            grad *= coefficient.astype(grad.dtype)
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False):
+    """Scale the gradients of ``parameters`` in place so that their total norm is at most ``max_norm``.
+
+    The total norm is taken over all the gradients together, as if concatenated into one vector
+    (``norm_type`` 2 by default; ``float('inf')`` for the largest absolute value). Each gradient
+    is multiplied by ``min(1, max_norm / (total_norm + 1e-6))``. Parameters without a gradient are
+    skipped. Returns the total norm before clipping (a NumPy scalar in the gradients' dtype). A
+    non-finite norm raises ``RuntimeError`` with ``error_if_nonfinite=True``; otherwise the
+    gradients become nan, as in PyTorch.
+    """
+    parameters = _as_list(parameters)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    clip_grads_with_norm_(parameters, max_norm, total)
+    return total
+
+
+def clip_grad_value_(parameters, clip_value: float) -> None:
+    """Clamp every gradient of ``parameters`` to ``[-clip_value, clip_value]``, in place."""
+    clip_value = as_number(clip_value, "clip_value", "clip_grad_value_")
+    for param in _as_list(parameters):
+        if param.grad is not None:
+            np.clip(param.grad, -clip_value, clip_value, out=param.grad)
+
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]

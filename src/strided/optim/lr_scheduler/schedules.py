@@ -1,0 +1,240 @@
+"""Schedules that multiply the learning rate: lambda, step, multi-step, constant, linear,
+exponential, polynomial and cosine, each PyTorch's formula (chainable form and closed form).
+
+Written with ``b`` for a group's ``base_lr`` (its ``initial_lr``) and ``e`` for ``last_epoch``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import types
+from collections import Counter
+
+from ...checks import as_number, is_int
+from ..optimizer import check_number
+from .base import LRScheduler, check_count
+
+
+class LambdaLR(LRScheduler):
+    """``lr = b * lr_lambda(e)``; ``lr_lambda`` is a function or one per group.
+
+    ``state_dict()`` leaves the functions out (``None``), as PyTorch does; a callable object's
+    attributes (its ``__dict__``) are saved instead.
+
+    >>> # sched = LambdaLR(opt, lambda epoch: 0.95 ** epoch)
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+        groups = len(optimizer.param_groups)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(lambdas) != groups:
+            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas (one per group), got {len(lambdas)}")
+        if not all(callable(f) for f in lambdas):
+            raise TypeError("LambdaLR: lr_lambda must be a function or a list of functions")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self) -> dict:
+        lambdas = self.__dict__.pop("lr_lambdas")
+        try:
+            state = super().state_dict()
+        finally:
+            self.lr_lambdas = lambdas
+        state["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(vars(f)) for f in lambdas]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        saved = state.pop("lr_lambdas", [None] * len(self.lr_lambdas))
+        super().load_state_dict(state)
+        for f, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None:
+                vars(f).update(attributes)
+
+
+class MultiplicativeLR(LambdaLR):
+    """``lr = lr * lr_lambda(e)`` at every step after construction (a factor per step, not a total).
+
+    >>> # sched = MultiplicativeLR(opt, lambda epoch: 0.95)
+    """
+
+    def get_lr(self):
+        if not self._is_initial:
+            return [group["lr"] * f(self.last_epoch) for f, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
+        return self._group_lrs()
+
+
+class StepLR(LRScheduler):
+    """``lr = b * gamma ** (e // step_size)``.
+
+    >>> # sched = StepLR(opt, step_size=30, gamma=0.1)
+    """
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        self.step_size = check_count(step_size, "step_size", "StepLR")
+        self.gamma = as_number(gamma, "gamma", "StepLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size:
+            return self._group_lrs()
+        return [lr * self.gamma for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """``lr = b * gamma ** (number of milestones <= e)``; a milestone listed twice counts twice.
+
+    >>> # sched = MultiStepLR(opt, milestones=[30, 80], gamma=0.1)
+    """
+
+    def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
+        milestones = list(milestones)
+        if not all(is_int(m) for m in milestones):
+            raise TypeError(f"MultiStepLR: milestones must be ints, got {milestones!r}")
+        self.milestones = Counter(int(m) for m in milestones)
+        self.gamma = as_number(gamma, "gamma", "MultiStepLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch not in self.milestones:
+            return self._group_lrs()
+        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        milestones = sorted(self.milestones.elements())
+        return [base * self.gamma ** bisect.bisect_right(milestones, self.last_epoch) for base in self.base_lrs]
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["milestones"] = dict(self.milestones)
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self.milestones = Counter({int(k): int(v) for k, v in dict(self.milestones).items()})
+
+
+class ConstantLR(LRScheduler):
+    """``lr = b * factor`` until ``e`` reaches ``total_iters``, then ``b``."""
+
+    def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
+        self.factor = check_number(factor, "factor", "ConstantLR", 0.0, 1.0)
+        self.total_iters = check_count(total_iters, "total_iters", "ConstantLR", minimum=0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._group_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._group_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """``lr = b * (start_factor + (end_factor - start_factor) * min(e, total_iters) / total_iters)``:
+    a linear warm-up (or decay) of the factor over ``total_iters`` steps.
+
+    >>> # sched = LinearLR(opt, start_factor=0.1, total_iters=5)
+    """
+
+    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
+                 last_epoch: int = -1):
+        self.start_factor = check_number(start_factor, "start_factor", "LinearLR", 0.0, 1.0)
+        if self.start_factor == 0:
+            raise ValueError("LinearLR: start_factor must be > 0 and <= 1, got 0.0")
+        self.end_factor = check_number(end_factor, "end_factor", "LinearLR", 0.0, 1.0)
+        self.total_iters = check_count(total_iters, "total_iters", "LinearLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._group_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._group_lrs()
+        change = self.end_factor - self.start_factor
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * ratio for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        fraction = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (self.start_factor + (self.end_factor - self.start_factor) * fraction)
+                for base in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """``lr = b * gamma ** e``.
+
+    >>> # sched = ExponentialLR(opt, gamma=0.95)
+    """
+
+    def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = as_number(gamma, "gamma", "ExponentialLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._group_lrs()
+        return [lr * self.gamma for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """``lr = b * (1 - min(e, total_iters) / total_iters) ** power``."""
+
+    def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        self.total_iters = check_count(total_iters, "total_iters", "PolynomialLR")
+        self.power = as_number(power, "power", "PolynomialLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._group_lrs()
+        factor = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)
+                  ) ** self.power
+        return [lr * factor for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """``lr = eta_min + (b - eta_min) * (1 + cos(pi * e / T_max)) / 2`` (SGDR without restarts;
+    computed step to step from the current ``lr`` as PyTorch does).
+
+    >>> # sched = CosineAnnealingLR(opt, T_max=100)
+    """
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        self.T_max = check_count(T_max, "T_max", "CosineAnnealingLR")
+        self.eta_min = as_number(eta_min, "eta_min", "CosineAnnealingLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        e, T, low = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return self._group_lrs()
+        if self._step_count == 1 and e > 0:
+            return [low + (base - low) * (1 + math.cos(e * math.pi / T)) / 2 for base in self.base_lrs]
+        if (e - 1 - T) % (2 * T) == 0:       # leaving the trough, where the ratio below is 0/0
+            return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
+                    for lr, base in zip(self._group_lrs(), self.base_lrs)]
+        ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+        return [ratio * (lr - low) + low for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]

@@ -1,0 +1,61 @@
+"""RMSprop (Hinton, lecture 6e), with PyTorch's momentum and centered variants."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer, check_flag, check_number
+
+
+class RMSprop(Optimizer):
+    """``v = alpha v + (1-alpha) g^2`` (``g`` with ``weight_decay * p`` added), then
+
+    * ``centered``: ``a = alpha a + (1-alpha) g`` and the divisor is ``sqrt(v - a^2) + eps``,
+      otherwise ``sqrt(v) + eps``;
+    * ``momentum > 0``: ``buf = momentum buf + g / divisor``, ``p -= lr buf``; else
+      ``p -= lr g / divisor``.
+
+    State: ``step``, ``square_avg`` (and ``momentum_buffer``, ``grad_avg``).
+
+    >>> # opt = RMSprop(model.parameters(), lr=1e-2, alpha=0.99, momentum=0.9, centered=True)
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _check_group(self, group):
+        for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
+            check_number(group[name], name, "RMSprop")
+        check_flag(group["centered"], "centered", "RMSprop")
+        check_flag(group["maximize"], "maximize", "RMSprop")
+
+    def _update(self, param, grad, state, group):
+        alpha, momentum, wd = group["alpha"], group["momentum"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(param.data)
+            if momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(param.data)
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(param.data)
+        state["step"] += 1
+        g = grad + wd * param.data if wd else grad
+        v = state["square_avg"]
+        v *= alpha
+        v += (1 - alpha) * g * g
+        if group["centered"]:
+            a = state.setdefault("grad_avg", np.zeros_like(param.data))
+            a += (1 - alpha) * (g - a)
+            avg = np.sqrt(v - a * a)
+        else:
+            avg = np.sqrt(v)
+        avg += group["eps"]
+        if momentum > 0:
+            buf = state.setdefault("momentum_buffer", np.zeros_like(param.data))
+            buf *= momentum
+            buf += g / avg
+            param.data -= group["lr"] * buf
+        else:
+            param.data -= group["lr"] * (g / avg)
