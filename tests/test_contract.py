@@ -48,6 +48,7 @@ WRONG_RANK = {
     "Dropout3d": lambda shape: shape + (2,),
     "PReLU": lambda shape: shape[:1],                    # one slope per channel: a 1-D input has no axis 1
     "Linear": lambda shape: (),                          # (*, in_features) needs at least one axis
+    "StochasticDepth": lambda shape: (),                 # (N, *): a 0-d input has no batch axis
     "BatchNorm1d": lambda shape: shape + (2, 2),         # accepts (N, C) and (N, C, L): give rank 5
     "Softmax": lambda shape: (shape[0],),                # dim=1 does not exist in a 1-D input
     "LogSoftmax": lambda shape: (shape[0],),

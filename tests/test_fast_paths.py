@@ -393,7 +393,8 @@ def test_train_entry_points_call_keep_freed_memory(monkeypatch):
     assert strided.cli.main(["train"]) == 0 and calls == ["cli"]
     model = st.models.create_model("lenet5", input_size=28, seed=0)
     opt = st.optim.SGD(model.parameters(), lr=0.1)
-    assert strided.train.loop.fit(model, opt, [], None, epochs=0, progress=False, log=lambda *a: None) == []
+    data = (np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64))
+    assert strided.train.loop.fit(model, data, optimizer=opt, epochs=0, progress=False, log=lambda *a: None) == []
     assert calls == ["cli"]
 
 

@@ -53,9 +53,15 @@ PUBLISHED = {
     "resnet32": (464_154, None, CIFAR, (2, 3, 32, 32)),
     "resnet44": (658_586, None, CIFAR, (2, 3, 32, 32)),
     "resnet56": (853_018, None, CIFAR, (2, 3, 32, 32)),
+    "mobilenet_v2": (3_504_872, 0.30, IMAGENET, SMALL),
+    "mobilenet_v3_small": (2_542_856, 0.06, IMAGENET, SMALL),
+    "efficientnet_b0": (5_288_548, 0.39, IMAGENET, SMALL),
+    "unet": (1_942_306, None, (1, 1, 256, 256), (2, 1, 32, 32)),       # by hand in test_unet.py
 }
 TEN_CLASSES = {"lenet5", "lenet5_classic", "mnist1d_cnn", "digits_cnn", "resnet20", "resnet32", "resnet44",
                "resnet56"}
+# dense prediction: per-pixel logits of this many classes, (N, classes, H, W) for an (N, C, H, W) input
+SEGMENTATION = {"unet": 2}
 # the models ``torch_zoo.torch_reference`` writes out in PyTorch: their state_dict layout is checked against it
 REFERENCE_NAMES = ("lenet5", "lenet5_classic", "mnist1d_cnn", "digits_cnn", "alexnet", "vgg11", "vgg11_bn", "vgg13",
                    "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
@@ -76,19 +82,21 @@ def test_every_registered_model_has_a_row():
 @pytest.mark.parametrize("name", [model_case(name) for name in list_models()])
 def test_model_builds_runs_and_has_its_published_size(name):
     params, gmacs, full, small = PUBLISHED[name]
-    classes = 10 if name in TEN_CLASSES else 1000
+    classes = SEGMENTATION.get(name, 10 if name in TEN_CLASSES else 1000)
+    spatial = (lambda shape: tuple(shape[2:])) if name in SEGMENTATION else (lambda shape: ())
     model = create_model(name, seed=0)
     assert model.num_parameters() == params
     # the static description at full size: parameters, MACs, output
     s = st.summary(model, full)
-    assert (s.params, s.output_shape) == (params, (1, classes))
+    assert (s.params, s.output_shape) == (params, (1, classes) + spatial(full))
     if gmacs is not None:
         assert round(s.macs / 1e9, 2) == gmacs
     # a real forward pass at a small size gives the shape summary (and output_shape) declare
     x = np.random.default_rng(0).standard_normal(small).astype(np.float32)
     with st.no_grad():
         out = model.eval()(x)
-    assert out.shape == st.summary(model, small).output_shape == model.output_shape(small) == (small[0], classes)
+    expected = (small[0], classes) + spatial(small)
+    assert out.shape == st.summary(model, small).output_shape == model.output_shape(small) == expected
     assert out.dtype == np.float32 and np.isfinite(out.data).all()
     # torchvision's layout: the state_dict of the PyTorch definition, key for key and shape for shape
     if name in REFERENCE_NAMES:

@@ -6,8 +6,9 @@
 
 # Import changes no process-wide state: the allocator setting for training is an explicit call,
 # st.memory.keep_freed_memory(), made by `strided train`, strided.train and the benchmarks (see memory.py).
-from . import analysis, geometry, memory, models, nn, optim  # noqa: E402
+from . import analysis, data, geometry, memory, models, nn, optim  # noqa: E402
 from . import random  # noqa: E402  (the default generator: st.manual_seed)
+from . import train  # noqa: E402  (fit, evaluate, predict, metrics, callbacks, checkpoints)
 from .analysis import summary  # noqa: E402
 from .errors import ShapeError  # noqa: E402
 from .io import load, save  # noqa: E402
@@ -19,7 +20,7 @@ from .tensor_shape import cat, chunk, expand, permute, split, squeeze, stack, un
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "summary", "analysis", "no_grad", "is_grad_enabled", "nn", "optim", "models", "geometry", "memory", "save", "load",
+__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "geometry", "memory", "save", "load",
            "ShapeError", "__version__",
            "random", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "as_tensor", "abs", "clamp", "clip", "exp", "log", "matmul", "maximum", "minimum", "pow", "sqrt", "where",

@@ -10,10 +10,22 @@ from .cli_analysis import add_commands
 
 
 def _train(args) -> int:
+    from .train import NonFiniteLoss, TrainingInterrupted
     from .train.digits_job import run_digits_job
-    run_digits_job(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                   weight_decay=args.weight_decay, shift=args.shift, seed=args.seed, out_dir=args.out, resume=args.resume,
-                   progress=not args.no_progress)
+    try:
+        run_digits_job(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                       weight_decay=args.weight_decay, shift=args.shift, seed=args.seed, out_dir=args.out,
+                       resume=args.resume, progress=False if args.no_progress else None)
+    except NonFiniteLoss as error:           # the message names the epoch, the step and the checkpoint kept
+        print(f"strided train: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as interrupt:   # Ctrl-C: no traceback; fit has saved the checkpoint if it was running
+        if isinstance(interrupt, TrainingInterrupted) and interrupt.checkpoint:
+            print(f"strided train: interrupted; continue with: strided train --resume --out {args.out} "
+                  f"(and the same options)", file=sys.stderr)
+        else:
+            print("strided train: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -37,14 +37,16 @@ def run_shape(args) -> int:
 
 
 def run_summary(args) -> int:
+    """Build the model shape-only (``nn.meta()``: no weights drawn or stored) and print its summary."""
     from .analysis import summary
     from .models import create_model, list_models
-    from .nn import from_spec
+    from .nn import from_spec, meta
     shape = parse_dims(args.input)
     if args.model in list_models():
-        model = create_model(args.model)
+        model = create_model(args.model, meta=True)
     elif any(ch in args.model for ch in " -"):
-        model = from_spec(args.model, shape)
+        with meta():
+            model = from_spec(args.model, shape)
     else:
         create_model(args.model)   # raises with the closest names
     result = summary(model, (1,) + shape)
@@ -66,7 +68,8 @@ def add_commands(commands) -> None:
     shape.add_argument("--dilation", type=int, default=1)
     shape.set_defaults(run=run_shape)
 
-    summ = commands.add_parser("summary", help="layer-by-layer table of a model or a spec string")
+    summ = commands.add_parser("summary", help="layer-by-layer table of a model or a spec string "
+                                               "(built shape-only: no weights drawn)")
     summ.add_argument("model", help="a registered model name, or a spec like 'conv3-64 maxpool FC-10'")
     summ.add_argument("--input", required=True, help="input shape without batch, e.g. 3x224x224")
     summ.add_argument("--format", choices=("text", "markdown", "json"), default="text")

@@ -3,12 +3,14 @@
 A hook is stored in an ordered dict under a fresh integer key; registering returns a
 ``RemovableHandle`` whose ``remove()`` takes it out again (PyTorch's handle, also usable as a
 context manager: ``with module.register_forward_hook(f): ...`` removes the hook on exit).
+``ForwardHookMethods`` is the registering side of ``Module`` (a mixin it inherits).
 """
 
 from __future__ import annotations
 
 import itertools
 from typing import Callable
+
 
 _keys = itertools.count()
 
@@ -93,10 +95,64 @@ class ForwardHooks:
         return output
 
 
+class ForwardHookMethods:
+    """``Module``'s forward-hook registration; ``Module.__call__`` runs ``_hooks`` around ``forward``."""
+
+    _hooks: ForwardHooks | None = None      # forward hooks, set on an instance while it has any
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward`` run through ``module(...)``.
+
+        ``args`` is the tuple of positional inputs (a raw array already converted to a tensor); a
+        hook may return replacement inputs (a tuple, or a single value), or ``None`` to keep them.
+        With ``with_kwargs=True`` it is ``hook(module, args, kwargs)`` returning ``None`` or
+        ``(args, kwargs)``. Hooks run in registration order (``prepend=True`` puts this one first).
+        Returns a handle whose ``remove()`` unregisters it. A hooked module is never fused with its
+        neighbour by ``run_chain``.
+
+        >>> import numpy as np
+        >>> from strided import nn
+        >>> relu = nn.ReLU()
+        >>> handle = relu.register_forward_pre_hook(lambda module, args: (args[0] * -1,))
+        >>> relu(np.array([1.0, -2.0], dtype=np.float32)).data
+        array([0., 2.], dtype=float32)
+        >>> handle.remove()
+        """
+        return self._add_forward_hook("pre", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward`` run through ``module(...)``.
+
+        A hook may return a replacement output, or ``None`` to keep it; with ``with_kwargs=True`` it is
+        ``hook(module, args, kwargs, output)``. Order, ``prepend`` and the handle as for
+        ``register_forward_pre_hook``.
+
+        >>> import numpy as np
+        >>> from strided import nn
+        >>> flat, shapes = nn.Flatten(), []
+        >>> handle = flat.register_forward_hook(lambda module, args, out: shapes.append(out.shape))
+        >>> _ = flat(np.zeros((2, 3, 4), dtype=np.float32))
+        >>> shapes
+        [(2, 12)]
+        """
+        return self._add_forward_hook("post", hook, prepend, with_kwargs)
+
+    def _add_forward_hook(self, kind: str, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
+        check_hook(hook, f"{type(self).__name__}.register_forward_{'pre_' if kind == 'pre' else ''}hook")
+        if self._hooks is None:
+            object.__setattr__(self, "_hooks", ForwardHooks())
+        hooks = self._hooks
+
+        def on_empty():                      # no hook left: back to the plain call (and to fusion)
+            if self._hooks is hooks and hooks.empty():
+                object.__setattr__(self, "_hooks", None)
+        return hooks.add(kind, hook, prepend, with_kwargs, on_empty)
+
+
 def check_hook(hook, owner: str) -> None:
     """A ``TypeError`` naming ``owner`` unless ``hook`` is callable."""
     if not callable(hook):
         raise TypeError(f"{owner}: hook must be callable, got {type(hook).__name__}")
 
 
-__all__ = ["RemovableHandle", "ForwardHooks", "add_hook", "check_hook"]
+__all__ = ["RemovableHandle", "ForwardHooks", "ForwardHookMethods", "add_hook", "check_hook"]

@@ -12,9 +12,9 @@ are live at the peak); the process just keeps its peak once reached.
 This changes the C allocator of the whole process, so the library never does it on its own:
 ``import strided`` changes no process-wide state. It is an explicit call,
 ``strided.memory.keep_freed_memory()``, made by the programs that own their process and spend
-it training or running models: the ``strided`` command line (``strided train``), the training
-entry points in ``strided.train`` (``run_digits_job`` and ``fit``, once at the start of a run)
-and the benchmark workers. Code with its own training loop can call it once before training.
+it training or running models: the ``strided`` command line (``strided train``), the digits
+job behind it (``strided.train.run_digits_job``) and the benchmark workers. The library's
+``fit`` leaves it to the script that owns the process: call it once before training.
 
 It works on Linux with glibc only, and does nothing when the environment already sets a glibc
 malloc tunable (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_MMAP_MAX_``,

@@ -1,9 +1,11 @@
-"""Rendering a ``Summary`` as a text table or Markdown."""
+"""Rendering a ``Summary`` as a text table or Markdown (the totals, and the note of a traced one, below)."""
 
 from __future__ import annotations
 
 
 def _shape(shape) -> str:
+    if shape and isinstance(shape[0], tuple):                           # several inputs (a traced call)
+        return ", ".join(_shape(s) for s in shape)
     return "x".join(str(v) for v in shape)
 
 
@@ -38,11 +40,12 @@ def _table(summary) -> list[tuple[str, ...]]:
 
 def _totals(summary) -> list[str]:
     frozen = summary.params - summary.trainable_params
-    return [
+    lines = [
         f"input: {_shape(summary.input_shape)}   output: {_shape(summary.output_shape)}",
         f"params: {summary.params:,} (trainable {summary.trainable_params:,}, frozen {frozen:,})",
         f"MACs: {summary.macs:,} ({human(summary.macs)})   activations: {human(summary.memory_bytes)}B (float32)",
     ]
+    return lines + ([summary.note] if summary.note else [])
 
 
 def render_text(summary) -> str:

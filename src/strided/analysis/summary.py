@@ -1,7 +1,11 @@
 """``summary(model, input_shape)``: every layer's shape, parameters, MACs, memory and receptive field.
 
 Computed from the layers' static rules only (``Module.walk``): no forward pass, no arrays, so
-``summary(vgg16(), (1, 3, 224, 224))`` is instant.
+``summary(vgg16(), (1, 3, 224, 224))`` is instant, and a model built under ``nn.meta()`` (no
+weights at all) gives the same table. A module without static rules (a hand-written
+``forward``, see ``nn.has_static_rules``) is traced instead (``nn.trace``): one forward pass on
+zeros with the batch axis set to 1, its rows are the layers that pass calls, with their real
+shapes, no receptive field, and a footer line names the traced module(s).
 
 Conventions, stated once:
 
@@ -12,7 +16,8 @@ Conventions, stated once:
 * **Memory**: the values of each layer's output (the whole batch), and those values in bytes
   at 4 bytes each (float32). Totals add the layers' outputs.
 * **Receptive field**: size, jump (effective stride) and start (input index of the first
-  window's centre, the first pixel's centre being 0) per spatial axis, after Araujo et al.
+  window's centre, the first pixel's centre being 0) per spatial axis, after Araujo et al.;
+  not given (``None``) from a traced module on.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..geometry import ReceptiveField
+from ..nn.registry import has_static_rules
 
 BYTES_PER_VALUE = 4
 
@@ -73,6 +79,17 @@ class Summary:
     params: int
     trainable_params: int
     output_shape: tuple = ()
+    traced: tuple = ()
+    """Names of the modules without static rules that were traced with one forward pass (outermost only)."""
+
+    @property
+    def note(self) -> str | None:
+        """The footer line of a traced summary (``None`` when it was computed statically)."""
+        if not self.traced:
+            return None
+        verb = "has" if len(self.traced) == 1 else "have"
+        return (f"traced: one forward pass (zeros, batch 1) through {', '.join(self.traced)}, which {verb} no "
+                f"static rules; receptive fields not given from there on")
 
     @property
     def macs(self) -> int:
@@ -89,6 +106,8 @@ class Summary:
             "layers": [row.to_dict() for row in self.rows],
             "total": {"params": self.params, "trainable_params": self.trainable_params, "macs": self.macs,
                       "memory_bytes": self.memory_bytes},
+            "traced": list(self.traced),
+            "note": self.note,
         }
 
     def to_json(self, indent: int = 2) -> str:
@@ -106,8 +125,30 @@ class Summary:
         return self.to_text()
 
 
+class _Visit:
+    """``walk``'s ``visit``: one row per layer application; ``traced`` hears of each traced module."""
+
+    def __init__(self, names: dict):
+        self.names, self.rows, self.traced_names = names, [], []
+
+    def __call__(self, module, in_shape, out_shape, rf):
+        # a visited module is a layer, or a module whose children it accounts for itself
+        params = list(module.parameters())
+        biases = sum(p.size for name, p in module.named_parameters() if name.split(".")[-1] == "bias")
+        macs = module.cost(in_shape).macs if has_static_rules(module) else 0    # a traced leaf: unknown, 0
+        self.rows.append(LayerRow(self.names.get(id(module), type(module).__name__), type(module).__name__,
+                                  in_shape, out_shape, sum(p.size for p in params),
+                                  sum(p.size for p in params if p.requires_grad), macs,
+                                  int(np.prod(out_shape)), rf, biases))
+
+    def traced(self, module, trace) -> None:
+        name = self.names.get(id(module), type(module).__name__)
+        self.traced_names.append(name if name == type(module).__name__ else f"{name} ({type(module).__name__})")
+
+
 def summary(model, input_shape) -> Summary:
-    """Describe ``model`` for an input of ``input_shape`` (batch axis included) without running it.
+    """Describe ``model`` for an input of ``input_shape`` (batch axis included) without running it
+    (a module without static rules excepted: it is traced, see above).
 
     >>> from strided.models import create_model
     >>> s = summary(create_model("lenet5"), (1, 1, 32, 32))
@@ -118,20 +159,11 @@ def summary(model, input_shape) -> Summary:
     names = {}
     for name, module in model.named_modules():
         names.setdefault(id(module), name or type(module).__name__)
-    rows: list[LayerRow] = []
-
-    def visit(module, in_shape, out_shape, rf):
-        # a visited module is a layer, or a module whose children it accounts for itself
-        params = [p for p in module.parameters()]
-        biases = sum(p.size for name, p in module.named_parameters() if name.split(".")[-1] == "bias")
-        rows.append(LayerRow(names.get(id(module), type(module).__name__), type(module).__name__, in_shape,
-                             out_shape, sum(p.size for p in params), sum(p.size for p in params if p.requires_grad),
-                             module.cost(in_shape).macs,
-                             int(np.prod(out_shape)), rf, biases))
-
+    visit = _Visit(names)
     spatial = len(input_shape) - 2
     rf0 = ReceptiveField.identity(spatial) if spatial >= 1 else None
     out_shape, _ = model.walk(input_shape, rf0, visit)
     params = model.num_parameters()
     trainable = sum(p.size for p in model.parameters() if p.requires_grad)
-    return Summary(type(model).__name__, input_shape, rows, params, trainable, tuple(out_shape))
+    return Summary(type(model).__name__, input_shape, visit.rows, params, trainable, tuple(out_shape),
+                   tuple(visit.traced_names))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dataset import ArrayDataset, DataSplit
+
 TEST_FRACTION = 0.2
 
 
@@ -45,13 +47,9 @@ def upsample_nearest(images: np.ndarray, factor: int) -> np.ndarray:
     return images.repeat(factor, axis=-2).repeat(factor, axis=-1)
 
 
-def load_digits_split(size: int = 32, split_seed: int = 0, test_fraction: float = TEST_FRACTION) -> Split:
-    """The digits as a stratified train/test split, upsampled to ``size`` x ``size`` and standardised.
-
-    ``size`` must be a multiple of 8 (8, 16, 32, ...).
-    """
-    if size % 8:
-        raise ValueError(f"load_digits_split: size must be a multiple of 8, got {size}")
+def _prepared(size: int, split_seed: int, test_fraction: float, standardize: bool, owner: str) -> Split:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size % 8:
+        raise ValueError(f"{owner}: size must be a multiple of 8 (8, 16, 32, ...), got {size!r}")
     load_digits, train_test_split = _require_sklearn()
     bunch = load_digits()
     images = (bunch.images.astype(np.float32) / 16.0)[:, None]          # (1797, 1, 8, 8) in [0, 1]
@@ -60,7 +58,31 @@ def load_digits_split(size: int = 32, split_seed: int = 0, test_fraction: float 
         images, labels, test_size=test_fraction, stratify=labels, random_state=split_seed)
     x_train = upsample_nearest(x_train, size // 8)                      # (N, 1, size, size)
     x_test = upsample_nearest(x_test, size // 8)
-    mean, std = float(x_train.mean()), float(x_train.std())
-    return Split(((x_train - mean) / std).astype(np.float32), y_train,
-                 ((x_test - mean) / std).astype(np.float32), y_test,
+    if standardize:
+        mean, std = float(x_train.mean()), float(x_train.std())
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    return Split(x_train.astype(np.float32), y_train, x_test.astype(np.float32), y_test,
                  tuple(str(c) for c in bunch.target_names))
+
+
+def load_digits_split(size: int = 32, split_seed: int = 0, test_fraction: float = TEST_FRACTION) -> Split:
+    """The digits as a stratified train/test split, upsampled to ``size`` x ``size`` and standardised.
+
+    ``size`` must be a multiple of 8 (8, 16, 32, ...).
+    """
+    return _prepared(size, split_seed, test_fraction, True, "load_digits_split")
+
+
+def digits(size: int = 32, standardize: bool = True, split_seed: int = 0,
+           test_fraction: float = TEST_FRACTION) -> DataSplit:
+    """scikit-learn's 1,797 digits: 1,437 train / 360 test images (the split of ``load_digits_split``).
+
+    Pixels ``0..16`` scaled to ``[0, 1]``, upsampled by pixel repetition to ``size`` x ``size``
+    (a multiple of 8; 32 is LeNet-5's input), then, with ``standardize``, shifted and scaled by
+    the training images' mean and standard deviation (one number each). Classes ``'0'..'9'``.
+
+    Shape: ``train.x (1437, 1, size, size)`` float32, ``train.y (1437,)`` int64; test 360.
+    """
+    split = _prepared(size, split_seed, test_fraction, bool(standardize), "digits")
+    return DataSplit("digits", ArrayDataset(split.x_train, split.y_train, split.classes),
+                     ArrayDataset(split.x_test, split.y_test, split.classes))

@@ -18,8 +18,6 @@ The paper's first layer, 96 kernels 11x11 at stride 4, gives its 55x55 maps only
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import nn
 from ..nn.init import make_rng
 from .chain import ChainNet, normal
@@ -114,7 +112,7 @@ class AlexNet2012(ChainNet):
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 module.weight.data = normal(module.weight.shape, 0.01, rng)
-                module.bias.data = np.full(module.bias.shape, 1.0 if id(module) in ones else 0.0, np.float32)
+                nn.init.constant_(module.bias, 1.0 if id(module) in ones else 0.0)
 
 
 @register_model

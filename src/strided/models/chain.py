@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..nn.init import kaiming_normal
+from ..nn.init import kaiming_normal, normal, uniform
 
 
 class ChainNet(nn.Sequential):
@@ -24,30 +24,28 @@ class ChainNet(nn.Sequential):
     """
 
 
-def init_he(model, rng, linear_std: float | None = None) -> None:
+def init_he(model, rng, linear_std: float | None = None, linear_bound: float | None = None) -> None:
     """torchvision's VGG/GoogLeNet-style initialisation, applied in place.
 
     Convolutions (every ``Conv2d`` subclass: depthwise and pointwise too): He-normal weights with
     fan-out and ReLU gain, biases 0. Batch norm: weight 1, bias 0. Linear layers: ``N(0,
-    linear_std)`` weights and 0 biases when ``linear_std`` is given, else PyTorch's default kept.
+    linear_std)`` weights and 0 biases when ``linear_std`` is given, ``U(-b, b)`` weights with
+    ``b = linear_bound(out_features)`` and 0 biases when ``linear_bound`` (a function) is, else
+    PyTorch's default kept.
+    Under ``nn.meta()`` nothing is drawn or filled (the parameters stay shape-only).
     """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             shape = module.weight.shape
             module.weight.data = kaiming_normal(shape, shape[0] * int(np.prod(shape[2:])), rng)
             if module.bias is not None:
-                module.bias.data = np.zeros_like(module.bias.data)
+                nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d):
-            module.weight.data = np.ones_like(module.weight.data)
-            module.bias.data = np.zeros_like(module.bias.data)
-        elif isinstance(module, nn.Linear) and linear_std is not None:
-            module.weight.data = normal(module.weight.shape, linear_std, rng)
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear) and (linear_std is not None or linear_bound is not None):
+            shape = module.weight.shape
+            module.weight.data = (normal(shape, linear_std, rng) if linear_std is not None
+                                  else uniform(shape, linear_bound(module.out_features), rng))
             if module.bias is not None:
-                module.bias.data = np.zeros_like(module.bias.data)
-
-
-def normal(shape, std: float, rng: np.random.Generator) -> np.ndarray:
-    """``N(0, std)`` samples drawn directly in float32 (VGG's classifier holds 120M of them)."""
-    out = rng.standard_normal(shape, dtype=np.float32)
-    out *= np.float32(std)
-    return out
+                nn.init.zeros_(module.bias)

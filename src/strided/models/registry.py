@@ -19,14 +19,23 @@ def list_models() -> list[str]:
     return sorted(MODELS)
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, *, meta: bool = False, **kwargs):
     """Build a registered model; an unknown name gets the closest names as suggestions.
+
+    With ``meta=True`` it is built under ``nn.meta()``: shapes only, no weights drawn or stored,
+    for ``summary`` and the other static rules (it cannot run; see ``nn.shape_only``).
 
     >>> create_model("lenet5", num_classes=10).output_shape((1, 1, 32, 32))
     (1, 10)
+    >>> create_model("vgg16", meta=True).num_parameters()
+    138357544
     """
     if name not in MODELS:
         close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"create_model: unknown model {name!r}{hint} (list_models() names all {len(MODELS)})")
+    if meta:
+        from ..nn import meta as shape_only_build
+        with shape_only_build():
+            return MODELS[name](**kwargs)
     return MODELS[name](**kwargs)

@@ -152,14 +152,14 @@ def init_resnet(model, rng, zero_init_residual: bool = False) -> None:
             shape = module.weight.shape
             module.weight.data = kaiming_normal(shape, shape[0] * int(np.prod(shape[2:])), rng)
         elif isinstance(module, nn.BatchNorm2d):
-            module.weight.data = np.ones_like(module.weight.data)
-            module.bias.data = np.zeros_like(module.bias.data)
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
     if zero_init_residual:
         for module in model.modules():
             last = getattr(module, "bn3", None) if isinstance(module, Bottleneck) else (
                 getattr(module, "bn2", None) if isinstance(module, BasicBlock) else None)
             if last is not None:
-                last.weight.data = np.zeros_like(last.weight.data)
+                nn.init.zeros_(last.weight)
 
 
 class ResNet(ChainNet):

@@ -10,7 +10,7 @@ from .block import Block
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, Conv3d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, StochasticDepth
 from .embedding import Embedding
 from .kmax import KMaxPool1d
 from .linear import Flatten, Linear
@@ -31,8 +31,9 @@ from .pool import (AvgPool1d, AvgPool2d, AvgPool3d, GlobalAvgPool, GlobalMaxPool
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
                       ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
                       ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
-from .registry import register_layer, registered_layers
+from .registry import has_static_rules, register_layer, registered_layers
 from .reshape import Identity, PixelShuffle, PixelUnshuffle, Unflatten
+from .shape_only import is_meta, meta
 from .separable import (DepthwiseConv1d, DepthwiseConv2d, DepthwiseConv3d, PointwiseConv1d, PointwiseConv2d,
                         PointwiseConv3d, SeparableConv1d, SeparableConv2d, SeparableConv3d)
 from .spec import from_spec
@@ -40,7 +41,7 @@ from .unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
-    "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Embedding", "LayerNorm", "GroupNorm",
+    "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "StochasticDepth", "Embedding", "LayerNorm", "GroupNorm",
     "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "functional", "init", "utils", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "Hardsigmoid", "Hardswish", "Hardtanh", "PReLU", "ReLU6", "CELU", "ELU", "GELU", "SELU", "Mish", "SiLU", "Softplus",
@@ -50,7 +51,7 @@ __all__ = [
     "BCEWithLogitsLoss", "KLDivLoss", "MultiMarginLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "Cost",
     "Module", "Parameter", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "GlobalAvgPool", "GlobalMaxPool", "MaxPool1d", "MaxPool2d", "MaxPool3d", "register_layer", "from_spec",
-    "registered_layers", "run_chain",
+    "registered_layers", "run_chain", "has_static_rules", "meta", "is_meta",
     "KMaxPool1d", "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d", "LocalResponseNorm",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Concat", "MultiScaleBlock",
     "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d",

@@ -15,6 +15,8 @@ from __future__ import annotations
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField, concat_shape
 from .module import Cost, Module
+from .registry import has_static_rules
+from .trace import traced_walk
 
 
 def _ignore(module, in_shape, out_shape, rf):
@@ -25,10 +27,13 @@ class Block(Module):
     """Base class of modules whose ``forward`` is a composition of their children.
 
     Subclasses implement ``walk(in_shape, rf, visit) -> (out_shape, rf)`` by calling their
-    children's ``walk`` in the order ``forward`` uses them.
+    children's ``walk`` in the order ``forward`` uses them. One that writes a ``forward`` and no
+    ``walk`` has no static rules, and is traced like any such module (``nn.trace``).
     """
 
     def walk(self, in_shape, rf, visit):
+        if not has_static_rules(self):                                  # a forward but no walk: trace it
+            return traced_walk(self, in_shape, visit)
         raise NotImplementedError(f"{type(self).__name__} must describe its data flow in walk()")
 
     def output_shape(self, in_shape):
@@ -42,7 +47,8 @@ class Block(Module):
         macs = []
 
         def add(module, shape, out, rf):
-            macs.append(module.cost(shape).macs)
+            # a traced leaf without static rules reports itself: its MACs are unknown, counted 0
+            macs.append(module.cost(shape).macs if has_static_rules(module) else 0)
         self.walk(tuple(in_shape), None, add)
         return Cost(self.num_parameters(), sum(macs))
 

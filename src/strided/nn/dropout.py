@@ -214,3 +214,67 @@ class AlphaDropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def stochastic_depth(x, p: float, mode: str = "row", training: bool = True, rng=None) -> Tensor:
+    """Drop whole examples ("row") or the whole batch ("batch") with probability ``p``, scale the rest by ``1/(1-p)``.
+
+    Huang et al. (2016), as ``torchvision.ops.stochastic_depth``: meant for the residual branch of
+    a block, so that a dropped example passes on the block's input alone. The identity when
+    ``training`` is false or ``p == 0``; ``rng`` (a ``numpy.random.Generator`` or seed) is the only
+    source of randomness.
+
+    Shape: ``(N, *)``, unchanged; the mask is ``(N, 1, ..., 1)`` ("row") or ``(1, ..., 1)`` ("batch").
+    """
+    if not 0 <= p <= 1 or mode not in ("row", "batch"):
+        raise ValueError(f"stochastic_depth: expected p in [0, 1] and mode 'row' or 'batch', got {p!r} and {mode!r}")
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    mask_shape = ((x.shape[0],) if mode == "row" else (1,)) + (1,) * (x.ndim - 1)
+    survival = 1.0 - p
+    keep = (make_rng(rng).random(mask_shape) < survival).astype(x.dtype)     # (N, 1, ..., 1): 1 kept, 0 dropped
+    if survival > 0:
+        keep /= x.dtype.type(survival)
+    return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), "stochastic_depth")
+
+
+@register_layer(example=lambda: (StochasticDepth(0.5, rng=0), (8, 3, 2, 2)))
+class StochasticDepth(Module):
+    """Stochastic depth (``torchvision.ops.StochasticDepth``): see ``stochastic_depth``.
+
+    Args:
+        p: probability of dropping an example's branch (``mode="row"``) or the whole batch's (``"batch"``).
+        mode: ``"row"`` (EfficientNet's) or ``"batch"``.
+        rng: generator or seed for the masks.
+
+    Shape: ``(N, *)``, unchanged; the identity in evaluation.
+
+    >>> layer = StochasticDepth(0.5, rng=0)
+    >>> y = layer(np.ones((6, 2, 3))).data
+    >>> sorted(set(y.ravel().tolist())), bool((y == y[:, :1, :1]).all())   # whole examples, 0 or 1/(1-p)
+    ([0.0, 2.0], True)
+    """
+
+    def __init__(self, p: float, mode: str = "row", rng=None):
+        super().__init__()
+        p = as_number(p, "p", "StochasticDepth")
+        if not 0 <= p <= 1:
+            raise ValueError(f"StochasticDepth: p must be in [0, 1], got {p!r}")
+        if mode not in ("row", "batch"):
+            raise ValueError(f"StochasticDepth: mode must be 'row' or 'batch', got {mode!r}")
+        self.p, self.mode = p, mode
+        self.rng = make_rng(rng)
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        self.output_shape(x.shape)
+        return stochastic_depth(x, self.p, self.mode, self.training, self.rng)
+
+    def output_shape(self, in_shape):
+        if len(in_shape) < 1:
+            raise expected_input(self._describe(), "(N, *)", in_shape)
+        return tuple(in_shape)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"

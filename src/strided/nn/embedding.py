@@ -13,7 +13,7 @@ from ..checks import as_int, is_int
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
-from .init import make_rng
+from .init import make_rng, normal
 from .module import Cost, Module, Parameter
 from .registry import register_layer
 
@@ -104,8 +104,8 @@ class Embedding(Module):
         self.embedding_dim = as_int(embedding_dim, "embedding_dim", owner)
         self.padding_idx = as_padding_idx(padding_idx, self.num_embeddings, owner)
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
-        weight = make_rng(rng).standard_normal((self.num_embeddings, self.embedding_dim), dtype=np.float32)
-        if self.padding_idx is not None:
+        weight = normal((self.num_embeddings, self.embedding_dim), 1.0, make_rng(rng))   # N(0, 1)
+        if self.padding_idx is not None and weight.flags.writeable:     # not shape-only (nn.meta())
             weight[self.padding_idx] = 0
         self.weight = Parameter(weight)
 

@@ -7,7 +7,7 @@ from .adaptive import adaptive_avg_pool, adaptive_avg_pool1d, adaptive_avg_pool2
 from .adaptive import adaptive_max_pool, adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d
 from .conv import conv, conv1d, conv2d, conv3d
 from .conv_transpose import conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d
-from .dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d
+from .dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, stochastic_depth
 from .embedding import embedding
 from .instance_norm import instance_norm
 from .layer_norm import group_norm, layer_norm
@@ -30,7 +30,7 @@ from .reshape import pixel_shuffle, pixel_unshuffle
 from .upsample import interpolate
 
 __all__ = [
-    "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "embedding", "layer_norm", "group_norm",
+    "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "stochastic_depth", "embedding", "layer_norm", "group_norm",
     "instance_norm",
     "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax", "tanh",
     "hardsigmoid", "hardswish", "hardtanh", "prelu", "relu6", "celu", "elu", "gelu", "mish", "selu", "silu", "softplus",

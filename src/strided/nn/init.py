@@ -15,12 +15,16 @@ it, with PyTorch's names, arguments and formulas. Random ones take ``generator=`
 Fans (``_calculate_fan_in_and_fan_out``): for a weight ``(out, in, *kernel)``,
 ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``.
 
-The helpers after them (``make_rng``, ``uniform``, ``default_fan_in_uniform``,
-``weight_and_bias``, ``kaiming_normal``) are what layers use to build their parameters.
+The helpers after them (``make_rng``, ``uniform``, ``normal``, ``default_fan_in_uniform``,
+``weight_and_bias``, ``kaiming_normal``) are what layers and models use to build their
+parameters. Under ``nn.meta()`` they draw nothing and return a shape-only array
+(``shape_only.meta_array``: one zero seen with strides 0), and the in-place functions leave a
+meta tensor as it is, so a model built for analysis allocates nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -29,6 +33,7 @@ import numpy as np
 
 from ..checks import as_int, as_number
 from ..random import default_generator
+from .shape_only import is_meta, is_meta_enabled, meta_array
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "sigmoid")
@@ -47,6 +52,16 @@ def make_rng(rng=None) -> np.random.Generator:
 
 
 # ------------------------------------------------------------------------------------------ in place
+def _skips_meta(fill):
+    """An in-place initialiser that leaves a meta tensor (``nn.meta()``: no values) as it is."""
+    @functools.wraps(fill)
+    def wrapper(tensor, *args, **kwargs):
+        if is_meta(tensor):
+            return tensor
+        return fill(tensor, *args, **kwargs)
+    return wrapper
+
+
 def _array(tensor, owner: str) -> np.ndarray:
     """The float array behind a Parameter/Tensor, or the array itself, to be filled in place."""
     array = getattr(tensor, "data", None) if not isinstance(tensor, np.ndarray) else tensor
@@ -108,6 +123,7 @@ def _calculate_correct_fan(tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+@_skips_meta
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     """Fill with U(a, b)."""
     array = _array(tensor, "uniform_")
@@ -118,6 +134,7 @@ def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     return _fill(tensor, draw, "uniform_")
 
 
+@_skips_meta
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     """Fill with N(mean, std^2)."""
     array = _array(tensor, "normal_")
@@ -130,6 +147,7 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     return _fill(tensor, draw, "normal_")
 
 
+@_skips_meta
 def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
     """Fill with N(mean, std^2) truncated to ``[a, b]`` (exact, by rejection).
 
@@ -170,21 +188,25 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     return _fill(tensor, out, owner)
 
 
+@_skips_meta
 def constant_(tensor, val: float):
     """Fill with ``val``."""
     return _fill(tensor, as_number(val, "val", "constant_"), "constant_")
 
 
+@_skips_meta
 def ones_(tensor):
     """Fill with 1."""
     return _fill(tensor, 1.0, "ones_")
 
 
+@_skips_meta
 def zeros_(tensor):
     """Fill with 0."""
     return _fill(tensor, 0.0, "zeros_")
 
 
+@_skips_meta
 def eye_(tensor):
     """Fill a 2-D tensor with the identity (ones on the diagonal of a rectangle)."""
     array = _array(tensor, "eye_")
@@ -193,6 +215,7 @@ def eye_(tensor):
     return _fill(tensor, np.eye(*array.shape), "eye_")
 
 
+@_skips_meta
 def dirac_(tensor, groups: int = 1):
     """Fill a 3-, 4- or 5-D conv weight with the Dirac delta: the convolution keeps its input's
     channels (per group, as many as fit), reading only the kernel's centre."""
@@ -211,6 +234,7 @@ def dirac_(tensor, groups: int = 1):
     return tensor
 
 
+@_skips_meta
 def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
     """Glorot & Bengio (2010): U(-a, a), ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -218,6 +242,7 @@ def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
     return uniform_(tensor, -bound, bound, generator)
 
 
+@_skips_meta
 def xavier_normal_(tensor, gain: float = 1.0, generator=None):
     """Glorot & Bengio (2010): N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -229,6 +254,7 @@ def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
     return calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
 
 
+@_skips_meta
 def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
     """He et al. (2015): U(-bound, bound), ``bound = gain * sqrt(3 / fan)``, ``gain =
     calculate_gain(nonlinearity, a)`` and ``fan`` the ``mode`` fan. A zero-element tensor is left
@@ -240,6 +266,7 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
     return uniform_(tensor, -bound, bound, generator)
 
 
+@_skips_meta
 def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
     """He et al. (2015): N(0, std^2), ``std = gain / sqrt(fan)`` (see ``kaiming_uniform_``)."""
     if 0 in _array(tensor, "kaiming_normal_").shape:
@@ -248,6 +275,7 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
+@_skips_meta
 def orthogonal_(tensor, gain: float = 1, generator=None):
     """Saxe et al. (2013): a (semi-)orthogonal matrix times ``gain``, the tensor seen as
     ``(shape[0], rest)``: the Q of a Gaussian matrix's QR, its columns' signs fixed by R's diagonal."""
@@ -268,6 +296,7 @@ def orthogonal_(tensor, gain: float = 1, generator=None):
     return _fill(tensor, (as_number(gain, "gain", "orthogonal_") * q).reshape(array.shape), "orthogonal_")
 
 
+@_skips_meta
 def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     """Martens (2010): a 2-D tensor from N(0, std^2) with ``ceil(sparsity * rows)`` zeros per column."""
     array = _array(tensor, "sparse_")
@@ -285,6 +314,8 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
 # ------------------------------------------------------------------------------------------ layer helpers
 def uniform(shape, bound: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
     """Samples from U(-bound, bound), drawn directly in ``dtype`` (fast for VGG-sized layers)."""
+    if is_meta_enabled():
+        return meta_array(shape, dtype)
     return ((rng.random(shape, dtype=np.dtype(dtype).type) * 2 - 1) * bound).astype(dtype, copy=False)
 
 
@@ -307,11 +338,18 @@ def weight_and_bias(weight_shape, bias_shape, fan_in: int, bias: bool, rng: np.r
     return weight, (Parameter(default_fan_in_uniform(tuple(bias_shape), fan_in, rng)) if bias else None)
 
 
+def normal(shape, std: float, rng: np.random.Generator) -> np.ndarray:
+    """``N(0, std)`` samples drawn directly in float32 (VGG's classifier holds 120M of them)."""
+    if is_meta_enabled():
+        return meta_array(shape, np.float32)
+    out = rng.standard_normal(shape, dtype=np.float32)   # drawn in float32: no float64 detour
+    out *= np.float32(std)
+    return out
+
+
 def kaiming_normal(shape, fan: int, rng: np.random.Generator, gain: float = math.sqrt(2.0)) -> np.ndarray:
     """He et al. normal initialisation: N(0, gain / sqrt(fan))."""
-    out = rng.standard_normal(shape, dtype=np.float32)   # drawn in float32: no float64 detour
-    out *= np.float32(gain / math.sqrt(fan))
-    return out
+    return normal(shape, gain / math.sqrt(fan), rng)
 
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",

@@ -3,34 +3,45 @@
 A module declares its state in ``__init__``: assigning a ``Parameter`` registers a trainable
 array, assigning a ``Module`` registers a child, ``register_buffer`` registers a non-trainable
 array (running statistics). Settings stay plain attributes. ``state_dict`` and
-``load_state_dict`` use PyTorch's dotted names (``features.0.weight``), so weights move 1:1.
+``load_state_dict`` (``nn.state``) use PyTorch's dotted names (``features.0.weight``), so
+weights move 1:1.
 
 Calling a module (``__call__``) converts a raw array input to the dtype of its parameters and
-runs its forward hooks, if any (``register_forward_pre_hook``, ``register_forward_hook``).
+runs its forward hooks, if any (``register_forward_pre_hook``, ``register_forward_hook``: the
+mixin ``hooks.ForwardHookMethods``). Under ``nn.meta()`` parameters and buffers are shape-only
+(``nn.shape_only``), and a module holding them refuses to run.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import numpy as np
 
-from ..errors import ShapeError, expected_input, shape_str
+from ..errors import expected_input
 from ..geometry import ReceptiveField
-from ..hooks import ForwardHooks, RemovableHandle, check_hook
+from ..hooks import ForwardHookMethods
 from ..tensor import Tensor
 from ..tensor_ops import no_gpu_error, resolve_to
+from . import shape_only
+from .registry import has_static_rules
+from .shape_only import is_meta, is_meta_enabled, meta_array, refuse_meta
+from .state import StateDictMethods
+from .trace import trace, traced_macs, traced_walk
 
 
 class Parameter(Tensor):
-    """A tensor that a module trains: ``requires_grad`` is on by default; dtypes as for ``Tensor``."""
+    """A tensor that a module trains: ``requires_grad`` is on by default; dtypes as for ``Tensor``.
+    Made under ``nn.meta()``, it keeps only the shape and dtype of ``data`` (a meta array)."""
 
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+        if is_meta_enabled() and not is_meta(self.data):
+            self.data = meta_array(self.data.shape, self.data.dtype)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -70,16 +81,15 @@ def _is_raw(value) -> bool:
     return isinstance(value, (np.ndarray, numbers.Number))
 
 
-class Module:
+class Module(ForwardHookMethods, StateDictMethods):
     """Base class of every layer and network.
 
     Subclasses set their state in ``__init__`` (after ``super().__init__()``) and implement
     ``forward``. Layers also implement the static rules ``output_shape(in_shape)``,
-    ``cost(in_shape)`` and ``receptive_field(rf, in_shape)``; element-wise layers inherit the
-    identity rules below.
+    ``cost(in_shape)`` and ``receptive_field(rf, in_shape)``; registered element-wise layers
+    inherit the identity rules below, and a module without static rules (a hand-written
+    ``forward``, see ``registry.has_static_rules``) gets them by tracing (``nn.trace``).
     """
-
-    _hooks: ForwardHooks | None = None      # forward hooks, set on an instance while it has any
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -124,9 +134,12 @@ class Module:
         object.__delattr__(self, name)
 
     def register_buffer(self, name: str, value) -> None:
-        """A non-trainable array saved in ``state_dict`` (e.g. running statistics)."""
+        """A non-trainable array saved in ``state_dict`` (e.g. running statistics); shape-only under ``nn.meta()``."""
         self.__dict__.pop(name, None)
-        self._buffers[name] = None if value is None else np.asarray(value)
+        value = None if value is None else np.asarray(value)
+        if value is not None and is_meta_enabled() and not is_meta(value):
+            value = meta_array(value.shape, value.dtype)
+        self._buffers[name] = value
 
     # ----------------------------------------------------------------------------- calling
     def forward(self, *args, **kwargs):
@@ -137,7 +150,10 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         """``forward(*args)``; a raw first input (an array, a number) becomes a tensor of this module's
-        dtype first (``input_dtype``), and registered forward hooks run around the forward."""
+        dtype first (``input_dtype``), and registered forward hooks run around the forward. A module
+        whose own parameters or buffers are meta (``nn.meta()``) raises a ``RuntimeError`` instead."""
+        if shape_only.USED:                                             # one flag read unless meta() was ever used
+            refuse_meta(self)
         if args and not isinstance(args[0], Tensor) and self.converts_raw_input and _is_raw(args[0]):
             args = (Tensor(args[0], dtype=self.input_dtype()),) + args[1:]
         if self._hooks is None:
@@ -154,53 +170,6 @@ class Module:
             if buf is not None and buf.dtype.kind == "f":
                 return buf.dtype
         return _FLOAT32
-
-    # ----------------------------------------------------------------------------- hooks
-    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
-        """Call ``hook(module, args)`` before each ``forward`` run through ``module(...)``.
-
-        ``args`` is the tuple of positional inputs (a raw array already converted to a tensor); a
-        hook may return replacement inputs (a tuple, or a single value), or ``None`` to keep them.
-        With ``with_kwargs=True`` it is ``hook(module, args, kwargs)`` returning ``None`` or
-        ``(args, kwargs)``. Hooks run in registration order (``prepend=True`` puts this one first).
-        Returns a handle whose ``remove()`` unregisters it. A hooked module is never fused with its
-        neighbour by ``run_chain``.
-
-        >>> from strided import nn
-        >>> relu = nn.ReLU()
-        >>> handle = relu.register_forward_pre_hook(lambda module, args: (args[0] * -1,))
-        >>> relu(np.array([1.0, -2.0], dtype=np.float32)).data
-        array([0., 2.], dtype=float32)
-        >>> handle.remove()
-        """
-        return self._add_forward_hook("pre", hook, prepend, with_kwargs)
-
-    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
-        """Call ``hook(module, args, output)`` after each ``forward`` run through ``module(...)``.
-
-        A hook may return a replacement output, or ``None`` to keep it; with ``with_kwargs=True`` it is
-        ``hook(module, args, kwargs, output)``. Order, ``prepend`` and the handle as for
-        ``register_forward_pre_hook``.
-
-        >>> from strided import nn
-        >>> flat, shapes = nn.Flatten(), []
-        >>> handle = flat.register_forward_hook(lambda module, args, out: shapes.append(out.shape))
-        >>> _ = flat(np.zeros((2, 3, 4), dtype=np.float32))
-        >>> shapes
-        [(2, 12)]
-        """
-        return self._add_forward_hook("post", hook, prepend, with_kwargs)
-
-    def _add_forward_hook(self, kind: str, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
-        check_hook(hook, f"{type(self).__name__}.register_forward_{'pre_' if kind == 'pre' else ''}hook")
-        if self._hooks is None:
-            object.__setattr__(self, "_hooks", ForwardHooks())
-        hooks = self._hooks
-
-        def on_empty():                      # no hook left: back to the plain call (and to fusion)
-            if self._hooks is hooks and hooks.empty():
-                object.__setattr__(self, "_hooks", None)
-        return hooks.add(kind, hook, prepend, with_kwargs, on_empty)
 
     # ----------------------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
@@ -274,12 +243,13 @@ class Module:
             return self
         for module in self.modules():
             for param in module._parameters.values():
-                if param.data.dtype != dtype:
-                    param.data = param.data.astype(dtype)
+                if param.data.dtype != dtype:                           # a meta array stays one
+                    param.data = meta_array(param.shape, dtype) if is_meta(param.data) else param.data.astype(dtype)
                     param.grad = None
             for name, buf in module._buffers.items():
                 if buf is not None and np.issubdtype(buf.dtype, np.floating):
-                    module._buffers[name] = buf.astype(dtype, copy=False)
+                    module._buffers[name] = (meta_array(buf.shape, dtype) if is_meta(buf) and buf.dtype != dtype
+                                             else buf.astype(dtype, copy=False))
         return self
 
     def double(self) -> "Module":
@@ -295,74 +265,26 @@ class Module:
     def cuda(self, device=None) -> "Module":
         raise no_gpu_error(f"{type(self).__name__}.cuda", "cuda" if device is None else device)
 
-    # ----------------------------------------------------------------------------- state
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter and buffer, under dotted names, in registration order."""
-        state = OrderedDict()
-        for prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                state[f"{prefix}.{name}" if prefix else name] = param.data.copy()
-            for name, buf in module._buffers.items():
-                if buf is not None:
-                    state[f"{prefix}.{name}" if prefix else name] = np.array(buf, copy=True)
-        return state
-
-    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True):
-        """Copy arrays from ``state`` into this module's parameters and buffers.
-
-        Every key and shape is checked before anything is written, so a failed load changes
-        nothing. With ``strict``, missing and unexpected keys are errors too. Returns
-        ``(missing_keys, unexpected_keys)``.
-        """
-        targets = {}
-        for prefix, module in self.named_modules():
-            for name in module._parameters:
-                targets[f"{prefix}.{name}" if prefix else name] = (module, name, "param")
-            for name, buf in module._buffers.items():
-                if buf is not None:
-                    targets[f"{prefix}.{name}" if prefix else name] = (module, name, "buffer")
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        mismatched = []
-        for key, (module, name, kind) in targets.items():
-            if key in state:
-                have = module._parameters[name].shape if kind == "param" else module._buffers[name].shape
-                got = np.shape(state[key])
-                if tuple(got) != tuple(have):
-                    mismatched.append(f"{key}: expected {shape_str(have)}, got {shape_str(got)}")
-        problems = []
-        if mismatched:
-            problems.append("shape mismatch for " + "; ".join(mismatched))
-        if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
-        if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        if problems:
-            error = ShapeError if mismatched else ValueError
-            raise error(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + " (nothing was loaded)")
-        for key, (module, name, kind) in targets.items():
-            if key not in state:
-                continue
-            if kind == "param":
-                param = module._parameters[name]
-                param.data = np.array(state[key], dtype=param.data.dtype, copy=True)
-            else:
-                old = module._buffers[name]
-                module._buffers[name] = np.array(state[key], dtype=old.dtype, copy=True)
-        return missing, unexpected
-
     # ----------------------------------------------------------------------------- static rules
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of ``forward``'s output for an input of ``in_shape``, computed without arrays."""
+        """Shape of ``forward``'s output for an input of ``in_shape``, computed without arrays: the
+        identity for element-wise layers; traced (one forward pass, ``nn.trace``) for a module without
+        static rules."""
+        if not has_static_rules(self):
+            return trace(self, in_shape).out_shape
         return tuple(in_shape)
 
     def cost(self, in_shape: tuple[int, ...]) -> Cost:
-        """Parameters and MACs per example (see ``Cost``); element-wise layers cost no MACs."""
+        """Parameters and MACs per example (see ``Cost``); element-wise layers cost no MACs. A module
+        without static rules: all its parameters, and the MACs of the calls its traced forward makes."""
+        if not has_static_rules(self):
+            return Cost(self.num_parameters(), traced_macs(trace(self, in_shape)))
         return Cost(sum(p.size for p in self._parameters.values()), 0)
 
-    def receptive_field(self, rf: ReceptiveField, in_shape: tuple[int, ...]) -> ReceptiveField:
-        """Receptive field of the output, given that of the input (unchanged by element-wise layers)."""
-        return rf
+    def receptive_field(self, rf: ReceptiveField, in_shape: tuple[int, ...]) -> ReceptiveField | None:
+        """Receptive field of the output, given that of the input (unchanged by element-wise layers);
+        ``None`` (unknown) for a module without static rules."""
+        return rf if has_static_rules(self) else None
 
     # ----------------------------------------------------------------------------- fusion
     def fuse_with(self, after: "Module"):
@@ -381,8 +303,12 @@ class Module:
 
         ``visit(module, in_shape, out_shape, rf_out)`` is called once per layer application;
         ``rf`` may be ``None`` when receptive fields are not wanted. Layers keep this default;
-        networks built from children (``Block``) override it to describe their data flow.
+        networks built from children (``Block``) override it to describe their data flow. A module
+        without static rules is traced (``nn.trace.traced_walk``): each layer its forward calls is
+        reported with its real shapes, and the receptive field after it is ``None``.
         """
+        if not has_static_rules(self):
+            return traced_walk(self, in_shape, visit)
         out = tuple(self.output_shape(tuple(in_shape)))
         rf_out = None if rf is None else self.receptive_field(rf, tuple(in_shape))
         visit(self, tuple(in_shape), out, rf_out)
@@ -433,6 +359,9 @@ def run_chain(modules, x):
             x = modules[i](x)
             i += 1
         else:
+            if shape_only.USED:                                         # a joint form reads both modules' arrays
+                refuse_meta(modules[i])
+                refuse_meta(modules[i + 1])
             x = joint(x)
             i += 2
     return x

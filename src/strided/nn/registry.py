@@ -8,6 +8,9 @@ Example::
 Each example is a zero-argument callable returning ``(module, input_shape)``: a small,
 valid instance with an input it accepts. The contract test builds the module from it and
 checks the declared rules against a real forward and backward pass.
+
+``has_static_rules`` says whether the analysis may trust a module's static rules, or must
+trace its ``forward`` (see ``nn.trace``).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from __future__ import annotations
 from typing import Callable
 
 LAYERS: dict[str, Callable] = {}
+_CLASSES: set = set()    # the registered classes themselves (names may repeat in user code)
 
 
 def register_layer(example: Callable):
     """Class decorator: record ``cls`` with a factory for a small working example."""
     def decorate(cls):
         LAYERS[cls.__name__] = example
+        _CLASSES.add(cls)
         return cls
     return decorate
 
@@ -28,3 +33,31 @@ def register_layer(example: Callable):
 def registered_layers() -> dict[str, Callable]:
     """Name -> example factory, for every registered layer."""
     return dict(LAYERS)
+
+
+def has_static_rules(module) -> bool:
+    """Whether ``module`` (or a module class) has static rules that describe its ``forward``.
+
+    It has when its class is a registered layer (the contract test checks its rules, inherited
+    identity rules of element-wise layers included), or defines ``walk`` or ``output_shape`` at
+    least as far down its class tree as ``forward`` (a ``Block``, ``Sequential``, the zoo's
+    networks). A plain ``Module`` subclass with its own ``forward`` has none, nor has a subclass
+    of a layer that replaces the layer's ``forward``: the analysis traces those.
+
+    >>> from strided import nn
+    >>> class Net(nn.Module):
+    ...     def forward(self, x):
+    ...         return x
+    >>> has_static_rules(nn.ReLU()), has_static_rules(nn.Sequential()), has_static_rules(Net())
+    (True, True, False)
+    """
+    cls = module if isinstance(module, type) else type(module)
+    for klass in cls.__mro__:
+        if klass in _CLASSES:
+            return True
+        attributes = klass.__dict__
+        if "walk" in attributes or "output_shape" in attributes:
+            return True
+        if "forward" in attributes:
+            return False
+    return True

@@ -14,6 +14,7 @@ import copy
 import numpy as np
 
 from ..checks import as_number
+from ..nn import shape_only
 from ..tensor import Tensor
 
 
@@ -83,6 +84,8 @@ class Optimizer:
         for param in params:
             if not isinstance(param, Tensor):
                 raise TypeError(f"{owner}: can only optimize Tensors/Parameters, got {type(param).__name__}")
+            if shape_only.is_meta(param):
+                raise shape_only.meta_error(owner, "be trained", f"a parameter of shape {param.shape} is")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
             raise ValueError(f"{owner}: some parameters appear more than once (in this or another group)")
@@ -120,6 +123,9 @@ class Optimizer:
             for param in group["params"]:
                 if param.grad is None:
                     continue
+                if shape_only.USED and shape_only.is_meta(param):
+                    raise shape_only.meta_error(f"{type(self).__name__}.step", "be updated",
+                                                f"a parameter of shape {param.shape} is")
                 grad = np.asarray(param.grad)
                 if group.get("maximize", False):
                     grad = -grad

@@ -1,83 +1,349 @@
-"""The training loop: one epoch of SGD steps, evaluation, and ``fit`` over many epochs."""
+"""``fit``: the training loop, with metrics, schedules, callbacks, checkpoints and exact resume.
+
+One step: ``zero_grad``, forward, loss (a NaN or infinite loss stops here: ``NonFiniteLoss``),
+backward, ``optimizer.step()``, then the bookkeeping (a per-batch schedule step, the running
+metrics, the counters, a note of every generator's state, the ``on_batch_end`` callbacks). An
+epoch ends with validation, the schedule step (per epoch, or on a monitored value for
+``ReduceLROnPlateau``), the history row, the log line and the ``on_epoch_end`` callbacks.
+
+The updates of a step and of an epoch's end run in a critical section: a Ctrl-C (SIGINT) that
+arrives there is held until the section is done. So whenever the interrupt lands, the model,
+optimizer and schedule are those after the last completed step, the run knows which batch comes
+next and the generators' states noted then; ``fit`` saves exactly that through its
+``Checkpoint`` callbacks and raises ``TrainingInterrupted``. The handler is installed only for
+the duration of ``fit``, only from the main thread and only where SIGINT has Python's default
+handler; the previous one is put back.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import signal
+import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
 
-import numpy as np
-
+from .. import random as st_random
+from ..checks import as_int
 from ..nn.functional import cross_entropy
-from ..tensor import no_grad
-from .progress import progress_bar
+from ..optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
+from .callbacks import Checkpoint, ordered
+from .checkpoint import load_checkpoint, model_generators, plain, restore_state, save_checkpoint, training_state
+from .data import as_loader
+from .errors import NonFiniteLoss, TrainingInterrupted
+from .evaluation import _values, evaluate
+from .metrics import MetricSet
+from .progress import _NoBar, bar_text, epoch_line, progress_bar
+
+INTERVALS = ("epoch", "batch", "metric")
 
 
-def train_epoch(model, optimizer, loader, loss_fn: Callable = cross_entropy, desc: str = "train",
-                progress: bool = True) -> dict:
-    """One pass over ``loader``: forward, loss, backward, step. Returns mean loss and accuracy."""
-    model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    bar = progress_bar(len(loader), desc, progress)
-    try:
-        for x, y in loader:
-            optimizer.zero_grad()
-            logits = model(x)                                          # (B, classes), in the model's dtype
-            loss = loss_fn(logits, y)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(y)
-            correct += int((logits.data.argmax(axis=1) == y).sum())
-            seen += len(y)
+class InterruptGuard:
+    """Holds SIGINT while ``critical()`` sections run; raises ``KeyboardInterrupt`` when the last one ends."""
+
+    def __init__(self):
+        self.depth, self.pending, self.previous = 0, False, None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+        return False
+
+    def _handler(self, signum, frame):
+        if self.depth:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def critical(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:          # only when the section completed
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+def _interval(scheduler, interval):
+    if scheduler is None:
+        return None
+    if interval is None:
+        if isinstance(scheduler, ReduceLROnPlateau):
+            return "metric"
+        return "batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch"
+    if interval not in INTERVALS:
+        raise ValueError(f"fit: scheduler_interval must be one of {INTERVALS} or None, got {interval!r}")
+    if (interval == "metric") != isinstance(scheduler, ReduceLROnPlateau):
+        raise ValueError(f"fit: scheduler_interval='metric' is for ReduceLROnPlateau (stepped with a monitored "
+                         f"value), got {type(scheduler).__name__} with {interval!r}")
+    return interval
+
+
+class Run:
+    """One call of ``fit``: what it trains with, where it is, and what callbacks see (``callback.run``).
+
+    Position: ``epoch`` (epochs completed), ``batch`` (the next batch of the current epoch),
+    ``step`` (optimizer steps so far), all as of the last completed step; ``history``: the
+    rows of completed epochs; ``stop_training``: set it to end after the current epoch.
+    """
+
+    def __init__(self, model, optimizer, scheduler, loss, loader, val_loader, metrics, callbacks, epochs, *,
+                 scheduler_interval, scheduler_monitor, val_name, progress, log, config):
+        self.model, self.optimizer, self.scheduler, self.loss = model, optimizer, scheduler, loss
+        self.loader, self.val_loader, self.metric_specs = loader, val_loader, metrics
+        self.callbacks, self.epochs = ordered(callbacks), epochs
+        self.interval, self.monitor = scheduler_interval, scheduler_monitor
+        self.val_name, self.progress, self.config = val_name, progress, dict(config or {})
+        self.log = log if log is not None else (lambda *args: None)
+        self.train_metrics = MetricSet(metrics)
+        self.epoch = self.batch = self.step = 0
+        self.begun, self.epoch_lr, self.stop_training = False, float(optimizer.param_groups[0]["lr"]), False
+        self.history: list[dict] = []
+        self._generators = [generator for _, generator in model_generators(model)]
+        for callback in self.callbacks:
+            callback.set_run(self)
+        self._mark()
+
+    # ------------------------------------------------------------------------------- state
+    def _mark(self) -> None:
+        """Note the states that move inside a step's forward pass: generators and loader positions."""
+        self._noted = {
+            "loader": self.loader.state_dict() if hasattr(self.loader, "state_dict") else None,
+            "val_loader": (self.val_loader.state_dict() if hasattr(self.val_loader, "state_dict") else None),
+            "generators": [g.bit_generator.state for g in self._generators],
+            "default_generator": st_random.get_rng_state(),
+        }
+
+    def _callback_key(self, index: int, callback) -> str:
+        return f"{index}:{type(callback).__name__}"
+
+    def state_dict(self) -> dict:
+        """The run's checkpoint as of the last completed step (see ``strided.train.checkpoint``)."""
+        noted = self._noted
+        generators = [{"names": names, "state": state}
+                      for (names, _), state in zip(model_generators(self.model), noted["generators"])]
+        return training_state(
+            self.model, self.optimizer, scheduler=self.scheduler, loader_state=noted["loader"],
+            val_loader_state=noted["val_loader"], generators=generators, default_generator=noted["default_generator"],
+            position={"epoch": self.epoch, "batch": self.batch, "step": self.step, "lr": self.epoch_lr,
+                      "begun": self.begun, "batches_per_epoch": len(self.loader)},
+            history=self.history, metrics=self.train_metrics.state_dict() if self.batch else None,
+            callbacks={self._callback_key(i, c): c.state_dict() for i, c in enumerate(self.callbacks)},
+            stopped=self.stop_training, config=self.config)
+
+    def save(self, path) -> str:
+        """Write ``state_dict()`` to ``path`` (atomic; refused while a parameter is not finite)."""
+        return save_checkpoint(path, self.state_dict(), model=self.model)
+
+    def resume(self, path) -> None:
+        """Continue from a checkpoint: restore every state and the position."""
+        state = load_checkpoint(path)
+        position = state["position"]
+        if int(position["batch"]):                   # mid-epoch: the loader must continue where it was
+            if state.get("loader") is None or not hasattr(self.loader, "load_state_dict"):
+                raise ValueError(f"fit: {path} was saved in the middle of an epoch, but the training loader "
+                                 f"{'has' if state.get('loader') is None else 'takes'} no state; use "
+                                 f"strided.data.DataLoader")
+            if int(position["batches_per_epoch"]) != len(self.loader):
+                raise ValueError(f"fit: {path} was saved in the middle of an epoch of {position['batches_per_epoch']} "
+                                 f"batches, but this training loader has {len(self.loader)} per epoch; resume with "
+                                 f"the same data and batch_size")
+        restore_state(state, self.model, self.optimizer, self.scheduler)
+        self.epoch, self.batch, self.step = int(position["epoch"]), int(position["batch"]), int(position["step"])
+        self.epoch_lr, self.begun = float(position["lr"]), bool(position["begun"])
+        self.history = [plain(row) for row in state["history"]]
+        if state["metrics"] is not None:
+            self.train_metrics.load_state_dict(state["metrics"])
+        for name, loader in (("loader", self.loader), ("val_loader", self.val_loader)):
+            saved = state.get(name)
+            if saved is not None and hasattr(loader, "load_state_dict"):
+                loader.load_state_dict(plain(saved))
+        saved_callbacks = state.get("callbacks") or {}
+        for index, callback in enumerate(self.callbacks):
+            key = self._callback_key(index, callback)
+            if key in saved_callbacks:
+                callback.load_state_dict(plain(saved_callbacks[key]))
+        self.stop_training = bool(state["stopped"])
+        self._mark()
+        self.log(f"resumed from {path} after {self.epoch} epochs and {self.step} steps "
+                 f"(epoch {self.epoch + 1} continues at batch {self.batch + 1})")
+
+    # ------------------------------------------------------------------------------- the loop
+    def _call(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
+
+    def train(self, guard: InterruptGuard) -> list[dict]:
+        self._call("on_train_begin", {"epochs": self.epochs})
+        while self.epoch < self.epochs and not self.stop_training:
+            self._epoch(guard)
+        self._call("on_train_end", {"history": self.history})
+        return self.history
+
+    def _epoch(self, guard: InterruptGuard) -> None:
+        number, count = self.epoch + 1, len(self.loader)
+        if not self.begun:
+            with guard.critical():
+                self.epoch_lr, self.begun = float(self.optimizer.param_groups[0]["lr"]), True
+                self.train_metrics.reset()
+                self._call("on_epoch_begin", number, {})
+        started = time.perf_counter()
+        self._clock = [started, 0]                       # start, examples trained this epoch (images/s)
+        self.model.train()
+        bar = progress_bar(count, f"epoch {number}/{self.epochs}", self.progress, initial=self.batch)
+        try:
+            if self.batch < count:
+                for b, (x, y) in enumerate(self.loader, start=self.batch):
+                    self._step(guard, bar, number, b, count, x, y)
+        finally:
+            bar.close()
+        train_seconds, seen = time.perf_counter() - started, self._clock[1]
+        train_logs = self.train_metrics.compute(scalars_only=True)
+        val_logs = {}
+        if self.val_loader is not None:
+            val_logs = evaluate(self.model, self.val_loader, self.loss, self.metric_specs)
+        with guard.critical():
+            row = {"epoch": number, "lr": self.epoch_lr}
+            row.update({f"train_{k}": float(v) for k, v in train_logs.items()})
+            row.update({f"{self.val_name}_{k}": float(v) for k, v in val_logs.items() if getattr(v, "ndim", 0) == 0})
+            row["seconds"] = time.perf_counter() - started
+            self._schedule_epoch(row)
+            self.history.append(row)
+            self.epoch, self.batch, self.begun = self.epoch + 1, 0, False
+            self.train_metrics.reset()
+            self._mark()
+            self.log(epoch_line(row, self.epochs, self.val_name, seen / train_seconds if seen else None))
+            self._call("on_epoch_end", number, row)
+
+    def _step(self, guard, bar, number: int, b: int, count: int, x, y) -> None:
+        self.optimizer.zero_grad()
+        outputs = self.model(x)
+        loss = self.loss(outputs, y)
+        value = float(loss.item())
+        if not math.isfinite(value):
+            self._non_finite(value, number, b, count)
+        loss.backward()
+        with guard.critical():
+            self.optimizer.step()
+            if self.interval == "batch":
+                self.scheduler.step()
+            self.train_metrics.update(value, _values(outputs), y)
+            self.batch, self.step = b + 1, self.step + 1
+            self._mark()
+            size = len(y) if getattr(y, "ndim", 1) else 1
+            self._clock[1] += size
+            if not isinstance(bar, _NoBar):
+                rate = self._clock[1] / max(time.perf_counter() - self._clock[0], 1e-9)
+                text = bar_text(self.train_metrics.compute(scalars_only=True), rate)
+                bar.set_postfix_str(text, refresh=b + 1 == count)        # tqdm redraws at most every 0.1 s
             bar.update()
-            bar.set_postfix_str(f"loss {total_loss / seen:.4f}")
-    finally:
-        bar.close()
-    return {"loss": total_loss / seen, "accuracy": correct / seen}
+            self._call("on_batch_end", self.step, {"epoch": number, "batch": b + 1, "loss": value, "size": size,
+                                                   "lr": float(self.optimizer.param_groups[0]["lr"])})
+
+    def _schedule_epoch(self, row: dict) -> None:
+        if self.interval == "epoch":
+            self.scheduler.step()
+        elif self.interval == "metric":
+            if self.monitor not in row:
+                raise ValueError(f"fit: scheduler_monitor {self.monitor!r} is not among the logged values "
+                                 f"{sorted(row)}")
+            self.scheduler.step(row[self.monitor])
+
+    def checkpoint_paths(self) -> list[str]:
+        return [c.path for c in self.callbacks if isinstance(c, Checkpoint) and os.path.exists(c.path)]
+
+    def _non_finite(self, value: float, number: int, b: int, count: int):
+        paths = self.checkpoint_paths()
+        where = f"epoch {number}, step {self.step + 1} (batch {b + 1} of {count})"
+        kept = (f"; the last good checkpoint is {paths[0]}" if paths else "; no checkpoint was written")
+        raise NonFiniteLoss(f"fit: the loss is {value} at {where}: training stopped before this step's update"
+                            f"{kept}", number, self.step + 1, paths[0] if paths else None)
+
+    def interrupted(self) -> TrainingInterrupted:
+        """Save through the ``Checkpoint`` callbacks (the state after the last completed step), say how to resume."""
+        saved = None
+        for callback in self.callbacks:
+            if isinstance(callback, Checkpoint):
+                try:
+                    saved = callback.save()
+                except NonFiniteLoss as error:
+                    self.log(str(error))
+        where = f"epoch {self.epoch + 1} after step {self.step}"
+        if saved:
+            message = f"interrupted in {where}: saved {saved}; resume with fit(..., resume_from={saved!r})"
+        else:
+            message = (f"interrupted in {where}; no checkpoint saved (give fit checkpoint_dir=... or a "
+                       f"Checkpoint callback to keep one)")
+        self.log(message)
+        return TrainingInterrupted(message, saved, self.history)
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, loss_fn: Callable = cross_entropy, batch_size: int = 512) -> dict:
-    """Mean loss and accuracy over ``(x, y)`` in eval mode, without recording a graph."""
-    model.eval()
-    total_loss, correct = 0.0, 0
-    with no_grad():
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            logits = model(xb)
-            total_loss += loss_fn(logits, yb).item() * len(yb)
-            correct += int((logits.data.argmax(axis=1) == yb).sum())
-    return {"loss": total_loss / len(x), "accuracy": correct / len(x)}
+def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, scheduler=None,
+        scheduler_interval: str | None = None, scheduler_monitor: str | None = None, callbacks=(),
+        metrics=("accuracy",), batch_size: int = 32, val_batch_size: int | None = None, shuffle: bool = True,
+        seed=None, progress: bool | None = None, log=print, checkpoint_dir=None, checkpoint_every: int | None = None,
+        resume_from=None, val_name: str = "val", config: dict | None = None) -> list[dict]:
+    """Train ``model`` on ``train`` for ``epochs`` epochs; returns the history, one dict per epoch.
 
+    ``train``, ``val``: a ``DataLoader``, a dataset or an ``(x, y)`` tuple (wrapped in a
+    ``DataLoader`` with ``batch_size``, ``shuffle`` and ``seed``; ``val`` in order, batches of
+    ``val_batch_size``). ``loss(outputs, targets)``: any loss returning the batch mean
+    (cross-entropy by default; ``F.mse_loss`` with float targets for regression). ``metrics``:
+    names or ``Metric`` objects (``strided.train.metrics``); class metrics are skipped for float
+    targets. A history row: ``epoch`` (from 1), ``lr`` (group 0's at the epoch's start),
+    ``train_loss``, ``train_<metric>``, ``<val_name>_loss``, ``<val_name>_<metric>``, ``seconds``.
 
-def fit(model, optimizer, loader, test_data, epochs: int, scheduler=None, loss_fn: Callable = cross_entropy,
-        progress: bool = True, on_epoch_end: Callable | None = None, start_epoch: int = 0,
-        history: list | None = None, log: Callable = print, stop_after: int | None = None) -> list[dict]:
-    """Train for ``epochs`` (continuing from ``start_epoch``), evaluating on ``test_data = (x, y)``.
+    ``scheduler``: stepped per epoch, per batch (``scheduler_interval='batch'``; the default for
+    ``OneCycleLR`` and ``CyclicLR``), or for ``ReduceLROnPlateau`` with the logged value
+    ``scheduler_monitor`` (default ``'<val_name>_loss'``, or ``'train_loss'`` without ``val``).
+    ``callbacks``: ``Callback`` objects (``strided.train.callbacks``). ``checkpoint_dir``: adds a
+    ``Checkpoint`` there (every epoch, every ``checkpoint_every`` steps, ``best.npz`` on the best
+    validation loss). ``resume_from``: a checkpoint file (or its folder) to continue from, exactly:
+    the same seed and arguments give the same final weights as a run never interrupted.
+    ``progress``: a tqdm bar per epoch (``None``: when stdout is a terminal); ``log``: the
+    function that prints the per-epoch line and messages (``None``: silent).
 
-    After each epoch a row ``{epoch, lr, train_loss, train_accuracy, test_loss, test_accuracy,
-    seconds}`` is appended to ``history``, printed with ``log``, and passed to ``on_epoch_end``
-    (where checkpoints are written). ``stop_after`` ends the loop early after that epoch while
-    keeping the schedule of ``epochs``. Returns the history.
+    Raises ``NonFiniteLoss`` when the loss becomes NaN or infinite (the model keeps the weights
+    of before that step, the checkpoints are never overwritten with non-finite weights) and
+    ``TrainingInterrupted`` (a ``KeyboardInterrupt``) on Ctrl-C, after saving a checkpoint.
 
     ``fit`` leaves the process's allocator alone; a script that owns its process can call
-    ``strided.memory.keep_freed_memory()`` first (``strided train`` does), so that the large
-    arrays of each step reuse the pages of the previous one.
+    ``strided.memory.keep_freed_memory()`` first (``strided train`` does).
     """
-    history = [] if history is None else history
-    last = epochs if stop_after is None else min(epochs, stop_after)
-    for epoch in range(start_epoch, last):
-        started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        train = train_epoch(model, optimizer, loader, loss_fn, f"epoch {epoch + 1}/{epochs}", progress)
-        test = evaluate(model, *test_data, loss_fn=loss_fn)
-        if scheduler is not None:
-            scheduler.step()
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
-               "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-               "seconds": time.perf_counter() - started}
-        history.append(row)
-        log(f"epoch {row['epoch']:3d}/{epochs}  lr {lr:.4g}  train loss {row['train_loss']:.4f} "
-            f"acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}  "
-            f"({row['seconds']:.1f}s)")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, history)
-    return history
+    epochs = as_int(epochs, "epochs", "fit", minimum=0)
+    if optimizer is None:
+        raise TypeError("fit: optimizer is required (e.g. optimizer=st.optim.SGD(model.parameters(), lr=0.01))")
+    if not callable(loss):
+        raise TypeError(f"fit: loss must be callable as loss(outputs, targets), got {loss!r}")
+    loader = as_loader(train, batch_size, shuffle, seed, "fit", "train")
+    val_loader = None if val is None else as_loader(val, val_batch_size or batch_size, False, 0, "fit", "val")
+    interval = _interval(scheduler, scheduler_interval)
+    monitor = scheduler_monitor or (f"{val_name}_loss" if val is not None else "train_loss")
+    callbacks = list(callbacks)
+    if checkpoint_dir is not None:
+        callbacks.append(Checkpoint(checkpoint_dir, monitor=f"{val_name}_loss" if val is not None else None,
+                                    mode="min", every_n_steps=checkpoint_every))
+    run = Run(model, optimizer, scheduler, loss, loader, val_loader, metrics, callbacks, epochs,
+              scheduler_interval=interval, scheduler_monitor=monitor, val_name=val_name, progress=progress, log=log,
+              config=config)
+    if resume_from is not None:
+        run.resume(os.fspath(resume_from))
+    with InterruptGuard() as guard:
+        try:
+            return run.train(guard)
+        except KeyboardInterrupt:
+            raise run.interrupted() from None
+
+
+__all__ = ["fit", "Run", "InterruptGuard"]

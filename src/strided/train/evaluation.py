@@ -1,0 +1,129 @@
+"""Evaluation and prediction in eval mode, without recording a graph, batch by batch.
+
+>>> import numpy as np, strided as st
+>>> model = st.nn.Linear(4, 3, rng=0)
+>>> x, y = np.ones((10, 4), np.float32), np.arange(10) % 3
+>>> sorted(evaluate(model, (x, y), metrics=("accuracy", "top2")))
+['accuracy', 'loss', 'top2_accuracy']
+>>> classes, probs = predict(model, x, output="topk", k=2)
+>>> classes.shape, probs.shape
+((10, 2), (10, 2))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.functional import cross_entropy
+from ..tensor import Tensor, no_grad
+from .data import as_loader, is_loader
+from .metrics import MetricSet
+
+OUTPUTS = ("logits", "probabilities", "topk")
+
+
+class eval_mode:
+    """``with eval_mode(model):`` evaluation mode and no graph inside; the model's mode is restored after."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        self.grad = no_grad()
+        self.grad.__enter__()
+        return self.model
+
+    def __exit__(self, *exc):
+        self.grad.__exit__(*exc)
+        for module, mode in self.modes:
+            object.__setattr__(module, "training", mode)
+        return False
+
+
+def _values(outputs) -> np.ndarray:
+    """The array metrics read: a tensor's data; of several outputs (auxiliary heads), the first."""
+    if isinstance(outputs, (tuple, list)):
+        outputs = outputs[0]
+    return outputs.data if isinstance(outputs, Tensor) else np.asarray(outputs)
+
+
+def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size: int = 256) -> dict:
+    """The mean loss and ``metrics`` of ``model`` over ``data``, in eval mode.
+
+    ``data``: a DataLoader, a dataset or an ``(x, y)`` tuple (batched by ``batch_size``, in
+    order). ``loss``: ``loss(outputs, targets)`` returning the batch mean (``None``: no loss).
+    ``metrics``: names or ``Metric`` objects (see ``strided.train.metrics``), accumulated over
+    batches; class metrics are left out for float targets. Returns ``{"loss": ..., "accuracy":
+    ..., ...}`` (arrays for ``confusion_matrix`` and ``per_class``).
+    """
+    loader = as_loader(data, batch_size, shuffle=False, seed=0, owner="evaluate")
+    results = MetricSet(metrics)
+    with eval_mode(model):
+        for x, y in loader:
+            outputs = model(x)
+            value = float(loss(outputs, y).item()) if loss is not None else float("nan")
+            results.update(value, _values(outputs), y)
+    out = results.compute()
+    if loss is None:
+        out.pop("loss")
+    return out
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """``exp(z - max) / sum``: probabilities along ``axis`` without overflow. Shape: unchanged."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _batches(data, batch_size: int):
+    """Input batches of ``data``: an array (sliced), an ``(x, y)`` tuple (its ``x``), a dataset or a loader."""
+    if isinstance(data, np.ndarray):
+        for start in range(0, len(data), batch_size):
+            yield data[start:start + batch_size]
+        return
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
+        yield from _batches(data[0], batch_size)
+        return
+    if not is_loader(data) and hasattr(data, "x") and isinstance(data.x, np.ndarray):
+        yield from _batches(data.x, batch_size)                  # ArrayDataset: no labels needed
+        return
+    for batch in as_loader(data, batch_size, shuffle=False, seed=0, owner="predict"):
+        yield batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def predict(model, data, batch_size: int = 256, output: str = "logits", k: int = 5):
+    """The model's outputs for every example of ``data``, in order, in eval mode.
+
+    ``data``: an input array ``(N, *)``, an ``(x, y)`` tuple, a dataset or a loader (its
+    batches' inputs). ``output``: ``'logits'`` (the model's raw outputs, ``(N, C)``),
+    ``'probabilities'`` (softmax over the class axis 1) or ``'topk'``: the ``k`` most probable
+    classes and their probabilities, ``(classes (N, k) int64, probabilities (N, k))``, most
+    probable first (``k`` is capped at ``C``).
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"predict: output must be one of {OUTPUTS}, got {output!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"predict: k must be a positive int, got {k!r}")
+    chunks = []
+    with eval_mode(model):
+        for x in _batches(data, batch_size):
+            chunks.append(np.array(_values(model(x))))
+    if not chunks:
+        raise ValueError("predict: the data has no examples")
+    logits = np.concatenate(chunks)                                  # (N, C, ...)
+    if output == "logits":
+        return logits
+    probabilities = softmax(logits, axis=1)
+    if output == "probabilities":
+        return probabilities
+    if logits.ndim != 2:
+        raise ValueError(f"predict: output='topk' needs outputs (N, C), got {logits.shape}")
+    k = min(int(k), logits.shape[1])
+    classes = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]          # (N, k)
+    return classes.astype(np.int64), np.take_along_axis(probabilities, classes, axis=1)
+
+
+__all__ = ["evaluate", "predict", "softmax", "eval_mode"]
