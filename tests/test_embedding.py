@@ -99,3 +99,11 @@ def test_embedding_errors_name_the_layer():
         nn.Embedding(10, 3, padding_idx=10)
     with pytest.raises(st.ShapeError, match=r"embedding: expected weight \(num_embeddings, embedding_dim\), got \(10,\)"):
         F.embedding(np.array([1]), np.zeros(10))
+
+
+def test_a_chain_that_starts_with_an_embedding_takes_index_arrays():
+    """Sequential passes raw index arrays through to its first module when that module takes indices."""
+    emb, flat = nn.Embedding(10, 4, rng=0), nn.Flatten()
+    chain = nn.Sequential(emb, flat)
+    idx = np.array([[1, 2, 3], [9, 0, 9]])
+    np.testing.assert_array_equal(chain(idx).data, emb.weight.data[idx].reshape(2, 12))   # rows looked up by hand

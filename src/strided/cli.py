@@ -1,4 +1,11 @@
-"""The ``strided`` command line: a thin layer that parses arguments and calls the library."""
+"""The ``strided`` command line: a thin layer that parses arguments, calls the library and prints.
+
+Commands: ``train``, ``eval``, ``predict`` (``cli_train``, ``cli_run``), ``datasets``
+(``cli_data``), ``models``, ``shape``, ``summary`` (``cli_analysis``).
+
+Exit status: 0 success, 1 the loss diverged (``NonFiniteLoss``), 2 a usage error (argparse's,
+and the library's named errors: ``ValueError``, ``TypeError``, a missing file or package), 130 interrupted. Errors are one line on stderr, without a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +13,16 @@ import argparse
 import os
 import sys
 
-from .cli_analysis import add_commands
+from . import cli_analysis, cli_data, cli_run
+from .cli_train import add_train
+
+USAGE_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                IsADirectoryError, PermissionError, ImportError)
 
 
 def _train(args) -> int:
-    from .train import NonFiniteLoss, TrainingInterrupted
-    from .train.digits_job import run_digits_job
-    try:
-        run_digits_job(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                       weight_decay=args.weight_decay, shift=args.shift, seed=args.seed, out_dir=args.out,
-                       resume=args.resume, progress=False if args.no_progress else None)
-    except NonFiniteLoss as error:           # the message names the epoch, the step and the checkpoint kept
-        print(f"strided train: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as interrupt:   # Ctrl-C: no traceback; fit has saved the checkpoint if it was running
-        if isinstance(interrupt, TrainingInterrupted) and interrupt.checkpoint:
-            print(f"strided train: interrupted; continue with: strided train --resume --out {args.out} "
-                  f"(and the same options)", file=sys.stderr)
-        else:
-            print("strided train: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    from .cli_train import run_train
+    return run_train(args)
 
 
 def _models(args) -> int:
@@ -40,24 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="strided", description="Convolutional neural networks on NumPy.")
     parser.add_argument("--version", action="version", version=f"strided {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    train = commands.add_parser("train", help="train LeNet-5 on scikit-learn's handwritten digits")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=0.02, help="initial learning rate (cosine schedule)")
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=5e-4)
-    train.add_argument("--shift", type=int, default=2, help="random translation of training images, pixels")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default="runs/lenet5-digits", help="folder for checkpoint.npz and metrics.json")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if present")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.set_defaults(run=_train, keep_freed_memory=True)   # trains a model: see main()
-
+    add_train(commands, run=lambda args: _train(args))      # looked up when run: tests may replace _train
+    cli_run.add_commands(commands)
+    cli_data.add_commands(commands)
     models = commands.add_parser("models", help="list the registered models")
     models.set_defaults(run=_models)
-    add_commands(commands)
+    cli_analysis.add_commands(commands)
     return parser
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def main(argv=None) -> int:
@@ -69,12 +60,15 @@ def main(argv=None) -> int:
         keep_freed_memory()
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
-        print(f"strided {args.command}: error: {error}", file=sys.stderr)
+    except USAGE_ERRORS as error:
+        print(f"strided {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except BrokenPipeError:   # output piped into `head` and closed early: not an error
         sys.stdout = open(os.devnull, "w")
         return 0
+    except KeyboardInterrupt:  # outside training (loading data, evaluating): nothing to save
+        print(f"strided {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

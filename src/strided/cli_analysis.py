@@ -36,11 +36,29 @@ def run_shape(args) -> int:
     return 0
 
 
+def _print_table(table, fmt: str) -> None:
+    print({"json": table.to_json, "markdown": table.to_markdown}.get(fmt, table.to_text)())
+
+
+def run_onnx_info(args) -> int:
+    """The layer table of an ONNX file (shapes, parameters, MACs), computed without running it."""
+    from .onnx import info
+    _print_table(info(args.file, batch_size=args.batch), args.format)
+    return 0
+
+
 def run_summary(args) -> int:
-    """Build the model shape-only (``nn.meta()``: no weights drawn or stored) and print its summary."""
+    """Build the model shape-only (``nn.meta()``: no weights drawn or stored) and print its summary;
+    an ``.onnx`` file is described from its graph (its shapes come from the file)."""
     from .analysis import summary
     from .models import create_model, list_models
     from .nn import from_spec, meta
+    if args.model.endswith(".onnx"):
+        from .onnx import info
+        _print_table(info(args.model, batch_size=1), args.format)
+        return 0
+    if args.input is None:
+        raise ValueError("summary: --input is required for a model name or a spec string (e.g. --input 3x224x224)")
     shape = parse_dims(args.input)
     if args.model in list_models():
         model = create_model(args.model, meta=True)
@@ -49,13 +67,7 @@ def run_summary(args) -> int:
             model = from_spec(args.model, shape)
     else:
         create_model(args.model)   # raises with the closest names
-    result = summary(model, (1,) + shape)
-    if args.format == "json":
-        print(result.to_json())
-    elif args.format == "markdown":
-        print(result.to_markdown())
-    else:
-        print(result.to_text())
+    _print_table(summary(model, (1,) + shape), args.format)
     return 0
 
 
@@ -70,7 +82,14 @@ def add_commands(commands) -> None:
 
     summ = commands.add_parser("summary", help="layer-by-layer table of a model or a spec string "
                                                "(built shape-only: no weights drawn)")
-    summ.add_argument("model", help="a registered model name, or a spec like 'conv3-64 maxpool FC-10'")
-    summ.add_argument("--input", required=True, help="input shape without batch, e.g. 3x224x224")
+    summ.add_argument("model", help="a registered model name, a spec like 'conv3-64 maxpool FC-10', or FILE.onnx")
+    summ.add_argument("--input", help="input shape without batch, e.g. 3x224x224 (not for .onnx files)")
     summ.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     summ.set_defaults(run=run_summary)
+
+    onnx_info = commands.add_parser("onnx-info", help="layer table of an ONNX model (shapes, params, MACs), "
+                                                      "without running it")
+    onnx_info.add_argument("file")
+    onnx_info.add_argument("--batch", type=int, default=1)
+    onnx_info.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    onnx_info.set_defaults(run=run_onnx_info)

@@ -60,6 +60,14 @@ def load_safetensors(path) -> "OrderedDict[str, np.ndarray]":
     except Exception as error:     # SafetensorError: not a safetensors file, truncated, bad header
         raise ValueError(f"load_safetensors: {path} is not a readable safetensors file "
                          f"({type(error).__name__}: {error})") from error
+    exotic = sorted(f"{name}: {a.dtype}" for name, a in arrays.items() if a.dtype.kind not in "biuf")
+    if exotic:                     # bfloat16/float8 arrive as ml_dtypes' types once a package (onnx) imported it
+        raise ValueError(f"load_safetensors: {path} holds arrays NumPy cannot represent ({', '.join(exotic)}); "
+                         f"save them as float32 (e.g. tensor.float()) first")
+    foreign = sorted(f"{name} ({arrays[name].dtype})" for name in arrays if arrays[name].dtype.kind not in "biuf")
+    if foreign:      # bfloat16 and float8 come back as extension dtypes once a package registers them (ml_dtypes)
+        raise ValueError(f"load_safetensors: {path} holds arrays NumPy cannot represent as standard numbers: "
+                         f"{', '.join(foreign)}; save them as float32 (e.g. tensor.float()) first")
     return OrderedDict((name, arrays[name]) for name in sorted(arrays))
 
 

@@ -68,12 +68,13 @@ class DigitsCNN(ChainNet):
 
 
 @register_model
-def mnist1d_cnn(num_classes: int = 10, in_channels: int = 1, seed=None) -> MNIST1DCNN:
-    """Greydanus and Kobak's MNIST-1D CNN, inputs (N, 1, 40): 5,210 parameters."""
-    return MNIST1DCNN(num_classes, in_channels, rng=seed)
+def mnist1d_cnn(num_classes: int = 10, in_channels: int = 1, seed=None, input_size: int = 40) -> MNIST1DCNN:
+    """Greydanus and Kobak's MNIST-1D CNN, inputs (N, 1, 40): 5,210 parameters (``input_size``: another length)."""
+    return MNIST1DCNN(num_classes, in_channels, length=input_size, rng=seed)
 
 
 @register_model
-def digits_cnn(num_classes: int = 10, in_channels: int = 1, seed=None) -> DigitsCNN:
-    """A compact CNN for 8x8 digits: conv3-16, conv3-32, max pool, dense; 9,930 parameters."""
-    return DigitsCNN(num_classes, in_channels, rng=seed)
+def digits_cnn(num_classes: int = 10, in_channels: int = 1, seed=None, input_size: int = 8) -> DigitsCNN:
+    """A compact CNN for 8x8 digits: conv3-16, conv3-32, max pool, dense; 9,930 parameters (``input_size``:
+    the side of other square images)."""
+    return DigitsCNN(num_classes, in_channels, input_size, rng=seed)

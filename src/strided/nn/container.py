@@ -52,6 +52,12 @@ class Sequential(Block):
             return Sequential(OrderedDict(items[index]))
         return items[index][1]
 
+    @property
+    def converts_raw_input(self) -> bool:
+        """As the first module's: a chain that starts with an ``Embedding`` takes index arrays as they are."""
+        first = next(iter(self._modules.values()), None)
+        return True if first is None else first.converts_raw_input
+
     def forward(self, x):
         return run_chain(self._modules.values(), x)
 

@@ -14,7 +14,8 @@ Tokens (case-insensitive, separated by spaces or commas):
 ``softmax``         softmax over the classes
 ==================  ===========================================================================
 
-Input channels are inferred from ``input_shape`` = ``(C, H, W)`` (no batch axis).
+Input channels are inferred from ``input_shape`` = ``(C, H, W)`` (no batch axis); for a signal
+``(C, L)`` the convolutions and pooling are 1-D (``Conv1d``, ``MaxPool1d``, ``AvgPool1d``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import re
 from ..errors import ShapeError
 from .activation import ReLU, Softmax
 from .container import Sequential
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .dropout import Dropout
 from .init import make_rng
 from .linear import Flatten, Linear
 from .norm import BatchNorm1d, BatchNorm2d
-from .pool import AvgPool2d, GlobalAvgPool, MaxPool2d
+from .pool import AvgPool1d, AvgPool2d, GlobalAvgPool, MaxPool1d, MaxPool2d
 
 CONV = re.compile(r"conv(\d+)-(\d+)$")
 POOL = re.compile(r"(max|avg)pool(?:(\d+)/(\d+))?$")
@@ -87,13 +88,17 @@ def from_spec(spec: str, input_shape, rng=None) -> Sequential:
 def _layers_for(word: str, shape: tuple, rng, more_weights: bool):
     """The layers one token stands for, given the current shape ``(1, C, *spatial)``; None if unknown."""
     spatial = len(shape) > 2
+    one_d = len(shape) == 3                                     # (1, C, L): signals get 1-D layers
     if m := CONV.match(word):
         if not spatial:
-            raise ShapeError(f"a convolution needs (N, C, H, W) input, got a flat {shape[1:]}")
-        return [Conv2d(shape[1], int(m.group(2)), int(m.group(1)), padding="same", rng=rng), ReLU()]
+            raise ShapeError(f"a convolution needs (N, C, H, W) or (N, C, L) input, got a flat {shape[1:]}")
+        conv = Conv1d if one_d else Conv2d
+        return [conv(shape[1], int(m.group(2)), int(m.group(1)), padding="same", rng=rng), ReLU()]
     if m := POOL.match(word):
         kernel, stride = (int(m.group(2)), int(m.group(3))) if m.group(2) else (2, 2)
-        return [(MaxPool2d if m.group(1) == "max" else AvgPool2d)(kernel, stride)]
+        if m.group(1) == "max":
+            return [(MaxPool1d if one_d else MaxPool2d)(kernel, stride)]
+        return [(AvgPool1d if one_d else AvgPool2d)(kernel, stride)]
     if word == "gap":
         return [GlobalAvgPool()]
     if m := FC.match(word):
