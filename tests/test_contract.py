@@ -57,6 +57,21 @@ WRONG_RANK = {
     "GlobalMaxPool": lambda shape: shape[:2],
 }
 
+# Layers that also take one example (C, *S), as PyTorch does (convolution, pooling, padding, pixel shuffling;
+# see nn/helpers.py): dropping one axis gives a valid input, so their wrong rank drops two (batch and an axis).
+# test_edge_values.py checks that their unbatched output is the batched one's first example.
+UNBATCHED = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+             "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "PointwiseConv1d", "PointwiseConv2d",
+             "PointwiseConv3d", "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
+             "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d",
+             "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "LPPool1d", "LPPool2d",
+             "LPPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+             "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "KMaxPool1d",
+             "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+             "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+             "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
+             "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Dropout1d", "Dropout3d"}
+
 # Layers whose input is an integer index array (embedding lookups): name -> the number of valid indices of
 # the built module. Their inputs are random indices; they have no input gradient (their parameter gradients
 # are checked) and accept every rank, so no rank is wrong for them (test_embedding.py tests their errors).
@@ -287,7 +302,7 @@ def test_state_dict_round_trip_into_a_fresh_instance(name):
 
 def test_wrong_rank_table_names_registered_layers():
     assert set(WRONG_RANK) <= set(LAYERS)
-    assert RANK_AGNOSTIC <= set(LAYERS)
+    assert RANK_AGNOSTIC <= set(LAYERS) and UNBATCHED <= set(LAYERS)
     assert set(INDEX_INPUT) <= set(LAYERS) and CLIPPED_FIELD <= set(LAYERS)
     assert ENVELOPE_FIELD <= set(LAYERS)
 
@@ -295,7 +310,7 @@ def test_wrong_rank_table_names_registered_layers():
 @pytest.mark.parametrize("name", [n for n in NAMES if n not in RANK_AGNOSTIC and n not in INDEX_INPUT])
 def test_wrong_rank_input_raises_shape_error_naming_layer_and_shape(name):
     module, shape = build(name)
-    bad = WRONG_RANK.get(name, lambda s: s[:-1])(shape)
+    bad = WRONG_RANK.get(name, (lambda s: s[:-2]) if name in UNBATCHED else (lambda s: s[:-1]))(shape)
     assert len(bad) != len(shape)
     x = st.Tensor(np.zeros(bad, dtype=np.float32))
     with pytest.raises(st.ShapeError) as info:

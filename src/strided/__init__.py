@@ -10,6 +10,7 @@ from . import analysis, data, geometry, memory, models, nn, optim  # noqa: E402
 from . import random  # noqa: E402  (the default generator: st.manual_seed)
 from . import train  # noqa: E402  (fit, evaluate, predict, metrics, callbacks, checkpoints)
 from . import onnx  # noqa: E402  (st.onnx.load / info; the onnx package is imported only when a model is read)
+from . import viz  # noqa: E402  (pictures; matplotlib and Pillow are imported only when one is drawn)
 from .analysis import summary  # noqa: E402
 from .errors import ShapeError  # noqa: E402
 from .io import load, save  # noqa: E402
@@ -21,7 +22,7 @@ from .tensor_shape import cat, chunk, expand, permute, split, squeeze, stack, un
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "geometry", "memory", "onnx", "save", "load",
+__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "geometry", "memory", "onnx", "viz", "save", "load",
            "ShapeError", "__version__",
            "random", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "as_tensor", "abs", "clamp", "clip", "exp", "log", "matmul", "maximum", "minimum", "pow", "sqrt", "where",

@@ -1,7 +1,9 @@
 """The ``strided`` command line: a thin layer that parses arguments, calls the library and prints.
 
 Commands: ``train``, ``eval``, ``predict`` (``cli_train``, ``cli_run``), ``datasets``
-(``cli_data``), ``models``, ``shape``, ``summary`` (``cli_analysis``).
+(``cli_data``), ``models``, ``shape``, ``summary`` (``cli_analysis``), ``kernels``, ``rf``
+(``cli_viz``, which also draws for ``shape --draw/--gif``); pictures of a run: ``filters``,
+``activations``, ``plot``, ``confusion``, ``errors``, ``report`` (``cli_viz_run``).
 
 Exit status: 0 success, 1 the loss diverged (``NonFiniteLoss``), 2 a usage error (argparse's,
 and the library's named errors: ``ValueError``, ``TypeError``, a missing file or package), 130 interrupted. Errors are one line on stderr, without a traceback.
@@ -13,7 +15,8 @@ import argparse
 import os
 import sys
 
-from . import cli_analysis, cli_data, cli_run
+from . import cli_analysis, cli_data, cli_run, cli_viz
+from . import cli_viz_run
 from .cli_train import add_train
 
 USAGE_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the registered models")
     models.set_defaults(run=_models)
     cli_analysis.add_commands(commands)
+    cli_viz.add_commands(commands)
+    cli_viz_run.add_commands(commands)
     return parser
 
 

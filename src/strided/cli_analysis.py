@@ -25,15 +25,35 @@ def parse_padding(text: str):
 
 
 def run_shape(args) -> int:
+    from .cli_viz import check_drawing, draw_shape
     from .geometry import explain_output_size
+    check_drawing(args)
     sizes = parse_dims(args.input)
     outs = []
     for size in sizes:
-        out, text = explain_output_size(size, args.kernel, args.stride, parse_padding(args.padding), args.dilation)
-        print(f"output = floor((W + P_lo + P_hi - d*(F - 1) - 1) / S) + 1 = {text}")
+        if args.transposed:
+            out, text = explain_transposed_size(size, args)
+            print(f"output = (W - 1)*S - P_lo - P_hi + d*(F - 1) + output_padding + 1 = {text}")
+        else:
+            out, text = explain_output_size(size, args.kernel, args.stride, parse_padding(args.padding), args.dilation)
+            print(f"output = floor((W + P_lo + P_hi - d*(F - 1) - 1) / S) + 1 = {text}")
         outs.append(out)
     print("x".join(str(o) for o in outs))
+    draw_shape(args, parse_padding(args.padding))
     return 0
+
+
+def explain_transposed_size(size: int, args) -> tuple[int, str]:
+    """A transposed convolution's output size along one axis, and its formula filled in."""
+    from .geometry import resolve_transposed_window
+    padding = parse_padding(args.padding)
+    t = resolve_transposed_window((size,), args.kernel, args.stride, args.dilation,
+                                  (padding,) if isinstance(padding, tuple) else padding, args.output_padding,
+                                  owner="transposed output size")
+    (lo, hi), = t.pads
+    out, = t.out_sizes
+    return out, (f"({size} - 1)*{args.stride} - {lo} - {hi} + {args.dilation}*({args.kernel} - 1) + "
+                 f"{args.output_padding} + 1 = {out}")
 
 
 def _print_table(table, fmt: str) -> None:
@@ -72,12 +92,14 @@ def run_summary(args) -> int:
 
 
 def add_commands(commands) -> None:
+    from .cli_viz import add_shape_options
     shape = commands.add_parser("shape", help="output size of a convolution or pooling layer, with the formula")
     shape.add_argument("--input", required=True, help="input size, e.g. 227 or 32x32")
     shape.add_argument("--kernel", type=int, required=True)
     shape.add_argument("--stride", type=int, default=1)
     shape.add_argument("--padding", default="0", help="int, 'lo,hi', valid, same, full or causal")
     shape.add_argument("--dilation", type=int, default=1)
+    add_shape_options(shape)
     shape.set_defaults(run=run_shape)
 
     summ = commands.add_parser("summary", help="layer-by-layer table of a model or a spec string "

@@ -15,6 +15,7 @@ A folder holding a run is not overwritten: --resume continues it exactly (its op
 those given, which are reported; a larger --epochs trains the extra epochs, the schedule
 replanned over the new total), --force replaces it (with --resume: the given --lr, --momentum,
 --weight-decay, --augment and --batch-size take effect from the resume point).
+A checkpoint holding NaN or infinite weights is not resumed without --allow-nonfinite.
 Exit status: 0 done, 1 the loss diverged, 2 usage error, 130 interrupted (Ctrl-C saves a checkpoint).
 """
 
@@ -59,6 +60,8 @@ def add_train(commands, run=None) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--force", action="store_true", help="replace the run in --out (with --resume: let the "
                                                             "given options change it)")
+    train.add_argument("--allow-nonfinite", action="store_true",
+                       help="with --resume: continue even from a checkpoint holding NaN or infinite weights")
     train.add_argument("--stop-after", type=positive_int, metavar="N",
                        help="stop once N epochs are done, as an interruption would (--resume continues)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -83,7 +86,7 @@ def options_from(args) -> dict:
 
 
 def run_train(args) -> int:
-    from .train import NonFiniteLoss, TrainingInterrupted
+    from .train import NonFiniteCheckpoint, NonFiniteLoss, TrainingInterrupted
     from .train.digits_job import train_run
     from .train.runs import default_out_dir
     options = options_from(args)
@@ -94,7 +97,13 @@ def run_train(args) -> int:
 
     try:
         metrics = train_run(options, out_dir=out, resume=args.resume, force=args.force, warn=note,
-                            progress=False if args.no_progress else None, stop_after=args.stop_after)
+                            progress=False if args.no_progress else None, stop_after=args.stop_after,
+                            allow_nonfinite=args.allow_nonfinite)
+    except NonFiniteCheckpoint as error:     # the run diverged before this checkpoint was written (or it was edited)
+        print(f"strided train: error: {error.path} holds NaN or infinite values in {', '.join(error.names[:5])}: "
+              f"resuming would train on from them; start over with --force, or add --allow-nonfinite to resume "
+              f"anyway", file=sys.stderr)
+        return 2
     except NonFiniteLoss as error:           # the message names the epoch, the step and the checkpoint kept
         print(f"strided train: error: {error}", file=sys.stderr)
         return 1

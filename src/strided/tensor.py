@@ -380,8 +380,9 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 1):
-        """Merge the axes from ``start_dim`` on; ``(N, C, H, W) -> (N, C*H*W)`` by default."""
-        return self.reshape(self.shape[:start_dim] + (-1,))
+        """Merge the axes from ``start_dim`` on; ``(N, C, H, W) -> (N, C*H*W)`` by default (the merged
+        size is counted, not inferred, so an empty batch ``(0, 16, 5, 5)`` flattens to ``(0, 400)``)."""
+        return self.reshape(self.shape[:start_dim] + (int(np.prod(self.shape[start_dim:], dtype=np.int64)),))
 
     def transpose(self, *axes):
         """NumPy's transpose: axes reversed, or in the order given (for PyTorch's reorder see ``permute``)."""

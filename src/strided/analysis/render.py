@@ -1,6 +1,8 @@
-"""Rendering a ``Summary`` as a text table or Markdown (the totals, and the note of a traced one, below)."""
+"""Rendering a ``Summary`` as a text table, Markdown or HTML (the totals, and the note of a traced one, below)."""
 
 from __future__ import annotations
+
+import html
 
 
 def _shape(shape) -> str:
@@ -67,4 +69,18 @@ def render_markdown(summary) -> str:
              "|" + "|".join("---" if i < 3 else "---:" for i in range(len(HEADER))) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in _table(summary)]
     lines += [""] + [f"- {t}" for t in _totals(summary)]
+    return "\n".join(lines)
+
+
+def render_html(summary) -> str:
+    """An HTML ``<table>`` (class ``summary``, numbers right-aligned) and the totals as a list; all text escaped."""
+    right, number = {3, 4, 5, 6, 7, 8}, ' class="num"'
+
+    def cells(values, tag):
+        return "".join(f"<{tag}{number if i in right else ''}>{html.escape(v)}</{tag}>" for i, v in enumerate(values))
+    lines = [f'<table class="summary"><caption>{html.escape(summary.model_name)}</caption>',
+             f"<thead><tr>{cells(HEADER, 'th')}</tr></thead>", "<tbody>"]
+    lines += [f"<tr>{cells(r, 'td')}</tr>" for r in _table(summary)]
+    lines += ["</tbody></table>", '<ul class="totals">']
+    lines += [f"<li>{html.escape(t)}</li>" for t in _totals(summary)] + ["</ul>"]
     return "\n".join(lines)

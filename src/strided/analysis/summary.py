@@ -71,7 +71,7 @@ class LayerRow:
 
 @dataclass
 class Summary:
-    """The rows of ``summary`` and their totals; render with ``str()``, ``to_markdown()``, ``to_json()``."""
+    """The rows of ``summary`` and their totals; render with ``str()``, ``to_markdown()``, ``to_html()``, ``to_json()``."""
 
     model_name: str
     input_shape: tuple
@@ -120,6 +120,11 @@ class Summary:
     def to_markdown(self) -> str:
         from .render import render_markdown
         return render_markdown(self)
+
+    def to_html(self) -> str:
+        """An HTML table (one row per layer application, escaped) and the totals."""
+        from .render import render_html
+        return render_html(self)
 
     def __str__(self) -> str:
         return self.to_text()

@@ -150,6 +150,31 @@ class Window(_Geometry):
         """The indices of ``taps`` alone, in the same order."""
         return tuple(index for _, index in self.taps)
 
+    @functools.cached_property
+    def tap_inside(self) -> tuple:
+        """For each tap of ``taps``: ``None`` when every window reads an input position there, else a
+        bool array ``(*out_sizes)``, True where that window's tap reads the input (not the padding,
+        ``ceil_mode``'s overhang included). Max pooling uses it so that padded positions never win.
+
+        >>> [None if m is None else m.tolist() for m in resolve_window((3,), 2, 1, 1, 1).tap_inside]
+        [[False, True, True, True], [True, True, True, False]]
+        """
+        inside = []
+        for k, _ in self.taps:
+            axes = []
+            for a, (ki, si, di, oi, n, (lo, _)) in enumerate(zip(k, self.stride, self.dilation, self.out_sizes,
+                                                                  self.in_sizes, self.pads)):
+                position = np.arange(oi) * si + ki * di - lo                # (O_a,): input index read, per window
+                axes.append((position >= 0) & (position < n))
+            if all(axis.all() for axis in axes):
+                inside.append(None)
+                continue
+            mask = np.ones(self.out_sizes, dtype=bool)
+            for a, axis in enumerate(axes):
+                mask &= axis.reshape((-1,) + (1,) * (self.ndim - a - 1))    # broadcast along axis a
+            inside.append(mask)
+        return tuple(inside)
+
     def receptive_field(self, rf: ReceptiveField) -> ReceptiveField:
         """The receptive field of an output, given that of the input (``ReceptiveField.through_window``)."""
         return rf.through_window(self.kernel, self.stride, self.pad_lo, self.dilation)

@@ -11,11 +11,17 @@ and the other axes. An axis whose output size equals its input size is left alon
 The maximum over a box is likewise the maximum over one axis of the maxima over the next:
 adaptive max pooling reduces the last axis first, keeping each bin's first argmax (and the
 coordinates found on the axes already reduced), so the winner is the box's first maximum in
-row-major scan order, PyTorch's. Its backward pass adds each output's gradient at that input
-position (``np.bincount``: overlapping bins may pick the same pixel).
+row-major scan order, PyTorch's; a bin holding a NaN gives NaN, won by its last NaN in that
+order (the last row with a NaN, its last NaN), as in PyTorch. Its backward pass adds each
+output's gradient at that input position (``np.bincount``: overlapping bins may pick the same
+pixel).
+
+Both also take an unbatched ``(C, *S)``, as PyTorch does.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -23,22 +29,33 @@ from ..checks import is_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField, adaptive_bins, adaptive_window
 from ..tensor import Tensor, as_tensor
-from .helpers import expected_layout
+from .allocation import check_bytes
+from .helpers import describe_layout, drop_batch_axis
 from .module import Module
+from .pool import last_nan_or_first_max
 from .registry import register_layer
 
 
 def adaptive_output_size(output_size, in_shape, ndim: int, owner: str) -> tuple[int, ...]:
-    """Check ``in_shape`` is ``(N, C, *S)`` with ``ndim`` spatial axes and resolve the output sizes.
+    """Check ``in_shape`` is ``(N, C, *S)`` (or unbatched ``(C, *S)``) with ``ndim`` spatial axes,
+    none empty, and resolve the output sizes.
 
     ``output_size`` is an int or ``ndim`` entries, each a positive int or ``None`` (keep that
     axis' input size), as in PyTorch.
     """
     in_shape = tuple(in_shape)
-    if len(in_shape) != ndim + 2:
-        raise expected_input(owner, expected_layout(ndim), in_shape)
+    if len(in_shape) not in (ndim + 1, ndim + 2) or 0 in in_shape[-ndim:]:
+        layout = describe_layout(ndim, in_shape) + " with no empty spatial axis"
+        raise expected_input(owner, layout, in_shape)
     sizes = check_output_size(output_size, ndim, owner)
-    return tuple(s if o is None else o for o, s in zip(sizes, in_shape[2:]))
+    return tuple(s if o is None else o for o, s in zip(sizes, in_shape[-ndim:]))
+
+
+def check_output_bytes(owner: str, x: Tensor, out_sizes) -> None:
+    """Refuse an output ``(N, C, *out_sizes)`` that would not fit in memory (``allocation``)."""
+    lead = x.shape[:x.ndim - len(out_sizes)]
+    check_bytes(owner, math.prod(lead) * math.prod(out_sizes) * x.data.itemsize, f"its output {lead + out_sizes}",
+                x.shape)
 
 
 def check_output_size(output_size, ndim: int, owner: str) -> tuple:
@@ -83,6 +100,9 @@ def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Te
     x = as_tensor(x)
     owner = owner or f"adaptive_avg_pool{ndim}d"
     out_sizes = adaptive_output_size(output_size, x.shape, ndim, owner)
+    check_output_bytes(owner, x, out_sizes)
+    if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
+        return drop_batch_axis(adaptive_avg_pool(x.unsqueeze(0), ndim, output_size, owner))
     in_sizes = x.shape[2:]
     axes = [(2 + a, s, adaptive_bins(s, o)) for a, (s, o) in enumerate(zip(in_sizes, out_sizes)) if s != o]
     out = x.data                                                        # (N, C, *S)
@@ -105,7 +125,7 @@ def _max_bins(x: np.ndarray, coords: list, axis: int, starts, ends):
     values, found = [], [[] for _ in range(len(coords) + 1)]
     for s, e in zip(starts, ends):
         part = x[lead + (slice(s, e),)]                                 # (..., e - s, ...)
-        at = np.expand_dims(part.argmax(axis=axis), axis)               # (..., 1, ...): first maximum
+        at = np.expand_dims(last_nan_or_first_max(part, axis), axis)    # (..., 1, ...): first maximum
         values.append(np.take_along_axis(part, at, axis))
         for c, kept in zip(coords, found):
             kept.append(np.take_along_axis(c[lead + (slice(s, e),)], at, axis))
@@ -123,6 +143,9 @@ def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *
     x = as_tensor(x)
     owner = owner or f"adaptive_max_pool{ndim}d"
     out_sizes = adaptive_output_size(output_size, x.shape, ndim, owner)
+    check_output_bytes(owner, x, out_sizes)
+    if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
+        return drop_batch_axis(adaptive_max_pool(x.unsqueeze(0), ndim, output_size, return_indices, owner=owner))
     in_sizes = x.shape[2:]
     out, coords = x.data, []                                            # coords: input index per reduced axis
     for a in reversed(range(ndim)):                                     # last axis first: row-major first maximum
@@ -196,11 +219,12 @@ class _AdaptivePoolNd(Module):
         self.output_size = output_size
 
     def output_shape(self, in_shape):
-        return tuple(in_shape[:2]) + adaptive_output_size(self.output_size, in_shape, self.ndim, self._describe())
+        return tuple(in_shape[:-self.ndim]) + adaptive_output_size(self.output_size, in_shape, self.ndim,
+                                                                   self._describe())
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         out = adaptive_output_size(self.output_size, in_shape, self.ndim, self._describe())
-        kernel, stride, pad_lo = zip(*(adaptive_window(s, o) for s, o in zip(in_shape[2:], out)))
+        kernel, stride, pad_lo = zip(*(adaptive_window(s, o) for s, o in zip(in_shape[-self.ndim:], out)))
         return rf.through_window(kernel, stride, pad_lo, (1,) * self.ndim)
 
     def extra_repr(self) -> str:

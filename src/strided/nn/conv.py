@@ -23,6 +23,8 @@ its backward, which holds only what it reads:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import as_int
@@ -30,10 +32,12 @@ from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, check_window, resolve_window
 from ..tensor import Tensor, as_tensor
 from ..toeplitz import conv_entries
-from ..windows import (column_blocks, from_channel_major, gather_block, grouped_matmul, pad, to_batch_last,
-                       to_channel_major, unpad, window_columns)
+from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, gather_block, grouped_matmul, pad,
+                       to_batch_last, to_channel_major, unpad, window_columns)
+from .allocation import check_bytes
 from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad, widest
-from .helpers import check_channels, check_weight_rank, describe_settings, expected_layout
+from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_weight_rank,
+                      describe_layout, describe_settings, drop_batch_axis)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .padding import CONV_PADDING_MODES, check_mode, pad_axes, pad_index
@@ -41,15 +45,29 @@ from .registry import register_layer
 
 
 def conv_window(in_shape, weight_shape, stride, padding, dilation, groups, owner: str) -> Window:
-    """Check a convolution's arguments against ``in_shape`` and resolve its ``Window``."""
+    """Check a convolution's arguments against ``in_shape`` (``(N, C_in, *S)``, or unbatched
+    ``(C_in, *S)`` as PyTorch accepts) and resolve its ``Window``."""
     d = len(weight_shape) - 2
     out_channels, cin_g = weight_shape[:2]
     groups = as_int(groups, "groups", owner)
-    if len(in_shape) != d + 2 or in_shape[1] != cin_g * groups:
-        raise expected_input(owner, expected_layout(d, cin_g * groups), in_shape)
+    batched = as_batched(in_shape, d)
+    if len(batched) != d + 2 or batched[1] != cin_g * groups:
+        raise expected_input(owner, describe_layout(d, in_shape, cin_g * groups), in_shape)
     if out_channels % groups:
         raise ValueError(f"{owner}: out_channels ({out_channels}) must be divisible by groups ({groups})")
-    return resolve_window(in_shape[2:], weight_shape[2:], stride, dilation, padding, owner=owner, in_shape=in_shape)
+    return resolve_window(batched[2:], weight_shape[2:], stride, dilation, padding, owner=owner, in_shape=in_shape)
+
+
+def check_conv_bytes(owner: str, x_shape, c_out: int, window: Window, rows: int, itemsize: int) -> None:
+    """Refuse a convolution whose output, padded input and column buffer (``rows`` per column)
+    would not fit in memory (``allocation``), before any of them is allocated."""
+    n, c_in = x_shape[:2]
+    positions = math.prod(window.out_sizes)
+    columns = min(positions * n * rows, max(COLUMN_BLOCK_BYTES // itemsize, n * rows))   # the widest block
+    padded = n * c_in * math.prod(window.padded_sizes) if window.padded else 0
+    nbytes = (n * c_out * positions + padded + columns) * itemsize
+    check_bytes(owner, nbytes, f"its output {(n, c_out) + window.out_sizes}, padded input and column buffer",
+                x_shape)
 
 
 def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner: str | None = None) -> Tensor:
@@ -63,15 +81,18 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
 
     Shape:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1``;
-        output ``(N, C_out, *O)``.
+        output ``(N, C_out, *O)`` (an unbatched ``(C_in, *S)`` gives ``(C_out, *O)``).
     """
     x, weight, bias = Tensor.match_dtypes(owner or "conv", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     d = weight.ndim - 2
     owner = owner or f"conv{d}d"
+    check_param_shape(bias, weight.shape[:1], "bias", owner)
     window = conv_window(x.shape, weight.shape, stride, padding, dilation, groups, owner)
+    x, unbatched = add_batch_axis(x, d)                                 # (C_in, *S) -> (1, C_in, *S)
     groups, n, c_out = int(groups), x.shape[0], weight.shape[0]
+    check_conv_bytes(owner, x.shape, c_out, window, math.prod(weight.shape[1:]) * groups, x.data.itemsize)
     if window.pointwise:
         form = pointwise_form
     elif x.requires_grad and flipped_form_fits(window, x.shape[1], c_out):
@@ -93,7 +114,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]), f"conv{d}d")
+    out = Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]), f"conv{d}d")
+    return drop_batch_axis(out, unbatched)
 
 
 # ------------------------------------------------------------------------------------- the three forms
@@ -275,7 +297,7 @@ class _ConvNd(Module):
                            self.groups, self._describe())
 
     def output_shape(self, in_shape):
-        return (in_shape[0], self.out_channels) + self.window(in_shape).out_sizes
+        return tuple(in_shape[:-self.ndim - 1]) + (self.out_channels,) + self.window(in_shape).out_sizes
 
     def cost(self, in_shape):
         out = self.window(in_shape).out_sizes

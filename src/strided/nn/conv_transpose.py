@@ -19,6 +19,8 @@ weight from ``C_out`` to ``C_in`` channels).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import as_int
@@ -27,9 +29,12 @@ from ..geometry import ReceptiveField, TransposedWindow, check_window, resolve_t
 from ..geometry.window import check_output_padding
 from ..tensor import Tensor, as_tensor
 from ..toeplitz import transposed_entries
-from ..windows import column_blocks, from_channel_major, pad, to_batch_last, to_channel_major, unpad, window_columns
+from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, pad, to_batch_last, to_channel_major,
+                       unpad, window_columns)
+from .allocation import check_bytes
 from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad
-from .helpers import check_channels, check_weight_rank, describe_settings, expected_layout
+from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_weight_rank,
+                      describe_layout, describe_settings, drop_batch_axis)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -37,16 +42,30 @@ from .registry import register_layer
 
 def conv_transpose_window(in_shape, weight_shape, stride, padding, output_padding, dilation, groups,
                           owner: str) -> TransposedWindow:
-    """Check a transposed convolution's arguments against ``in_shape`` and resolve its geometry."""
+    """Check a transposed convolution's arguments against ``in_shape`` (``(N, C_in, *S)``, or
+    unbatched ``(C_in, *S)`` as PyTorch accepts) and resolve its geometry."""
     d = len(weight_shape) - 2
     c_in = weight_shape[0]
     groups = as_int(groups, "groups", owner)
     if c_in % groups:
         raise ValueError(f"{owner}: in_channels ({c_in}) must be divisible by groups ({groups})")
-    if len(in_shape) != d + 2 or in_shape[1] != c_in:
-        raise expected_input(owner, expected_layout(d, c_in), in_shape)
-    return resolve_transposed_window(in_shape[2:], weight_shape[2:], stride, dilation, padding, output_padding,
+    batched = as_batched(in_shape, d)
+    if len(batched) != d + 2 or batched[1] != c_in:
+        raise expected_input(owner, describe_layout(d, in_shape, c_in), in_shape)
+    return resolve_transposed_window(batched[2:], weight_shape[2:], stride, dilation, padding, output_padding,
                                      owner=owner, in_shape=in_shape)
+
+
+def check_transposed_bytes(owner: str, x_shape, c_out: int, window: TransposedWindow, itemsize: int) -> None:
+    """Refuse a transposed convolution whose footprint grid, cropped output and block of footprints
+    would not fit in memory (``allocation``), before any of them is allocated."""
+    n = x_shape[0]
+    grid = n * c_out * math.prod(window.grid)
+    cropped = n * c_out * math.prod(window.out_sizes) if any(lo or hi for lo, hi in window.crop) else 0
+    rows = c_out * math.prod(window.kernel)
+    footprints = min(math.prod(window.in_sizes) * n * rows, max(COLUMN_BLOCK_BYTES // itemsize, n * rows))
+    check_bytes(owner, (grid + cropped + footprints) * itemsize,
+                f"its output {(n, c_out) + window.out_sizes} (footprint grid {(n, c_out) + window.grid})", x_shape)
 
 
 def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
@@ -62,7 +81,7 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
 
     Shape:
         ``O_i = (S_i - 1) * stride_i - lo_i - hi_i + dilation_i * (K_i - 1) + output_padding_i + 1``;
-        output ``(N, C_out, *O)``.
+        output ``(N, C_out, *O)`` (an unbatched ``(C_in, *S)`` gives ``(C_out, *O)``).
     """
     x, weight, bias = Tensor.match_dtypes(owner or "conv_transpose", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
@@ -72,9 +91,12 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     window = conv_transpose_window(x.shape, weight.shape, stride, padding, output_padding, dilation, groups, owner)
     adjoint = window.adjoint                                            # the convolution from the grid to x
     groups = int(groups)
+    c_out = weight.shape[1] * groups
+    check_param_shape(bias, (c_out,), "bias", owner)
+    x, unbatched = add_batch_axis(x, d)                                 # (C_in, *S) -> (1, C_in, *S)
     n, c_in = x.shape[:2]
     in_sizes = window.in_sizes
-    c_out = weight.shape[1] * groups
+    check_transposed_bytes(owner, x.shape, c_out, window, x.data.itemsize)
     w = weight.data.reshape(groups, c_in // groups, -1)                 # (G, Cin/G, Cout/G*K)
     xm = to_channel_major(x.data, groups)                               # (G, Cin/G, P*N), P = prod(S); free if batch-last
     # blocks of input positions: each one's footprints (Cout*K rows) are formed and folded in the cache
@@ -101,8 +123,9 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]),
-                          f"conv_transpose{d}d")
+    out = Tensor.from_op(out, parents, backward if bias is not None else (lambda g: backward(g)[:2]),
+                         f"conv_transpose{d}d")
+    return drop_batch_axis(out, unbatched)
 
 
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
@@ -164,13 +187,13 @@ class _ConvTransposeNd(Module):
                                      self.output_padding, self.dilation, self.groups, self._describe())
 
     def output_shape(self, in_shape):
-        return (in_shape[0], self.out_channels) + self.window(in_shape).out_sizes
+        return tuple(in_shape[:-self.ndim - 1]) + (self.out_channels,) + self.window(in_shape).out_sizes
 
     def cost(self, in_shape):
         self.window(in_shape)
         per_input = self.out_channels // self.groups * int(np.prod(self.kernel_size))
         params = self.weight.size + (self.bias.size if self.bias is not None else 0)
-        return Cost(params, int(np.prod(in_shape[2:])) * self.in_channels * per_input)
+        return Cost(params, int(np.prod(in_shape[-self.ndim:])) * self.in_channels * per_input)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         return self.window(in_shape).receptive_field(rf)

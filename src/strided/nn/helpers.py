@@ -1,4 +1,14 @@
-"""Checks and descriptions shared by the layer families (convolution, pooling, local, transposed, ...)."""
+"""Checks and descriptions shared by the layer families (convolution, pooling, local, transposed, ...).
+
+Unbatched inputs follow PyTorch: convolution (plain, transposed, depthwise, separable,
+locally-connected), pooling (max, average, Lp, adaptive, k-max, unpooling), padding and pixel
+shuffling also take one example ``(C, *S)`` (rank ``ndim + 1``) and return it without a batch
+axis: the op runs on ``x[None]`` (``add_batch_axis``) and drops the axis again
+(``drop_batch_axis``), both differentiable views; their static rules accept the same shapes
+(``as_batched``). Layers whose statistics or layout need the batch axis (batch and group
+normalisation, local response normalisation, interpolation, global pooling) refuse it, their
+message ending with ``BATCH_HINT`` when the input has one axis too few.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +19,63 @@ from ..errors import ShapeError, shape_str
 
 SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
+BATCH_HINT = "; add a batch axis: x[None]"
+"""Ending of the wrong-rank message of a layer that has no unbatched form, when an axis is missing."""
 
-def expected_layout(ndim: int, channels="C") -> str:
-    """``(N, 3, H, W)`` style description of the input a ``ndim``-D layer wants."""
-    return f"(N, {channels}, {SPATIAL_NAMES[ndim]})"
+
+def expected_batched_input(owner: str, expected: str, in_shape, batched_rank: int) -> ShapeError:
+    """``errors.expected_input`` for a layer without an unbatched form; an input one axis short of
+    ``batched_rank`` gets ``BATCH_HINT`` at the end."""
+    hint = BATCH_HINT if len(in_shape) == batched_rank - 1 else ""
+    return ShapeError(f"{owner}: expected input {expected}, got {shape_str(tuple(in_shape))}{hint}")
+
+
+def expected_layout(ndim: int, channels="C", unbatched: bool = False) -> str:
+    """``(N, 3, H, W)`` style description of the input a ``ndim``-D layer wants; with ``unbatched``,
+    also its one-example form: ``(N, 3, H, W) or (3, H, W)``."""
+    batched = f"(N, {channels}, {SPATIAL_NAMES[ndim]})"
+    return f"{batched} or ({channels}, {SPATIAL_NAMES[ndim]})" if unbatched else batched
+
+
+def describe_layout(ndim: int, in_shape, channels="C") -> str:
+    """``expected_layout`` for a layer that accepts unbatched input, given the wrong ``in_shape``:
+    the unbatched form is mentioned unless ``in_shape`` already has the batched rank."""
+    return expected_layout(ndim, channels, unbatched=len(in_shape) != ndim + 2)
+
+
+def as_batched(in_shape, ndim: int) -> tuple:
+    """``(1, C, *S)`` for an unbatched ``(C, *S)`` (rank ``ndim + 1``), else ``in_shape`` as a tuple."""
+    in_shape = tuple(in_shape)
+    return (1,) + in_shape if len(in_shape) == ndim + 1 else in_shape
+
+
+def add_batch_axis(x, ndim: int):
+    """``(x[None], True)`` for an unbatched tensor ``(C, *S)`` (rank ``ndim + 1``), else ``(x, False)``."""
+    if x.ndim == ndim + 1:
+        return x.unsqueeze(0), True
+    return x, False
+
+
+def drop_batch_axis(result, added: bool = True):
+    """The result of an op run on ``x[None]``, without that batch axis (when ``added``): a tensor
+    through a differentiable view, an index array by indexing, a tuple item by item."""
+    if not added:
+        return result
+    if isinstance(result, tuple):
+        return tuple(drop_batch_axis(r) for r in result)
+    if isinstance(result, np.ndarray):
+        return result[0]
+    return result.reshape(result.shape[1:])
+
+
+def check_param_shape(value, shape, name: str, owner: str) -> None:
+    """A weight, bias or statistic (tensor or array, or ``None``) of exactly ``shape``, else a
+    ``ShapeError`` naming ``owner`` and both shapes (before NumPy would fail on it later)."""
+    if value is None:
+        return
+    got = tuple(np.shape(getattr(value, "data", value)))
+    if got != tuple(shape):
+        raise ShapeError(f"{owner}: expected {name} {shape_str(shape)}, got {shape_str(got)}")
 
 
 def check_channels(owner: str, in_channels, out_channels, groups=1) -> tuple[int, int, int]:

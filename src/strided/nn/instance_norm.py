@@ -30,7 +30,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     the unbiased variance. Without it, ``running_mean`` and ``running_var`` normalise instead.
 
     Shape: ``(N, C, *S)``, unchanged (``prod(S) > 1`` with ``use_input_stats``); the other
-    arguments ``(C,)``.
+    arguments ``(C,)``. An empty batch leaves the running statistics unchanged.
     """
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x = as_tensor(x)
@@ -47,11 +47,13 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
         if running_mean is None or running_var is None:
             raise ValueError(f"{owner}: running_mean and running_var are needed when use_input_stats is False")
         return _with_running_stats(x, running_mean, running_var, w, b, eps)
-    positions = x.data.size // max(1, n * c)
+    positions = int(np.prod(x.shape[2:]))
     if positions < 2:
         raise ValueError(f"{owner}: expected more than 1 spatial element per channel when using input "
                          f"statistics, got input {shape_str(x.shape)}")
     out, (mean, var) = grouped_norm(x, c, w, b, eps, "instance_norm")    # stats (N*C,) each
+    if n == 0:                                                          # no instance: nothing to average (PyTorch
+        return out                                                      # fails there); running stats unchanged
     if running_mean is not None:
         running_mean *= 1 - momentum
         running_mean += momentum * mean.reshape(n, c).mean(axis=0).astype(running_mean.dtype)

@@ -27,13 +27,14 @@ def _check_k(k, owner: str) -> int:
 
 
 def kmax_geometry(in_shape, k: int, owner: str) -> tuple[int, ...]:
-    """Validate ``(N, C, L)`` against ``k`` and return the output shape ``(N, C, k)``."""
+    """Validate ``(N, C, L)`` (or unbatched ``(C, L)``, like the other poolings) against ``k`` and
+    return the output shape ``(N, C, k)`` (or ``(C, k)``)."""
     in_shape = tuple(in_shape)
-    if len(in_shape) != 3:
-        raise expected_input(owner, "(N, C, L)", in_shape)
-    if in_shape[2] < k:
+    if len(in_shape) not in (2, 3):
+        raise expected_input(owner, "(N, C, L) or (C, L)", in_shape)
+    if in_shape[-1] < k:
         raise expected_input(owner, f"(N, C, L) with L >= k = {k}", in_shape)
-    return in_shape[:2] + (k,)
+    return in_shape[:-1] + (k,)
 
 
 def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
@@ -41,7 +42,7 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
 
     Ties: among equal values the earliest positions are selected.
 
-    Shape: ``(N, C, L) -> (N, C, k)``; requires ``1 <= k <= L``.
+    Shape: ``(N, C, L) -> (N, C, k)`` (or ``(C, L) -> (C, k)``); requires ``1 <= k <= L``.
 
     >>> kmax_pool1d(np.array([[[3., 1., 4., 1., 5., 9., 2.]]], dtype=np.float32), 3).data
     array([[[4., 5., 9.]]], dtype=float32)
@@ -50,13 +51,13 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
     k = _check_k(k, owner)
     x = as_tensor(x)
     kmax_geometry(x.shape, k, owner)
-    order = np.argsort(-x.data, axis=2, kind="stable")                  # (N, C, L): largest first, ties by position
-    where = np.sort(order[..., :k], axis=2)                             # (N, C, k): chosen positions, in order
-    out = np.take_along_axis(x.data, where, axis=2)                     # (N, C, k)
+    order = np.argsort(-x.data, axis=-1, kind="stable")                 # (N, C, L): largest first, ties by position
+    where = np.sort(order[..., :k], axis=-1)                            # (N, C, k): chosen positions, in order
+    out = np.take_along_axis(x.data, where, axis=-1)                    # (N, C, k)
 
     def backward(g):
         gx = np.zeros(x.shape, dtype=g.dtype)                           # (N, C, L)
-        np.put_along_axis(gx, where, g, axis=2)                         # positions are distinct within a row
+        np.put_along_axis(gx, where, g, axis=-1)                        # positions are distinct within a row
         return (gx,)
     return Tensor.from_op(out, (x,), backward, "kmax_pool1d")
 
@@ -90,7 +91,7 @@ class KMaxPool1d(Module):
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         kmax_geometry(in_shape, self.k, self._describe())
-        return rf.through_global(tuple(in_shape[2:]))
+        return rf.through_global(tuple(in_shape[-1:]))
 
     def extra_repr(self) -> str:
         return f"k={self.k}"

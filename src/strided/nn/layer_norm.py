@@ -23,6 +23,7 @@ from ..checks import as_int, as_number, is_int
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
+from .helpers import BATCH_HINT
 from .module import Cost, Module, Parameter
 from .registry import register_layer
 
@@ -105,9 +106,10 @@ def grouped_norm(x: Tensor, groups: int, w, b, eps: float, name: str):
     """
     n, c = x.shape[:2]
     dtype = x.dtype
-    xm = x.data.reshape(n * groups, -1)                                 # (N*G, C/G * P)
+    p = int(np.prod(x.shape[2:]))                                       # positions per channel (sizes, not -1: N may be 0)
+    xm = x.data.reshape(n * groups, c // groups * p)                    # (N*G, C/G * P)
     xhat, mean, var, inv_std = normalize_rows(xm, eps)
-    xc = xhat.reshape(n, c, -1)                                         # (N, C, P)
+    xc = xhat.reshape(n, c, p)                                          # (N, C, P)
     wv = None if w is None else w.data.astype(dtype, copy=False)[:, None]   # (C, 1)
     bv = None if b is None else b.data.astype(dtype, copy=False)[:, None]   # (C, 1)
     out = xc * wv if wv is not None else xc.copy()                      # (N, C, P)
@@ -115,13 +117,13 @@ def grouped_norm(x: Tensor, groups: int, w, b, eps: float, name: str):
         out += bv
 
     def backward(g):
-        gc = g.reshape(n, c, -1)                                        # (N, C, P)
+        gc = g.reshape(n, c, p)                                         # (N, C, P)
         gw = np.einsum("ncp,ncp->c", gc, xc) if w is not None and w.requires_grad else None   # (C,)
         gb = gc.sum(axis=(0, 2)) if b is not None and b.requires_grad else None              # (C,)
         gx = None
         if x.requires_grad:
             gxhat = gc * wv if wv is not None else gc                   # (N, C, P)
-            gx = normalize_rows_backward(gxhat.reshape(n * groups, -1), xhat, inv_std)   # (N*G, C/G * P)
+            gx = normalize_rows_backward(gxhat.reshape(xm.shape), xhat, inv_std)   # (N*G, C/G * P)
             gx = gx.reshape(x.shape)
         return gx, gw, gb
     return affine_op(out.reshape(x.shape), x, w, b, backward, name), (mean, var)
@@ -279,7 +281,10 @@ class GroupNorm(Module):
 
     def _check(self, shape):
         if len(shape) < 2 or shape[1] != self.num_channels:
-            raise expected_input(self._describe(), f"(N, {self.num_channels}, *)", shape)
+            error = expected_input(self._describe(), f"(N, {self.num_channels}, *)", shape)
+            if len(shape) and shape[0] == self.num_channels:             # (C, *S): one example, unbatched
+                error = ShapeError(str(error) + BATCH_HINT)
+            raise error
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

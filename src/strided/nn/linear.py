@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import as_int
-from ..errors import expected_input
+from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
+from .allocation import check_bytes
+from .helpers import check_param_shape
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -21,8 +25,13 @@ def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
+    if weight.ndim != 2:
+        raise ShapeError(f"{owner}: expected weight (out_features, in_features), got {shape_str(weight.shape)}")
+    check_param_shape(bias, weight.shape[:1], "bias", owner)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise expected_input(owner, f"(*, {weight.shape[1]})", x.shape)
+    out_shape = x.shape[:-1] + weight.shape[:1]
+    check_bytes(owner, math.prod(out_shape) * x.data.itemsize, f"its output {out_shape}", x.shape)
     out = x.data @ weight.data.T                                        # (*, out)
     if bias is not None:
         out += bias.data

@@ -26,7 +26,7 @@ from ..tensor import Tensor, as_tensor
 from ..toeplitz import local_entries
 from ..windows import col2im, im2col, pad, unpad
 from .conv import conv_window
-from .helpers import describe_settings
+from .helpers import add_batch_axis, as_batched, describe_settings, drop_batch_axis
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -45,7 +45,8 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
 
     Shape:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1`` (the conv rule);
-        ``(N, C_in, *S) -> (N, C_out, *O)``; ``weight.shape[:d]`` must equal ``O``.
+        ``(N, C_in, *S) -> (N, C_out, *O)`` (or unbatched ``(C_in, *S) -> (C_out, *O)``, like a
+        convolution); ``weight.shape[:d]`` must equal ``O``.
     """
     x, weight, bias = Tensor.match_dtypes(owner or "locally_connected", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
@@ -65,13 +66,14 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
     if bias is not None and bias.shape != (c_out,) + tuple(out_sizes):
         raise ShapeError(f"{owner}: expected bias {shape_str((c_out,) + tuple(out_sizes))}, "
                          f"got {shape_str(bias.shape)}")
+    x, unbatched = add_batch_axis(x, d)                                 # (C_in, *S) -> (1, C_in, *S)
     n = x.shape[0]
     p = int(np.prod(out_sizes))
     w = weight.data.reshape(p, c_out, -1)                               # (P, Cout, R), R = Cin*prod(K)
 
     xp = pad(x.data, window.pads)                                       # (N, Cin, *Sp)
     cols = im2col(xp, window)[0]                                        # (R, P*N)
-    cols_t = cols.reshape(-1, p, n).transpose(1, 0, 2)                  # (P, R, N), a view
+    cols_t = cols.reshape(cols.shape[0], p, n).transpose(1, 0, 2)       # (P, R, N), a view
     out_t = np.matmul(w, cols_t)                                        # (P, Cout, N): one product per position
     out = np.ascontiguousarray(out_t.transpose(2, 1, 0))                # (N, Cout, P)
     out = out.reshape((n, c_out) + tuple(out_sizes))                    # (N, Cout, *O)
@@ -94,8 +96,10 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
         return gx, gw, gb
 
     if bias is None:
-        return Tensor.from_op(out, (x, weight), lambda g: backward(g)[:2], f"locally_connected{d}d")
-    return Tensor.from_op(out, (x, weight, bias), backward, f"locally_connected{d}d")
+        out = Tensor.from_op(out, (x, weight), lambda g: backward(g)[:2], f"locally_connected{d}d")
+    else:
+        out = Tensor.from_op(out, (x, weight, bias), backward, f"locally_connected{d}d")
+    return drop_batch_axis(out, unbatched)
 
 
 def locally_connected1d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
@@ -159,11 +163,13 @@ class _LocallyConnectedNd(Module):
                               owner=self._describe(), in_shape=self.in_size)
 
     def _check(self, in_shape):
-        in_shape = tuple(in_shape)
-        if len(in_shape) != self.ndim + 2 or in_shape[1] != self.in_channels or in_shape[2:] != self.in_size:
-            expected = f"(N, {self.in_channels}, {', '.join(map(str, self.in_size))}) (the in_size it was built for)"
-            raise expected_input(self._describe(), expected, in_shape)
-        return in_shape
+        """``(N, C_in, *in_size)`` or unbatched ``(C_in, *in_size)``; returns it batched."""
+        batched = as_batched(in_shape, self.ndim)
+        if len(batched) != self.ndim + 2 or batched[1] != self.in_channels or batched[2:] != self.in_size:
+            sizes = ", ".join(map(str, self.in_size))
+            expected = f"(N, {self.in_channels}, {sizes}) or ({self.in_channels}, {sizes}) (the in_size it was built for)"
+            raise expected_input(self._describe(), expected, tuple(in_shape))
+        return batched
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)
@@ -172,11 +178,11 @@ class _LocallyConnectedNd(Module):
                                  self._describe())
 
     def output_shape(self, in_shape):
-        in_shape = self._check(in_shape)
-        return (in_shape[0], self.out_channels) + self.out_size
+        self._check(in_shape)
+        return tuple(in_shape[:-self.ndim - 1]) + (self.out_channels,) + self.out_size
 
     def cost(self, in_shape):
-        self._check(in_shape)
+        in_shape = self._check(in_shape)
         return local_cost(in_shape, self.out_channels, self.kernel_size, self.stride, self.padding, self.dilation,
                           self.bias is not None, self._describe())
 

@@ -20,8 +20,9 @@ from ..checks import as_number
 from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout, pad, unpad
+from .helpers import drop_batch_axis
 from .module import Module
-from .pool import pool_window
+from .pool import check_pool_bytes, pool_window
 from .registry import register_layer
 
 
@@ -47,8 +48,8 @@ def lp_pool(x, ndim: int, norm_type, kernel_size, stride=None, ceil_mode: bool =
             owner: str | None = None) -> Tensor:
     """Lp pooling over the last ``ndim`` axes: ``(sum over the window of x^p)^(1/p)``.
 
-    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S - K) / stride) + 1`` (``ceil`` with
-    ``ceil_mode``). As in PyTorch, negative inputs with a non-integer ``p`` (or a negative
+    Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
+    ``O = floor((S - K) / stride) + 1`` (``ceil`` with ``ceil_mode``). As in PyTorch, negative inputs with a non-integer ``p`` (or a negative
     window sum) give NaN.
 
     >>> lp_pool1d(np.array([[[3., 4., 1., 1.]]]), 2, 2).numpy().round(4).tolist()
@@ -57,7 +58,10 @@ def lp_pool(x, ndim: int, norm_type, kernel_size, stride=None, ceil_mode: bool =
     x = as_tensor(x)
     owner = owner or f"lp_pool{ndim}d"
     p = check_norm_type(norm_type, owner)
+    if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
+        return drop_batch_axis(lp_pool(x.unsqueeze(0), ndim, norm_type, kernel_size, stride, ceil_mode, owner=owner))
     window = pool_window(x.shape, ndim, kernel_size, stride, 0, 1, ceil_mode, owner)
+    check_pool_bytes(owner, x, window, 2)                               # x^p and its padded copy
     powered = np.power(x.data, p)                                       # (N, C, *S)
     xp = pad(powered, window.pads)                                      # (N, C, *Sp): zeros past a partial window
     total = empty_like_layout(xp, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
@@ -117,7 +121,7 @@ class _LPPoolNd(Module):
                        owner=self._describe())
 
     def output_shape(self, in_shape):
-        return tuple(in_shape[:2]) + self.window(in_shape).out_sizes
+        return tuple(in_shape[:-self.ndim]) + self.window(in_shape).out_sizes   # (N, C, *O) or (C, *O)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         return self.window(in_shape).receptive_field(rf)

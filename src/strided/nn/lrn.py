@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import as_int, as_number
-from ..errors import expected_input
 from ..geometry import resolve_window
 from ..tensor import Tensor, as_tensor
 from ..windows import pad, unpad
+from .helpers import expected_batched_input
 from .module import Module
 from .registry import register_layer
 
@@ -46,7 +46,7 @@ def _check_settings(size, alpha, beta, k, owner: str) -> None:
 
 def _check_input(shape, owner: str) -> None:
     if len(shape) < 3:
-        raise expected_input(owner, "(N, C, *spatial) with at least one spatial axis", shape)
+        raise expected_batched_input(owner, "(N, C, *spatial) with at least one spatial axis", shape, 3)
 
 
 def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,

@@ -9,6 +9,7 @@ from ..errors import expected_input, shape_str
 from ..tensor import Tensor, as_tensor
 from ..windows import from_channel_major, to_channel_major
 from .activation import ReLU
+from .helpers import check_param_shape, expected_batched_input
 from .module import Cost, Module, Parameter
 from .registry import register_layer
 
@@ -25,7 +26,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     ``running = (1 - momentum) * running + momentum * batch_stat``, with the unbiased variance,
     as PyTorch does; normalisation itself uses the biased variance.
 
-    Shape: ``(N, C)`` or ``(N, C, *S)``, unchanged; statistics over every axis but 1.
+    Shape: ``(N, C)`` or ``(N, C, *S)``, unchanged; statistics over every axis but 1. As in
+    PyTorch, training refuses exactly one value per channel, and an empty batch (``N = 0``, or an
+    empty spatial axis) gives an empty output and leaves the running statistics as they are.
 
     The work is done on the ``(C, M)`` matrix of a batch-last input's ``(C, *S, N)`` buffer (see
     ``windows``; any other input is laid out so once): one row per channel, so every statistic
@@ -44,12 +47,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     if x.ndim < 2:
         raise expected_input(owner, "(N, C, *)", x.shape)
     c = x.shape[1]
-    count = x.data.size // c
+    count = x.data.size // max(c, 1)
     if running_mean is not None and np.shape(running_mean) != (c,):
         raise expected_input(owner, f"(N, {np.shape(running_mean)[0]}, *)", x.shape)
-    if training and count < 2:
+    for name, value in (("running_var", running_var), ("weight", weight), ("bias", bias)):
+        check_param_shape(value, (c,), name, owner)
+    if training and count == 1:
         raise ValueError(f"{owner}: expected more than 1 value per channel in training, got input "
                          f"{shape_str(x.shape)}")
+    divisor = max(count, 1)                                             # an empty batch: sums of nothing, no 0/0
     dtype = x.dtype
     w = None if weight is None else as_tensor(weight)
     b = None if bias is None else as_tensor(bias)
@@ -63,18 +69,18 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         inv_std = np.empty(c, dtype=dtype)
         for r in row_blocks(xm):
             xr = xm[r]
-            mean[r] = xr.sum(axis=1) / count
+            mean[r] = xr.sum(axis=1) / divisor
             d = xr - mean[r, None]                                      # cache-resident temporary
-            var[r] = np.einsum("ij,ij->i", d, d) / count                # biased
+            var[r] = np.einsum("ij,ij->i", d, d) / divisor              # biased
             inv_std[r] = 1.0 / np.sqrt(var[r] + eps)
             d *= (wv[r] * inv_std[r])[:, None]
             np.add(d, bv[r, None], out=out_m[r])
             if relu:
                 np.maximum(out_m[r], 0, out=out_m[r])
-        if running_mean is not None:
+        if running_mean is not None and count:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.astype(running_mean.dtype)
-        if running_var is not None:
+        if running_var is not None and count:
             running_var *= 1 - momentum
             running_var += momentum * (var * count / (count - 1)).astype(running_var.dtype)
     else:
@@ -106,8 +112,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
                 k1 = wv[r] * inv_std[r]
                 if training:
                     # gx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * w
-                    k2 = -k1 * inv_std[r] * inv_std[r] * sgd[r] / count
-                    k3 = -k1 * sg[r] / count
+                    k2 = -k1 * inv_std[r] * inv_std[r] * sgd[r] / divisor
+                    k3 = -k1 * sg[r] / divisor
                     d *= k2[:, None]
                     np.multiply(gr, k1[:, None], out=gx_m[r])
                     gx_m[r] += d
@@ -167,7 +173,8 @@ class _BatchNorm(Module):
 
     def _check(self, shape):
         if len(shape) not in self.ranks or shape[1] != self.num_features:
-            raise expected_input(self._describe(), self.layout.format(self.num_features), shape)
+            rank = len(shape) + 1 if len(shape) + 1 in self.ranks else 0    # an axis short: hint at x[None]
+            raise expected_batched_input(self._describe(), self.layout.format(self.num_features), shape, rank)
 
     def forward(self, x) -> Tensor:
         return self._normalize(x, relu=False)

@@ -25,6 +25,8 @@ Output position ``j`` of an axis of size ``S`` padded by ``(lo, hi)`` stands at 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import as_number, as_tuple, is_int
@@ -33,7 +35,8 @@ from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from ..windows import batch_last, empty_like_layout, unpad
 from ..windows import pad as fill_pad
-from .helpers import SPATIAL_NAMES, expected_layout
+from .allocation import check_bytes
+from .helpers import SPATIAL_NAMES, describe_layout
 from .module import Module
 from .registry import register_layer
 
@@ -135,7 +138,9 @@ def pad_axes(x, pads, mode: str = "constant", value: float = 0.0, owner: str = "
     x = as_tensor(x)
     d = len(pads)
     lead = x.ndim - d
-    padded_sizes(x.shape[lead:], pads, mode, owner)
+    sizes = padded_sizes(x.shape[lead:], pads, mode, owner)
+    check_bytes(owner, math.prod(x.shape[:lead] + sizes) * x.data.itemsize, f"its output {x.shape[:lead] + sizes}",
+                x.shape)
     if mode == "constant":
         keep = (Ellipsis,) + tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape[lead:], pads))
         grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
@@ -227,9 +232,10 @@ class _PadNd(Module):
         return torch_pairs(self.padding)
 
     def _check(self, in_shape) -> tuple[int, ...]:
-        if len(in_shape) != self.ndim + 2:
-            raise expected_input(self._describe(), expected_layout(self.ndim), in_shape)
-        return padded_sizes(tuple(in_shape[2:]), self.pairs, self.mode, self._describe())
+        """``(N, C, *S)`` or unbatched ``(C, *S)`` (as PyTorch); returns the padded sizes."""
+        if len(in_shape) not in (self.ndim + 1, self.ndim + 2):
+            raise expected_input(self._describe(), describe_layout(self.ndim, in_shape), in_shape)
+        return padded_sizes(tuple(in_shape[-self.ndim:]), self.pairs, self.mode, self._describe())
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)
@@ -237,7 +243,7 @@ class _PadNd(Module):
         return pad_axes(x, self.pairs, self.mode, getattr(self, "value", 0.0), self._describe())
 
     def output_shape(self, in_shape):
-        return tuple(in_shape[:2]) + self._check(in_shape)
+        return tuple(in_shape[:-self.ndim]) + self._check(in_shape)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         self._check(in_shape)

@@ -15,6 +15,8 @@ divisor counts what PyTorch counts), ``count_include_pad``, ``divisor_override``
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import as_int
@@ -22,24 +24,34 @@ from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window, explicit_padding, resolve_window
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout, pad, unpad
-from .helpers import expected_layout
+from .allocation import check_bytes
+from .helpers import describe_layout, drop_batch_axis
 from .module import Module
 from .registry import register_layer
 from .unpool import first_max_indices
 
 
 def pool_window(in_shape, ndim: int, kernel_size, stride, padding, dilation, ceil_mode, owner: str) -> Window:
-    """Check a pooling call against ``in_shape`` and resolve its ``Window``.
+    """Check a pooling call against ``in_shape`` (``(N, C, *S)`` or unbatched ``(C, *S)``) and
+    resolve its ``Window``.
 
     ``stride=None`` means the kernel size; no side may be padded by more than half the kernel
     (the padding asked for: ``ceil_mode``'s overhang is not counted).
     """
-    if len(in_shape) != ndim + 2:
-        raise expected_input(owner, expected_layout(ndim), in_shape)
-    window = resolve_window(in_shape[2:], kernel_size, stride, dilation, padding, ceil_mode, owner=owner,
+    if len(in_shape) not in (ndim + 1, ndim + 2):
+        raise expected_input(owner, describe_layout(ndim, in_shape), in_shape)
+    window = resolve_window(in_shape[-ndim:], kernel_size, stride, dilation, padding, ceil_mode, owner=owner,
                             in_shape=in_shape)
     _check_half_kernel(window.declared_pads, window.kernel, padding, owner)
     return window
+
+
+def check_pool_bytes(owner: str, x, window: Window, copies: int) -> None:
+    """Refuse a pooling whose ``copies`` padded-size buffers and output would not fit in memory."""
+    planes = x.data.size // max(1, math.prod(window.in_sizes))          # N * C
+    nbytes = planes * (copies * math.prod(window.padded_sizes) + math.prod(window.out_sizes)) * x.data.itemsize
+    check_bytes(owner, nbytes, f"its padded input {x.shape[:2] + window.padded_sizes} and output "
+                f"{x.shape[:2] + window.out_sizes}", x.shape)
 
 
 def _check_half_kernel(pads, kernel, padding, owner: str) -> None:
@@ -54,50 +66,104 @@ def check_divisor_override(divisor_override, owner: str):
 
 def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
              return_indices: bool = False, *, owner: str | None = None):
-    """Max pooling over the last ``ndim`` axes; padded positions never win (they hold -inf).
+    """Max pooling over the last ``ndim`` axes, with PyTorch's rule at every edge value.
+
+    A window's maximum is NaN when it holds a NaN, and its gradient goes to the last NaN in scan
+    order; otherwise to the first maximum. Padded positions never win: a window whose input is all
+    ``-inf`` routes to its first input position, and a window that reads only padding (possible
+    with dilation) gives ``-inf``, no gradient and index ``-1``.
 
     Returns the pooled tensor, or ``(pooled, indices)`` with ``return_indices`` (``indices``: an
     int64 NumPy array of the output's shape, each maximum's flat index in its channel's input
     plane, as ``torch.nn.functional.max_pool*d(..., return_indices=True)``).
 
-    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - dilation*(K-1) - 1) / stride) + 1``
-    (``ceil`` with ``ceil_mode``, dropping a last window that would start in the high padding).
+    Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
+    ``O = floor((S + lo + hi - dilation*(K-1) - 1) / stride) + 1`` (``ceil`` with ``ceil_mode``,
+    dropping a last window that would start in the high padding).
     """
     x = as_tensor(x)
     owner = owner or f"max_pool{ndim}d"
+    if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
+        return drop_batch_axis(max_pool(x.unsqueeze(0), ndim, kernel_size, stride, padding, dilation, ceil_mode,
+                                        return_indices, owner=owner))
     window = pool_window(x.shape, ndim, kernel_size, stride, padding, dilation, ceil_mode, owner)
+    check_pool_bytes(owner, x, window, 1 if window.padded else 0)
     xp = pad(x.data, window.pads, value=-np.inf)                        # (N, C, *Sp)
     slices = window.tap_slices                                          # one index per kernel offset
     out = empty_like_layout(xp, x.shape[:2] + window.out_sizes)         # (N, C, *O), in the input's layout
     if len(slices) == 1:
         np.copyto(out, xp[slices[0]])
     else:
-        np.maximum(xp[slices[0]], xp[slices[1]], out=out)
+        np.maximum(xp[slices[0]], xp[slices[1]], out=out)               # NaN propagates, as in PyTorch
         for index in slices[2:]:
             np.maximum(out, xp[index], out=out)
 
     def backward(g):
-        # windows that tile the input exactly get each gradient by assignment; others accumulate.
-        # Every buffer takes the input's memory layout, so the loops below run over long contiguous runs.
-        tiles = window.tiles
-        gxp = empty_like_layout(xp, xp.shape, g.dtype) if tiles else np.zeros_like(xp, dtype=g.dtype)
-        left = empty_like_layout(out, out.shape, g.dtype)               # (N, C, *O): gradient not routed yet
-        np.copyto(left, g)
-        routed = left if tiles else np.empty_like(left)
-        for i, index in enumerate(slices):
-            hit = np.equal(xp[index], out)                              # (N, C, *O)
-            if tiles:
-                routed = gxp[index]
-            np.multiply(left, hit, out=routed)                          # the gradient of this offset's maxima
-            if not tiles:
-                gxp[index] += routed
-            if i + 1 < len(slices):
-                left -= routed                                          # first maximum wins ties
-        return (unpad(gxp, window.pads),)
+        return (unpad(max_pool_backward(xp, out, g, window), window.pads),)
     result = Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
     if return_indices:
         return result, first_max_indices(xp, out, window)
     return result
+
+
+def edge_values(out: np.ndarray, window: Window):
+    """What the max-pool backward must handle besides plain maxima: ``(masks, nan)``.
+
+    ``masks`` are ``window.tap_inside`` when a padded position could tie (the input is padded and
+    some maximum is ``-inf``), else ``None``; ``nan`` is whether some maximum is NaN. One
+    reduction of ``out`` answers both in the usual case (finite maxima, or no padding).
+    """
+    if out.size == 0:
+        return None, False
+    lowest = out.min()                                                  # NaN when any maximum is NaN
+    nan = bool(np.isnan(lowest))
+    neg_inf = lowest == -np.inf if not nan else bool(np.isneginf(out).any())
+    return (window.tap_inside if neg_inf and window.padded else None), nan
+
+
+def max_pool_backward(xp: np.ndarray, out: np.ndarray, g: np.ndarray, window: Window) -> np.ndarray:
+    """The gradient on the padded grid ``(N, C, *Sp)``: each window's ``g`` at its winner.
+
+    The winner is the first tap (scan order) equal to the maximum that reads the input, or the
+    last NaN of a window whose maximum is NaN (PyTorch's CPU rule). Windows that tile the input get
+    each gradient by assignment; others accumulate. Every buffer takes the input's memory layout,
+    so the loops below run over long contiguous runs. A non-finite ``g`` is routed by masked
+    copies instead of products, so that ``inf * 0`` never reaches the positions that did not win.
+    """
+    masks, nan = edge_values(out, window)
+    slices = window.tap_slices
+    tiles = window.tiles
+    finite = g.size == 0 or bool(np.isfinite(np.add.reduce(g, axis=None)))   # inf or NaN anywhere: not finite
+    gxp = empty_like_layout(xp, xp.shape, g.dtype) if tiles else np.zeros_like(xp, dtype=g.dtype)
+    left = empty_like_layout(out, out.shape, g.dtype)                   # (N, C, *O): gradient not routed yet
+    np.copyto(left, g)
+    routed = left if tiles else np.empty_like(left)
+    for i, index in enumerate(slices):
+        hit = np.equal(xp[index], out)                                  # (N, C, *O)
+        if masks is not None and masks[i] is not None:
+            hit &= masks[i]                                             # (*O): a padded tap never wins
+        if tiles:
+            routed = gxp[index]
+        if finite:
+            np.multiply(left, hit, out=routed)                          # the gradient of this offset's maxima
+        else:
+            routed[...] = 0
+            np.copyto(routed, left, where=hit)
+        if not tiles:
+            gxp[index] += routed
+        if i + 1 < len(slices):                                         # first maximum wins ties
+            if finite:
+                left -= routed
+            else:
+                left[hit] = 0
+    if nan:                                                             # NaN maxima: to the last NaN
+        pending = np.isnan(out)                                         # (N, C, *O)
+        for index in reversed(slices):
+            hit = np.isnan(xp[index])
+            hit &= pending
+            np.add(gxp[index], g, out=gxp[index], where=hit)            # gxp held 0 there
+            pending &= ~hit
+    return gxp
 
 
 def _avg_divisor(window: Window, in_sizes, dtype, count_include_pad: bool, divisor_override):
@@ -127,13 +193,18 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
     window); without it, by the number of real (unpadded) inputs in the window;
     ``divisor_override`` replaces either.
 
-    Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = floor((S + lo + hi - K) / stride) + 1`` (``ceil``
-    with ``ceil_mode``, dropping a last window that would start in the high padding).
+    Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
+    ``O = floor((S + lo + hi - K) / stride) + 1`` (``ceil`` with ``ceil_mode``, dropping a last
+    window that would start in the high padding).
     """
     x = as_tensor(x)
     owner = owner or f"avg_pool{ndim}d"
+    if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
+        return drop_batch_axis(avg_pool(x.unsqueeze(0), ndim, kernel_size, stride, padding, ceil_mode,
+                                        count_include_pad, divisor_override, owner=owner))
     window = pool_window(x.shape, ndim, kernel_size, stride, padding, 1, ceil_mode, owner)
     divisor_override = check_divisor_override(divisor_override, owner)
+    check_pool_bytes(owner, x, window, 1 if window.padded else 0)
     xp = pad(x.data, window.pads)                                       # (N, C, *Sp)
     total = empty_like_layout(xp, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
     total[...] = 0
@@ -186,6 +257,23 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 def _check_spatial(x: Tensor, owner: str) -> None:
     if x.ndim < 3:
         raise expected_input(owner, "(N, C, *spatial) with at least one spatial axis", x.shape)
+    if math.prod(x.shape[2:]) == 0:
+        raise expected_input(owner, "(N, C, *spatial) with no empty spatial axis", x.shape)
+
+
+def last_nan_or_first_max(a: np.ndarray, axis: int) -> np.ndarray:
+    """Index along ``axis`` of the first maximum, or of the last NaN where there is one (PyTorch's
+    CPU rule for max pooling: a NaN replaces the running maximum, nothing replaces a NaN but a NaN).
+
+    Shape: ``a`` with ``axis`` removed, int64.
+    """
+    first = a.argmax(axis=axis)                                         # NumPy: the first NaN, else the first max
+    best = np.take_along_axis(a, np.expand_dims(first, axis), axis)
+    if not np.isnan(best).any():
+        return first
+    size = a.shape[axis]
+    last_nan = size - 1 - np.flip(np.isnan(a), axis=axis).argmax(axis=axis)
+    return np.where(np.isnan(np.squeeze(best, axis)), last_nan, first)
 
 
 def global_avg_pool(x, keepdims: bool = False) -> Tensor:
@@ -196,15 +284,16 @@ def global_avg_pool(x, keepdims: bool = False) -> Tensor:
 
 
 def global_max_pool(x, keepdims: bool = False) -> Tensor:
-    """Maximum over every spatial axis; the gradient goes to the first maximum.
+    """Maximum over every spatial axis; the gradient goes to the first maximum, or to the last NaN
+    where there is one (PyTorch's ``adaptive_max_pool*d(x, 1)``).
 
     Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims).
     """
     x = as_tensor(x)
     _check_spatial(x, "global_max_pool")
     n, c = x.shape[:2]
-    flat = x.data.reshape(n, c, -1)                                     # (N, C, P)
-    where = flat.argmax(axis=2)                                         # (N, C)
+    flat = x.data.reshape(n, c, math.prod(x.shape[2:]))                 # (N, C, P)
+    where = last_nan_or_first_max(flat, axis=2)                         # (N, C)
     out = np.take_along_axis(flat, where[..., None], axis=2)[..., 0]    # (N, C)
     out_shape = (n, c) + (1,) * (x.ndim - 2) if keepdims else (n, c)
 
@@ -236,7 +325,7 @@ class _PoolNd(Module):
                            self.ceil_mode, self._describe())
 
     def output_shape(self, in_shape):
-        return tuple(in_shape[:2]) + self.window(in_shape).out_sizes
+        return tuple(in_shape[:-self.ndim]) + self.window(in_shape).out_sizes   # (N, C, *O) or (C, *O)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         return self.window(in_shape).receptive_field(rf)

@@ -14,7 +14,7 @@ from ..checks import as_int, is_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
-from .helpers import expected_layout
+from .helpers import describe_layout
 from .module import Module
 from .registry import register_layer
 
@@ -88,8 +88,8 @@ class PixelShuffle(Module):
         self.upscale_factor = as_int(upscale_factor, "upscale_factor", "PixelShuffle")
 
     def _check(self, shape):
-        if len(shape) != 4:
-            raise expected_input(self._describe(), expected_layout(2), shape)
+        if len(shape) not in (3, 4):
+            raise expected_input(self._describe(), describe_layout(2, shape), shape)
         _check_shuffle(shape, self.upscale_factor, self._describe(), up=True)
 
     def forward(self, x) -> Tensor:
@@ -99,9 +99,9 @@ class PixelShuffle(Module):
 
     def output_shape(self, in_shape):
         self._check(tuple(in_shape))
-        n, c, h, w = in_shape
+        *n, c, h, w = in_shape                                          # (N, C, H, W) or unbatched (C, H, W)
         r = self.upscale_factor
-        return (n, c // (r * r), h * r, w * r)
+        return (*n, c // (r * r), h * r, w * r)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         self._check(tuple(in_shape))
@@ -125,8 +125,8 @@ class PixelUnshuffle(Module):
         self.downscale_factor = as_int(downscale_factor, "downscale_factor", "PixelUnshuffle")
 
     def _check(self, shape):
-        if len(shape) != 4:
-            raise expected_input(self._describe(), expected_layout(2), shape)
+        if len(shape) not in (3, 4):
+            raise expected_input(self._describe(), describe_layout(2, shape), shape)
         _check_shuffle(shape, self.downscale_factor, self._describe(), up=False)
 
     def forward(self, x) -> Tensor:
@@ -136,9 +136,9 @@ class PixelUnshuffle(Module):
 
     def output_shape(self, in_shape):
         self._check(tuple(in_shape))
-        n, c, h, w = in_shape
+        *n, c, h, w = in_shape                                          # (N, C, H, W) or unbatched (C, H, W)
         r = self.downscale_factor
-        return (n, c * r * r, h // r, w // r)
+        return (*n, c * r * r, h // r, w // r)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         self._check(tuple(in_shape))

@@ -19,7 +19,7 @@ from ..errors import ShapeError, expected_input
 from ..tensor import Tensor, as_tensor
 from .block import Block
 from .conv import Conv1d, Conv2d, Conv3d
-from .helpers import expected_layout
+from .helpers import as_batched, describe_layout
 from .init import make_rng
 from .registry import register_layer
 
@@ -145,8 +145,10 @@ class _SeparableConvNd(Block):
         self.pointwise = self.pointwise_type(in_channels * depth_multiplier, out_channels, bias=bias, rng=rng)
 
     def _check(self, in_shape) -> None:
-        if len(in_shape) != self.ndim + 2 or in_shape[1] != self.in_channels:
-            raise expected_input(self._describe(), expected_layout(self.ndim, self.in_channels), in_shape)
+        """``(N, C_in, *S)`` or unbatched ``(C_in, *S)``, as for its two convolutions."""
+        batched = as_batched(in_shape, self.ndim)
+        if len(batched) != self.ndim + 2 or batched[1] != self.in_channels:
+            raise expected_input(self._describe(), describe_layout(self.ndim, in_shape, self.in_channels), in_shape)
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

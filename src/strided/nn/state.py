@@ -14,6 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import ShapeError, shape_str
+from ..tensor import Tensor
 from .shape_only import is_meta
 
 
@@ -35,10 +36,27 @@ class StateDictMethods:
     def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True):
         """Copy arrays from ``state`` into this module's parameters and buffers.
 
-        Every key and shape is checked before anything is written, so a failed load changes
-        nothing. With ``strict``, missing and unexpected keys are errors too. Returns
-        ``(missing_keys, unexpected_keys)``.
+        Every key, shape and value is checked, and every value converted to its parameter's
+        dtype, before anything is written, so a failed load changes nothing. Values are NumPy
+        arrays (or NumPy/Python numbers, or ``Tensor``s/``Parameter``s, whose data is taken, as
+        PyTorch users pass tensors) of booleans or real numbers; strings, ``None``, objects,
+        complex, datetime and structured arrays are refused (``TypeError``), as are keys that
+        are not strings. A value that does not fit the target dtype (a NaN or a fraction for an
+        integer buffer, a float64 beyond float32's range) is a ``ValueError``. With ``strict``,
+        missing and unexpected keys are errors too. Returns ``(missing_keys, unexpected_keys)``.
         """
+        return self.prepare_state_dict(state, strict)()
+
+    def prepare_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True):
+        """Check and convert ``state`` as ``load_state_dict`` does, writing nothing; returns the
+        function (no arguments) that writes it and returns ``(missing_keys, unexpected_keys)``.
+
+        Lets a caller check several states (a checkpoint's model, optimizer and schedule) before
+        changing any of them.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{owner}: expected a mapping of names to arrays (a state_dict), got {type(state).__name__}")
         targets = {}
         for prefix, module in self.named_modules():
             for name in module._parameters:
@@ -46,15 +64,25 @@ class StateDictMethods:
             for name, buf in module._buffers.items():
                 if buf is not None:
                     targets[f"{prefix}.{name}" if prefix else name] = (module, name, "buffer")
+        bad_keys = [repr(k) for k in state if not isinstance(k, str)]
+        values, bad_values = {}, []
+        for key in targets:
+            if key in state:
+                value, problem = as_state_array(state[key])
+                if problem:
+                    bad_values.append(f"{key}: {problem}")
+                values[key] = value
+        if bad_keys or bad_values:
+            problems = (["keys must be str, got " + ", ".join(bad_keys)] if bad_keys else []) + bad_values
+            raise TypeError(f"{owner}: " + "; ".join(problems) + " (nothing was loaded)")
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         mismatched = []
-        for key, (module, name, kind) in targets.items():
-            if key in state:
-                have = module._parameters[name].shape if kind == "param" else module._buffers[name].shape
-                got = np.shape(state[key])
-                if tuple(got) != tuple(have):
-                    mismatched.append(f"{key}: expected {shape_str(have)}, got {shape_str(got)}")
+        for key, value in values.items():
+            module, name, kind = targets[key]
+            have = module._parameters[name].shape if kind == "param" else module._buffers[name].shape
+            if tuple(value.shape) != tuple(have):
+                mismatched.append(f"{key}: expected {shape_str(have)}, got {shape_str(value.shape)}")
         problems = []
         if mismatched:
             problems.append("shape mismatch for " + "; ".join(mismatched))
@@ -64,14 +92,61 @@ class StateDictMethods:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
             error = ShapeError if mismatched else ValueError
-            raise error(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + " (nothing was loaded)")
-        for key, (module, name, kind) in targets.items():
-            if key not in state:
-                continue
-            if kind == "param":
-                param = module._parameters[name]
-                param.data = np.array(state[key], dtype=param.data.dtype, copy=True)
-            else:
-                old = module._buffers[name]
-                module._buffers[name] = np.array(state[key], dtype=old.dtype, copy=True)
-        return missing, unexpected
+            raise error(f"{owner}: " + "; ".join(problems) + " (nothing was loaded)")
+        writes, unfit = [], []
+        for key, value in values.items():
+            module, name, kind = targets[key]
+            dtype = module._parameters[name].data.dtype if kind == "param" else module._buffers[name].dtype
+            converted, problem = convert_exactly(value, dtype)
+            if problem:
+                unfit.append(f"{key}: {problem}")
+            writes.append((module, name, kind, converted))
+        if unfit:
+            raise ValueError(f"{owner}: " + "; ".join(unfit) + " (nothing was loaded)")
+
+        def commit():
+            for module, name, kind, array in writes:
+                if kind == "param":
+                    module._parameters[name].data = array
+                else:
+                    module._buffers[name] = array
+            return missing, unexpected
+        return commit
+
+
+def as_state_array(value) -> tuple[np.ndarray | None, str | None]:
+    """``(array, None)`` for a value ``load_state_dict`` accepts (arrays, numbers, a ``Tensor``'s data),
+    else ``(None, why)``: booleans and real numbers only."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, (str, bytes)) or value is None:
+        return None, f"got {type(value).__name__} {value!r:.40}, expected an array of numbers"
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except Exception as error:            # ragged lists, a torch tensor that requires grad, ...
+        return None, f"cannot be read as an array ({type(error).__name__}: {error})"
+    if array.dtype.kind not in "biuf" or array.dtype.fields is not None or array.dtype.subdtype is not None:
+        return None, f"has dtype {array.dtype}, expected booleans or real numbers"
+    return array, None
+
+
+def convert_exactly(array: np.ndarray, dtype) -> tuple[np.ndarray, str | None]:
+    """A copy of ``array`` as ``dtype``, and why it does not fit (``None`` if it does): integers and
+    booleans must be represented exactly, finite floats must stay finite."""
+    dtype = np.dtype(dtype)
+    with np.errstate(all="ignore"):
+        converted = np.array(array, dtype=dtype, copy=True)
+    if np.can_cast(array.dtype, dtype, "safe") or array.size == 0:
+        return converted, None
+    if dtype.kind == "f":
+        if array.dtype.kind == "f" and not np.array_equal(np.isfinite(converted), np.isfinite(array)):
+            return converted, f"values of {array.dtype} beyond the range of {dtype}"
+        return converted, None
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        return converted, f"NaN or infinity cannot be stored in {dtype}"
+    with np.errstate(all="ignore"):
+        same = np.array_equal(converted.astype(array.dtype), array) and (
+            dtype.kind != "b" or np.isin(array, (0, 1)).all())
+    if not same:
+        return converted, f"values of {array.dtype} that {dtype} cannot hold exactly"
+    return converted, None

@@ -18,19 +18,23 @@ kernel tap, the windows whose maximum sits there and was not found at an earlier
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import is_int
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField, TransposedWindow, Window, check_window, resolve_transposed_window
 from ..tensor import Tensor, as_tensor
-from .helpers import expected_layout
+from .allocation import check_bytes
+from .helpers import describe_layout, drop_batch_axis
 from .module import Module
 
 
 def first_max_indices(xp: np.ndarray, out: np.ndarray, window: Window) -> np.ndarray:
     """PyTorch's ``indices``: for every window, the flat index of its first maximum (scan order)
-    in its channel's unpadded input plane, int64.
+    in its channel's unpadded input plane, int64; a padded position never wins, a window whose
+    maximum is NaN names its last NaN, and a window that reads only padding gets ``-1``.
 
     Shape: ``xp (N, C, *Sp)``, ``out (N, C, *O)`` -> ``(N, C, *O)``.
     """
@@ -41,22 +45,28 @@ def first_max_indices(xp: np.ndarray, out: np.ndarray, window: Window) -> np.nda
         shape = [1] * d
         shape[a] = o
         base = base + ((np.arange(o) * s - lo) * plane[a]).reshape(shape)
-    index = np.zeros(out.shape, dtype=np.int64)                         # (N, C, *O)
+    index = np.full(out.shape, -1, dtype=np.int64)                      # (N, C, *O)
     found = np.zeros(out.shape, dtype=bool)                             # (N, C, *O): first maximum seen
-    for k, taps in window.taps:
+    nan = np.isnan(out)                                                 # (N, C, *O): windows that hold a NaN
+    for (k, taps), inside in zip(window.taps, window.tap_inside):
         offset = sum(ki * di * pa for ki, di, pa in zip(k, window.dilation, plane))
-        hit = np.equal(xp[taps], out)                                   # (N, C, *O)
+        value = xp[taps]                                                # (N, C, *O)
+        hit = np.equal(value, out)
+        if inside is not None:
+            hit &= inside                                               # (*O): padding never wins
         hit &= ~found
-        np.copyto(index, base + offset, where=hit)                      # (*O) broadcast over (N, C)
         found |= hit
+        hit |= nan & np.isnan(value)                                    # a later NaN replaces an earlier one
+        np.copyto(index, base + offset, where=hit)                      # (*O) broadcast over (N, C)
     return index
 
 
 def unpool_window(in_shape, ndim: int, kernel_size, stride, padding, owner: str) -> TransposedWindow:
-    """Check an unpooling input's rank and resolve the default geometry (``stride=None``: the kernel)."""
-    if len(in_shape) != ndim + 2:
-        raise expected_input(owner, expected_layout(ndim), in_shape)
-    return resolve_transposed_window(tuple(in_shape[2:]), kernel_size, stride, 1, padding, 0, owner=owner,
+    """Check an unpooling input's rank (``(N, C, *S)`` or unbatched ``(C, *S)``) and resolve the default
+    geometry (``stride=None``: the kernel)."""
+    if len(in_shape) not in (ndim + 1, ndim + 2):
+        raise expected_input(owner, describe_layout(ndim, in_shape), in_shape)
+    return resolve_transposed_window(tuple(in_shape[-ndim:]), kernel_size, stride, 1, padding, 0, owner=owner,
                                      in_shape=in_shape)
 
 
@@ -87,7 +97,7 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
     """Scatter ``x`` into zero planes at ``indices`` (as ``max_pool(..., return_indices=True)`` gives them).
 
     Shape: ``(N, C, *S)`` with ``indices`` of the same shape (integers in ``[0, prod(O))``) ->
-    ``(N, C, *O)``, ``O = (S - 1) * stride - 2 * padding + kernel_size`` or ``output_size``.
+    ``(N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``), ``O = (S - 1) * stride - 2 * padding + kernel_size`` or ``output_size``.
     Where two inputs name the same index, the later one (in C order) is kept, as in PyTorch on
     the CPU; the backward pass gives each input the gradient at its index.
     """
@@ -99,16 +109,21 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
     if where.shape != x.shape:
         raise ShapeError(f"{owner}: expected indices of the input's shape {shape_str(x.shape)}, got "
                          f"{shape_str(where.shape)}")
+    if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
+        return drop_batch_axis(max_unpool(x.unsqueeze(0), where[None], ndim, kernel_size, stride, padding,
+                                          output_size, owner=owner))
+    check_bytes(owner, x.shape[0] * x.shape[1] * math.prod(out_sizes) * x.data.itemsize,
+                f"its output {x.shape[:2] + out_sizes}", x.shape)
     if not np.issubdtype(where.dtype, np.integer):
         raise TypeError(f"{owner}: indices must be integers (max pooling's return_indices), got {where.dtype}")
     n, c = x.shape[:2]
     plane = int(np.prod(out_sizes))
-    where = where.reshape(n, c, -1)                                     # (N, C, P_in)
+    where = where.reshape(n, c, math.prod(x.shape[2:]))                 # (N, C, P_in)
     if where.size and (where.min() < 0 or where.max() >= plane):
         raise ValueError(f"{owner}: indices must lie in [0, {plane}) for the output {out_sizes}, got values "
                          f"in [{where.min()}, {where.max()}]")
     out = np.zeros((n, c, plane), dtype=x.dtype)                        # (N, C, P_out)
-    np.put_along_axis(out, where, x.data.reshape(n, c, -1), axis=2)
+    np.put_along_axis(out, where, x.data.reshape(where.shape), axis=2)
 
     def backward(g):
         gflat = np.reshape(g, (n, c, plane))                            # (N, C, P_out)
@@ -159,7 +174,7 @@ class _MaxUnpoolNd(Module):
                           owner=self._describe())
 
     def output_shape(self, in_shape):
-        return tuple(in_shape[:2]) + self.window(in_shape).out_sizes
+        return tuple(in_shape[:-self.ndim]) + self.window(in_shape).out_sizes   # (N, C, *O) or (C, *O)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         return self.window(in_shape).receptive_field(rf)

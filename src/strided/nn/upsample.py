@@ -36,7 +36,8 @@ from ..errors import ShapeError, expected_input
 from ..geometry import ReceptiveField, adaptive_window
 from ..tensor import Tensor, as_tensor
 from .adaptive import adaptive_avg_pool
-from .helpers import expected_layout
+from .allocation import check_bytes
+from .helpers import expected_batched_input, expected_layout
 from .module import Module
 from .padding import check_mode, take_axis, take_axis_adjoint
 from .registry import register_layer
@@ -90,7 +91,8 @@ def resample_geometry(in_shape, size, scale_factor, mode, align_corners, recompu
     if d not in (1, 2, 3):
         raise expected_input(owner, "(N, C, L), (N, C, H, W) or (N, C, D, H, W)", in_shape)
     if LINEAR_MODES.get(mode, d) != d:
-        raise expected_input(owner, f"{expected_layout(LINEAR_MODES[mode])} for mode={mode!r}", in_shape)
+        raise expected_batched_input(owner, f"{expected_layout(LINEAR_MODES[mode])} for mode={mode!r}", in_shape,
+                                     LINEAR_MODES[mode] + 2)
     given = size if size is not None else scale_factor
     values = _per_axis(given, d)
     if len(values) != d:
@@ -184,6 +186,9 @@ def interpolate(x, size=None, scale_factor=None, mode: str = "nearest", align_co
     out_sizes, scales = resample_geometry(x.shape, size, scale_factor, mode, align_corners,
                                           recompute_scale_factor, owner)
     d = x.ndim - 2
+    lead = x.shape[:2]
+    widest = tuple(max(n, o) for n, o in zip(x.shape[2:], out_sizes))  # bounds every axis-by-axis intermediate
+    check_bytes(owner, 2 * math.prod(lead + widest) * x.data.itemsize, f"its output {lead + out_sizes}", x.shape)
     if mode == "area":
         return adaptive_avg_pool(x, d, out_sizes, owner)
     taps = [axis_taps(n, o, s, mode, bool(align_corners), x.dtype) for n, o, s in zip(x.shape[2:], out_sizes, scales)]
@@ -284,7 +289,7 @@ class UpsamplingNearest2d(Upsample):
 
     def _geometry(self, in_shape):
         if len(in_shape) != 4:
-            raise expected_input(self._describe(), expected_layout(2), in_shape)
+            raise expected_batched_input(self._describe(), expected_layout(2), in_shape, 4)
         return super()._geometry(in_shape)
 
     def forward(self, x) -> Tensor:

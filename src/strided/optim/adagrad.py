@@ -18,6 +18,8 @@ class Adagrad(Optimizer):
     >>> # opt = Adagrad(model.parameters(), lr=1e-2)
     """
 
+    state_keys = {"step": ("count", True), "sum": ("param", True)}
+
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
@@ -55,6 +57,8 @@ class Adadelta(Optimizer):
 
     >>> # opt = Adadelta(model.parameters())        # lr=1.0, rho=0.9, eps=1e-6
     """
+
+    state_keys = {"step": ("count", True), "square_avg": ("param", True), "acc_delta": ("param", True)}
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
                  *, maximize: bool = False):

@@ -56,6 +56,9 @@ class Adam(Optimizer):
     >>> # opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     """
 
+    state_keys = {"step": ("count", True), "exp_avg": ("param", True), "exp_avg_sq": ("param", True),
+                  "max_exp_avg_sq": ("param", False)}
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  amsgrad: bool = False, *, maximize: bool = False, decoupled_weight_decay: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,

@@ -9,12 +9,14 @@ carry its own ``lr``, ``betas``, ...) and keeping its running buffers in ``state
 
 from __future__ import annotations
 
-import copy
+import math
+from typing import Mapping
 
 import numpy as np
 
-from ..checks import as_number
+from ..checks import as_number, is_int
 from ..nn import shape_only
+from ..nn.state import as_state_array, convert_exactly
 from ..tensor import Tensor
 
 
@@ -53,7 +55,14 @@ class Optimizer:
     missing hyper-parameters take the defaults. Subclasses implement ``_update``; ``step``
     calls it for every parameter that has a gradient (``maximize=True`` negates the gradient).
     ``state`` is keyed by ``id(param)``.
+
+    ``state_keys``: ``{name: (kind, required)}`` of a parameter's state, for ``load_state_dict``'s
+    checks; kinds ``'param'`` (an array of the parameter's shape), ``'count'`` (a whole number
+    >= 0), ``'number'`` (a finite float). ``None`` (a subclass that does not say): arrays must
+    have the parameter's shape, anything else be a finite number.
     """
+
+    state_keys: dict | None = None
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, (Tensor, np.ndarray)):
@@ -158,30 +167,129 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyper-parameters and state; groups and their sizes must match this optimizer's."""
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups) or any(
-                len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected {len(self.param_groups)} groups "
-                             f"of sizes {[len(g['params']) for g in self.param_groups]}, got "
-                             f"{[len(g['params']) for g in groups]}")
-        saved = {int(k): v for k, v in state_dict["state"].items()}
+        """Restore hyper-parameters and state; groups and their sizes must match this optimizer's.
+
+        Everything is checked before anything changes (a refused state leaves the optimizer as it
+        was): the layout (``state``, ``param_groups`` with ``params`` indices), each group's
+        hyper-parameters by the optimizer's own rules (a string ``lr`` is a ``TypeError``, a
+        negative one a ``ValueError``, both naming the group), and every state entry against
+        ``state_keys``: buffers must be real numbers of their parameter's shape, step counts
+        whole numbers >= 0, required entries present.
+        """
+        self.prepare_state_dict(state_dict)()
+
+    def prepare_state_dict(self, state_dict: dict):
+        """Check ``state_dict`` as ``load_state_dict`` does, changing nothing; returns the function that loads it."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            found = sorted(map(str, state_dict)) if isinstance(state_dict, Mapping) else type(state_dict).__name__
+            raise ValueError(f"{owner}: expected a dict with 'state' and 'param_groups' (from state_dict()), got {found}")
+        groups, saved = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, Mapping) for g in groups):
+            raise ValueError(f"{owner}: param_groups must be a list of dicts, got {groups!r:.100}")
+        sizes = [len(g["params"]) if isinstance(g.get("params"), (list, tuple)) else None for g in groups]
+        if sizes != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(f"{owner}: expected {len(self.param_groups)} groups of sizes "
+                             f"{[len(g['params']) for g in self.param_groups]}, got {sizes}")
+        indices = [index for g in groups for index in g["params"]]
+        if not all(is_int(i) and i >= 0 for i in indices) or len(set(map(int, indices))) != len(indices):
+            raise ValueError(f"{owner}: param_groups' params must be distinct indices, got {indices!r:.200}")
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"{owner}: state must be a dict of index -> state, got {type(saved).__name__}")
+        params = {int(i): param for g, own in zip(groups, self.param_groups) for i, param in zip(g["params"], own["params"])}
         new_state = {}
-        for saved_group, group in zip(groups, self.param_groups):
-            for index, param in zip(saved_group["params"], group["params"]):
-                if int(index) in saved:
-                    entry = copy.deepcopy(dict(saved[int(index)]))
-                    for key, value in entry.items():
-                        if isinstance(value, np.ndarray) and value.shape == param.shape:
-                            entry[key] = value.astype(param.data.dtype)
-                        elif isinstance(value, np.ndarray) and value.ndim == 0:
-                            entry[key] = value.item()          # a step count or product saved as an array
-                    new_state[id(param)] = entry
-        for saved_group, group in zip(groups, self.param_groups):
-            for key, value in saved_group.items():
-                if key != "params":
-                    group[key] = _plain(value)
-        self.state = new_state
+        for key, entry in saved.items():
+            index = int(key) if is_int(key) or isinstance(key, str) and key.isdigit() else None
+            if index not in params:
+                raise ValueError(f"{owner}: state has an entry {key!r} for no parameter of param_groups")
+            new_state[id(params[index])] = self._checked_entry(entry, params[index], f"{owner}: state[{index}]")
+        new_groups = []
+        for i, (group, own) in enumerate(zip(groups, self.param_groups)):
+            merged = {key: value for key, value in own.items() if key != "params"}
+            for key, value in group.items():
+                if key == "params":
+                    continue
+                value = _plain(value)
+                if not _like(value, merged.get(key)):
+                    raise TypeError(f"{owner}: param_groups[{i}]: {key} must be like {merged[key]!r}, got {value!r:.80}"
+                                    if key in merged else f"{owner}: param_groups[{i}]: {key} = {value!r:.80} is not "
+                                    f"a number, string, flag or list of those")
+                merged[key] = value
+            checked = dict(merged, params=own["params"])
+            try:
+                self._check_group(checked)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{owner}: param_groups[{i}]: {error}") from None
+            checked.pop("params")
+            new_groups.append(checked)
+
+        def commit():
+            for own, values in zip(self.param_groups, new_groups):
+                own.update(values)
+            self.state = new_state
+        return commit
+
+    def _checked_entry(self, entry, param, where: str) -> dict:
+        """One parameter's saved state, checked against ``state_keys`` and converted (copies)."""
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where}: expected a dict of buffers, got {type(entry).__name__}")
+        spec = self.state_keys
+        unknown = [k for k in entry if spec is not None and k not in spec or not isinstance(k, str)]
+        if unknown:
+            raise ValueError(f"{where}: unknown entries {unknown} ({type(self).__name__} keeps "
+                             f"{sorted(spec or {})})")
+        missing = [k for k, (_, required) in (spec or {}).items() if required and k not in entry]
+        if entry and missing:
+            raise ValueError(f"{where}: lacks {', '.join(missing)}")
+        checked = {}
+        for key, value in entry.items():
+            kind = spec[key][0] if spec is not None else ("param" if np.ndim(value) else "number")
+            if kind == "param" and value is None and spec is not None and not spec[key][1]:
+                continue                                       # PyTorch's momentum_buffer=None: not made yet
+            if kind == "param":
+                array, problem = as_state_array(value)
+                if problem is None and array.shape != param.shape:
+                    problem = f"has shape {array.shape}, the parameter {param.shape}"
+                if problem is None:
+                    array, problem = convert_exactly(array, param.data.dtype)
+                if problem:
+                    raise ValueError(f"{where}: {key} {problem}")
+                checked[key] = array
+                continue
+            number = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+            number = number.item() if isinstance(number, np.generic) else number
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise TypeError(f"{where}: {key} must be a number, got {value!r:.60}")
+            if kind == "count":
+                if not math.isfinite(number) or number < 0 or number != int(number):
+                    raise ValueError(f"{where}: {key} must be a whole number >= 0, got {value!r:.60}")
+                number = int(number)
+            elif not math.isfinite(number):
+                raise ValueError(f"{where}: {key} must be finite, got {value!r:.60}")
+            checked[key] = number
+        return checked
+
+
+def _like(value, current) -> bool:
+    """A saved hyper-parameter can replace ``current``: numbers for numbers, flags for flags, strings for
+    strings, tuples/lists of those item by item; ``None`` either way; anything plain for a new key."""
+    def plain(v):
+        return v is None or isinstance(v, (bool, int, float, str)) or (
+            isinstance(v, (tuple, list)) and all(plain(x) for x in v))
+    if not plain(value):
+        return False
+    if current is None or value is None:
+        return True
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(current, str):
+        return isinstance(value, str)
+    if isinstance(current, (tuple, list)):
+        return isinstance(value, (tuple, list)) and len(value) == len(current) and all(
+            _like(v, c) for v, c in zip(value, current))
+    return True
 
 
 def _plain(value):

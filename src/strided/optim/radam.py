@@ -24,6 +24,8 @@ class RAdam(Optimizer):
     >>> # opt = RAdam(model.parameters(), lr=1e-3)
     """
 
+    state_keys = {"step": ("count", True), "exp_avg": ("param", True), "exp_avg_sq": ("param", True)}
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,

@@ -20,6 +20,9 @@ class RMSprop(Optimizer):
     >>> # opt = RMSprop(model.parameters(), lr=1e-2, alpha=0.99, momentum=0.9, centered=True)
     """
 
+    state_keys = {"step": ("count", True), "square_avg": ("param", True), "momentum_buffer": ("param", False),
+                  "grad_avg": ("param", False)}
+
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,

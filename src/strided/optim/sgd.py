@@ -21,6 +21,8 @@ class SGD(Optimizer):
     >>> # opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
     """
 
+    state_keys = {"momentum_buffer": ("param", False)}
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,

@@ -7,7 +7,7 @@
 
 from . import callbacks, metrics
 from .callbacks import Callback, Checkpoint, CSVLogger, EarlyStopping, JSONLogger, LambdaCallback, LRMonitor
-from .checkpoint import load_checkpoint, restore_state, save_checkpoint, training_state
+from .checkpoint import NonFiniteCheckpoint, load_checkpoint, restore_state, save_checkpoint, training_state
 from .errors import NonFiniteLoss, TrainingInterrupted
 from .evaluation import evaluate, predict
 from .loop import Run, fit
@@ -15,6 +15,6 @@ from .progress import progress_bar
 from .records import json_safe, write_json
 
 __all__ = ["fit", "evaluate", "predict", "Run", "callbacks", "metrics", "Callback", "Checkpoint", "CSVLogger",
-           "EarlyStopping", "JSONLogger", "LambdaCallback", "LRMonitor", "NonFiniteLoss", "TrainingInterrupted",
-           "load_checkpoint", "save_checkpoint", "restore_state", "training_state", "progress_bar", "json_safe",
-           "write_json"]
+           "EarlyStopping", "JSONLogger", "LambdaCallback", "LRMonitor", "NonFiniteLoss", "NonFiniteCheckpoint",
+           "TrainingInterrupted", "load_checkpoint", "save_checkpoint", "restore_state", "training_state",
+           "progress_bar", "json_safe", "write_json"]

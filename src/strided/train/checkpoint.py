@@ -19,6 +19,10 @@ step depends on, so a run resumed from it continues bit for bit as the uninterru
 ``save_checkpoint`` refuses a model with a NaN or infinite parameter (``NonFiniteLoss``): the
 last good file is never replaced by a broken one. The file is replaced by an atomic rename, so
 a process killed mid-write (even by SIGKILL) leaves the previous checkpoint intact.
+``load_checkpoint`` reads through ``st.load``, which checks every array against the SHA-256
+stored with it; ``restore_state`` checks the model, optimizer, schedule and generator parts
+before it changes any; ``fit`` refuses to resume from non-finite weights
+(``NonFiniteCheckpoint``) unless ``allow_nonfinite=True``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,18 @@ import numpy as np
 
 from .. import random as st_random
 from ..io import load, save
+from ..io.serialization import MAX_BYTES
 from .errors import NonFiniteLoss
+
+
+class NonFiniteCheckpoint(ValueError):
+    """A checkpoint holds NaN or infinite parameters (or optimizer buffers): resuming would train on
+    from them. ``fit(resume_from=..., allow_nonfinite=True)`` (``strided train --resume
+    --allow-nonfinite``) resumes anyway. ``names``: the entries at fault; ``path``: the file."""
+
+    def __init__(self, message: str, names=(), path: str | None = None):
+        super().__init__(message)
+        self.names, self.path = list(names), path
 
 FORMAT = "strided-train/1"
 CHECKPOINT = "checkpoint.npz"
@@ -67,13 +82,40 @@ def generator_states(model) -> list[dict]:
 
 def restore_generators(model, saved: list[dict]) -> None:
     """Set each generator of ``model`` to its saved state; the names must match the model's."""
+    prepare_generators(model, saved)()
+
+
+def _checked_generator_state(generator: np.random.Generator, saved, where: str) -> dict:
+    """``saved`` as a state for ``generator``'s bit generator, tried on a fresh one of its kind first."""
+    state = plain(saved)
+    trial = type(generator.bit_generator)()
+    try:
+        trial.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ValueError(f"load_checkpoint: the saved state of {where} is not a {type(trial).__name__} state "
+                         f"({type(error).__name__}: {error})") from None
+    if plain(trial.state) != state:
+        raise ValueError(f"load_checkpoint: the saved state of {where} does not round-trip; it is malformed")
+    return state
+
+
+def prepare_generators(model, saved) -> "callable":
+    """Check ``saved`` generator states against ``model``'s generators; returns the function that sets them."""
     current = {names[0]: generator for names, generator in model_generators(model)}
+    if not isinstance(saved, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("names"), list) and e["names"] for e in saved):
+        raise ValueError(f"load_checkpoint: malformed generator states: {saved!r:.100}")
     saved_names = [entry["names"][0] for entry in saved]
-    if sorted(saved_names) != sorted(current):
-        raise ValueError(f"load_checkpoint: the checkpoint has random generators at {sorted(saved_names)}, "
+    if sorted(map(str, saved_names)) != sorted(current) or len(set(saved_names)) != len(saved_names):
+        raise ValueError(f"load_checkpoint: the checkpoint has random generators at {sorted(map(str, saved_names))}, "
                          f"the model at {sorted(current)}; is it the same architecture?")
-    for entry in saved:
-        current[entry["names"][0]].bit_generator.state = plain(entry["state"])
+    states = [(current[entry["names"][0]], _checked_generator_state(current[entry["names"][0]], entry.get("state"),
+                                                                    entry["names"][0])) for entry in saved]
+
+    def commit():
+        for generator, state in states:
+            generator.bit_generator.state = state
+    return commit
 
 
 def non_finite_parameters(model) -> list[str]:
@@ -122,14 +164,18 @@ def save_checkpoint(path, state: dict, model=None) -> str:
     return os.fspath(path)
 
 
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by ``save_checkpoint`` (a folder means its ``checkpoint.npz``)."""
+def load_checkpoint(path, *, max_bytes: int | None = MAX_BYTES) -> dict:
+    """Read a checkpoint written by ``save_checkpoint`` (a folder means its ``checkpoint.npz``).
+
+    Through ``st.load``: a damaged file (a checksum, a size or its structure wrong) is a
+    ``ValueError`` naming it; ``max_bytes`` as there.
+    """
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, CHECKPOINT)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    state = load(path)
+    state = load(path, max_bytes=max_bytes)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"load_checkpoint: {path} is not a training checkpoint (format {found!r}, "
@@ -137,18 +183,57 @@ def load_checkpoint(path) -> dict:
     return state
 
 
-def restore_state(state: dict, model, optimizer=None, scheduler=None) -> None:
-    """Load a checkpoint's model, optimizer, scheduler and random generators (model's and default) in place."""
-    model.load_state_dict(state["model"])
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
+PARTS = ("model", "optimizer", "scheduler", "generators", "default_generator")
+
+
+def prepare_restore(state: dict, model, optimizer=None, scheduler=None):
+    """Check every part ``restore_state`` would load (model, optimizer, scheduler, generators), changing
+    nothing; returns the function that loads them all."""
+    if not isinstance(state, dict) or any(part not in state for part in PARTS):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"load_checkpoint: expected a checkpoint with {', '.join(PARTS)}, got {found}")
+    steps = [model.prepare_state_dict(state["model"])]
+    if optimizer is not None and state["optimizer"] is not None:
+        steps.append(optimizer.prepare_state_dict(state["optimizer"]))
     if scheduler is not None:
-        if state.get("scheduler") is None:
+        if state["scheduler"] is None:
             raise ValueError("load_checkpoint: the run has a scheduler but the checkpoint has none")
-        scheduler.load_state_dict(plain(state["scheduler"]))
-    restore_generators(model, state["generators"])
-    st_random.set_rng_state(plain(state["default_generator"]))
+        steps.append(scheduler.prepare_state_dict(plain(state["scheduler"])))
+    steps.append(prepare_generators(model, state["generators"]))
+    default = _checked_generator_state(st_random.default_generator(), state["default_generator"],
+                                       "the default generator")
+    steps.append(lambda: st_random.set_rng_state(default))
+
+    def commit():
+        for step in steps:
+            step()
+    return commit
+
+
+def restore_state(state: dict, model, optimizer=None, scheduler=None) -> None:
+    """Load a checkpoint's model, optimizer, scheduler and random generators (model's and default) in place.
+
+    Every part is checked first; a part that does not fit raises before any part is changed.
+    """
+    prepare_restore(state, model, optimizer, scheduler)()
+
+
+def non_finite_entries(state: dict) -> list[str]:
+    """Names of the model entries (``model.features.0.weight``) and optimizer buffers
+    (``optimizer.state.3.exp_avg``) of a checkpoint that hold a NaN or an infinity."""
+    bad = []
+    for key, value in (state.get("model") or {}).items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad.append(f"model.{key}")
+    for index, entry in ((state.get("optimizer") or {}).get("state") or {}).items():
+        for key, value in (entry.items() if isinstance(entry, dict) else ()):
+            array = np.asarray(value) if isinstance(value, (np.ndarray, float)) else None
+            if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
+                bad.append(f"optimizer.state.{index}.{key}")
+    return bad
 
 
 __all__ = ["CHECKPOINT", "BEST", "training_state", "save_checkpoint", "load_checkpoint", "restore_state",
-           "model_generators", "generator_states", "restore_generators", "non_finite_parameters"]
+           "prepare_restore", "model_generators", "generator_states", "restore_generators", "prepare_generators",
+           "non_finite_parameters", "non_finite_entries", "NonFiniteCheckpoint"]

@@ -45,16 +45,17 @@ __all__ = ["train_run", "run_digits_job", "CHECKPOINT", "METRICS", "CONFIG"]
 
 def train_run(options: dict | None = None, *, out_dir: str | None = None, resume: bool = False, force: bool = False,
               progress: bool | None = None, log=print, warn=None, stop_after: int | None = None,
-              checkpoint_every: int | None = None) -> dict:
+              checkpoint_every: int | None = None, allow_nonfinite: bool = False) -> dict:
     """Train (or continue) the run ``options`` describe in ``out_dir``; returns what ``metrics.json`` holds.
 
     ``options``: ``{name: value}`` for the options chosen (``job.OPTIONS``; ``None`` values are
     not chosen): the rest take their defaults, or, with ``resume``, the run's own values.
     ``out_dir``: default ``default_out_dir(model, data)``. ``stop_after``: stop once this many
     epochs are done (as an interruption would; ``resume`` continues). ``warn``: prints the
-    notes about options a resumed run keeps or changes (default: ``log``).
+    notes about options a resumed run keeps or changes (default: ``log``). ``allow_nonfinite``:
+    resume even from a checkpoint holding NaN or infinite weights (``fit``'s).
 
-    Raises ``RunExists``, ``RunInUse``, ``ConfigConflict`` (``ValueError``s), ``NonFiniteLoss``
+    Raises ``RunExists``, ``RunInUse``, ``ConfigConflict``, ``NonFiniteCheckpoint`` (``ValueError``s), ``NonFiniteLoss``
     and ``TrainingInterrupted`` (after saving the checkpoint), as ``fit`` does.
     """
     warn = warn or log
@@ -124,7 +125,7 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
         epochs = config["epochs"] if stop_after is None else min(config["epochs"], stop_after)
         history = fit(model, loader, test, optimizer=optimizer, scheduler=scheduler, epochs=epochs,
                       callbacks=callbacks, val_name="test", val_batch_size=512, progress=progress, log=log,
-                      resume_from=resume_from, config=config)
+                      resume_from=resume_from, allow_nonfinite=allow_nonfinite, config=config)
         k = min(5, len(data.classes))
         final = evaluate(model, test, metrics=("accuracy", f"top{k}", "confusion_matrix"), batch_size=512)
         metrics = {

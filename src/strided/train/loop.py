@@ -29,7 +29,8 @@ from ..checks import as_int
 from ..nn.functional import cross_entropy
 from ..optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from .callbacks import Checkpoint, ordered
-from .checkpoint import load_checkpoint, model_generators, plain, restore_state, save_checkpoint, training_state
+from .checkpoint import (NonFiniteCheckpoint, load_checkpoint, model_generators, non_finite_entries, plain,
+                         prepare_restore, save_checkpoint, training_state)
 from .data import as_loader
 from .errors import NonFiniteLoss, TrainingInterrupted
 from .evaluation import _values, evaluate
@@ -146,11 +147,32 @@ class Run:
         """Write ``state_dict()`` to ``path`` (atomic; refused while a parameter is not finite)."""
         return save_checkpoint(path, self.state_dict(), model=self.model)
 
-    def resume(self, path) -> None:
-        """Continue from a checkpoint: restore every state and the position."""
+    def resume(self, path, allow_nonfinite: bool = False) -> None:
+        """Continue from a checkpoint: restore every state and the position.
+
+        Everything is checked before the model, optimizer or schedule change; a checkpoint with
+        NaN or infinite weights is refused (``NonFiniteCheckpoint``) unless ``allow_nonfinite``.
+        """
         state = load_checkpoint(path)
-        position = state["position"]
-        if int(position["batch"]):                   # mid-epoch: the loader must continue where it was
+        if not allow_nonfinite:
+            bad = non_finite_entries(state)
+            if bad:
+                raise NonFiniteCheckpoint(
+                    f"fit: {path} holds NaN or infinite values in {', '.join(bad[:5])}"
+                    f"{f' and {len(bad) - 5} more' if len(bad) > 5 else ''}: resuming would train on from them; "
+                    f"resume from an earlier checkpoint, or pass allow_nonfinite=True to resume anyway", bad, path)
+        try:
+            position = state["position"]
+            epoch, batch, step = (as_int(position[k], k, "fit: the checkpoint's position", minimum=0)
+                                  for k in ("epoch", "batch", "step"))
+            epoch_lr, begun = float(position["lr"]), bool(position["begun"])
+            history = [plain(row) for row in state["history"]]
+            if not all(isinstance(row, dict) for row in history):
+                raise TypeError("history rows must be dicts")
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"fit: {path} has a malformed position or history ({type(error).__name__}: "
+                             f"{error})") from None
+        if batch:                                   # mid-epoch: the loader must continue where it was
             if state.get("loader") is None or not hasattr(self.loader, "load_state_dict"):
                 raise ValueError(f"fit: {path} was saved in the middle of an epoch, but the training loader "
                                  f"{'has' if state.get('loader') is None else 'takes'} no state; use "
@@ -159,25 +181,42 @@ class Run:
                 raise ValueError(f"fit: {path} was saved in the middle of an epoch of {position['batches_per_epoch']} "
                                  f"batches, but this training loader has {len(self.loader)} per epoch; resume with "
                                  f"the same data and batch_size")
-        restore_state(state, self.model, self.optimizer, self.scheduler)
-        self.epoch, self.batch, self.step = int(position["epoch"]), int(position["batch"]), int(position["step"])
-        self.epoch_lr, self.begun = float(position["lr"]), bool(position["begun"])
-        self.history = [plain(row) for row in state["history"]]
-        if state["metrics"] is not None:
-            self.train_metrics.load_state_dict(state["metrics"])
-        for name, loader in (("loader", self.loader), ("val_loader", self.val_loader)):
-            saved = state.get(name)
-            if saved is not None and hasattr(loader, "load_state_dict"):
-                loader.load_state_dict(plain(saved))
-        saved_callbacks = state.get("callbacks") or {}
-        for index, callback in enumerate(self.callbacks):
-            key = self._callback_key(index, callback)
-            if key in saved_callbacks:
-                callback.load_state_dict(plain(saved_callbacks[key]))
+        restore = prepare_restore(state, self.model, self.optimizer, self.scheduler)
+        self._restore_parts(state)                   # loaders, metrics, callbacks: all or none
+        restore()                                    # checked: cannot fail
+        self.epoch, self.batch, self.step = epoch, batch, step
+        self.epoch_lr, self.begun = epoch_lr, begun
+        self.history = history
         self.stop_training = bool(state["stopped"])
         self._mark()
         self.log(f"resumed from {path} after {self.epoch} epochs and {self.step} steps "
                  f"(epoch {self.epoch + 1} continues at batch {self.batch + 1})")
+
+    def _restore_parts(self, state: dict) -> None:
+        """Load the metrics', loaders' and callbacks' states; if one refuses, put back those already loaded."""
+        loads = []
+        if state.get("metrics") is not None:
+            loads.append((self.train_metrics, state["metrics"]))
+        for name, loader in (("loader", self.loader), ("val_loader", self.val_loader)):
+            saved = state.get(name)
+            if saved is not None and hasattr(loader, "load_state_dict") and hasattr(loader, "state_dict"):
+                loads.append((loader, plain(saved)))
+        saved_callbacks = state.get("callbacks") or {}
+        for index, callback in enumerate(self.callbacks):
+            key = self._callback_key(index, callback)
+            if key in saved_callbacks:
+                loads.append((callback, plain(saved_callbacks[key])))
+        done = []
+        try:
+            for target, saved in loads:
+                before = target.state_dict()
+                target.load_state_dict(saved)
+                done.append((target, before))
+        except Exception as error:
+            for target, before in reversed(done):
+                target.load_state_dict(before)
+            raise ValueError(f"fit: the checkpoint's state of {type(target).__name__} does not load "
+                             f"({type(error).__name__}: {error}); nothing was restored") from error
 
     # ------------------------------------------------------------------------------- the loop
     def _call(self, hook: str, *args) -> None:
@@ -293,7 +332,8 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
         scheduler_interval: str | None = None, scheduler_monitor: str | None = None, callbacks=(),
         metrics=("accuracy",), batch_size: int = 32, val_batch_size: int | None = None, shuffle: bool = True,
         seed=None, progress: bool | None = None, log=print, checkpoint_dir=None, checkpoint_every: int | None = None,
-        resume_from=None, val_name: str = "val", config: dict | None = None) -> list[dict]:
+        resume_from=None, allow_nonfinite: bool = False, val_name: str = "val",
+        config: dict | None = None) -> list[dict]:
     """Train ``model`` on ``train`` for ``epochs`` epochs; returns the history, one dict per epoch.
 
     ``train``, ``val``: a ``DataLoader``, a dataset or an ``(x, y)`` tuple (wrapped in a
@@ -310,7 +350,9 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
     ``callbacks``: ``Callback`` objects (``strided.train.callbacks``). ``checkpoint_dir``: adds a
     ``Checkpoint`` there (every epoch, every ``checkpoint_every`` steps, ``best.npz`` on the best
     validation loss). ``resume_from``: a checkpoint file (or its folder) to continue from, exactly:
-    the same seed and arguments give the same final weights as a run never interrupted.
+    the same seed and arguments give the same final weights as a run never interrupted; a
+    checkpoint holding NaN or infinite weights is refused (``NonFiniteCheckpoint``, a
+    ``ValueError``) unless ``allow_nonfinite=True``.
     ``progress``: a tqdm bar per epoch (``None``: when stdout is a terminal); ``log``: the
     function that prints the per-epoch line and messages (``None``: silent).
 
@@ -338,7 +380,7 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
               scheduler_interval=interval, scheduler_monitor=monitor, val_name=val_name, progress=progress, log=log,
               config=config)
     if resume_from is not None:
-        run.resume(os.fspath(resume_from))
+        run.resume(os.fspath(resume_from), allow_nonfinite=allow_nonfinite)
     with InterruptGuard() as guard:
         try:
             return run.train(guard)

@@ -24,11 +24,10 @@ import os
 import socket
 import time
 
-import numpy as np
 
 from ..checks import as_int
 from ..data.sources import parse_data_spec
-from ..io.serialization import TREE_KEY, _decode
+from ..io.serialization import load
 from .checkpoint import BEST, CHECKPOINT, load_checkpoint
 from .job import DEFAULTS, FIXED, FORMAT, OPTIONS, augment_text, build_model, flag, normalize_model, parse_augment
 from .records import write_json
@@ -72,10 +71,8 @@ def _read_json(path: str):
 def checkpoint_summary(path: str) -> dict:
     """A checkpoint's ``position``, ``config`` and ``history`` without reading its arrays."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            tree = json.loads(archive[TREE_KEY].tobytes().decode("utf-8"))
-        root = tree["root"]["__dict__"]
-        summary = {key: _decode(value, {}) for key, value in root if key in ("position", "config", "history")}
+        state = load(path, arrays=False)                  # the structure only, checked; arrays not read
+        summary = {key: state[key] for key in ("position", "config", "history")}
         int(summary["position"]["epoch"])
     except Exception as error:            # a damaged or foreign file fails in many ways: each is "not a checkpoint"
         raise ValueError(f"{path} is not a readable training checkpoint ({type(error).__name__}: {error})") from None

@@ -10,6 +10,9 @@ records each group's ``initial_lr``.
 from __future__ import annotations
 
 import copy
+from typing import Mapping
+
+import numpy as np
 
 from ...checks import as_int, is_int
 from ..optimizer import Optimizer
@@ -107,5 +110,77 @@ class LRScheduler:
         return {key: copy.deepcopy(value) for key, value in vars(self).items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what ``state_dict()`` returned (load the optimizer's state too: it holds the ``lr``)."""
-        self.__dict__.update(copy.deepcopy(dict(state_dict)))
+        """Restore what ``state_dict()`` returned (load the optimizer's state too: it holds the ``lr``).
+
+        Checked before anything changes: the same attributes as this schedule's own state, each
+        like its current value (numbers for numbers, strings for strings, lists of the same
+        length); a refused state (``TypeError``/``ValueError`` naming the attribute) changes nothing.
+        """
+        self.prepare_state_dict(state_dict)()
+
+    def prepare_state_dict(self, state_dict: dict):
+        """Check ``state_dict`` as ``load_state_dict`` does, changing nothing; returns the function that loads it."""
+        state = checked_state(state_dict, self.state_dict(), f"{type(self).__name__}.load_state_dict")
+        return lambda: self._load(state)
+
+    def _load(self, state: dict) -> None:
+        """Write a checked state (subclasses turn back what their ``state_dict`` stored in another form)."""
+        self.__dict__.update(state)
+
+
+COUNTERS = ("last_epoch", "_step_count")
+
+
+def _plain_copy(value, where: str):
+    """A copy of a saved value made of ``None``, flags, numbers, strings, lists, tuples and dicts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biuf":
+        return np.asarray(value).item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_copy(v, where) for v in value)
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in value):
+            raise TypeError(f"{where}: keys must be str or int, got {list(value)!r:.80}")
+        return {k: _plain_copy(v, where) for k, v in value.items()}
+    raise TypeError(f"{where}: expected numbers, strings, lists or dicts, got {type(value).__name__} {value!r:.60}")
+
+
+def conforms(value, current) -> bool:
+    """``value`` (plain) may replace ``current``: flags for flags, numbers for numbers, strings for
+    strings, lists of the same length item by item, dicts of plain values; ``None`` either way."""
+    if value is None or current is None:
+        return True
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(current, str):
+        return isinstance(value, str)
+    if isinstance(current, (list, tuple)):
+        return isinstance(value, (list, tuple)) and len(value) == len(current) and all(
+            conforms(v, c) for v, c in zip(value, current))
+    if isinstance(current, Mapping):
+        return isinstance(value, Mapping) and (set(value) != set(current) or all(
+            conforms(value[k], current[k]) for k in value))
+    return True
+
+
+def checked_state(saved, own: dict, owner: str) -> dict:
+    """``saved`` checked against a schedule's own ``state_dict()`` ``own`` (see ``conforms``); a plain copy."""
+    if not isinstance(saved, Mapping):
+        raise TypeError(f"{owner}: expected a dict (from state_dict()), got {type(saved).__name__}")
+    missing = [k for k in own if k not in saved]
+    unexpected = [str(k) for k in saved if k not in own]
+    if missing or unexpected:
+        parts = ([f"lacks {', '.join(missing)}"] if missing else []) + (
+            [f"has unknown {', '.join(unexpected)}"] if unexpected else [])
+        raise ValueError(f"{owner}: the state {' and '.join(parts)} (is it the state of this kind of schedule?)")
+    state = {}
+    for key, current in own.items():
+        value = _plain_copy(saved[key], f"{owner}: {key}")
+        if not conforms(value, current) or key in COUNTERS and not (isinstance(value, int)
+                                                                      and not isinstance(value, bool)):
+            raise TypeError(f"{owner}: {key} must be like {current!r:.60}, got {value!r:.60}")
+        state[key] = value
+    return state

@@ -97,10 +97,10 @@ class CyclicLR(LRScheduler):
         state["_scale_fn_custom"] = dict(vars(custom)) if keep else None
         return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
+    def _load(self, state: dict) -> None:
+        state = dict(state)
         attributes = state.pop("_scale_fn_custom", None)
-        super().load_state_dict(state)
+        super()._load(state)
         if attributes is not None and self._scale_fn_custom is not None:
             vars(self._scale_fn_custom).update(attributes)
 

@@ -10,6 +10,7 @@ import bisect
 import math
 import types
 from collections import Counter
+from typing import Mapping
 
 from ...checks import as_number, is_int
 from ..optimizer import check_number
@@ -47,10 +48,10 @@ class LambdaLR(LRScheduler):
         state["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(vars(f)) for f in lambdas]
         return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
+    def _load(self, state: dict) -> None:
+        state = dict(state)
         saved = state.pop("lr_lambdas", [None] * len(self.lr_lambdas))
-        super().load_state_dict(state)
+        super()._load(state)
         for f, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None:
                 vars(f).update(attributes)
@@ -116,9 +117,18 @@ class MultiStepLR(LRScheduler):
         state["milestones"] = dict(self.milestones)
         return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self.milestones = Counter({int(k): int(v) for k, v in dict(self.milestones).items()})
+    def prepare_state_dict(self, state_dict: dict):
+        commit = super().prepare_state_dict(state_dict)
+        saved = state_dict["milestones"]
+        if not isinstance(saved, Mapping) or not all(is_int(k) and is_int(v) and v > 0 for k, v in saved.items()):
+            raise TypeError(f"MultiStepLR.load_state_dict: milestones must map int epochs to int counts, "
+                            f"got {saved!r:.80}")
+        milestones = Counter({int(k): int(v) for k, v in saved.items()})
+
+        def load():
+            commit()
+            self.milestones = milestones
+        return load
 
 
 class ConstantLR(LRScheduler):

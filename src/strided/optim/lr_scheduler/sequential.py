@@ -35,12 +35,21 @@ class _Composite(LRScheduler):
         state["_schedulers"] = [s.state_dict() for s in parts]
         return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
-        parts = state.pop("_schedulers")
-        super().load_state_dict(state)
-        for scheduler, saved in zip(self._schedulers, parts):
-            scheduler.load_state_dict(saved)
+    def prepare_state_dict(self, state_dict: dict):
+        commit = super().prepare_state_dict(state_dict)       # the parts' list has the right length
+        parts = [scheduler.prepare_state_dict(saved) for scheduler, saved in zip(self._schedulers,
+                                                                                  state_dict["_schedulers"])]
+
+        def load():
+            commit()
+            for part in parts:
+                part()
+        return load
+
+    def _load(self, state: dict) -> None:
+        state = dict(state)
+        state.pop("_schedulers")
+        super()._load(state)
 
 
 class SequentialLR(_Composite):
