@@ -39,6 +39,7 @@ from common import (BLAS_THREAD_VARS, CONTENDED_CPUS, MARKER, TORCH_THREADS, con
                     cpu_snapshot, import_strided, load_warning, matmul_peak_gflops, others_busy, peak_rss_mib,
                     strided_worker, time_latency, time_training, usable_cpus)
 from common import spawn as run_worker  # noqa: E402
+from workloads import torch_lenet5  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 IN_SHAPE = (1, 28, 28)
@@ -156,18 +157,6 @@ def run_strided(args) -> dict:
 
 
 # ----------------------------------------------------------------------------------- PyTorch side
-def torch_lenet5(torch):
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, NUM_CLASSES),
-    )
-
-
 def run_torch(args) -> dict:
     import torch
     torch.set_num_threads(TORCH_THREADS)

@@ -52,6 +52,36 @@ def time_latency(forward, calls: int, warmup: int) -> dict:
     return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times)}
 
 
+def calibrated_count(call, seconds: float) -> int:
+    """How many calls of ``call()`` fill about ``seconds`` (timed from one call; at least 1)."""
+    start = time.perf_counter()
+    call()
+    return max(1, round(seconds / max(time.perf_counter() - start, 1e-9)))
+
+
+def time_rounds(step, batch: int, rounds: int, round_s: float, warmup: int) -> dict:
+    """``time_training`` with as many steps per round as fill ``round_s`` seconds (workloads differ 1000x)."""
+    for _ in range(warmup):
+        step()
+    return time_training(step, batch, calibrated_count(step, round_s), rounds, 0)
+
+
+def time_latency_for(forward, seconds: float, warmup: int) -> dict:
+    """``time_latency`` over as many single calls as fill ``seconds``."""
+    for _ in range(warmup):
+        forward()
+    return time_latency(forward, calibrated_count(forward, seconds / 3) * 3, 0)
+
+
+def rss_mib() -> float:
+    """This process's resident set size now, MiB (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set size so far, MiB (``ru_maxrss`` is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -146,6 +176,24 @@ def load_warning() -> bool:
 
 def contended(run: dict) -> bool:
     return (run.get("others_cpus") or 0) > CONTENDED_CPUS
+
+
+class BusyProcesses:
+    """``n`` processes spinning on the CPUs for the duration of a ``with`` block (the contention mode)."""
+
+    def __init__(self, n: int):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:          # only the processes started here, by their own handles
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait()
+        return False
 
 
 def timed_spawn(script: str, args: list[str], **kwargs) -> dict:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_addoption(parser):
+    parser.addoption("--fuzz", type=int, nargs="?", const=1_000_000, default=None, metavar="N",
+                     help="property-based tests (test_fuzz_ops.py): N examples per test (1,000,000 without N) "
+                          "instead of the bounded default")
+
+
 @pytest.fixture(scope="module")
 def single_threaded_torch():
     """Run torch on one thread for a module: tiny torch calls are slowest when their threads

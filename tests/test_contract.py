@@ -41,6 +41,7 @@ RANK_AGNOSTIC = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "AlphaDropou
 # The wrong-rank input for each layer that has a rank requirement. Default: drop the last axis.
 WRONG_RANK = {
     "GroupNorm": lambda shape: shape[:1],                # (N, C, *): a 1-D input has no channel axis
+    "SyncBatchNorm": lambda shape: shape[:1],            # (N, C, *) of any rank: a 1-D input has no channel axis
     "InstanceNorm1d": lambda shape: shape + (2,),        # accepts (C, L) and (N, C, L): give rank 4
     "InstanceNorm2d": lambda shape: shape + (2,),
     "InstanceNorm3d": lambda shape: shape + (2,),
@@ -59,7 +60,7 @@ WRONG_RANK = {
 
 # Layers that also take one example (C, *S), as PyTorch does (convolution, pooling, padding, pixel shuffling;
 # see nn/helpers.py): dropping one axis gives a valid input, so their wrong rank drops two (batch and an axis).
-# test_edge_values.py checks that their unbatched output is the batched one's first example.
+# test_batch_zero.py checks that their unbatched output is the batched one's first example.
 UNBATCHED = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
              "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "PointwiseConv1d", "PointwiseConv2d",
              "PointwiseConv3d", "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",

@@ -156,6 +156,25 @@ def _read_until(process, marker: str) -> bool:
     return False
 
 
+def uninterrupted_final(tmp_path, start) -> dict:
+    """``final.npz`` of a worker process (``start(out)``) run from start to end in ``tmp_path/straight``."""
+    straight_dir = tmp_path / "straight"
+    straight_dir.mkdir()
+    finished = start(straight_dir)
+    assert finished.communicate()[0].rstrip().endswith("done") and finished.returncode == 0
+    return st.load(straight_dir / "final.npz")
+
+
+def finish_and_compare(out, start, expected: dict, context: str) -> None:
+    """Resume the run in ``out`` to its end in a fresh worker; its weights and history must be ``expected``'s."""
+    finisher = start(out, resume=True)
+    _, err = finisher.communicate()
+    assert finisher.returncode == 0, err
+    got = st.load(out / "final.npz")
+    assert_bit_identical(got["params"], expected["params"])
+    assert got["history"] == expected["history"], context
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     """Kill a training subprocess with SIGKILL at random points (twice per trial, the second
@@ -166,11 +185,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
         return subprocess.Popen([sys.executable, script, str(out)] + (["--resume"] if resume else []),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    straight_dir = tmp_path / "straight"
-    straight_dir.mkdir()
-    finished = start(straight_dir)
-    assert finished.communicate()[0].rstrip().endswith("done") and finished.returncode == 0
-    expected = st.load(straight_dir / "final.npz")
+    expected = uninterrupted_final(tmp_path, start)
     seed = random.randrange(10 ** 6)
     chooser = random.Random(seed)
     for trial in range(3):
@@ -184,12 +199,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
             process.send_signal(signal.SIGKILL)
             process.wait()
             assert process.returncode == -signal.SIGKILL or not seen, f"seed {seed}: the run ended before step {step}"
-        finisher = start(out, resume=True)
-        _, err = finisher.communicate()
-        assert finisher.returncode == 0, err
-        got = st.load(out / "final.npz")
-        assert_bit_identical(got["params"], expected["params"])
-        assert got["history"] == expected["history"], f"seed {seed}, kills after steps {kills}"
+        finish_and_compare(out, start, expected, f"seed {seed}, kills after steps {kills}")
 
 
 def test_resume_mid_epoch_with_another_batch_size_is_refused(tmp_path):

@@ -9,6 +9,7 @@
 from . import analysis, data, geometry, memory, models, nn, optim  # noqa: E402
 from . import random  # noqa: E402  (the default generator: st.manual_seed)
 from . import train  # noqa: E402  (fit, evaluate, predict, metrics, callbacks, checkpoints)
+from . import distributed  # noqa: E402  (data-parallel over MPI; mpi4py is imported only under a launcher)
 from . import onnx  # noqa: E402  (st.onnx.load / info; the onnx package is imported only when a model is read)
 from . import viz  # noqa: E402  (pictures; matplotlib and Pillow are imported only when one is drawn)
 from .analysis import summary  # noqa: E402
@@ -19,11 +20,13 @@ from .tensor import Tensor, is_grad_enabled, no_grad  # noqa: E402
 from .tensor import as_tensor  # noqa: E402
 from .tensor_ops import abs, clamp, clip, exp, log, matmul, maximum, minimum, pow, sqrt, where  # noqa: E402,A004
 from .tensor_shape import cat, chunk, expand, permute, split, squeeze, stack, unsqueeze  # noqa: E402
+from .threads import get_num_threads, set_num_threads  # noqa: E402  (BLAS threads, through threadpoolctl)
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "geometry", "memory", "onnx", "viz", "save", "load",
+__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "distributed", "geometry", "memory", "onnx", "viz", "save", "load",
            "ShapeError", "__version__",
            "random", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "as_tensor", "abs", "clamp", "clip", "exp", "log", "matmul", "maximum", "minimum", "pow", "sqrt", "where",
-           "cat", "chunk", "expand", "permute", "split", "squeeze", "stack", "unsqueeze"]
+           "cat", "chunk", "expand", "permute", "split", "squeeze", "stack", "unsqueeze",
+           "get_num_threads", "set_num_threads"]

@@ -17,7 +17,7 @@ import sys
 
 from . import cli_analysis, cli_data, cli_run, cli_viz
 from . import cli_viz_run
-from .cli_train import add_train
+from .cli_train import add_train, positive_int
 
 USAGE_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
                 IsADirectoryError, PermissionError, ImportError)
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli_analysis.add_commands(commands)
     cli_viz.add_commands(commands)
     cli_viz_run.add_commands(commands)
+    for command in commands.choices.values():      # every command that trains or runs a model
+        if command.get_default("keep_freed_memory"):
+            command.add_argument("--threads", type=positive_int, metavar="N",
+                                 help="threads for the matrix products (default: the BLAS's, one per CPU; 1 suits "
+                                      "a busy machine); needs threadpoolctl: pip install \"strided[fast]\"")
     return parser
 
 
@@ -63,6 +68,13 @@ def main(argv=None) -> int:
         # library never makes: freed arrays are reused between steps (see strided/memory.py).
         from .memory import keep_freed_memory
         keep_freed_memory()
+    if getattr(args, "threads", None) is not None:
+        from .threads import set_num_threads
+        try:
+            set_num_threads(args.threads)
+        except (ImportError, RuntimeError) as error:
+            print(f"strided {args.command}: error: --threads: {one_line(error)}", file=sys.stderr)
+            return 2
     try:
         return args.run(args)
     except USAGE_ERRORS as error:

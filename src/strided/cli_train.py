@@ -95,10 +95,12 @@ def run_train(args) -> int:
     def note(message: str) -> None:
         print(f"strided train: note: {message}", file=sys.stderr)
 
+    from .distributed import abort_on_error
     try:
-        metrics = train_run(options, out_dir=out, resume=args.resume, force=args.force, warn=note,
-                            progress=False if args.no_progress else None, stop_after=args.stop_after,
-                            allow_nonfinite=args.allow_nonfinite)
+        with abort_on_error(passthrough=(NonFiniteCheckpoint, NonFiniteLoss)):   # mpirun: one rank's error stops all
+            metrics = train_run(options, out_dir=out, resume=args.resume, force=args.force, warn=note,
+                                progress=False if args.no_progress else None, stop_after=args.stop_after,
+                                allow_nonfinite=args.allow_nonfinite)
     except NonFiniteCheckpoint as error:     # the run diverged before this checkpoint was written (or it was edited)
         print(f"strided train: error: {error.path} holds NaN or infinite values in {', '.join(error.names[:5])}: "
               f"resuming would train on from them; start over with --force, or add --allow-nonfinite to resume "
@@ -113,7 +115,8 @@ def run_train(args) -> int:
         else:
             print("strided train: interrupted", file=sys.stderr)
         return 130
-    if not metrics.get("finished", True):
+    from .distributed import is_main
+    if not metrics.get("finished", True) and is_main():
         note(f"stopped after {metrics['final']['epochs']} of {metrics['config']['epochs']} epochs; continue with: "
              f"strided train --resume --out {out}")
     return 0

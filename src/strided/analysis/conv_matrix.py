@@ -44,6 +44,13 @@ def conv_matrix(layer, input_shape, sparse: bool | None = None):
     ``input_shape`` is ``(C, *S)`` (or ``(1, C, *S)``). Returns a ``scipy.sparse`` CSR matrix
     when SciPy is installed (``sparse=None``) or asked for (``sparse=True``), else a dense array.
 
+    Args:
+        layer: a convolution, transposed convolution or locally-connected layer (any dimension, stride,
+            padding, dilation, groups).
+        input_shape: ``(C, *spatial)`` without the batch axis.
+        sparse: ``True``: a ``scipy.sparse`` CSR matrix; ``False``: a dense array; ``None``: sparse when
+            SciPy is installed.
+
     Shape: ``(C_out * prod(O), C_in * prod(S))``.
 
     >>> from strided import nn
@@ -72,12 +79,18 @@ def conv_matrix_labels(layer, input_shape, name: str = "W") -> np.ndarray:
 
     Weights are numbered 1, 2, ... in the order of ``layer.weight.ravel()``.
 
-    >>> from strided import nn
-    >>> print(format_matrix(conv_matrix_labels(nn.Conv1d(1, 1, 3, padding=1), (1, 4))))
-    [W2 W3 0  0 ]
-    [W1 W2 W3 0 ]
-    [0  W1 W2 W3]
-    [0  0  W1 W2]
+    Args:
+        layer: as for ``conv_matrix``.
+        input_shape: ``(C, *spatial)`` without the batch axis.
+        name: the weight symbol (``'W'`` gives ``W1``, ``W2``, ...).
+
+    Example:
+        >>> from strided import nn
+        >>> print(format_matrix(conv_matrix_labels(nn.Conv1d(1, 1, 3, padding=1), (1, 4))))
+        [W2 W3 0  0 ]
+        [W1 W2 W3 0 ]
+        [0  W1 W2 W3]
+        [0  0  W1 W2]
     """
     rows, cols, weight_index, shape = _entries(layer, input_shape)
     labels = np.full(shape, "0", dtype=object)
@@ -87,7 +100,11 @@ def conv_matrix_labels(layer, input_shape, name: str = "W") -> np.ndarray:
 
 
 def format_matrix(labels) -> str:
-    """A matrix of strings or numbers as aligned rows in brackets."""
+    """A matrix of strings or numbers as aligned rows in brackets.
+
+    Args:
+        labels: a 2-D array of strings (``conv_matrix_labels``'s result).
+    """
     cells = [[str(v) for v in row] for row in np.asarray(labels, dtype=object)]
     width = max((len(c) for row in cells for c in row), default=1)
     return "\n".join("[" + " ".join(c.ljust(width) for c in row) + "]" for row in cells)

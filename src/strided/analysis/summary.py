@@ -155,6 +155,10 @@ def summary(model, input_shape) -> Summary:
     """Describe ``model`` for an input of ``input_shape`` (batch axis included) without running it
     (a module without static rules excepted: it is traced, see above).
 
+    Args:
+        model: a ``Module`` (a model built shape-only with ``meta=True`` works and allocates nothing).
+        input_shape: the input's shape with the batch axis, e.g. ``(1, 3, 224, 224)``.
+
     >>> from strided.models import create_model
     >>> s = summary(create_model("lenet5"), (1, 1, 32, 32))
     >>> s.params, s.macs

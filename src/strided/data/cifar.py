@@ -141,6 +141,9 @@ def _folder(root, subfolder: str, marker: str, owner: str) -> str:
 def cifar10(root) -> DataSplit:
     """CIFAR-10 from its python batches in ``root`` (or ``root/cifar-10-batches-py``): 50,000 + 10,000 images.
 
+    Args:
+        root: the folder with the python batches (or its parent holding ``cifar-10-batches-py``).
+
     Shape: ``train.x (50000, 3, 32, 32)`` float32 in ``[0, 1]``, ``train.y (50000,)`` int64;
     ten classes from ``batches.meta`` (airplane, automobile, ...).
     """
@@ -160,6 +163,11 @@ def cifar100(root, labels: str = "fine") -> DataSplit:
     """CIFAR-100 from ``train``, ``test`` and ``meta`` in ``root`` (or ``root/cifar-100-python``).
 
     ``labels``: ``'fine'`` (100 classes, the default) or ``'coarse'`` (20 superclasses).
+
+    Args:
+        root: the folder with ``train``, ``test`` and ``meta`` (or its parent holding
+            ``cifar-100-python``).
+        labels: ``'fine'`` (100 classes) or ``'coarse'`` (20 superclasses).
 
     Shape: ``train.x (50000, 3, 32, 32)`` float32 in ``[0, 1]``, ``train.y (50000,)`` int64.
     """

@@ -74,6 +74,11 @@ class ArrayDataset(Dataset):
     ``ds[i]`` is one example ``(x[i], int(y[i]))``; ``ds[index_array]`` and
     ``get_batch(index_array)`` gather a batch with one fancy index.
 
+    Args:
+        x: inputs, first axis the examples.
+        y: targets, one per example (class indices or values).
+        classes: class names, label ``k`` the ``k``-th (optional).
+
     Shape: ``x (N, *example_shape)``, ``y (N,)`` or ``(N, *target_shape)``.
     """
 
@@ -116,7 +121,12 @@ class ArrayDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The examples of ``dataset`` at ``indices``, in that order: ``Subset(ds, idx)[k] == ds[idx[k]]``."""
+    """The examples of ``dataset`` at ``indices``, in that order: ``Subset(ds, idx)[k] == ds[idx[k]]``.
+
+    Args:
+        dataset: the dataset to view.
+        indices: positions in ``dataset`` (negative ones count from the end).
+    """
 
     def __init__(self, dataset, indices):
         indices = np.asarray(indices)
@@ -147,7 +157,11 @@ class Subset(Dataset):
 
 
 class ConcatDataset(Dataset):
-    """Several datasets one after another: indices ``0 .. len(a)-1`` are ``a``'s, then ``b``'s, ..."""
+    """Several datasets one after another: indices ``0 .. len(a)-1`` are ``a``'s, then ``b``'s, ...
+
+    Args:
+        datasets: the datasets, in order.
+    """
 
     def __init__(self, datasets):
         self.datasets = list(datasets)
@@ -225,6 +239,11 @@ def random_split(dataset, lengths, seed=None) -> list[Subset]:
     The order is ``np.random.default_rng(seed).permutation(len(dataset))`` (``seed``: an int, a
     Generator, or ``None`` for the library's default generator); part ``k`` takes the next
     ``lengths[k]`` entries of it.
+
+    Args:
+        dataset: the dataset to split.
+        lengths: counts, or fractions summing to 1.
+        seed: an int, a Generator, or ``None`` for the library's default generator.
     """
     n = len(dataset)
     counts = split_lengths(n, lengths)

@@ -42,6 +42,10 @@ def _require_sklearn():
 def upsample_nearest(images: np.ndarray, factor: int) -> np.ndarray:
     """Repeat each pixel ``factor`` times along both spatial axes.
 
+    Args:
+        images: a batch ``(N, C, H, W)``.
+        factor: how many times each pixel is repeated along each axis.
+
     Shape: ``(N, C, H, W) -> (N, C, H*factor, W*factor)``.
     """
     return images.repeat(factor, axis=-2).repeat(factor, axis=-1)
@@ -69,6 +73,11 @@ def load_digits_split(size: int = 32, split_seed: int = 0, test_fraction: float 
     """The digits as a stratified train/test split, upsampled to ``size`` x ``size`` and standardised.
 
     ``size`` must be a multiple of 8 (8, 16, 32, ...).
+
+    Args:
+        size: height and width after upsampling (a multiple of 8).
+        split_seed: seed of the stratified train/test split.
+        test_fraction: share of the images held out for testing.
     """
     return _prepared(size, split_seed, test_fraction, True, "load_digits_split")
 
@@ -80,6 +89,12 @@ def digits(size: int = 32, standardize: bool = True, split_seed: int = 0,
     Pixels ``0..16`` scaled to ``[0, 1]``, upsampled by pixel repetition to ``size`` x ``size``
     (a multiple of 8; 32 is LeNet-5's input), then, with ``standardize``, shifted and scaled by
     the training images' mean and standard deviation (one number each). Classes ``'0'..'9'``.
+
+    Args:
+        size: height and width after upsampling (a multiple of 8; 32 is LeNet-5's input).
+        standardize: shift and scale by the training images' mean and standard deviation.
+        split_seed: seed of the stratified train/test split.
+        test_fraction: share of the images held out for testing.
 
     Shape: ``train.x (1437, 1, size, size)`` float32, ``train.y (1437,)`` int64; test 360.
     """

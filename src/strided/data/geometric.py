@@ -39,6 +39,10 @@ class Resize:
     ``nn.functional.interpolate`` runs on the whole batch. Unlike torchvision's ``Resize``, an
     int is the output's height and width, not its shorter side. Draws nothing from ``rng``.
 
+    Args:
+        size: an int (square) or ``(height, width)``.
+        mode: ``'nearest'``, ``'bilinear'``, ``'nearest-exact'`` or ``'area'``.
+
     Shape: ``(N, C, H, W) -> (N, C, size_h, size_w)``.
     """
 
@@ -113,6 +117,12 @@ class RandomRotation:
 
     Angles: ``rng.uniform(lo, hi, size=N)``, then ``rotate(x, angles, mode, fill)`` (counter-clockwise,
     about the centre, corners filled with ``fill``). Meant for small angles (digits: 10-15 degrees).
+
+    Args:
+        degrees: the largest angle: angles are drawn from ``[-degrees, degrees]`` (or a ``(lo, hi)``
+            range).
+        mode: ``'bilinear'`` or ``'nearest'`` sampling.
+        fill: the value of the corners rotated in from outside.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
     """

@@ -46,6 +46,10 @@ def read_idx(path, owner: str = "read_idx") -> np.ndarray:
     Refuses, naming the file: a wrong magic number, an unknown type code, and a payload shorter
     or longer than its header's sizes announce.
 
+    Args:
+        path: the IDX file (``.gz`` is decompressed).
+        owner: the name used in error messages.
+
     Shape: as the header says, e.g. ``(60000, 28, 28)`` uint8 for MNIST's training images.
     """
     path = os.fspath(path)
@@ -75,6 +79,11 @@ def idx(images, labels, classes=None) -> ArrayDataset:
 
     Images ``(N, H, W)`` become ``(N, 1, H, W)`` float32, uint8 pixels scaled to ``[0, 1]``
     (other types kept as numbers); labels must be one integer per image (int64).
+
+    Args:
+        images: path of an IDX image file.
+        labels: path of the matching IDX label file.
+        classes: class names (optional).
 
     Shape: ``x (N, 1, H, W)`` (``(N, C, H, W)`` for 4-D files), ``y (N,)``.
     """
@@ -126,6 +135,9 @@ def _load(owner: str, folders, classes, how_to_get: str) -> DataSplit:
 def mnist(root) -> DataSplit:
     """MNIST from the four standard IDX files in ``root`` (gzipped or not): 60,000 + 10,000 digits.
 
+    Args:
+        root: a folder with MNIST's four IDX files (gzipped or not).
+
     Shape: ``train.x (60000, 1, 28, 28)`` float32 in ``[0, 1]``, ``train.y (60000,)`` int64; classes ``'0'..'9'``.
     """
     return _load("mnist", [os.fspath(root)], DIGIT_CLASSES, "Place the MNIST files in that folder.")
@@ -137,6 +149,10 @@ def fashion_mnist(root=None) -> DataSplit:
     Reads the four standard IDX files from ``root`` if given, else from Debian's
     ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``). Classes:
     T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot.
+
+    Args:
+        root: a folder with the four IDX files (gzipped or not); ``None`` looks in Debian's
+            ``dataset-fashion-mnist`` folder.
 
     Shape: ``train.x (60000, 1, 28, 28)`` float32 in ``[0, 1]``, ``train.y (60000,)`` int64.
     """

@@ -54,6 +54,11 @@ def image_folder(root, size, color: str = "auto") -> ArrayDataset:
     the three channels, palettes expanded, alpha dropped). Images whose size differs from
     ``size`` are resized by Pillow's bilinear filter. Pixels are scaled to ``[0, 1]``.
 
+    Args:
+        root: the folder holding one sub-folder per class.
+        size: an int (square) or ``(height, width)``; every image is resized to it.
+        color: ``'rgb'``, ``'gray'``, or ``'auto'`` (grey when every image is grey).
+
     Shape: ``x (N, C, height, width)`` float32 with ``C`` 1 or 3, ``y (N,)`` int64, ``classes``
     the sorted sub-folder names.
     """

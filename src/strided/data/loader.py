@@ -7,6 +7,13 @@
   ``shuffle``; otherwise ``0 .. n-1``);
 - the transform of batch ``b`` of epoch ``e`` is called with ``np.random.default_rng([seed, e, b, 1])``.
 
+Data-parallel training (``num_replicas`` ranks, this one ``rank``): every rank draws the same
+global batch ``b`` of ``batch_size`` examples and keeps its contiguous part, examples
+``[b * r // R, b * (r + 1) // R)`` of it, so the ranks' parts are disjoint, cover the batch, and
+the epoch order is the same on every rank. A transform sees the whole global batch (with the
+generator above) before the part is taken, so augmentation too is that of one process. ``len``
+and the state count global batches: a run resumes with another number of ranks.
+
 So its whole state is three ints, ``{"seed", "epoch", "batch"}`` (the next batch to produce),
 and a loader given that state by ``load_state_dict`` continues with exactly the batches an
 uninterrupted run would have produced:
@@ -39,6 +46,9 @@ def default_collate(samples):
 
     ``x``: stacked, floating examples as float32 (integer ones, e.g. uint8, keep their dtype).
     ``y``: int labels as int64, float targets as float32.
+
+    Args:
+        samples: a list of ``(x, y)`` examples.
 
     Shape: ``B`` examples ``(*shape)`` -> ``(B, *shape)``; labels -> ``(B,)`` (or ``(B, *target)``).
     """
@@ -74,12 +84,28 @@ class DataLoader:
     took (``set_epoch(e)`` starts epoch ``e`` afresh instead).
     ``len(loader)``: batches per epoch, ``ceil(N / B)`` (``floor`` with ``drop_last``).
 
+    ``num_replicas``, ``rank``: the ranks of data-parallel training and this one
+    (``DistributedSampler``'s names; see the module docstring): ``batch_size`` is the global
+    batch and each rank gets its part of it. Every batch must give each rank at least one example.
+
+    Args:
+        data: a dataset (``len`` and ``ds[i] -> (x, y)``) or an ``(x, y)`` tuple of arrays.
+        batch_size: examples per batch (the global batch with ``num_replicas``).
+        shuffle: a new order every epoch, ``default_rng([seed, epoch]).permutation(N)``.
+        drop_last: leave out the last, smaller batch of an epoch.
+        seed: an int; ``None`` draws one from the library's default generator.
+        transform: ``transform(x_batch, rng) -> x_batch``, applied to every batch
+            (``strided.data.transforms``).
+        collate: stacks ``[(x, y), ...]`` into a batch (default ``default_collate``).
+        num_replicas: number of data-parallel ranks.
+        rank: this rank, ``0 <= rank < num_replicas``.
+
     Shape: batches ``x (B, *example_shape)``, ``y (B,)`` (int64 class labels); the last batch
     of an epoch has ``N mod B`` examples unless ``drop_last``.
     """
 
     def __init__(self, data, batch_size: int = 32, shuffle: bool = False, drop_last: bool = False, seed=None,
-                 transform=None, collate=None):
+                 transform=None, collate=None, num_replicas: int = 1, rank: int = 0):
         owner = "DataLoader"
         if isinstance(data, tuple):
             if len(data) != 2:
@@ -99,6 +125,34 @@ class DataLoader:
         self.seed = (int(default_generator().integers(0, 2 ** 63 - 1)) if seed is None
                      else as_int(seed, "seed", owner, minimum=0))
         self.epoch, self.batch = 0, 0
+        self.set_replicas(num_replicas, rank)
+
+    def set_replicas(self, num_replicas: int, rank: int) -> None:
+        """Give this loader rank ``rank``'s part of every global batch of ``num_replicas`` ranks
+        (``fit`` calls it under a launcher for a loader made for one process)."""
+        owner = "DataLoader"
+        num_replicas = as_int(num_replicas, "num_replicas", owner)
+        rank = as_int(rank, "rank", owner, minimum=0)
+        if rank >= num_replicas:
+            raise ValueError(f"{owner}: rank must lie in [0, {num_replicas}) for num_replicas={num_replicas}, "
+                             f"got {rank}")
+        if num_replicas > 1:
+            self._check_shards(owner, num_replicas)
+        self.num_replicas, self.rank = num_replicas, rank
+
+    def _check_shards(self, owner: str, r: int) -> None:
+        n, b = len(self.dataset), self.batch_size
+        last = n % b if not self.drop_last else 0
+        smallest = min(b if n >= b else n, last or b)
+        if smallest < r:
+            raise ValueError(f"{owner}: a global batch of {smallest} examples (batch_size={b}, {n} examples"
+                             f"{', the last batch of the epoch' if smallest == last else ''}) cannot give each of "
+                             f"{r} ranks an example; use a batch size of at least {r}"
+                             f"{' or drop_last=True' if smallest == last else ''}")
+
+    def part(self, size: int) -> slice:
+        """This rank's part of a global batch of ``size`` examples (positions in the batch)."""
+        return slice(size * self.rank // self.num_replicas, size * (self.rank + 1) // self.num_replicas)
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -118,12 +172,17 @@ class DataLoader:
         """Batch ``batch`` of ``epoch``, computed from those two numbers and the seed alone."""
         order = self.order(epoch) if order is None else order
         index = order[batch * self.batch_size:(batch + 1) * self.batch_size]      # (B,)
+        part = self.part(len(index)) if self.num_replicas > 1 else None         # this rank's positions
+        if part is not None and self.transform is None:
+            index, part = index[part], None                                       # (B_r,) only this rank's part
         if self.collate is None and hasattr(self.dataset, "get_batch"):
             x, y = self.dataset.get_batch(index)
         else:
             x, y = (self.collate or default_collate)([self.dataset[int(i)] for i in index])
         if self.transform is not None:
             x = self.transform(x, self.transform_rng(epoch, batch))
+        if part is not None:
+            x, y = x[part], y[part]                                               # (B_r, ...)
         return x, y
 
     # ------------------------------------------------------------------------- iteration
@@ -159,8 +218,9 @@ class DataLoader:
         self.seed, self.epoch, self.batch = (seed, epoch + 1, 0) if batch == len(self) else (seed, epoch, batch)
 
     def __repr__(self) -> str:
+        shards = f", num_replicas={self.num_replicas}, rank={self.rank}" if self.num_replicas > 1 else ""
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})")
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}{shards})")
 
 
 class _LoaderIterator:
@@ -202,6 +262,15 @@ class ArrayLoader:
     ``shuffle`` draws a new order each epoch from ``rng`` (a Generator or seed), so a run is
     reproducible from its seed. ``transform(x_batch, rng)``, if given, augments each batch with
     the same generator. For datasets and exact resume, use ``DataLoader``.
+
+    Args:
+        x: inputs, first axis the examples.
+        y: targets, one per example.
+        batch_size: examples per batch.
+        shuffle: a new order each epoch, drawn from ``rng``.
+        rng: a Generator or a seed.
+        drop_last: leave out the last, smaller batch.
+        transform: ``transform(x_batch, rng) -> x_batch`` for each batch.
 
     Shape: ``x (N, *) , y (N,)`` -> batches ``(B, *)``, ``(B,)``.
     """

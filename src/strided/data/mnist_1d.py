@@ -38,6 +38,11 @@ def mnist1d(seed: int = 42, **args) -> DataSplit:
     ``train_split=0.8``, ``final_seq_length=40``, ``shuffle_seq=False``, ...); an unknown name is
     refused. The signals are standardised over the whole set by the package (mean 0, std 1).
 
+    Args:
+        seed: the generator's seed (the package's default is 42).
+        **args: other arguments of ``mnist1d``'s ``make_dataset`` (``num_samples``,
+            ``final_seq_length``, ...).
+
     Shape: ``train.x (4000, 1, 40)`` float32, ``train.y (4000,)`` int64; ``test`` 1,000.
     """
     get_dataset_args, make_dataset = _require_mnist1d()

@@ -32,6 +32,11 @@ def random_shift(images: np.ndarray, max_shift: int, rng=None) -> np.ndarray:
 
     Draws ``rng.integers(-max_shift, max_shift + 1, size=(2, N))`` (row offsets, column offsets).
 
+    Args:
+        images: a batch ``(N, C, H, W)``.
+        max_shift: the largest translation in pixels, per axis.
+        rng: the Generator the offsets are drawn from.
+
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
     """
     if max_shift == 0:
@@ -58,7 +63,11 @@ def crop_each(x: np.ndarray, top: np.ndarray, left: np.ndarray, h: int, w: int) 
 
 
 class Compose:
-    """Apply ``transforms`` in order, each with the same generator: ``Compose([a, b])(x, g) == b(a(x, g), g)``."""
+    """Apply ``transforms`` in order, each with the same generator: ``Compose([a, b])(x, g) == b(a(x, g), g)``.
+
+    Args:
+        transforms: the transforms, applied in order, each ``t(x_batch, rng)``.
+    """
 
     def __init__(self, transforms):
         self.transforms = list(transforms)
@@ -95,6 +104,10 @@ class ToFloat:
 
 class Normalize:
     """Per channel: ``(x[:, c] - mean[c]) / std[c]``; a single number applies to every channel.
+
+    Args:
+        mean: one number, or one per channel.
+        std: one positive number, or one per channel.
 
     Shape: ``(N, C, *) -> (N, C, *)``, float32 (integer input is converted first, not rescaled:
     put ``ToFloat`` before it for uint8 images).
@@ -142,6 +155,12 @@ class Pad:
     ``(left, top, right, bottom)``); ``mode``: ``'constant'`` (with ``value``), ``'reflect'``
     (edge not repeated), ``'replicate'`` (= ``'edge'``), ``'circular'``, ``'symmetric'`` (edge repeated).
 
+    Args:
+        padding: an int, ``(left/right, top/bottom)`` or ``(left, top, right, bottom)``.
+        mode: ``'constant'``, ``'reflect'``, ``'replicate'`` (``'edge'``), ``'circular'`` or
+            ``'symmetric'``.
+        value: the fill of ``'constant'``.
+
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
     """
 
@@ -172,6 +191,9 @@ class CenterCrop:
     """Keep the central ``size`` (an int or ``(h, w)``) window; its top-left corner is
     ``(int(round((H - h) / 2)), int(round((W - w) / 2)))``, as torchvision.
 
+    Args:
+        size: an int or ``(h, w)``.
+
     Shape: ``(N, C, H, W) -> (N, C, h, w)``.
     """
 
@@ -196,6 +218,12 @@ class RandomCrop:
     Draws ``top = rng.integers(0, H' - h + 1, size=N)`` then ``left = rng.integers(0, W' - w + 1, size=N)``
     (``H', W'``: the padded size): every position equally likely.
 
+    Args:
+        size: an int or ``(h, w)``: the window kept.
+        padding: padding added first, as ``Pad``'s.
+        padding_mode: as ``Pad``'s ``mode``.
+        value: the fill of ``'constant'`` padding.
+
     Shape: ``(N, C, H, W) -> (N, C, h, w)``.
     """
 
@@ -219,6 +247,9 @@ class RandomCrop:
 class RandomHorizontalFlip:
     """Mirror each image left-right with probability ``p``: draws ``rng.random(N) < p``.
 
+    Args:
+        p: the probability of mirroring each image.
+
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
     """
 
@@ -238,6 +269,9 @@ class RandomHorizontalFlip:
 
 class RandomShift:
     """Translate each image by up to ``max_shift`` pixels per axis, zero-filled (``random_shift``).
+
+    Args:
+        max_shift: the largest translation in pixels, per axis.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
     """

@@ -13,6 +13,10 @@ PADDING_MODES = ("valid", "same", "full", "causal")
 def kernel_extent(kernel: int, dilation: int = 1) -> int:
     """Input pixels a dilated kernel spans along one axis: ``dilation * (kernel - 1) + 1``.
 
+    Args:
+        kernel: the kernel size.
+        dilation: the spacing of its taps.
+
     >>> kernel_extent(3, dilation=2)
     5
     """
@@ -30,6 +34,14 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: tuple[int
     reach past the padded input, then PyTorch's rule drops that window again when it would start
     at or past ``size + pad_lo`` (entirely in the high padding): every window starts inside the
     input or the low padding.
+
+    Args:
+        size: the input length along the axis.
+        kernel: the kernel size (before dilation).
+        stride: the step between two windows.
+        padding: the ``(lo, hi)`` pixels added at the two ends.
+        dilation: the spacing of the kernel taps (1: none).
+        ceil_mode: round up (pooling's ``ceil_mode``).
 
     >>> conv_output_size(227, 11, stride=4)
     55
@@ -66,6 +78,12 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
     """Padding that gives ``ceil(size / stride)`` outputs; an odd total puts the extra at the end.
 
     This is TensorFlow/Keras' rule; for stride 1 it equals PyTorch's ``padding='same'``.
+
+    Args:
+        size: the input length.
+        kernel: the kernel size.
+        stride: the stride.
+        dilation: the dilation.
     """
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel_extent(kernel, dilation) - size, 0)
@@ -77,6 +95,15 @@ def resolve_padding(padding, sizes: Sequence[int], kernel: Sequence[int], stride
     """Turn any accepted ``padding`` into one ``(lo, hi)`` pair per spatial axis.
 
     ``sizes`` are the input's spatial sizes (only ``'same'`` with stride > 1 depends on them).
+
+    Args:
+        padding: an int, a tuple of ints, a tuple of ``(lo, hi)`` pairs, or ``'valid'``, ``'same'``,
+            ``'full'``, ``'causal'``.
+        sizes: the input's spatial sizes.
+        kernel: the kernel size per axis.
+        stride: the stride per axis.
+        dilation: the dilation per axis.
+        owner: the name used in error messages.
     """
     ndim = len(kernel)
     if isinstance(padding, str):
@@ -98,7 +125,13 @@ def resolve_padding(padding, sizes: Sequence[int], kernel: Sequence[int], stride
 
 
 def explicit_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], ...]:
-    """``(lo, hi)`` pairs from an int, ``ndim`` ints, or ``ndim`` pairs; all non-negative."""
+    """``(lo, hi)`` pairs from an int, ``ndim`` ints, or ``ndim`` pairs; all non-negative.
+
+    Args:
+        padding: an int, ``ndim`` ints, or ``ndim`` ``(lo, hi)`` pairs.
+        ndim: the number of spatial axes.
+        owner: the name used in error messages.
+    """
     def bad():
         return TypeError(f"{owner}: padding must be a mode string, an int, a tuple of {ndim} ints or "
                          f"a tuple of {ndim} (lo, hi) pairs, got {padding!r}")
@@ -146,6 +179,15 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
     ``output_padding = (size_in + lo + hi - dilation*(kernel-1) - 1) % stride``. May be < 1 when
     the padding eats the whole grid (callers turn that into an error).
 
+    Args:
+        size: the input length along the axis.
+        kernel: the kernel size.
+        stride: the spacing of the input pixels' footprints.
+        padding: the ``(lo, hi)`` pixels cropped from the two ends.
+        dilation: the spacing of the kernel taps.
+        output_padding: pixels added at the high end (to pick one of the sizes a strided convolution
+            maps to the same output).
+
     >>> conv_transpose_output_size(16, 4, stride=2, padding=(1, 1))
     32
     >>> conv_transpose_output_size(4, 3, stride=2, padding=(1, 1), output_padding=1)
@@ -169,7 +211,12 @@ def transposed_window_output_shape(sizes: Sequence[int], kernel: Sequence[int], 
 
 
 def ceil_div(a: int, b: int) -> int:
-    """``ceil(a / b)`` for positive integers without floating point."""
+    """``ceil(a / b)`` for positive integers without floating point.
+
+    Args:
+        a: the numerator.
+        b: the (positive) denominator.
+    """
     return -(-a // b)
 
 
@@ -234,6 +281,13 @@ def explain_output_size(size: int, kernel: int, stride: int = 1, padding=0, dila
 
     ``padding`` is an int, a ``(lo, hi)`` pair or a mode string. Raises a ``ShapeError`` that
     says why when the window does not fit (output below 1).
+
+    Args:
+        size: the input length.
+        kernel: the kernel size.
+        stride: the step between windows.
+        padding: an int, ``(lo, hi)``, or ``'valid'``, ``'same'``, ``'full'``, ``'causal'``.
+        dilation: the spacing of the kernel taps.
 
     >>> explain_output_size(227, 11, 4)[1]
     'floor((227 + 0 + 0 - 1*(11 - 1) - 1) / 4) + 1 = 55'

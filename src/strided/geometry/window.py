@@ -156,8 +156,9 @@ class Window(_Geometry):
         bool array ``(*out_sizes)``, True where that window's tap reads the input (not the padding,
         ``ceil_mode``'s overhang included). Max pooling uses it so that padded positions never win.
 
-        >>> [None if m is None else m.tolist() for m in resolve_window((3,), 2, 1, 1, 1).tap_inside]
-        [[False, True, True, True], [True, True, True, False]]
+        Example:
+            >>> [None if m is None else m.tolist() for m in resolve_window((3,), 2, 1, 1, 1).tap_inside]
+            [[False, True, True, True], [True, True, True, False]]
         """
         inside = []
         for k, _ in self.taps:
@@ -230,6 +231,16 @@ def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, c
     ``ceil_mode`` (a ``bool``, pooling's option) rounds the output sizes up as PyTorch does, the
     last window's reach past the padded input then going into ``pads`` and ``overhang``. Raises
     a ``ShapeError`` naming ``owner`` (and ``in_shape``) when the kernel does not fit.
+
+    Args:
+        in_sizes: the input's spatial sizes.
+        kernel: an int or one per axis.
+        stride: an int or one per axis (``None``: the kernel).
+        dilation: an int or one per axis.
+        padding: anything ``resolve_padding`` accepts.
+        ceil_mode: pooling's rounding up of output sizes.
+        owner: the name used in error messages.
+        in_shape: the whole input shape, for error messages.
     """
     in_sizes = tuple(int(n) for n in in_sizes)
     d = len(in_sizes)
@@ -262,6 +273,16 @@ def resolve_transposed_window(in_sizes: Sequence[int], kernel, stride, dilation,
     ``padding`` crops the output (ints or ``(lo, hi)`` pairs; the mode strings are refused),
     ``output_padding`` extends its high end and must be smaller than the stride or the dilation
     on every axis (PyTorch's rule).
+
+    Args:
+        in_sizes: the input's spatial sizes.
+        kernel: an int or one per axis.
+        stride: an int or one per axis.
+        dilation: an int or one per axis.
+        padding: an int, one per axis, or ``(lo, hi)`` pairs: cropped from the output.
+        output_padding: added at the high end of each axis (smaller than the stride or the dilation).
+        owner: the name used in error messages.
+        in_shape: the whole input shape, for error messages.
     """
     in_sizes = tuple(int(n) for n in in_sizes)
     d = len(in_sizes)

@@ -12,7 +12,9 @@ table, an entry whose ``.npy`` header does not account for exactly its bytes (a 
 a header length), an entry the structure does not refer to or a reference without its entry,
 a structure nested deeper than ``MAX_DEPTH``, a dtype other than booleans and real numbers,
 and a file whose entries would take more than ``max_bytes`` (default ``MAX_BYTES``, 4 GiB)
-once read, checked before anything is inflated or allocated. Files written before the
+once read or whose compressed entries would inflate more than ``MAX_RATIO`` (100) times (a
+decompression bomb: ``st.save`` never compresses), checked before anything is inflated or
+allocated; ``max_bytes=None`` lifts both bounds for a file one trusts. Files written before the
 checksums existed load with a ``NoChecksumWarning`` (their zip CRCs are still checked).
 
 Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
@@ -37,9 +39,14 @@ from .atomic import atomic_path
 TREE_KEY = "__tree__"
 FORMAT = "strided-state/1"
 MAX_BYTES = 4 * 2 ** 30        # the default bound on what a file may take in memory once read
+MAX_RATIO = 100                # the most compressed entries may expand (st.save stores, never compresses)
 MAX_DEPTH = 100                # containers (dicts, lists, tuples) nested in a saved object
 _JSON_DEPTH = 3 * MAX_DEPTH + 4    # a dict is 3 JSON levels: {"__dict__": [[key, value]]}
 _CHUNK = 1 << 24
+_NPY_MAGIC, _NPY_MAX_HEADER = b"\x93NUMPY", 1 << 16
+_NPY_HEADER = re.compile(                    # what np.save writes: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+    rb"^\{\s*'descr':\s*'(?P<descr>[<>|=]?[A-Za-z][A-Za-z0-9\[\]]{0,31})',\s*'fortran_order':\s*(?P<fortran>True|False),\s*"
+    rb"'shape':\s*\((?P<shape>\s*(?:[0-9]{1,19}\s*,\s*)*(?:[0-9]{1,19})?\s*)\),?\s*\}[ ]*\n$")
 _NODES = ("__array__", "__float__", "__tuple__", "__dict__")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
@@ -159,8 +166,7 @@ class _Reader:
         try:
             self.zip = zipfile.ZipFile(self.handle)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError, TypeError,
-                OverflowError, NotImplementedError, UnicodeDecodeError) as error:
+        except Exception as error:         # BadZipFile, OSError, EOFError, ... from a crafted directory
             raise self.unreadable(f"{type(error).__name__}: {error}") from error
         self.entries = {}
         for info in infos:
@@ -183,6 +189,12 @@ class _Reader:
             raise ValueError(f"load: {self.path} would take {total:,} bytes once read (as its entries declare), "
                              f"more than max_bytes={self.max_bytes:,}; if you trust the file, pass a larger "
                              f"max_bytes (or max_bytes=None)")
+        deflated = [info for info in self.entries.values() if info.compress_type == zipfile.ZIP_DEFLATED]
+        inflated, packed = sum(i.file_size for i in deflated), sum(i.compress_size for i in deflated)
+        if self.max_bytes is not None and inflated > max(MAX_RATIO * packed, 2 ** 20):
+            raise ValueError(f"load: {self.path} has compressed entries that would inflate from {packed:,} to "
+                             f"{inflated:,} bytes, more than {MAX_RATIO}x (st.save never compresses; this is how a "
+                             f"decompression bomb looks); if you trust the file, pass max_bytes=None")
 
     def close(self):
         try:
@@ -205,13 +217,7 @@ class _Reader:
         name = info.filename
         try:
             with self.zip.open(info) as entry:
-                version = np.lib.format.read_magic(entry)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(entry)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(entry)
-                else:
-                    raise self.unreadable(f"the entry {name} has .npy format version {version}")
+                shape, fortran, dtype = self._npy_header(entry, name)
                 start = entry.tell()
                 self._check_header(name, shape, fortran, dtype, kinds, expected)
                 nbytes = dtype.itemsize * math.prod(shape)
@@ -236,13 +242,36 @@ class _Reader:
             if "CRC" in str(error):
                 raise self.damaged(f"the entry {name} fails its CRC-32 check") from error
             raise self.damaged(f"the entry {name}: {error}") from error
-        except (OSError, EOFError, TypeError, KeyError, SyntaxError, OverflowError, MemoryError, RecursionError,
-                NotImplementedError, UnicodeDecodeError, AttributeError, IndexError) as error:
+        except Exception as error:         # whatever a crafted entry provokes in zipfile/zlib (OSError, EOFError, ...)
             raise self.unreadable(f"the entry {name}: {type(error).__name__}: {error}") from error
         array = buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
         if expected is not None and _digest(buffer) != expected["sha256"]:
             raise self.damaged(f"the array {key} (entry {name}) differs from the SHA-256 recorded when it was saved")
         return array
+
+    def _npy_header(self, entry, name: str):
+        """``(shape, fortran_order, dtype)`` of a ``.npy`` header, parsed strictly (no ``ast``, no ``eval``)."""
+        start = entry.read(8)                                  # magic (6 bytes), version (2)
+        if start[:6] != _NPY_MAGIC or start[6:] not in (b"\x01\x00", b"\x02\x00"):
+            raise self.damaged(f"the entry {name} does not start with a .npy header (version 1.0 or 2.0)")
+        field = entry.read(2 if start[6] == 1 else 4)          # the header's length, little-endian
+        length = int.from_bytes(field, "little")
+        header = entry.read(min(length, _NPY_MAX_HEADER + 1))
+        return self._parse_npy_header(header, length, name)
+
+    def _parse_npy_header(self, header: bytes, length: int, name: str):
+        match = _NPY_HEADER.match(header) if len(header) == length <= _NPY_MAX_HEADER else None
+        if match is None and re.match(rb"^\{\s*'descr':\s*\[", header):
+            raise self.unreadable(f"the entry {name} holds a structured dtype; only numbers and booleans are stored")
+        if match is None:
+            raise self.damaged(f"the entry {name} has a malformed .npy header (declared length {length:,}): "
+                               f"{header[:80]!r}")
+        shape = tuple(int(n) for n in re.sub(rb"\s", b"", match["shape"]).split(b",") if n)
+        try:
+            dtype = np.dtype(match["descr"].decode("ascii"))
+        except (TypeError, ValueError):
+            raise self.damaged(f"the entry {name} declares the dtype {match['descr']!r}") from None
+        return shape, match["fortran"] == b"True", dtype
 
     def _check_header(self, name, shape, fortran, dtype, kinds, expected):
         if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
@@ -363,7 +392,8 @@ def load(path, *, max_bytes: int | None = MAX_BYTES, arrays: bool = True):
     Refuses a damaged, truncated, crafted or foreign file with a ``ValueError`` naming it (and
     the entry at fault); a missing file raises ``FileNotFoundError``. ``max_bytes``: the most
     the file's entries may take in memory once read (default ``MAX_BYTES``, 4 GiB; ``None``: no
-    bound), checked before anything is read. ``arrays=False`` reads only the structure, every
+    bound), checked before anything is read; compressed entries may inflate at most ``MAX_RATIO``
+    (100) times unless ``max_bytes=None``. ``arrays=False`` reads only the structure, every
     array given as ``None`` (cheap: e.g. a checkpoint's position). Files written before
     checksums were stored load with a ``NoChecksumWarning``.
 
@@ -385,4 +415,4 @@ def load(path, *, max_bytes: int | None = MAX_BYTES, arrays: bool = True):
     return _decode(tree["root"], values)
 
 
-__all__ = ["save", "load", "MAX_BYTES", "MAX_DEPTH", "NoChecksumWarning"]
+__all__ = ["save", "load", "MAX_BYTES", "MAX_DEPTH", "MAX_RATIO", "NoChecksumWarning"]

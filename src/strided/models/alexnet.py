@@ -33,6 +33,13 @@ class AlexNet(ChainNet):
     Dropout, Linear 4096 -> 4096, ReLU, Linear 4096 -> ``num_classes`` (indices 0..6); the flatten
     between them is the parameter-free child ``flatten``. Initialisation: PyTorch's default.
 
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        dropout: the classifier's dropout probability.
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)`` for ``H, W >= 63``; the features are
     ``(N, 256, 6, 6)`` at 224x224 and are pooled (or spread) to 6x6 at any other size.
     """
@@ -84,6 +91,9 @@ class AlexNet2012(ChainNet):
     conv5 256*192*3*3 + 256 = 442,624; fc6 9216*4096 + 4096 = 37,752,832;
     fc7 4096*4096 + 4096 = 16,781,312; fc8 4096*1000 + 1000 = 4,097,000; total 60,965,224.
 
+    Args:
+        num_classes: as ``AlexNet``'s (so are ``in_channels``, ``dropout`` and ``rng``).
+
     Shape: ``(N, in_channels, 227, 227) -> (N, num_classes)``: 55x55 after conv1, 27 after the
     first pool, 13 after the second, 6x6x256 = 9216 features after the last (the paper's text
     says 224, but only 227 gives its 55x55 maps).
@@ -117,11 +127,25 @@ class AlexNet2012(ChainNet):
 
 @register_model
 def alexnet(num_classes: int = 1000, in_channels: int = 3, seed=None) -> AlexNet:
-    """AlexNet, torchvision's layout: 61,100,840 parameters, 0.71 GMACs at 224x224."""
+    """AlexNet, torchvision's layout: 61,100,840 parameters, 0.71 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return AlexNet(num_classes, in_channels, rng=seed)
 
 
 @register_model
 def alexnet_2012(num_classes: int = 1000, in_channels: int = 3, seed=None) -> AlexNet2012:
-    """AlexNet as in the 2012 paper (227x227, LRN, two-group convolutions): 60,965,224 parameters."""
+    """AlexNet as in the 2012 paper (227x227, LRN, two-group convolutions): 60,965,224 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return AlexNet2012(num_classes, in_channels, rng=seed)

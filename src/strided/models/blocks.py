@@ -18,6 +18,11 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     """``value`` rounded to the nearest multiple of ``divisor`` (at least ``min_value``, default
     ``divisor``), one more multiple if rounding lost over 10%: the TensorFlow MobileNet rule.
 
+    Args:
+        value: the channel count to round.
+        divisor: the multiple to round to.
+        min_value: the smallest result (``None``: ``divisor``).
+
     >>> make_divisible(16 // 4), make_divisible(240 // 4), make_divisible(120 // 4), make_divisible(32 * 0.75)
     (8, 64, 32, 24)
     """

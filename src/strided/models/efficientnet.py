@@ -73,9 +73,11 @@ class MBConv(nn.Block):
     """Mobile inverted bottleneck with squeeze-and-excitation (EfficientNet's block; see the module docstring).
 
     Args:
-        in_channels, out_channels: channels in and out.
+        in_channels: channels in.
+        out_channels: channels out.
         expand_ratio: the expansion (1 leaves the 1x1 expansion out).
-        kernel_size, stride: the depthwise convolution's (stride 1 or 2).
+        kernel_size: the depthwise convolution's kernel size.
+        stride: the depthwise convolution's stride (1 or 2).
         stochastic_depth_prob: ``p`` of the residual's ``StochasticDepth``.
         rng: generator or seed for the weights and the stochastic-depth masks.
 
@@ -130,12 +132,14 @@ class EfficientNet(ChainNet):
     """EfficientNet-B0 and its compound scalings: ``features``, ``avgpool``, ``classifier`` (see the module docstring).
 
     Args:
-        width_mult, depth_mult: channel and block-count multipliers of ``setting`` (B0: 1.0 and
-            1.0; B1: 1.0, 1.1; B2: 1.1, 1.2; B3: 1.2, 1.4); channels round with ``make_divisible``,
-            block counts up.
+        width_mult: channel multiplier of ``setting`` (B0: 1.0; B1: 1.0; B2: 1.1; B3: 1.2);
+            channels round with ``make_divisible``.
+        depth_mult: block-count multiplier of ``setting`` (B0: 1.0; B1: 1.1; B2: 1.2; B3: 1.4);
+            block counts round up.
         dropout: the classifier's dropout probability.
         stochastic_depth_prob: ``p`` of the last block is just under it (``p * i / blocks`` for block ``i``).
-        num_classes, in_channels: classifier outputs and input channels.
+        num_classes: classifier outputs.
+        in_channels: input channels.
         setting: rows ``(expand, kernel, stride, in, out, blocks)``; ``B0_SETTING`` by default.
         rng: generator or seed for the initialisation, the dropout and the stochastic-depth masks.
 
@@ -174,5 +178,15 @@ class EfficientNet(ChainNet):
 @register_model
 def efficientnet_b0(num_classes: int = 1000, in_channels: int = 3, seed=None, dropout: float = 0.2,
                     stochastic_depth_prob: float = 0.2) -> EfficientNet:
-    """EfficientNet-B0: 5,288,548 parameters, 0.39 GMACs at 224x224 (torchvision: 0.39 GFLOPS)."""
+    """EfficientNet-B0: 5,288,548 parameters, 0.39 GMACs at 224x224 (torchvision: 0.39 GFLOPS).
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+        dropout: the classifier's dropout probability.
+        stochastic_depth_prob: the stochastic-depth probability of the last block (earlier blocks get
+            proportionally less).
+    """
     return EfficientNet(1.0, 1.0, dropout, stochastic_depth_prob, num_classes, in_channels, rng=seed)

@@ -72,6 +72,12 @@ def _lrn() -> nn.LocalResponseNorm:
 class GoogLeNet(ChainNet):
     """Inception v1: stem, nine ``MultiScaleBlock``s (3a..5b), global average pool, dropout, dense.
 
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        dropout: the dropout probability before the dense layer.
+        rng: generator or seed for the initialisation and the dropout masks.
+
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; the maps are ``H/2, H/4, H/8, H/16,
     H/32`` (rounded up: 112, 56, 28, 14, 7 at 224x224), and the global pool accepts any size.
     """
@@ -98,5 +104,12 @@ class GoogLeNet(ChainNet):
 
 @register_model
 def googlenet(num_classes: int = 1000, in_channels: int = 3, seed=None) -> GoogLeNet:
-    """GoogLeNet (Inception v1, no auxiliary classifiers, no batch norm): 6,998,552 parameters."""
+    """GoogLeNet (Inception v1, no auxiliary classifiers, no batch norm): 6,998,552 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return GoogLeNet(num_classes, in_channels, rng=seed)

@@ -16,6 +16,14 @@ from .registry import register_model
 class LeNet5(nn.Block):
     """Two 5x5 convolutions with 2x2 max pooling, then three dense layers.
 
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        input_size: the input's height and width: 32 (the original) or 28 (MNIST; the first convolution
+            pads by 2).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, C, 32, 32) -> (N, num_classes)``; with ``input_size=28`` the first convolution
     pads by 2 so that 28x28 images (MNIST) meet the same 28x28 feature maps.
     """
@@ -50,7 +58,16 @@ class LeNet5(nn.Block):
 
 @register_model
 def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 32, seed=None) -> LeNet5:
-    """LeNet-5, ReLU and max pooling; ``input_size`` 32 (original) or 28 (padded first conv)."""
+    """LeNet-5, ReLU and max pooling; ``input_size`` 32 (original) or 28 (padded first conv).
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        input_size: the input's height and width: 32 (the original) or 28 (MNIST; the first convolution
+            pads by 2).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return LeNet5(num_classes, in_channels, input_size, rng=seed)
 
 
@@ -74,6 +91,9 @@ class LeNet5Classic(ChainNet):
 
     Count: C1 156 + C3 2,416 + C5 48,120 + F6 10,164 + output 850 = 61,706 for 10 classes (the
     paper's network trains 60,000).
+
+    Args:
+        num_classes: as ``LeNet5``'s (so are ``in_channels``, ``input_size`` and ``rng``).
 
     Shape: ``(N, C, 32, 32) -> (N, num_classes)``; ``input_size=28`` pads C1 by 2 (MNIST).
     """
@@ -102,5 +122,9 @@ class LeNet5Classic(ChainNet):
 
 @register_model
 def lenet5_classic(num_classes: int = 10, in_channels: int = 1, input_size: int = 32, seed=None) -> LeNet5Classic:
-    """LeNet-5 as in the 1998 paper (tanh, average pooling; full C3, linear output): 61,706 parameters."""
+    """LeNet-5 as in the 1998 paper (tanh, average pooling; full C3, linear output): 61,706 parameters.
+
+    Args:
+        num_classes: as ``lenet5``'s (so are ``in_channels``, ``input_size`` and ``seed``).
+    """
     return LeNet5Classic(num_classes, in_channels, input_size, rng=seed)

@@ -140,7 +140,8 @@ class MobileNetV2(ChainNet):
     average pool, ``classifier`` (Dropout, Linear); see the module docstring.
 
     Args:
-        num_classes, in_channels: classifier outputs and input channels.
+        num_classes: classifier outputs.
+        in_channels: input channels.
         width_mult: every layer's channels times this, rounded by ``make_divisible`` (the last
             layer keeps at least 1280).
         dropout: the classifier's dropout probability.
@@ -177,7 +178,9 @@ class MobileNetV3(ChainNet):
     Args:
         setting: rows ``(in, kernel, expanded, out, use_se, "RE"/"HS", stride)``, e.g. ``V3_SMALL_SETTING``.
         last_channel: width of the classifier's hidden layer (1024 for the small model).
-        num_classes, in_channels, dropout: as ``MobileNetV2``'s.
+        num_classes: classifier outputs.
+        in_channels: input channels.
+        dropout: the classifier's dropout probability.
         width_mult: every channel count of ``setting`` and ``last_channel`` times this, ``make_divisible``.
         rng: generator or seed for the initialisation (and the dropout masks).
 
@@ -209,11 +212,25 @@ class MobileNetV3(ChainNet):
 
 @register_model
 def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, seed=None) -> MobileNetV2:
-    """MobileNetV2 (width 1.0): 3,504,872 parameters, 0.30 GMACs at 224x224."""
+    """MobileNetV2 (width 1.0): 3,504,872 parameters, 0.30 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return MobileNetV2(num_classes, in_channels, rng=seed)
 
 
 @register_model
 def mobilenet_v3_small(num_classes: int = 1000, in_channels: int = 3, seed=None) -> MobileNetV3:
-    """MobileNetV3-Small (width 1.0): 2,542,856 parameters, 0.06 GMACs at 224x224."""
+    """MobileNetV3-Small (width 1.0): 2,542,856 parameters, 0.06 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return MobileNetV3(V3_SMALL_SETTING, 1024, num_classes, in_channels, rng=seed)

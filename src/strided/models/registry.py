@@ -9,7 +9,11 @@ MODELS: dict[str, Callable] = {}
 
 
 def register_model(factory: Callable) -> Callable:
-    """Decorator: make ``factory`` available as ``create_model(factory.__name__)``."""
+    """Decorator: make ``factory`` available as ``create_model(factory.__name__)``.
+
+    Args:
+        factory: a function returning a model; its ``__name__`` is the registered name.
+    """
     MODELS[factory.__name__] = factory
     return factory
 
@@ -24,6 +28,11 @@ def create_model(name: str, *, meta: bool = False, **kwargs):
 
     With ``meta=True`` it is built under ``nn.meta()``: shapes only, no weights drawn or stored,
     for ``summary`` and the other static rules (it cannot run; see ``nn.shape_only``).
+
+    Args:
+        name: a registered model's name (``list_models()``).
+        meta: build shape-only (no weights allocated) for ``summary`` and the other static rules.
+        **kwargs: the factory's own arguments: ``num_classes``, ``in_channels``, ``seed``, ...
 
     >>> create_model("lenet5", num_classes=10).output_shape((1, 1, 32, 32))
     (1, 10)

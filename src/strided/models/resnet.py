@@ -88,6 +88,14 @@ class BasicBlock(_Residual):
     The first convolution carries the ``stride``; ``downsample`` (when given) maps the input to
     ``(N, planes, H_out, W_out)``.
 
+    Args:
+        inplanes: channels in.
+        planes: channels out.
+        stride: stride of the first 3x3 convolution.
+        downsample: the shortcut's module when shapes change (``None``: identity).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, inplanes, H, W) -> (N, planes, H_out, W_out)``,
     ``H_out = floor((H - 1) / stride) + 1``.
     """
@@ -114,6 +122,14 @@ class BasicBlock(_Residual):
 
 class Bottleneck(_Residual):
     """1x1 reduce to ``planes``, 3x3 at ``stride``, 1x1 expand to ``4 * planes``; shortcut added before the ReLU.
+
+    Args:
+        inplanes: channels in.
+        planes: channels of the inner 3x3 convolution (the output has ``4 * planes``).
+        stride: stride of the 3x3 convolution.
+        downsample: the shortcut's module when shapes change (``None``: identity).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
 
     Shape: ``(N, inplanes, H, W) -> (N, 4 * planes, H_out, W_out)``,
     ``H_out = floor((H - 1) / stride) + 1``.
@@ -168,7 +184,8 @@ class ResNet(ChainNet):
     Args:
         block: ``BasicBlock`` or ``Bottleneck``.
         layers: blocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet-18.
-        num_classes, in_channels: classifier outputs and input channels.
+        num_classes: classifier outputs.
+        in_channels: input channels.
         zero_init_residual: start every block's last batch-norm weight at 0.
         rng: generator or seed for the initialisation.
 
@@ -208,29 +225,64 @@ class ResNet(ChainNet):
 
 @register_model
 def resnet18(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet:
-    """ResNet-18: BasicBlock x (2, 2, 2, 2), 11,689,512 parameters, 1.81 GMACs at 224x224."""
+    """ResNet-18: BasicBlock x (2, 2, 2, 2), 11,689,512 parameters, 1.81 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet34(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet:
-    """ResNet-34: BasicBlock x (3, 4, 6, 3), 21,797,672 parameters, 3.66 GMACs at 224x224."""
+    """ResNet-34: BasicBlock x (3, 4, 6, 3), 21,797,672 parameters, 3.66 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet50(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet:
-    """ResNet-50: Bottleneck x (3, 4, 6, 3), 25,557,032 parameters, 4.09 GMACs at 224x224."""
+    """ResNet-50: Bottleneck x (3, 4, 6, 3), 25,557,032 parameters, 4.09 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet101(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet:
-    """ResNet-101: Bottleneck x (3, 4, 23, 3), 44,549,160 parameters, 7.80 GMACs at 224x224."""
+    """ResNet-101: Bottleneck x (3, 4, 23, 3), 44,549,160 parameters, 7.80 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet152(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet:
-    """ResNet-152: Bottleneck x (3, 8, 36, 3), 60,192,808 parameters, 11.51 GMACs at 224x224."""
+    """ResNet-152: Bottleneck x (3, 8, 36, 3), 60,192,808 parameters, 11.51 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, rng=seed)

@@ -68,6 +68,11 @@ def zero_pad_shortcut(x, out_channels: int, stride=1, owner: str = "zero_pad_sho
 class ZeroPadShortcut(nn.Module):
     """The parameter-free shortcut of He et al.'s option A: stride-``s`` subsampling and zero channels.
 
+    Args:
+        in_channels: channels in.
+        out_channels: channels out (the extra ones are zeros).
+        stride: the spatial subsampling (taking every ``stride``-th pixel).
+
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, H_out, W_out)``,
     ``H_out = floor((H - 1) / stride) + 1``; 0 parameters, 0 MACs.
 
@@ -117,6 +122,13 @@ class CifarResNet(ChainNet):
     ``layer1.0.conv1``, ..., ``avgpool``, ``fc``); the parameter-free shortcuts are
     ``layer2.0.downsample`` and ``layer3.0.downsample``. Initialised as ``ResNet``.
 
+    Args:
+        n: blocks per stage (depth ``6n + 2``: 3 for ResNet-20, 9 for ResNet-56).
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; the stages work at ``H``, ``H/2`` and
     ``H/4`` (rounded up) with 16, 32 and 64 channels.
     """
@@ -148,23 +160,51 @@ class CifarResNet(ChainNet):
 
 @register_model
 def resnet20(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarResNet:
-    """CIFAR ResNet-20 (n = 3): 269,722 parameters."""
+    """CIFAR ResNet-20 (n = 3): 269,722 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return CifarResNet(3, num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet32(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarResNet:
-    """CIFAR ResNet-32 (n = 5): 464,154 parameters."""
+    """CIFAR ResNet-32 (n = 5): 464,154 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return CifarResNet(5, num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet44(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarResNet:
-    """CIFAR ResNet-44 (n = 7): 658,586 parameters."""
+    """CIFAR ResNet-44 (n = 7): 658,586 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return CifarResNet(7, num_classes, in_channels, rng=seed)
 
 
 @register_model
 def resnet56(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarResNet:
-    """CIFAR ResNet-56 (n = 9): 853,018 parameters."""
+    """CIFAR ResNet-56 (n = 9): 853,018 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return CifarResNet(9, num_classes, in_channels, rng=seed)

@@ -23,6 +23,14 @@ class MNIST1DCNN(ChainNet):
     25 * 5 = 125 features. Parameters: 25*1*5 + 25 = 150; 25*25*3 + 25 = 1,900 (twice);
     125*10 + 10 = 1,260; total 5,210.
 
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input signals.
+        channels: channels of the hidden convolutions.
+        length: the length of the input signals.
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, in_channels, 40) -> (N, num_classes)``; ``length`` sets another input length
     (the dense layer then takes ``25 * L3`` features, ``L3`` the length after conv3).
     """
@@ -49,6 +57,13 @@ class DigitsCNN(ChainNet):
     Parameters: 16*1*9 + 16 = 160; 32*16*9 + 32 = 4,640; 32*4*4*10 + 10 = 5,130; total 9,930
     (for 1 input channel and 10 classes).
 
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        input_size: the input's height and width.
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, in_channels, 8, 8) -> (N, 16, 8, 8) -> (N, 32, 8, 8) -> (N, 32, 4, 4) -> (N, 512)
     -> (N, num_classes)``.
     """
@@ -69,12 +84,28 @@ class DigitsCNN(ChainNet):
 
 @register_model
 def mnist1d_cnn(num_classes: int = 10, in_channels: int = 1, seed=None, input_size: int = 40) -> MNIST1DCNN:
-    """Greydanus and Kobak's MNIST-1D CNN, inputs (N, 1, 40): 5,210 parameters (``input_size``: another length)."""
+    """Greydanus and Kobak's MNIST-1D CNN, inputs (N, 1, 40): 5,210 parameters (``input_size``: another length).
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input signals.
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+        input_size: the length of the input signals.
+    """
     return MNIST1DCNN(num_classes, in_channels, length=input_size, rng=seed)
 
 
 @register_model
 def digits_cnn(num_classes: int = 10, in_channels: int = 1, seed=None, input_size: int = 8) -> DigitsCNN:
     """A compact CNN for 8x8 digits: conv3-16, conv3-32, max pool, dense; 9,930 parameters (``input_size``:
-    the side of other square images)."""
+    the side of other square images).
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+        input_size: the input's height and width.
+    """
     return DigitsCNN(num_classes, in_channels, input_size, rng=seed)

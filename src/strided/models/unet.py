@@ -49,6 +49,12 @@ from .registry import register_model
 class DoubleConv(nn.Sequential):
     """Two 3x3 convolutions (padding 1, no bias), each followed by batch norm and ReLU.
 
+    Args:
+        in_channels: channels in.
+        out_channels: channels out (of both convolutions).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
     """
 
@@ -156,5 +162,15 @@ class UNet(nn.Block):
 
 @register_model
 def unet(num_classes: int = 2, in_channels: int = 1, seed=None, base_channels: int = 16, depth: int = 4) -> UNet:
-    """A small U-Net (base 16 channels, depth 4): 1,942,306 parameters for 1 input channel and 2 classes."""
+    """A small U-Net (base 16 channels, depth 4): 1,942,306 parameters for 1 input channel and 2 classes.
+
+    Args:
+        num_classes: output channels: one logit per class and pixel.
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+        base_channels: channels of the first level; each level down doubles them.
+        depth: number of 2x2 poolings (and transposed convolutions); ``H`` and ``W`` must be divisible
+            by ``2**depth``.
+    """
     return UNet(in_channels, num_classes, base_channels, depth, rng=seed)

@@ -64,7 +64,9 @@ class VGG(ChainNet):
     Args:
         config: a key of ``CONFIGS`` ("A", "B", "D", "E") or a list in that notation.
         batch_norm: batch norm after every convolution (the ``_bn`` models).
-        num_classes, in_channels, dropout: classifier outputs, input channels, dropout probability.
+        num_classes: classifier outputs.
+        in_channels: input channels.
+        dropout: the classifier's dropout probability.
         rng: generator or seed for the initialisation (and the dropout masks).
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)`` for ``H, W >= 32`` (five halvings); the
@@ -97,47 +99,103 @@ def _vgg(config: str, batch_norm: bool, num_classes: int, in_channels: int, seed
 
 @register_model
 def vgg11(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-11 (configuration A): 132,863,336 parameters, 7.61 GMACs at 224x224."""
+    """VGG-11 (configuration A): 132,863,336 parameters, 7.61 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("A", False, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-11 with batch norm: 132,868,840 parameters."""
+    """VGG-11 with batch norm: 132,868,840 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("A", True, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg13(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-13 (configuration B): 133,047,848 parameters, 11.31 GMACs at 224x224."""
+    """VGG-13 (configuration B): 133,047,848 parameters, 11.31 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("B", False, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-13 with batch norm: 133,053,736 parameters."""
+    """VGG-13 with batch norm: 133,053,736 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("B", True, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg16(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-16 (configuration D): 138,357,544 parameters, 15.47 GMACs at 224x224."""
+    """VGG-16 (configuration D): 138,357,544 parameters, 15.47 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("D", False, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-16 with batch norm: 138,365,992 parameters."""
+    """VGG-16 with batch norm: 138,365,992 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("D", True, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg19(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-19 (configuration E): 143,667,240 parameters, 19.63 GMACs at 224x224."""
+    """VGG-19 (configuration E): 143,667,240 parameters, 19.63 GMACs at 224x224.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("E", False, num_classes, in_channels, seed)
 
 
 @register_model
 def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
-    """VGG-19 with batch norm: 143,678,248 parameters."""
+    """VGG-19 with batch norm: 143,678,248 parameters.
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return _vgg("E", True, num_classes, in_channels, seed)

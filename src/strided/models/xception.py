@@ -89,6 +89,12 @@ class XceptionBlock(nn.Block):
 class Xception(ChainNet):
     """Xception: entry flow (``conv1``..``block3``), middle flow (``block4``..``block11``), exit flow.
 
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator.
+
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; 299x299 gives 19x19 maps in the middle
     flow and 10x10 at the end; any ``H, W >= 7`` works (Keras asks for 71).
     """
@@ -124,5 +130,12 @@ class Xception(ChainNet):
 
 @register_model
 def xception(num_classes: int = 1000, in_channels: int = 3, seed=None) -> Xception:
-    """Xception for 299x299 inputs: 22,855,952 parameters (22,910,480 with BN running statistics)."""
+    """Xception for 299x299 inputs: 22,855,952 parameters (22,910,480 with BN running statistics).
+
+    Args:
+        num_classes: outputs of the classifier (the number of classes).
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
+            ``None`` draws from the library's default generator (``st.manual_seed``).
+    """
     return Xception(num_classes, in_channels, rng=seed)

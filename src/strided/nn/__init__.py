@@ -6,6 +6,7 @@ from .activation import (Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax
 from .activation_smooth import CELU, ELU, GELU, SELU, Mish, SiLU, Softplus
 from .adaptive import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
                        AdaptiveMaxPool3d)
+from .allocation import AllocationError
 from .block import Block
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, Conv3d
@@ -24,10 +25,11 @@ from .loss_regression import HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 from .merge import Concat, MultiScaleBlock
 from .module import Cost, Module, Parameter, run_chain
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .layer_norm import GroupNorm, LayerNorm
-from .pool import (AvgPool1d, AvgPool2d, AvgPool3d, GlobalAvgPool, GlobalMaxPool, MaxPool1d, MaxPool2d,
-                   MaxPool3d)
+from .global_pool import GlobalAvgPool, GlobalMaxPool
+from .pool import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
                       ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
                       ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
@@ -41,6 +43,7 @@ from .unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "AllocationError",
     "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "StochasticDepth", "Embedding", "LayerNorm", "GroupNorm",
     "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "functional", "init", "utils", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
@@ -49,7 +52,8 @@ __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "Dropout", "Flatten", "Linear", "CrossEntropyLoss", "MSELoss", "NLLLoss", "BCELoss",
     "BCEWithLogitsLoss", "KLDivLoss", "MultiMarginLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "Cost",
-    "Module", "Parameter", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "Module", "Parameter", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "convert_sync_batchnorm",
+    "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "GlobalAvgPool", "GlobalMaxPool", "MaxPool1d", "MaxPool2d", "MaxPool3d", "register_layer", "from_spec",
     "registered_layers", "run_chain", "has_static_rules", "meta", "is_meta",
     "KMaxPool1d", "LocallyConnected1d", "LocallyConnected2d", "LocallyConnected3d", "LocalResponseNorm",

@@ -32,7 +32,7 @@ from ..tensor import Tensor, as_tensor
 from .allocation import check_bytes
 from .helpers import describe_layout, drop_batch_axis
 from .module import Module
-from .pool import last_nan_or_first_max
+from .global_pool import last_nan_or_first_max
 from .registry import register_layer
 
 

@@ -36,7 +36,7 @@ class Block(Module):
             return traced_walk(self, in_shape, visit)
         raise NotImplementedError(f"{type(self).__name__} must describe its data flow in walk()")
 
-    def output_shape(self, in_shape):
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return self.walk(tuple(in_shape), None, _ignore)[0]
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:

@@ -25,7 +25,7 @@ class Sequential(Block):
     (3, 2)
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             items = modules[0].items()

@@ -36,8 +36,8 @@ from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, ga
                        to_batch_last, to_channel_major, unpad, window_columns)
 from .allocation import check_bytes
 from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad, widest
-from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_weight_rank,
-                      describe_layout, describe_settings, drop_batch_axis)
+from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_spatial_sizes,
+                      check_weight_rank, describe_layout, describe_settings, drop_batch_axis)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .padding import CONV_PADDING_MODES, check_mode, pad_axes, pad_index
@@ -55,6 +55,7 @@ def conv_window(in_shape, weight_shape, stride, padding, dilation, groups, owner
         raise expected_input(owner, describe_layout(d, in_shape, cin_g * groups), in_shape)
     if out_channels % groups:
         raise ValueError(f"{owner}: out_channels ({out_channels}) must be divisible by groups ({groups})")
+    check_spatial_sizes(owner, in_shape, d, cin_g * groups)
     return resolve_window(batched[2:], weight_shape[2:], stride, dilation, padding, owner=owner, in_shape=in_shape)
 
 

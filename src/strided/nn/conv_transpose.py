@@ -33,8 +33,8 @@ from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, pa
                        unpad, window_columns)
 from .allocation import check_bytes
 from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad
-from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_weight_rank,
-                      describe_layout, describe_settings, drop_batch_axis)
+from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_spatial_sizes,
+                      check_weight_rank, describe_layout, describe_settings, drop_batch_axis)
 from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
@@ -52,6 +52,7 @@ def conv_transpose_window(in_shape, weight_shape, stride, padding, output_paddin
     batched = as_batched(in_shape, d)
     if len(batched) != d + 2 or batched[1] != c_in:
         raise expected_input(owner, describe_layout(d, in_shape, c_in), in_shape)
+    check_spatial_sizes(owner, in_shape, d, c_in)
     return resolve_transposed_window(batched[2:], weight_shape[2:], stride, dilation, padding, output_padding,
                                      owner=owner, in_shape=in_shape)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import as_int
-from ..errors import ShapeError, shape_str
+from ..errors import ShapeError, expected_input, shape_str
 
 SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -41,6 +41,14 @@ def describe_layout(ndim: int, in_shape, channels="C") -> str:
     """``expected_layout`` for a layer that accepts unbatched input, given the wrong ``in_shape``:
     the unbatched form is mentioned unless ``in_shape`` already has the batched rank."""
     return expected_layout(ndim, channels, unbatched=len(in_shape) != ndim + 2)
+
+
+def check_spatial_sizes(owner: str, in_shape, ndim: int, channels="C") -> None:
+    """Refuse an empty spatial axis (a windowed op's input): PyTorch refuses it for a non-empty batch,
+    and strided whatever the batch (PyTorch skips some of its checks for a batch of 0)."""
+    if 0 in tuple(in_shape)[-ndim:]:
+        raise expected_input(owner, describe_layout(ndim, in_shape, channels) + " with no empty spatial axis",
+                             in_shape)
 
 
 def as_batched(in_shape, ndim: int) -> tuple:

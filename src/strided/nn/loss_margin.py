@@ -24,7 +24,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
 
     Every class ``i`` whose score comes within ``margin`` of the target's score ``x[y]`` costs
     its shortfall (``p = 1``) or its square (``p = 2``); ``'mean'`` averages over the examples.
-    ``weight`` (one per class) is a constant. The gradient of a violating class ``i`` is
+    ``weight`` (one per class) is a constant; an empty batch's ``'mean'`` is 0, as in PyTorch. The gradient of a violating class ``i`` is
     ``p * max(...)^(p-1) * w[y] / C``, and ``x[y]`` gets minus their sum.
 
     Shape: input ``(N, C)`` or ``(C,)``, target ``(N,)`` or ``()`` -> scalar, or (``'none'``)
@@ -49,7 +49,8 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     hinge = np.where(active, short, 0)                                  # (M, C)
     terms = hinge if p == 1 else hinge * hinge                          # (M, C)
     losses = terms.sum(axis=1) * scale_y                                # (M,)
-    out, scale = reduce_loss(losses.reshape(y.shape if x.ndim == 2 else ()), reduction, owner)
+    # PyTorch's 'mean' of no examples is 0 here (not NaN, as in the other losses): total 1 when there are none
+    out, scale = reduce_loss(losses.reshape(y.shape if x.ndim == 2 else ()), reduction, owner, total=max(m, 1))
 
     def backward(g):
         gr = np.broadcast_to(spread(g, scale), (m,) if x.ndim == 2 else ()).reshape(m) * scale_y  # (M,)

@@ -1,4 +1,5 @@
-"""Max, average and global pooling in 1, 2 and 3 dimensions, with their backward passes.
+"""Max and average pooling in 1, 2 and 3 dimensions, with their backward passes (global pooling:
+``global_pool.py``).
 
 Windowed pooling walks the kernel taps (``Window.taps``): the forward pass is
 ``np.maximum`` (or a sum) over ``prod(kernel)`` strided slices of the padded input, and the
@@ -25,7 +26,7 @@ from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window, ex
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout, pad, unpad
 from .allocation import check_bytes
-from .helpers import describe_layout, drop_batch_axis
+from .helpers import check_spatial_sizes, describe_layout, drop_batch_axis
 from .module import Module
 from .registry import register_layer
 from .unpool import first_max_indices
@@ -40,6 +41,7 @@ def pool_window(in_shape, ndim: int, kernel_size, stride, padding, dilation, cei
     """
     if len(in_shape) not in (ndim + 1, ndim + 2):
         raise expected_input(owner, describe_layout(ndim, in_shape), in_shape)
+    check_spatial_sizes(owner, in_shape, ndim)
     window = resolve_window(in_shape[-ndim:], kernel_size, stride, dilation, padding, ceil_mode, owner=owner,
                             in_shape=in_shape)
     _check_half_kernel(window.declared_pads, window.kernel, padding, owner)
@@ -99,7 +101,8 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
             np.maximum(out, xp[index], out=out)
 
     def backward(g):
-        return (unpad(max_pool_backward(xp, out, g, window), window.pads),)
+        with np.errstate(invalid="ignore"):                             # inf + -inf upstream: NaN, as in PyTorch
+            return (unpad(max_pool_backward(xp, out, g, window), window.pads),)
     result = Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
     if return_indices:
         return result, first_max_indices(xp, out, window)
@@ -254,56 +257,6 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return avg_pool(x, 3, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
-def _check_spatial(x: Tensor, owner: str) -> None:
-    if x.ndim < 3:
-        raise expected_input(owner, "(N, C, *spatial) with at least one spatial axis", x.shape)
-    if math.prod(x.shape[2:]) == 0:
-        raise expected_input(owner, "(N, C, *spatial) with no empty spatial axis", x.shape)
-
-
-def last_nan_or_first_max(a: np.ndarray, axis: int) -> np.ndarray:
-    """Index along ``axis`` of the first maximum, or of the last NaN where there is one (PyTorch's
-    CPU rule for max pooling: a NaN replaces the running maximum, nothing replaces a NaN but a NaN).
-
-    Shape: ``a`` with ``axis`` removed, int64.
-    """
-    first = a.argmax(axis=axis)                                         # NumPy: the first NaN, else the first max
-    best = np.take_along_axis(a, np.expand_dims(first, axis), axis)
-    if not np.isnan(best).any():
-        return first
-    size = a.shape[axis]
-    last_nan = size - 1 - np.flip(np.isnan(a), axis=axis).argmax(axis=axis)
-    return np.where(np.isnan(np.squeeze(best, axis)), last_nan, first)
-
-
-def global_avg_pool(x, keepdims: bool = False) -> Tensor:
-    """Mean over every spatial axis. Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims)."""
-    x = as_tensor(x)
-    _check_spatial(x, "global_avg_pool")
-    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=keepdims)
-
-
-def global_max_pool(x, keepdims: bool = False) -> Tensor:
-    """Maximum over every spatial axis; the gradient goes to the first maximum, or to the last NaN
-    where there is one (PyTorch's ``adaptive_max_pool*d(x, 1)``).
-
-    Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims).
-    """
-    x = as_tensor(x)
-    _check_spatial(x, "global_max_pool")
-    n, c = x.shape[:2]
-    flat = x.data.reshape(n, c, math.prod(x.shape[2:]))                 # (N, C, P)
-    where = last_nan_or_first_max(flat, axis=2)                         # (N, C)
-    out = np.take_along_axis(flat, where[..., None], axis=2)[..., 0]    # (N, C)
-    out_shape = (n, c) + (1,) * (x.ndim - 2) if keepdims else (n, c)
-
-    def backward(g):
-        gflat = np.zeros(flat.shape, dtype=g.dtype)                     # (N, C, P)
-        np.put_along_axis(gflat, where[..., None], g.reshape(n, c, 1), axis=2)
-        return (gflat.reshape(x.shape),)
-    return Tensor.from_op(out.reshape(out_shape), (x,), backward, "global_max_pool")
-
-
 class _PoolNd(Module):
     """Shared body of the windowed pooling layers (``ndim`` set by each subclass)."""
 
@@ -434,43 +387,3 @@ class AvgPool3d(_AvgPoolNd):
     """Average pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
 
     ndim = 3
-
-
-class _GlobalPool(Module):
-    def __init__(self, keepdims: bool = False):
-        super().__init__()
-        self.keepdims = keepdims
-
-    def _check(self, in_shape):
-        if len(in_shape) < 3:
-            raise expected_input(self._describe(), "(N, C, *spatial)", in_shape)
-
-    def output_shape(self, in_shape):
-        self._check(in_shape)
-        return tuple(in_shape[:2]) + ((1,) * (len(in_shape) - 2) if self.keepdims else ())
-
-    def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
-        return rf.through_global(tuple(in_shape[2:]))
-
-    def extra_repr(self) -> str:
-        return "keepdims=True" if self.keepdims else ""
-
-
-@register_layer(example=lambda: (GlobalAvgPool(), (2, 3, 4, 5)))
-class GlobalAvgPool(_GlobalPool):
-    """Average of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``."""
-
-    def forward(self, x) -> Tensor:
-        x = as_tensor(x)
-        self._check(x.shape)
-        return global_avg_pool(x, self.keepdims)
-
-
-@register_layer(example=lambda: (GlobalMaxPool(keepdims=True), (2, 3, 6)))
-class GlobalMaxPool(_GlobalPool):
-    """Maximum of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``."""
-
-    def forward(self, x) -> Tensor:
-        x = as_tensor(x)
-        self._check(x.shape)
-        return global_max_pool(x, self.keepdims)

@@ -75,7 +75,11 @@ class Value:
 
 def export_rule(*classes):
     """Class decorator's counterpart for rules: ``@export_rule(Conv1d, Conv2d)`` registers
-    ``rule(builder, module, x) -> Value`` for those classes (and subclasses that keep their ``forward``)."""
+    ``rule(builder, module, x) -> Value`` for those classes (and subclasses that keep their ``forward``).
+
+    Args:
+        *classes: the module classes the decorated rule exports.
+    """
     def decorate(rule):
         for cls in classes:
             RULES[cls] = rule

@@ -43,6 +43,13 @@ def info(source, batch_size: int = 1, *, input_shapes=None, constants=None, base
 
     Raises what ``load`` raises for an unsupported or damaged model.
 
+    Args:
+        source: path to a ``.onnx`` file, its bytes, or an ``onnx.ModelProto``.
+        batch_size: the batch size the table is computed for.
+        input_shapes: as ``load``'s: shapes of inputs the file leaves dynamic.
+        constants: as ``load``'s: graph inputs fixed at load time.
+        base_dir: the folder of external data when ``source`` is bytes.
+
     >>> # print(st.onnx.info("resnet18.onnx"))     # one row per node: type, output, params, MACs
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -121,7 +121,7 @@ class Optimizer:
                 else:
                     param.grad = np.zeros_like(param.grad)
 
-    def step(self, closure=None):
+    def step(self, closure: object = None) -> object:
         """One update of every parameter that has a gradient; returns ``closure()`` if given.
 
         ``closure`` re-evaluates the model and returns the loss (as in PyTorch, for methods that
@@ -210,10 +210,10 @@ class Optimizer:
                 if key == "params":
                     continue
                 value = _plain(value)
-                if not _like(value, merged.get(key)):
+                if not conforms(value, merged.get(key)):
                     raise TypeError(f"{owner}: param_groups[{i}]: {key} must be like {merged[key]!r}, got {value!r:.80}"
                                     if key in merged else f"{owner}: param_groups[{i}]: {key} = {value!r:.80} is not "
-                                    f"a number, string, flag or list of those")
+                                    f"a number, string, flag or list or dict of those")
                 merged[key] = value
             checked = dict(merged, params=own["params"])
             try:
@@ -270,15 +270,25 @@ class Optimizer:
         return checked
 
 
-def _like(value, current) -> bool:
-    """A saved hyper-parameter can replace ``current``: numbers for numbers, flags for flags, strings for
-    strings, tuples/lists of those item by item; ``None`` either way; anything plain for a new key."""
-    def plain(v):
-        return v is None or isinstance(v, (bool, int, float, str)) or (
-            isinstance(v, (tuple, list)) and all(plain(x) for x in v))
-    if not plain(value):
+def is_plain(value) -> bool:
+    """``None``, a flag, a number, a string, or lists, tuples and str/int-keyed dicts of those."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (tuple, list)):
+        return all(is_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, (str, int)) and not isinstance(k, bool) and is_plain(v) for k, v in value.items())
+    return False
+
+
+def conforms(value, current) -> bool:
+    """A saved (plain) value may replace ``current``, the rule of optimizer and schedule states: flags for
+    flags, numbers for numbers, strings for strings, lists/tuples of the same length item by item, dicts
+    with the same keys key by key (other keys: any plain values); ``None`` either way; anything plain
+    where ``current`` is ``None`` or absent."""
+    if not is_plain(value):
         return False
-    if current is None or value is None:
+    if value is None or current is None:
         return True
     if isinstance(current, bool) or isinstance(value, bool):
         return isinstance(current, bool) and isinstance(value, bool)
@@ -286,9 +296,12 @@ def _like(value, current) -> bool:
         return isinstance(value, (int, float))
     if isinstance(current, str):
         return isinstance(value, str)
-    if isinstance(current, (tuple, list)):
-        return isinstance(value, (tuple, list)) and len(value) == len(current) and all(
-            _like(v, c) for v, c in zip(value, current))
+    if isinstance(current, (list, tuple)):
+        return isinstance(value, (list, tuple)) and len(value) == len(current) and all(
+            conforms(v, c) for v, c in zip(value, current))
+    if isinstance(current, Mapping):
+        return isinstance(value, Mapping) and (set(value) != set(current) or all(
+            conforms(value[k], current[k]) for k in value))
     return True
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -29,7 +30,9 @@ from .. import __version__
 from ..checks import as_int
 from ..data import DataLoader
 from ..data.sources import channel_stats, load_data, normalize_
+from ..distributed import barrier, fit_sync, is_main, world_size
 from ..memory import keep_freed_memory
+from ..nn.functional import cross_entropy
 from .callbacks import Checkpoint
 from .checkpoint import CHECKPOINT
 from .evaluation import evaluate
@@ -59,6 +62,8 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
     and ``TrainingInterrupted`` (after saving the checkpoint), as ``fit`` does.
     """
     warn = warn or log
+    main = is_main()                                # data-parallel (mpirun): rank 0 alone prints and writes
+    log, warn = (log, warn) if main else ((lambda *args: None),) * 2
     given = {name: canonical(name, value) for name, value in (options or {}).items() if value is not None}
     unknown = sorted(set(given) - set(OPTIONS))
     if unknown:
@@ -99,6 +104,9 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
     normalize_(data.train.x, mean, std)
     normalize_(data.test.x, mean, std)
     model = build_model(options["model"], shape, len(data.classes), seed=options["seed"], data_name=data.spec.kind)
+    if world_size() > 1:                            # batch statistics over the global batch, as one process
+        from ..nn import convert_sync_batchnorm
+        convert_sync_batchnorm(model)
     config = {"format": FORMAT, **{name: options[name] for name in OPTIONS}, "input_shape": list(shape),
               "classes": list(data.classes), "normalize": {"mean": mean, "std": std}, "resize": data.resize,
               "train_size": len(data.train), "test_size": len(data.test), "test_source": data.test_source}
@@ -110,13 +118,16 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
     callbacks = [Replan(config, len(loader), changes),
                  Checkpoint(out_dir, monitor="test_accuracy", mode="max", every_n_steps=checkpoint_every)]
     test = (data.test.x, data.test.y)
-    os.makedirs(out_dir, exist_ok=True)
-    with RunLock(out_dir):
-        if force and not resume:
+    barrier()                                       # every rank has read the run folder before rank 0 changes it
+    if main:
+        os.makedirs(out_dir, exist_ok=True)
+    with RunLock(out_dir) if main else nullcontext():
+        if main and force and not resume:
             clear_run(out_dir)
-        elif os.path.exists(os.path.join(out_dir, METRICS)):
+        elif main and os.path.exists(os.path.join(out_dir, METRICS)):
             os.remove(os.path.join(out_dir, METRICS))                  # a finished run goes on: not finished now
-        write_json(config, os.path.join(out_dir, CONFIG))
+        if main:
+            write_json(config, os.path.join(out_dir, CONFIG))
         log(f"{config['model']} on {data.spec.kind}: {len(data.train)} train / {len(data.test)} test examples of "
             f"{'x'.join(map(str, shape))}, {len(data.classes)} classes; {model.num_parameters():,} parameters; "
             f"{config['optimizer']} lr {config['lr']:g}, {config['scheduler']} schedule, augment "
@@ -127,7 +138,9 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
                       callbacks=callbacks, val_name="test", val_batch_size=512, progress=progress, log=log,
                       resume_from=resume_from, allow_nonfinite=allow_nonfinite, config=config)
         k = min(5, len(data.classes))
-        final = evaluate(model, test, metrics=("accuracy", f"top{k}", "confusion_matrix"), batch_size=512)
+        sync, final_metrics = fit_sync(), ("accuracy", f"top{k}", "confusion_matrix")
+        final = (evaluate(model, test, metrics=final_metrics, batch_size=512) if sync is None else
+                 sync.evaluate(model, DataLoader(test, batch_size=512), cross_entropy, final_metrics))
         metrics = {
             "config": config,
             "history": history,
@@ -138,7 +151,8 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
                       "confusion_matrix": final["confusion_matrix"]},
             "environment": {"strided": __version__, "numpy": np.__version__, "python": platform.python_version()},
         }
-        write_json(metrics, os.path.join(out_dir, METRICS))
+        if main:
+            write_json(metrics, os.path.join(out_dir, METRICS))
     log(f"test accuracy {final['accuracy']:.4f} (top-{k} {final[f'top{k}_accuracy']:.4f}) after {len(history)} of "
         f"{config['epochs']} epochs; wrote {os.path.join(out_dir, CHECKPOINT)} and {os.path.join(out_dir, METRICS)}")
     return metrics

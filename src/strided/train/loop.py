@@ -31,6 +31,7 @@ from ..optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from .callbacks import Checkpoint, ordered
 from .checkpoint import (NonFiniteCheckpoint, load_checkpoint, model_generators, non_finite_entries, plain,
                          prepare_restore, save_checkpoint, training_state)
+from ..distributed.training import add_metric_set, fit_sync
 from .data import as_loader
 from .errors import NonFiniteLoss, TrainingInterrupted
 from .evaluation import _values, evaluate
@@ -112,6 +113,9 @@ class Run:
         self.begun, self.epoch_lr, self.stop_training = False, float(optimizer.param_groups[0]["lr"]), False
         self.history: list[dict] = []
         self._generators = [generator for _, generator in model_generators(model)]
+        self._sync = fit_sync()                          # None on one process; else data-parallel (distributed/)
+        if self._sync is not None:
+            self.callbacks = self._sync.prepare(self)    # shards the loader; only rank 0 prints and checkpoints
         for callback in self.callbacks:
             callback.set_run(self)
         self._mark()
@@ -251,7 +255,8 @@ class Run:
         train_logs = self.train_metrics.compute(scalars_only=True)
         val_logs = {}
         if self.val_loader is not None:
-            val_logs = evaluate(self.model, self.val_loader, self.loss, self.metric_specs)
+            val_logs = (evaluate if self._sync is None else self._sync.evaluate)(
+                self.model, self.val_loader, self.loss, self.metric_specs)
         with guard.critical():
             row = {"epoch": number, "lr": self.epoch_lr}
             row.update({f"train_{k}": float(v) for k, v in train_logs.items()})
@@ -269,7 +274,9 @@ class Run:
         self.optimizer.zero_grad()
         outputs = self.model(x)
         loss = self.loss(outputs, y)
-        value = float(loss.item())
+        value, batch_metrics = float(loss.item()), None
+        if self._sync is not None:                       # the global batch's mean loss and metric counts
+            value, batch_metrics = self._sync.step(value, self.metric_specs, _values(outputs), y)
         if not math.isfinite(value):
             self._non_finite(value, number, b, count)
         loss.backward()
@@ -277,10 +284,14 @@ class Run:
             self.optimizer.step()
             if self.interval == "batch":
                 self.scheduler.step()
-            self.train_metrics.update(value, _values(outputs), y)
+            if batch_metrics is None:
+                self.train_metrics.update(value, _values(outputs), y)
+            else:
+                add_metric_set(self.train_metrics, batch_metrics)
             self.batch, self.step = b + 1, self.step + 1
             self._mark()
             size = len(y) if getattr(y, "ndim", 1) else 1
+            size = size if batch_metrics is None else batch_metrics.loss.count
             self._clock[1] += size
             if not isinstance(bar, _NoBar):
                 rate = self._clock[1] / max(time.perf_counter() - self._clock[0], 1e-9)
@@ -305,6 +316,8 @@ class Run:
     def _non_finite(self, value: float, number: int, b: int, count: int):
         paths = self.checkpoint_paths()
         where = f"epoch {number}, step {self.step + 1} (batch {b + 1} of {count})"
+        if getattr(self._sync, "bad_ranks", None):
+            where += f" on rank {', '.join(map(str, self._sync.bad_ranks))} of {self._sync.group.world_size}"
         kept = (f"; the last good checkpoint is {paths[0]}" if paths else "; no checkpoint was written")
         raise NonFiniteLoss(f"fit: the loss is {value} at {where}: training stopped before this step's update"
                             f"{kept}", number, self.step + 1, paths[0] if paths else None)

@@ -129,6 +129,16 @@ def plot_conv_arithmetic(input_size, kernel, stride=1, padding=0, dilation=1, *,
     """Draw a convolution's arithmetic for ``input_size`` (int: square; ``(n,)``: a row; ``(h, w)``)
     with the window of output cell ``position`` (flat row-major index or ``(r, c)``) highlighted.
 
+    Args:
+        input_size: an int (square), ``(n,)`` (a row) or ``(h, w)``.
+        kernel: kernel size (int or per axis).
+        stride: stride (int or per axis).
+        padding: an int, per axis, ``(lo, hi)`` pairs, or a padding name (``'same'``, ``'valid'``,
+            ``'full'``, ``'causal'``).
+        dilation: dilation (int or per axis).
+        position: the output cell whose window is highlighted (flat row-major index or ``(r, c)``).
+        cell: inches per grid cell.
+
     Shape: padded ``P = n + lo + hi`` cells per axis, ``out = floor((P - d(k-1) - 1) / s) + 1``
     output cells; window ``o`` reads padded cells ``o * s + t * d`` for taps ``t < k``.
     Returns the matplotlib ``Figure`` (``fig.axes[0]`` the input, ``fig.axes[1]`` the output).
@@ -202,6 +212,16 @@ def plot_transposed_arithmetic(input_size, kernel, stride=1, padding=0, dilation
     ``stride`` apart; ``padding`` crops the grid to the output. Input cell ``position`` (flat or
     ``(r, c)``) is highlighted with its footprint.
 
+    Args:
+        input_size: an int (square), ``(n,)`` or ``(h, w)``.
+        kernel: kernel size.
+        stride: stride (spacing of the input pixels' footprints).
+        padding: pixels cropped from each end of the output.
+        dilation: dilation.
+        output_padding: pixels added at the high end.
+        position: the input cell whose footprint is highlighted.
+        cell: inches per grid cell.
+
     Shape: grid ``(n - 1) s + d(k - 1) + 1`` cells per axis (more with ``output_padding``), output
     ``(n - 1) s - lo - hi + d(k - 1) + output_padding + 1``. Returns the ``Figure``.
     """
@@ -271,7 +291,20 @@ def conv_frames(input_size, kernel, stride=1, padding=0, dilation=1, *, transpos
 
 def save_conv_gif(path, input_size, kernel, stride=1, padding=0, dilation=1, *, transposed: bool = False,
                   output_padding=0, duration_ms: int = 700, cell: float = 0.42) -> str:
-    """Write the animated GIF of the kernel sliding (``conv_frames``) to ``path`` with Pillow; returns it."""
+    """Write the animated GIF of the kernel sliding (``conv_frames``) to ``path`` with Pillow; returns it.
+
+    Args:
+        path: the GIF file to write.
+        input_size: as ``plot_conv_arithmetic``'s.
+        kernel: kernel size.
+        stride: stride.
+        padding: as ``plot_conv_arithmetic``'s.
+        dilation: dilation.
+        transposed: animate a transposed convolution (one frame per input cell).
+        output_padding: with ``transposed``: pixels added at the high end.
+        duration_ms: milliseconds per frame.
+        cell: inches per grid cell.
+    """
     frames = conv_frames(input_size, kernel, stride, padding, dilation, transposed=transposed,
                          output_padding=output_padding, cell=cell)
     return save_gif(frames, path, duration_ms=duration_ms)

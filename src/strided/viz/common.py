@@ -82,6 +82,11 @@ def save_figure(fig, path, dpi: int | None = None) -> str:
     """Write ``fig`` to ``path`` (PNG unless the extension says otherwise), atomically; returns the path.
 
     The folder is created if needed; a crash mid-write leaves any previous file intact.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+        path: the file to write (the extension picks the format; PNG by default).
+        dpi: resolution (``None``: matplotlib's default).
     """
     from ..io.atomic import atomic_path
     path = os.fspath(path)
@@ -193,6 +198,10 @@ def load_image(name_or_path, gray: bool | None = None) -> np.ndarray:
 
     ``gray=None`` keeps it as stored (``(H, W)`` for a grey image, ``(H, W, 3)`` for colour,
     alpha dropped); ``True`` gives ``(H, W)`` (luma), ``False`` gives ``(H, W, 3)``.
+
+    Args:
+        name_or_path: a photo name (``PHOTOS``) or the path of a PNG/JPEG file.
+        gray: ``True``: ``(H, W)`` luma; ``False``: ``(H, W, 3)``; ``None``: as stored.
 
     >>> load_image("china", gray=True).shape   # doctest: +SKIP
     (427, 640)

@@ -61,6 +61,11 @@ def plot_history(history, path=None, title: str | None = None):
     Each line's data are the history's values, in the panels ``loss``, ``accuracy`` and ``lr``
     (the figure's ``strided_panels`` maps these names to their axes).
 
+    Args:
+        history: ``fit``'s list of rows, a ``metrics.json`` document, or a dict of columns.
+        path: a file to save the figure to (optional).
+        title: the figure's title.
+
     >>> rows = [{"epoch": 1, "train_loss": 1.0, "lr": 0.1}, {"epoch": 2, "train_loss": 0.5, "lr": 0.05}]
     >>> sorted(plot_history(rows).strided_panels)                      # doctest: +SKIP
     ['loss', 'lr']
@@ -110,6 +115,12 @@ def plot_confusion(matrix, classes=None, path=None, title: str | None = None):
 
     Each cell shows its count (matrices of up to 30 classes), shaded by its share of the row;
     the row's recall is written at its right. The title gives the accuracy (trace / total).
+
+    Args:
+        matrix: ``(K, K)`` counts, rows the true class.
+        classes: the class names.
+        path: a file to save the figure to (optional).
+        title: the figure's title (default: the accuracy).
     """
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:

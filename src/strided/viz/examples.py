@@ -48,6 +48,13 @@ def misclassified(model, x, y, batch_size: int = 256, probabilities=None) -> dic
     Returns ``{"index": (M,), "predicted": (M,), "probability": (M,), "true": (M,)}``: the indices
     into ``x`` of the ``M`` misclassified examples, sorted by the probability of the wrong class
     (descending, ties by index), with what was predicted and what was true.
+
+    Args:
+        model: the classifier.
+        x: inputs as the model takes them.
+        y: the true classes.
+        batch_size: examples per forward pass.
+        probabilities: the model's ``(N, K)`` probabilities, if already computed.
     """
     y = np.asarray(y).astype(np.int64)
     predicted, probability = predictions(model, x, batch_size, probabilities)
@@ -118,6 +125,9 @@ def plot_misclassified(model, x, y, classes=None, count: int = 16, images=None, 
     ``x``: inputs as the model takes them; ``images``: the same examples on their display scale
     (optional, see the module's docstring); ``classes``: names. The title says how many of how many
     examples are wrong. The figure's ``strided_panels`` lists ``(axes, index into x)``.
+
+    Args:
+        count: how many mistakes to show (the other arguments are ``plot_predictions``'s).
     """
     if count < 1:
         raise ValueError(f"plot_misclassified: count must be at least 1, got {count}")
@@ -132,7 +142,20 @@ def plot_misclassified(model, x, y, classes=None, count: int = 16, images=None, 
 
 def plot_predictions(model, x, y, classes=None, count: int = 16, images=None, path=None, batch_size: int = 256,
                      cols: int | None = None, probabilities=None):
-    """The first ``count`` examples of ``(x, y)`` with the model's prediction (green right, red wrong)."""
+    """The first ``count`` examples of ``(x, y)`` with the model's prediction (green right, red wrong).
+
+    Args:
+        model: the classifier.
+        x: inputs as the model takes them.
+        y: the true classes.
+        classes: the class names.
+        count: how many examples to show.
+        images: the same examples on their display scale (optional).
+        path: a file to save the figure to (optional).
+        batch_size: examples per forward pass.
+        cols: columns of the grid.
+        probabilities: the model's ``(N, K)`` probabilities, if already computed.
+    """
     x, y = np.asarray(x)[:count], np.asarray(y)[:count].astype(np.int64)
     predicted, probability = predictions(model, x, batch_size,
                                          None if probabilities is None else np.asarray(probabilities)[:count])

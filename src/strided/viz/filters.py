@@ -130,6 +130,16 @@ def plot_filters(model_or_layer, layer: str | None = None, path=None, channels: 
     the grid fills about 600 pixels). The figure's ``strided_grid`` says what it shows: ``tiles``,
     ``grid`` ``(rows, cols)``, ``mode``.
 
+    Args:
+        model_or_layer: a model, a convolution layer, or a weight array.
+        layer: with a model: the convolution's name (default: the first one).
+        path: a file to save the figure to (optional).
+        channels: how input channels are shown (``'auto'``, ``'rgb'``, ``'pairs'``, ...; see the module
+            docstring).
+        cols: columns of the grid.
+        title: the figure's title.
+        scale: screen pixels per weight (default: about 600 pixels for the grid).
+
     >>> from strided import nn
     >>> fig = plot_filters(nn.Conv2d(1, 6, 5, rng=0))    # doctest: +SKIP
     """

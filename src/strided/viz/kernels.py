@@ -59,7 +59,11 @@ def kernel_name(name: str) -> str:
 
 
 def get_kernel(kernel) -> np.ndarray:
-    """A kernel by name (``KERNELS``, ``KERNEL_ALIASES``) or as a 2-D array of numbers, as float64."""
+    """A kernel by name (``KERNELS``, ``KERNEL_ALIASES``) or as a 2-D array of numbers, as float64.
+
+    Args:
+        kernel: a name (``KERNELS``, ``KERNEL_ALIASES``) or a 2-D array of numbers.
+    """
     if isinstance(kernel, str):
         return KERNELS[kernel_name(kernel)]
     k = np.asarray(kernel)
@@ -76,6 +80,10 @@ def apply_kernel(image, kernel) -> np.ndarray:
     ``out[i, j] = sum_{u,v} K[u, v] * x[i + u - lo, j + v - lo]`` (``lo`` the low pad of
     ``padding='same'``), equal to ``scipy.signal.correlate2d(image, kernel, mode='same')``.
     A colour image is filtered channel by channel (the channels become the batch axis).
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, C)``.
+        kernel: a name (``KERNELS``, ``KERNEL_ALIASES``) or a 2-D array.
 
     Shape: ``(H, W) -> (H, W)``, ``(H, W, C) -> (H, W, C)``; float64.
 
@@ -158,6 +166,12 @@ def plot_kernel(image, kernel, name: str | None = None, size: float = 3.2):
 
     ``image``: ``(H, W)`` or ``(H, W, 3)`` in ``[0, 1]`` (see ``common.load_image``). Axes
     ``fig.axes[0..2]`` are the three panels, pixel ``(i, j)`` at data coordinates ``(j, i)``.
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, 3)`` in ``[0, 1]``.
+        kernel: a name or a 2-D array.
+        name: the title (default: the kernel's name).
+        size: inches per panel.
     """
     k = get_kernel(kernel)
     label = name or _label(kernel, k)
@@ -188,7 +202,14 @@ def image_shape(image) -> str:
 
 def plot_kernels(image, names=None, columns: int = 4, size: float = 2.4):
     """The input and one output panel per kernel in ``names`` (default: every ``KERNELS`` entry); each
-    title shows the kernel's name and its weights."""
+    title shows the kernel's name and its weights.
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, 3)`` in ``[0, 1]``.
+        names: kernel names (default: every ``KERNELS`` entry).
+        columns: panels per row.
+        size: inches per panel.
+    """
     names = [kernel_name(n) for n in (names or list(KERNELS))]
     count = len(names) + 1
     rows = -(-count // columns)

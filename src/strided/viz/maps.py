@@ -42,6 +42,11 @@ def capture(model, x, layer: str) -> np.ndarray:
     Runs in evaluation mode without recording a graph (the model's modes are restored after);
     a module applied several times in one forward pass gives its first output.
 
+    Args:
+        model: the model to run.
+        x: a batch as the model takes it.
+        layer: the name of the module whose output is returned (``named_modules()``).
+
     >>> import numpy as np
     >>> from strided import nn
     >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2))
@@ -98,6 +103,17 @@ def plot_activations(model, x, layer: str, path=None, index: int = 0, scale: str
     the maps (default: ``x[index]`` scaled to its range). The title gives the layer's name, type
     and output shape. The figure's ``strided_grid`` holds ``tiles``, ``grid`` and the captured
     ``output`` (the whole batch's).
+
+    Args:
+        model: the model to run.
+        x: a batch ``(N, *input_shape)``, normalised as in training.
+        layer: the name of the module whose output is drawn.
+        path: a file to save the figure to (optional).
+        index: which example of the batch.
+        scale: ``'channel'``: each map on its own range; otherwise one range for all.
+        cols: columns of the grid.
+        title: the figure's title.
+        image: the example on its display scale ``(C, H, W)`` in ``[0, 1]``, drawn beside the maps.
 
     >>> from strided import nn
     >>> model = nn.Sequential(nn.Conv2d(1, 8, 3, rng=0), nn.ReLU())

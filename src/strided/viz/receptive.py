@@ -150,6 +150,12 @@ def receptive_field_box(model, input_shape=None, layer: str | None = None, unit=
     ``model``: a ``Module``, a zoo name, a run folder or a spec string (``build_for_geometry``);
     ``input_shape``: ``(C, *spatial)`` without the batch axis.
 
+    Args:
+        model: a ``Module``, a zoo name, a run folder or a spec string.
+        input_shape: ``(C, *spatial)`` without the batch axis.
+        layer: a ``summary`` row name (default: the last layer with a spatial output).
+        unit: output spatial indices (default: the centre unit).
+
     >>> receptive_field_box("vgg16", (3, 224, 224), "features.30", (0, 0)).clipped   # doctest: +SKIP
     ((0, 105), (0, 105))
     """
@@ -192,6 +198,14 @@ def plot_receptive_field(model, input_shape=None, layer: str | None = None, unit
     """The receptive field of one unit as a box on ``image`` (an array, a file or a photo name,
     resized to the input's ``H x W``) or a blank canvas; returns the ``Figure`` (``fig.axes[0]``
     shows the input, pixel ``(i, j)`` at data ``(j, i)``).
+
+    Args:
+        model: a ``Module``, a zoo name, a run folder or a spec string.
+        input_shape: ``(C, *spatial)`` without the batch axis.
+        layer: a ``summary`` row name (default: the last layer with a spatial output).
+        unit: output spatial indices (default: the centre unit).
+        image: an array, a file or a photo name drawn under the box (default: a blank canvas).
+        size: the figure's size in inches.
     """
     net, shape = build_for_geometry(model, input_shape)
     box = receptive_field_box(net, shape, layer, unit)
@@ -214,7 +228,13 @@ def plot_receptive_field(model, input_shape=None, layer: str | None = None, unit
 
 def receptive_field_sizes(model, input_shape=None, changed_only: bool = True) -> list[tuple[str, str, tuple, tuple]]:
     """``[(layer, type, size, jump)]`` per layer with a spatial output (``changed_only``: only where the
-    field changes, i.e. the convolutions and poolings, not the activations after them)."""
+    field changes, i.e. the convolutions and poolings, not the activations after them).
+
+    Args:
+        model: a ``Module``, a zoo name, a run folder or a spec string.
+        input_shape: ``(C, *spatial)`` without the batch axis.
+        changed_only: only the layers where the field changes.
+    """
     rows, out, last = spatial_rows(model, input_shape), [], None
     for row in rows:
         rf = row.receptive_field
@@ -227,7 +247,13 @@ def receptive_field_sizes(model, input_shape=None, changed_only: bool = True) ->
 
 def plot_receptive_field_sizes(model, input_shape=None, title: str | None = None):
     """Receptive-field size per layer (bars, ``gid='rf-size'``, heights the first spatial axis's sizes)
-    with the jump written above each bar and the input size as a dashed line; returns the ``Figure``."""
+    with the jump written above each bar and the input size as a dashed line; returns the ``Figure``.
+
+    Args:
+        model: a ``Module``, a zoo name, a run folder or a spec string.
+        input_shape: ``(C, *spatial)`` without the batch axis.
+        title: the figure's title.
+    """
     net, shape = build_for_geometry(model, input_shape)
     data = receptive_field_sizes(net, shape)
     fig = new_figure(max(5.0, 0.38 * len(data) + 1.5), 4.2)

@@ -144,7 +144,15 @@ def report_html(run, examples, samples: int = 16) -> str:
 
 
 def write_report(run_dir, path=None, best: bool = False, samples: int = 16, split: str = "test") -> str:
-    """Write the run's report (default ``RUN_DIR/report.html``) atomically; returns its path."""
+    """Write the run's report (default ``RUN_DIR/report.html``) atomically; returns its path.
+
+    Args:
+        run_dir: a run folder written by ``strided train``.
+        path: the HTML file (default ``RUN_DIR/report.html``).
+        best: use ``best.npz`` rather than the last checkpoint.
+        samples: how many misclassified examples to show.
+        split: ``'test'`` or ``'train'``.
+    """
     from ..io.atomic import atomic_path
     from .runs import open_run, run_examples
     if samples < 1:

@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from ...checks import as_int, is_int
-from ..optimizer import Optimizer
+from ..optimizer import Optimizer, conforms
 
 
 def check_count(value, name: str, owner: str, minimum: int = 1) -> int:
@@ -144,26 +144,6 @@ def _plain_copy(value, where: str):
             raise TypeError(f"{where}: keys must be str or int, got {list(value)!r:.80}")
         return {k: _plain_copy(v, where) for k, v in value.items()}
     raise TypeError(f"{where}: expected numbers, strings, lists or dicts, got {type(value).__name__} {value!r:.60}")
-
-
-def conforms(value, current) -> bool:
-    """``value`` (plain) may replace ``current``: flags for flags, numbers for numbers, strings for
-    strings, lists of the same length item by item, dicts of plain values; ``None`` either way."""
-    if value is None or current is None:
-        return True
-    if isinstance(current, bool) or isinstance(value, bool):
-        return isinstance(current, bool) and isinstance(value, bool)
-    if isinstance(current, (int, float)):
-        return isinstance(value, (int, float))
-    if isinstance(current, str):
-        return isinstance(value, str)
-    if isinstance(current, (list, tuple)):
-        return isinstance(value, (list, tuple)) and len(value) == len(current) and all(
-            conforms(v, c) for v, c in zip(value, current))
-    if isinstance(current, Mapping):
-        return isinstance(value, Mapping) and (set(value) != set(current) or all(
-            conforms(value[k], current[k]) for k in value))
-    return True
 
 
 def checked_state(saved, own: dict, owner: str) -> dict:

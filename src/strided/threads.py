@@ -1,0 +1,87 @@
+"""How many threads the matrix products use: ``st.set_num_threads(n)`` / ``st.get_num_threads()``.
+
+strided's matrix products run in the BLAS that NumPy loads (OpenBLAS in NumPy's wheels), which
+starts one thread per CPU of the machine. On an idle machine two threads beat one by 20-30%; on a
+busy one the BLAS's spinning threads fight the other work, and a LeNet-5 training step ran ten
+times slower with two threads than with one (issue 18). These two functions play the part of
+``torch.set_num_threads`` / ``torch.get_num_threads``, through threadpoolctl, which finds the
+BLAS libraries loaded in the process and calls their own thread-count functions.
+
+threadpoolctl is optional (``pip install "strided[fast]"``). Without it ``get_num_threads``
+reads what the BLAS starts with (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``, else the CPU count), and ``set_num_threads`` raises ``ImportError`` naming
+the extra; setting ``OPENBLAS_NUM_THREADS`` before starting Python works without it.
+
+Nothing happens at import: the BLAS is only touched when ``set_num_threads`` is called, and the
+setting holds for the rest of the process (every BLAS library loaded at that moment).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")   # read by the BLAS at load, in order
+EXTRA_HINT = 'threadpoolctl, which strided uses to set the BLAS\'s threads: pip install "strided[fast]"'
+
+
+def _threadpoolctl(owner: str):
+    try:
+        import threadpoolctl
+    except ImportError:
+        raise ImportError(f"strided.{owner} needs {EXTRA_HINT} (or set OPENBLAS_NUM_THREADS before starting "
+                          f"Python)") from None
+    return threadpoolctl
+
+
+def _blas_pools(threadpoolctl) -> list[dict]:
+    """threadpoolctl's description of each BLAS library loaded in this process."""
+    return [pool for pool in threadpoolctl.threadpool_info() if pool.get("user_api") == "blas"]
+
+
+def _threads_from_env() -> int:
+    """What the BLAS starts with: the first thread variable holding a positive int, else the CPU count."""
+    for var in THREAD_VARS:
+        try:
+            value = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if value > 0:
+            return value
+    return os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """Threads the BLAS behind NumPy's matrix products uses (the most of any BLAS loaded).
+
+    With threadpoolctl it asks the BLAS; without it, it reads the thread variables the BLAS read at
+    load (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) or the CPU count.
+    """
+    try:
+        import threadpoolctl
+    except ImportError:
+        return _threads_from_env()
+    pools = _blas_pools(threadpoolctl)
+    return max(pool["num_threads"] for pool in pools) if pools else _threads_from_env()
+
+
+def set_num_threads(n: int) -> None:
+    """Make every BLAS loaded in this process (NumPy's) use ``n`` threads, for the rest of the process.
+
+    ``n`` is a positive int; ``1`` suits a machine busy with other work (no spinning threads).
+    Raises ``TypeError``/``ValueError`` for anything else, and ``ImportError`` naming the
+    ``strided[fast]`` extra where threadpoolctl is not installed.
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):      # NumPy ints are Integral too
+        raise TypeError(f"strided.set_num_threads: expected a positive int, got {n!r} ({type(n).__name__})")
+    if n < 1:
+        raise ValueError(f"strided.set_num_threads: expected a positive int (1 or more threads), got {n}")
+    threadpoolctl = _threadpoolctl("set_num_threads")
+    if not _blas_pools(threadpoolctl):
+        raise RuntimeError("strided.set_num_threads: threadpoolctl found no BLAS library loaded in this process "
+                           "(NumPy's is loaded by import numpy); nothing to set")
+    # the limit is applied when this object is made and kept until restored; it is never restored here
+    threadpoolctl.threadpool_limits(limits=int(n), user_api="blas")
+
+
+__all__ = ["get_num_threads", "set_num_threads"]
