@@ -8,10 +8,6 @@
 # st.memory.keep_freed_memory(), made by `strided train`, strided.train and the benchmarks (see memory.py).
 from . import analysis, data, geometry, memory, models, nn, optim  # noqa: E402
 from . import random  # noqa: E402  (the default generator: st.manual_seed)
-from . import train  # noqa: E402  (fit, evaluate, predict, metrics, callbacks, checkpoints)
-from . import distributed  # noqa: E402  (data-parallel over MPI; mpi4py is imported only under a launcher)
-from . import onnx  # noqa: E402  (st.onnx.load / info; the onnx package is imported only when a model is read)
-from . import viz  # noqa: E402  (pictures; matplotlib and Pillow are imported only when one is drawn)
 from .analysis import summary  # noqa: E402
 from .errors import ShapeError  # noqa: E402
 from .io import load, save  # noqa: E402
@@ -23,6 +19,28 @@ from .tensor_shape import cat, chunk, expand, permute, split, squeeze, stack, un
 from .threads import get_num_threads, set_num_threads  # noqa: E402  (BLAS threads, through threadpoolctl)
 
 __version__ = "0.1.0"
+
+# Imported on first use (st.train, st.onnx, st.viz, st.distributed), which keeps `import strided` fast:
+# train: fit, evaluate, predict, metrics, callbacks, checkpoints; distributed: data-parallel over MPI (mpi4py only
+# under a launcher); onnx: load / info / export (the onnx package only when a model is read); viz: pictures
+# (matplotlib and Pillow only when one is drawn).
+_LAZY = ("train", "distributed", "onnx", "viz")
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:                   # type checkers see them as ordinary submodules
+    from . import distributed, onnx, train, viz  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'strided' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "distributed", "geometry", "memory", "onnx", "viz", "save", "load",
            "ShapeError", "__version__",

@@ -44,6 +44,9 @@ def keep_freed_memory(force: bool = False) -> bool:
     environment (a ``MALLOC_*_`` variable or ``GLIBC_TUNABLES``, see ``USER_TUNABLES``), unless
     ``force=True``. The first call decides; later calls return its answer (``force=True`` applies
     the setting again). Never called at import: see the module docstring for who calls it.
+
+    Args:
+        force: apply the setting even when the user tuned malloc through the environment.
     """
     global _applied
     if _applied is not None and not force:

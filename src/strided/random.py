@@ -60,6 +60,9 @@ def manual_seed(seed: int) -> np.random.Generator:
     As ``torch.manual_seed`` returns its default ``torch.Generator``, this returns the default
     ``numpy.random.Generator``: the same object every call, which every layer built without
     ``rng`` draws from. ``st.manual_seed(0).random()`` equals ``np.random.default_rng(0).random()``.
+
+    Args:
+        seed: a non-negative int.
     """
     return _reseed(as_int(seed, "seed", "manual_seed", minimum=0), manual=True)
 
@@ -83,7 +86,11 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore a state returned by ``get_rng_state``: the default generator continues from there."""
+    """Restore a state returned by ``get_rng_state``: the default generator continues from there.
+
+    Args:
+        state: a dict from ``get_rng_state``.
+    """
     global _manual
     default_generator().bit_generator.state = dict(state)
     _manual = True

@@ -426,7 +426,12 @@ def matmul(a, b) -> Tensor:
 
 def as_tensor(value, dtype=None) -> Tensor:
     """``value`` itself if it is a ``Tensor``, else a new constant tensor: a float32 or float64
-    array keeps its dtype, anything else becomes float32, unless ``dtype`` is given."""
+    array keeps its dtype, anything else becomes float32, unless ``dtype`` is given.
+
+    Args:
+        value: a ``Tensor``, an array, a number or nested lists.
+        dtype: the dtype of a new tensor (``None``: float32, or float64 for float64 input).
+    """
     return value if isinstance(value, Tensor) else Tensor(value, dtype=dtype)
 
 

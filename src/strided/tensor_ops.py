@@ -89,26 +89,43 @@ def div(input, other) -> Tensor:
 
 # ------------------------------------------------------------------------------------------ element-wise
 def exp(input) -> Tensor:
-    """``e ** input``."""
+    """``e ** input``.
+
+    Args:
+        input: a ``Tensor``, an array or a number.
+    """
     x = as_tensor(input)
     out = np.exp(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * out,), "exp")
 
 
 def log(input) -> Tensor:
-    """Natural logarithm."""
+    """Natural logarithm.
+
+    Args:
+        input: a ``Tensor``, an array or a number (positive).
+    """
     x = as_tensor(input)
     return Tensor.from_op(np.log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
 def sqrt(input) -> Tensor:
+    """Square root; the gradient is ``1 / (2 sqrt(input))``.
+
+    Args:
+        input: a ``Tensor``, an array or a number (non-negative).
+    """
     x = as_tensor(input)
     out = np.sqrt(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g / (2 * out),), "sqrt")
 
 
 def abs(input) -> Tensor:
-    """``|input|``; the gradient at 0 is 0, as in PyTorch."""
+    """``|input|``; the gradient at 0 is 0, as in PyTorch.
+
+    Args:
+        input: a ``Tensor``, an array or a number.
+    """
     x = as_tensor(input)
     return Tensor.from_op(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),), "abs")
 
@@ -118,6 +135,10 @@ def pow(input, exponent) -> Tensor:
 
     Gradients follow PyTorch at the edges: none for ``x`` where the exponent is 0, and none for the
     exponent where the base is 0 and the exponent is non-negative.
+
+    Args:
+        input: the base, a tensor or a number.
+        exponent: the exponent, a tensor or a number.
 
     >>> pow(Tensor([1.0, 2.0, 3.0]), 2).data
     array([1., 4., 9.], dtype=float32)
@@ -159,6 +180,11 @@ def clamp(input, min=None, max=None) -> Tensor:
     Where ``min > max`` the result is ``max``, as in PyTorch. The gradient passes to ``input`` where
     ``min <= input <= max`` (at the bounds too), to a tensor ``min`` where ``input < min <= max``
     and to a tensor ``max`` elsewhere (PyTorch's rule).
+
+    Args:
+        input: a ``Tensor`` or an array.
+        min: the lower bound, or ``None``.
+        max: the upper bound, or ``None``.
 
     Shape: ``input``, ``min`` and ``max`` broadcast together.
 
@@ -213,12 +239,22 @@ def _extremum(input, other, pick, loses, name: str) -> Tensor:
 
 
 def maximum(input, other) -> Tensor:
-    """Element-wise maximum (broadcast); at ties each side gets half the gradient, as in PyTorch."""
+    """Element-wise maximum (broadcast); at ties each side gets half the gradient, as in PyTorch.
+
+    Args:
+        input: a ``Tensor``, an array or a number.
+        other: the same, broadcast with ``input``.
+    """
     return _extremum(input, other, np.maximum, np.less, "maximum")
 
 
 def minimum(input, other) -> Tensor:
-    """Element-wise minimum (broadcast); at ties each side gets half the gradient, as in PyTorch."""
+    """Element-wise minimum (broadcast); at ties each side gets half the gradient, as in PyTorch.
+
+    Args:
+        input: a ``Tensor``, an array or a number.
+        other: the same, broadcast with ``input``.
+    """
     return _extremum(input, other, np.minimum, np.greater, "minimum")
 
 
@@ -226,6 +262,11 @@ def where(condition, input, other) -> Tensor:
     """``input`` where ``condition`` holds, else ``other``; all three broadcast.
 
     ``condition`` is a boolean array (a tensor counts where non-zero) and gets no gradient.
+
+    Args:
+        condition: a boolean array.
+        input: the values where it holds.
+        other: the values elsewhere.
 
     >>> where(np.array([True, False]), Tensor([1.0, 2.0]), 0.0).data
     array([1., 0.], dtype=float32)
@@ -244,6 +285,10 @@ def where(condition, input, other) -> Tensor:
 # ------------------------------------------------------------------------------------------ products
 def matmul(input, other) -> Tensor:
     """Matrix product with NumPy's broadcasting rules (1-D operands included).
+
+    Args:
+        input: the left operand.
+        other: the right operand.
 
     Shape: ``(*, n, k) @ (*, k, m) -> (*, n, m)``.
     """

@@ -51,6 +51,10 @@ def getitem(x: Tensor, index) -> Tensor:
 def permute(input, dims) -> Tensor:
     """The axes of ``input`` reordered: output axis ``i`` is input axis ``dims[i]``.
 
+    Args:
+        input: a ``Tensor`` or an array.
+        dims: a permutation of its axes.
+
     Shape: ``(S_0, ..., S_k) -> (S_dims[0], ..., S_dims[k])``.
     """
     x = as_tensor(input)
@@ -65,7 +69,12 @@ def permute(input, dims) -> Tensor:
 
 
 def unsqueeze(input, dim: int) -> Tensor:
-    """A new axis of size 1 at ``dim`` (``-1`` appends one). Shape: ``(*S) -> (*S[:dim], 1, *S[dim:])``."""
+    """A new axis of size 1 at ``dim`` (``-1`` appends one). Shape: ``(*S) -> (*S[:dim], 1, *S[dim:])``.
+
+    Args:
+        input: a ``Tensor`` or an array.
+        dim: where the new axis goes.
+    """
     x = as_tensor(input)
     d = _dim(dim, x.ndim, "unsqueeze", extra=1)
     shape = x.shape
@@ -74,7 +83,12 @@ def unsqueeze(input, dim: int) -> Tensor:
 
 def squeeze(input, dim=None) -> Tensor:
     """The axes of size 1 removed: all of them, or those of ``dim`` (an int or a tuple) that have
-    size 1 (others are kept, as in PyTorch)."""
+    size 1 (others are kept, as in PyTorch).
+
+    Args:
+        input: a ``Tensor`` or an array.
+        dim: an axis or a tuple of axes to remove (``None``: every axis of size 1).
+    """
     x = as_tensor(input)
     shape = x.shape
     if dim is None:
@@ -88,6 +102,10 @@ def squeeze(input, dim=None) -> Tensor:
 def expand(input, *sizes) -> Tensor:
     """``input`` broadcast to ``sizes`` without copying, as ``Tensor.expand``: ``-1`` keeps an axis,
     new axes go in front, and only axes of size 1 grow.
+
+    Args:
+        input: a ``Tensor`` or an array.
+        *sizes: the new sizes (ints, or one tuple); ``-1`` keeps an axis.
 
     Shape: ``(*S) -> sizes``.
 
@@ -122,6 +140,10 @@ def _sequence(tensors, owner: str) -> list:
 def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along the existing axis ``dim``, as ``torch.cat``.
 
+    Args:
+        tensors: a sequence of tensors or arrays.
+        dim: the axis joined along.
+
     Shape: ``(*, n_i, *)`` for each input, all other axes equal -> ``(*, sum(n_i), *)``.
 
     >>> cat([Tensor(np.zeros((2, 3))), Tensor(np.ones((1, 3)))]).shape
@@ -147,6 +169,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
 
 def stack(tensors, dim: int = 0) -> Tensor:
     """Join equally shaped tensors along a new axis ``dim``, as ``torch.stack``.
+
+    Args:
+        tensors: a sequence of equally shaped tensors or arrays.
+        dim: where the new axis goes.
 
     Shape: ``k`` inputs ``(*S)`` -> ``(*S[:dim], k, *S[dim:])``.
     """
@@ -185,6 +211,11 @@ def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
     """Pieces of ``tensor`` along ``dim``, as ``torch.split``: of ``split_size_or_sections`` each (the
     last one smaller when the size does not divide), or of the listed sizes, which must add up.
 
+    Args:
+        tensor: a ``Tensor`` or an array.
+        split_size_or_sections: the size of every piece (an int) or the list of their sizes.
+        dim: the axis split.
+
     >>> [p.shape for p in split(Tensor(np.zeros((5, 2))), 2)]
     [(2, 2), (2, 2), (1, 2)]
     """
@@ -208,7 +239,13 @@ def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 def chunk(input, chunks: int, dim: int = 0) -> tuple:
     """``chunks`` pieces along ``dim`` (fewer when the size is small), each ``ceil(n / chunks)`` long
-    but the last, as ``torch.chunk``."""
+    but the last, as ``torch.chunk``.
+
+    Args:
+        input: a ``Tensor`` or an array.
+        chunks: the number of pieces wanted.
+        dim: the axis split.
+    """
     x = _splittable(input, "chunk")
     chunks = as_int(chunks, "chunks", "chunk")
     d = _dim(dim, x.ndim, "chunk")

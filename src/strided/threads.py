@@ -71,6 +71,9 @@ def set_num_threads(n: int) -> None:
     ``n`` is a positive int; ``1`` suits a machine busy with other work (no spinning threads).
     Raises ``TypeError``/``ValueError`` for anything else, and ``ImportError`` naming the
     ``strided[fast]`` extra where threadpoolctl is not installed.
+
+    Args:
+        n: the number of threads, a positive int.
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):      # NumPy ints are Integral too
         raise TypeError(f"strided.set_num_threads: expected a positive int, got {n!r} ({type(n).__name__})")

@@ -87,7 +87,12 @@ IN_PLACE = object()
 
 
 class ProcessGroup:
-    """Rank, world size and the communicator (``mpi4py.MPI.Comm`` or ``LocalComm``)."""
+    """Rank, world size and the communicator (``mpi4py.MPI.Comm`` or ``LocalComm``).
+
+    Args:
+        comm: the communicator, an ``mpi4py.MPI.Comm`` or a ``LocalComm``.
+        mpi: the ``mpi4py.MPI`` module, or ``None`` on one process.
+    """
 
     def __init__(self, comm, mpi=None):
         self.comm, self.mpi = comm, mpi
@@ -165,6 +170,11 @@ def all_reduce(array, op: str = "sum") -> np.ndarray:
     """The element-wise ``op`` over every rank's ``array`` (same shape on every rank); a new array.
 
     ``'mean'`` divides the sum by the world size (integers become float64 then).
+
+    Args:
+        array: this rank's array (a number is accepted).
+        op: ``'sum'``, ``'mean'``, ``'max'`` or ``'min'``.
+
     Shape: ``(*S)`` -> ``(*S)``.
     """
     group = init()
@@ -179,7 +189,12 @@ def all_reduce(array, op: str = "sum") -> np.ndarray:
 
 def broadcast(array, root: int = 0) -> np.ndarray:
     """Rank ``root``'s ``array`` on every rank (written in place into ``array`` when it is a
-    contiguous NumPy array; returned in every case). Shape and dtype must agree across ranks."""
+    contiguous NumPy array; returned in every case). Shape and dtype must agree across ranks.
+
+    Args:
+        array: on ``root`` the array sent; on the other ranks a buffer of the same shape and dtype.
+        root: the rank whose array everyone gets.
+    """
     group = init()
     if not 0 <= root < group.world_size:
         raise ValueError(f"strided.distributed.broadcast: root must lie in [0, {group.world_size}), got {root}")
@@ -190,7 +205,11 @@ def broadcast(array, root: int = 0) -> np.ndarray:
 
 
 def all_gather(array) -> np.ndarray:
-    """Every rank's ``array`` stacked in rank order. Shape: ``(*S)`` -> ``(world_size, *S)``."""
+    """Every rank's ``array`` stacked in rank order. Shape: ``(*S)`` -> ``(world_size, *S)``.
+
+    Args:
+        array: this rank's array.
+    """
     group = init()
     send = np.ascontiguousarray(array)
     recv = np.empty((group.world_size,) + send.shape, dtype=send.dtype)
@@ -204,7 +223,12 @@ def abort_on_error(stream=None, passthrough: tuple = ()):
     (with the traceback) to ``stream`` (stderr) and aborts the whole job (``MPI.Abort``), so the
     other ranks never wait for this one. On one process the exception propagates unchanged, and
     so do the types in ``passthrough``: errors every rank raises alike (a ``NonFiniteLoss``,
-    decided on the global loss), which the caller reports."""
+    decided on the global loss), which the caller reports.
+
+    Args:
+        stream: where the failing rank's message goes (``None``: stderr).
+        passthrough: exception types raised alike on every rank, let through unchanged.
+    """
     group = init()
     if group.world_size == 1:
         yield group

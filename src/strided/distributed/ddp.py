@@ -75,6 +75,14 @@ class DistributedDataParallel:
     the model. ``bucket_mb``: size of a gradient bucket. ``broadcast_buffers``: also copy rank 0's
     buffers (running statistics) at construction.
 
+    Args:
+        model: the ``Module`` to train, the same on every rank.
+        bucket_mb: the size of a gradient bucket in MiB; a full bucket is all-reduced while the
+            backward pass goes on.
+        find_unused_parameters: allow parameters that get no gradient in a step (they count as zero).
+        broadcast_buffers: also copy rank 0's buffers (running statistics) at construction.
+        group: the ``ProcessGroup`` (``None``: ``strided.distributed.init()``).
+
     Shape: as the model; each rank passes its own part ``(n_r, *)`` of the global batch.
 
     >>> import numpy as np, strided as st

@@ -30,6 +30,10 @@ def reduce_metric_set(metric_set, group=None):
     """Sum ``metric_set``'s counts over every rank, in place (one all-reduce); returns it.
 
     A confusion matrix that one rank never filled (``None``) is taken as zeros of the others' size.
+
+    Args:
+        metric_set: the ``MetricSet`` whose counts are summed.
+        group: the ``ProcessGroup`` (``None``: ``init()``).
     """
     group = group or init()
     if group.world_size == 1:
@@ -148,7 +152,12 @@ def _gather(loader, index: np.ndarray):
 
 
 def fit_sync(model=None, group=None) -> FitSync | None:
-    """``None`` on one process; a ``FitSync`` when several ranks train together."""
+    """``None`` on one process; a ``FitSync`` when several ranks train together.
+
+    Args:
+        model: the model trained (not read here: ``fit`` wraps it when training starts).
+        group: the ``ProcessGroup`` (``None``: ``init()``).
+    """
     group = group or init()
     return None if group.world_size == 1 else FitSync(group)
 

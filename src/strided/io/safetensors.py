@@ -78,6 +78,9 @@ def load_safetensors(path) -> "OrderedDict[str, np.ndarray]":
     its metadata, and a mismatch is refused (``ValueError`` naming the file and the arrays); a file
     from another tool has no checksum to check.
 
+    Args:
+        path: the ``.safetensors`` file.
+
     >>> # model.load_state_dict(st.io.load_safetensors("lenet5.safetensors"))
     """
     _backend()
@@ -128,6 +131,11 @@ def save_safetensors(state, path, metadata: Mapping[str, str] | None = None) -> 
     ``metadata``: optional ``{str: str}`` stored in the header, next to strided's own entry
     ``strided.sha256`` (every array's SHA-256, which ``load_safetensors`` checks; other readers
     ignore it).
+
+    Args:
+        state: a ``state_dict`` (name -> array or tensor) or a module.
+        path: the file written.
+        metadata: string-to-string metadata stored in the header, or ``None``.
 
     >>> # st.io.save_safetensors(model.state_dict(), "lenet5.safetensors")
     """

@@ -102,6 +102,10 @@ def save(obj, path) -> None:
 
     Every array's dtype, shape and SHA-256 go into the file's structure, for ``load`` to check.
 
+    Args:
+        obj: a ``state_dict``, an optimizer state, or nested dicts and lists of arrays, numbers and strings.
+        path: the file written (``.npz``).
+
     >>> # st.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, "ckpt.npz")
     """
     arrays: dict[str, np.ndarray] = {}
@@ -396,6 +400,11 @@ def load(path, *, max_bytes: int | None = MAX_BYTES, arrays: bool = True):
     (100) times unless ``max_bytes=None``. ``arrays=False`` reads only the structure, every
     array given as ``None`` (cheap: e.g. a checkpoint's position). Files written before
     checksums were stored load with a ``NoChecksumWarning``.
+
+    Args:
+        path: the file written by ``save``.
+        max_bytes: the most the entries may take in memory once read (default 4 GiB; ``None``: no bound).
+        arrays: read the arrays (``False``: the structure only, arrays as ``None``).
 
     >>> # model.load_state_dict(st.load("weights.npz"))
     """

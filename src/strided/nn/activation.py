@@ -31,7 +31,12 @@ def check_inplace(inplace, owner: str) -> bool:
 
 
 def relu(x, inplace: bool = False) -> Tensor:
-    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch. Shape: any, unchanged."""
+    """``max(x, 0)``; the gradient at exactly 0 is 0, as in PyTorch. Shape: any, unchanged.
+
+    Args:
+        x: the input, a ``Tensor`` or an array.
+        inplace: accepted for PyTorch compatibility, never acted on (a new tensor is returned).
+    """
     check_inplace(inplace, "relu")
     x = as_tensor(x)
     out = np.maximum(x.data, 0)
@@ -45,6 +50,12 @@ def relu(x, inplace: bool = False) -> Tensor:
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """``x`` clipped to ``[min_val, max_val]``; no gradient at or beyond either bound (PyTorch's rule).
 
+    Args:
+        x: the input.
+        min_val: the lower bound.
+        max_val: the upper bound.
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
     low, high = _bounds(min_val, max_val, "hardtanh", strict=False)
@@ -53,7 +64,12 @@ def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = Fal
 
 
 def relu6(x, inplace: bool = False) -> Tensor:
-    """``min(max(x, 0), 6)``, i.e. ``hardtanh(x, 0, 6)``: no gradient at 0 or at 6. Shape: any, unchanged."""
+    """``min(max(x, 0), 6)``, i.e. ``hardtanh(x, 0, 6)``: no gradient at 0 or at 6. Shape: any, unchanged.
+
+    Args:
+        x: the input.
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
     check_inplace(inplace, "relu6")
     return _clip(as_tensor(x), 0.0, 6.0, "relu6")
 
@@ -76,6 +92,11 @@ def _clip(x: Tensor, low: float, high: float, op: str) -> Tensor:
 def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` where positive, ``negative_slope * x`` elsewhere (the gradient at 0 is the slope).
 
+    Args:
+        x: the input.
+        negative_slope: the slope for negative inputs.
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
     negative_slope = as_number(negative_slope, "negative_slope", "leaky_relu")
@@ -92,6 +113,12 @@ def prelu(x, weight, owner: str = "prelu") -> Tensor:
     ``weight`` has one value (shared by every channel; then ``x`` may have any rank) or ``C``
     values for an input ``(N, C, *)``. As in PyTorch, a 1-D input has no channel axis, and ``x`` and
     ``weight`` must share a dtype (a raw array takes the weight's).
+
+    Args:
+        x: the input ``(N, C, *)``.
+        weight: the learned slopes, ``(1,)`` or ``(C,)``.
+        owner: the name error messages give.
+
     Shape: ``x (N, C, *)``, ``weight (C,)`` or ``(1,)`` -> ``(N, C, *)``.
     """
     x, weight, _ = Tensor.match_dtypes(owner, x, weight)                # one dtype, or a TypeError naming both
@@ -128,6 +155,10 @@ def check_prelu_input(owner: str, shape, num_parameters: int) -> None:
 def hardsigmoid(x, inplace: bool = False) -> Tensor:
     """``min(max(x + 3, 0), 6) / 6``; the gradient is 1/6 strictly inside ``(-3, 3)``, else 0.
 
+    Args:
+        x: the input.
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
     check_inplace(inplace, "hardsigmoid")
@@ -139,6 +170,10 @@ def hardsigmoid(x, inplace: bool = False) -> Tensor:
 def hardswish(x, inplace: bool = False) -> Tensor:
     """``x * min(max(x + 3, 0), 6) / 6`` (MobileNetV3); the gradient is 0 up to -3 included,
     ``x / 3 + 1/2`` on ``(-3, 3)`` and 1 from 3 on, as in PyTorch. Shape: any, unchanged.
+
+    Args:
+        x: the input.
+        inplace: accepted for PyTorch compatibility, never acted on.
     """
     check_inplace(inplace, "hardswish")
     x = as_tensor(x)
@@ -151,7 +186,11 @@ def hardswish(x, inplace: bool = False) -> Tensor:
 
 
 def sigmoid(x) -> Tensor:
-    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``. Shape: any, unchanged."""
+    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``. Shape: any, unchanged.
+
+    Args:
+        x: the input, a ``Tensor`` or an array.
+    """
     x = as_tensor(x)
     out = stable_sigmoid(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
@@ -164,14 +203,23 @@ def stable_sigmoid(a: np.ndarray) -> np.ndarray:
 
 
 def tanh(x) -> Tensor:
-    """Hyperbolic tangent. Shape: any, unchanged."""
+    """Hyperbolic tangent. Shape: any, unchanged.
+
+    Args:
+        x: the input, a ``Tensor`` or an array.
+    """
     x = as_tensor(x)
     out = np.tanh(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
 
 
 def softmax(x, dim: int = -1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the maximum for stability."""
+    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the maximum for stability.
+
+    Args:
+        x: the input (scores).
+        dim: the axis that sums to 1 (default: the last).
+    """
     x = as_tensor(x)
     e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
     out = e / e.sum(axis=dim, keepdims=True)
@@ -179,7 +227,12 @@ def softmax(x, dim: int = -1) -> Tensor:
 
 
 def log_softmax(x, dim: int = -1) -> Tensor:
-    """``x - logsumexp(x)`` along ``dim``, stable for large values."""
+    """``x - logsumexp(x)`` along ``dim``, stable for large values.
+
+    Args:
+        x: the input (scores).
+        dim: the axis normalised (default: the last).
+    """
     x = as_tensor(x)
     shifted = x.data - x.data.max(axis=dim, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
@@ -207,6 +260,10 @@ class Elementwise(Module):
 class ReLU(Elementwise):
     """Rectified linear unit ``max(x, 0)``. Shape: any, unchanged.
 
+    Args:
+        inplace: accepted for PyTorch compatibility (must be a bool), never acted on: the output is a
+            new tensor, the input is left as it is.
+
     >>> ReLU()(np.array([-1.0, 2.0], dtype=np.float32)).data
     array([0., 2.], dtype=float32)
     """
@@ -231,6 +288,11 @@ class ReLU(Elementwise):
 class Hardtanh(Elementwise):
     """``x`` clipped to ``[min_val, max_val]`` (default ``[-1, 1]``; ``min_val < max_val``).
 
+    Args:
+        min_val: the lower bound (default -1).
+        max_val: the upper bound (default 1).
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
 
@@ -247,7 +309,11 @@ class Hardtanh(Elementwise):
 
 @register_layer(example=lambda: (ReLU6(), EXAMPLE_SHAPE))
 class ReLU6(Hardtanh):
-    """``min(max(x, 0), 6)`` (MobileNet): a ``Hardtanh`` from 0 to 6. Shape: any, unchanged."""
+    """``min(max(x, 0), 6)`` (MobileNet): a ``Hardtanh`` from 0 to 6. Shape: any, unchanged.
+
+    Args:
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def __init__(self, inplace: bool = False):
         super().__init__(0.0, 6.0, inplace)
@@ -261,7 +327,12 @@ class ReLU6(Hardtanh):
 
 @register_layer(example=lambda: (LeakyReLU(0.1), EXAMPLE_SHAPE))
 class LeakyReLU(Elementwise):
-    """Leaky ReLU with ``negative_slope`` (default 0.01). Shape: any, unchanged."""
+    """Leaky ReLU with ``negative_slope`` (default 0.01). Shape: any, unchanged.
+
+    Args:
+        negative_slope: the slope for negative inputs (default 0.01).
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__(inplace)
@@ -279,6 +350,10 @@ class PReLU(Module):
     """Leaky ReLU whose negative slope is learned: one ``weight`` shared by all channels
     (``num_parameters=1``, the default) or one per channel (``num_parameters=C``, axis 1),
     initialised to ``init`` (0.25) as in PyTorch. Weight decay is best left off it.
+
+    Args:
+        num_parameters: 1 (one slope shared by every channel) or the number of channels ``C``.
+        init: the initial slope of every weight (default 0.25).
 
     Shape: ``(N, C, *)`` -> same (any shape when ``num_parameters=1``); ``weight (num_parameters,)``.
 
@@ -309,7 +384,11 @@ class PReLU(Module):
 
 @register_layer(example=lambda: (Hardsigmoid(), EXAMPLE_SHAPE))
 class Hardsigmoid(Elementwise):
-    """``min(max(x + 3, 0), 6) / 6``, a piecewise-linear sigmoid. Shape: any, unchanged."""
+    """``min(max(x + 3, 0), 6) / 6``, a piecewise-linear sigmoid. Shape: any, unchanged.
+
+    Args:
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def forward(self, x) -> Tensor:
         return hardsigmoid(x)
@@ -317,7 +396,11 @@ class Hardsigmoid(Elementwise):
 
 @register_layer(example=lambda: (Hardswish(), EXAMPLE_SHAPE))
 class Hardswish(Elementwise):
-    """``x * hardsigmoid(x)`` (MobileNetV3). Shape: any, unchanged."""
+    """``x * hardsigmoid(x)`` (MobileNetV3). Shape: any, unchanged.
+
+    Args:
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def forward(self, x) -> Tensor:
         return hardswish(x)
@@ -341,7 +424,11 @@ class Tanh(Module):
 
 @register_layer(example=lambda: (Softmax(dim=1), EXAMPLE_SHAPE))
 class Softmax(Module):
-    """Softmax along ``dim`` (default: last). Shape: any, unchanged."""
+    """Softmax along ``dim`` (default: last). Shape: any, unchanged.
+
+    Args:
+        dim: the axis that sums to 1 (default -1, the last; use 1 for ``(N, C, H, W)`` scores).
+    """
 
     def __init__(self, dim: int = -1):
         super().__init__()
@@ -366,7 +453,11 @@ class Softmax(Module):
 
 @register_layer(example=lambda: (LogSoftmax(dim=1), EXAMPLE_SHAPE))
 class LogSoftmax(Softmax):
-    """Log-softmax along ``dim`` (default: last). Shape: any, unchanged."""
+    """Log-softmax along ``dim`` (default: last). Shape: any, unchanged.
+
+    Args:
+        dim: the axis normalised (default -1, the last).
+    """
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

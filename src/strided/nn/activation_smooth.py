@@ -34,6 +34,11 @@ def gelu(x, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit ``x * Phi(x)``, ``Phi`` the standard normal distribution function.
 
     ``approximate='tanh'``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` instead (BERT/GPT-2).
+
+    Args:
+        x: the input.
+        approximate: ``'none'`` (the exact form, with erf) or ``'tanh'``.
+
     Shape: any, unchanged.
     """
     approximate = check_approximate(approximate, "gelu")
@@ -60,7 +65,12 @@ def check_approximate(approximate, owner: str) -> str:
 
 
 def silu(x, inplace: bool = False) -> Tensor:
-    """Sigmoid linear unit (swish) ``x * sigmoid(x)``. Shape: any, unchanged."""
+    """Sigmoid linear unit (swish) ``x * sigmoid(x)``. Shape: any, unchanged.
+
+    Args:
+        x: the input.
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
     check_inplace(inplace, "silu")
     x = as_tensor(x)
     s = stable_sigmoid(x.data)
@@ -69,7 +79,12 @@ def silu(x, inplace: bool = False) -> Tensor:
 
 
 def mish(x, inplace: bool = False) -> Tensor:
-    """``x * tanh(softplus(x))`` (Misra, 2019). Shape: any, unchanged."""
+    """``x * tanh(softplus(x))`` (Misra, 2019). Shape: any, unchanged.
+
+    Args:
+        x: the input.
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
     check_inplace(inplace, "mish")
     x = as_tensor(x)
     a = x.data
@@ -81,6 +96,11 @@ def mish(x, inplace: bool = False) -> Tensor:
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold`` (PyTorch's
     linear region, gradient 1 there). ``beta`` may be negative, not 0. Shape: any, unchanged.
+
+    Args:
+        x: the input.
+        beta: the sharpness (not 0).
+        threshold: above ``beta x > threshold`` the output is ``x``.
     """
     beta, threshold = check_softplus(beta, threshold, "softplus")
     x = as_tensor(x)
@@ -101,6 +121,11 @@ def check_softplus(beta, threshold, owner: str) -> tuple[float, float]:
 def elu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Exponential linear unit: ``x`` where positive, ``alpha (exp(x) - 1)`` elsewhere.
 
+    Args:
+        x: the input.
+        alpha: the negative saturation value.
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
     alpha = as_number(alpha, "alpha", "elu")
@@ -111,6 +136,10 @@ def elu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def selu(x, inplace: bool = False) -> Tensor:
     """Scaled ELU ``scale * elu(x, alpha)`` with the self-normalising constants of Klambauer et al.
 
+    Args:
+        x: the input.
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
     check_inplace(inplace, "selu")
@@ -119,6 +148,11 @@ def selu(x, inplace: bool = False) -> Tensor:
 
 def celu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Continuously differentiable ELU: ``x`` where positive, ``alpha (exp(x / alpha) - 1)`` elsewhere.
+
+    Args:
+        x: the input.
+        alpha: the scale of the negative part (not 0).
+        inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
     """
@@ -149,6 +183,9 @@ def _elu(x: Tensor, alpha: float, scale: float, input_scale: float, op: str) -> 
 class GELU(Module):
     """Gaussian error linear unit ``x * Phi(x)``; ``approximate='tanh'`` for the tanh form.
 
+    Args:
+        approximate: ``'none'`` (exact, with the error function) or ``'tanh'`` (the faster approximation).
+
     Shape: any, unchanged.
 
     >>> GELU()(np.array([-1.0, 0.0, 1.0], dtype=np.float32)).data.round(4)
@@ -168,7 +205,11 @@ class GELU(Module):
 
 @register_layer(example=lambda: (SiLU(), EXAMPLE_SHAPE))
 class SiLU(Elementwise):
-    """Sigmoid linear unit (swish) ``x * sigmoid(x)``. Shape: any, unchanged."""
+    """Sigmoid linear unit (swish) ``x * sigmoid(x)``. Shape: any, unchanged.
+
+    Args:
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def forward(self, x) -> Tensor:
         return silu(x)
@@ -176,7 +217,11 @@ class SiLU(Elementwise):
 
 @register_layer(example=lambda: (Mish(), EXAMPLE_SHAPE))
 class Mish(Elementwise):
-    """``x * tanh(softplus(x))``. Shape: any, unchanged."""
+    """``x * tanh(softplus(x))``. Shape: any, unchanged.
+
+    Args:
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def forward(self, x) -> Tensor:
         return mish(x)
@@ -185,6 +230,10 @@ class Mish(Elementwise):
 @register_layer(example=lambda: (Softplus(beta=2.0, threshold=1.0), EXAMPLE_SHAPE))
 class Softplus(Module):
     """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (defaults 1 and 20).
+
+    Args:
+        beta: the sharpness; larger approaches ReLU (default 1, not 0).
+        threshold: where ``beta x > threshold`` the output is ``x`` itself (default 20).
 
     Shape: any, unchanged.
     """
@@ -202,7 +251,12 @@ class Softplus(Module):
 
 @register_layer(example=lambda: (ELU(alpha=0.5), EXAMPLE_SHAPE))
 class ELU(Elementwise):
-    """Exponential linear unit with ``alpha`` (default 1). Shape: any, unchanged."""
+    """Exponential linear unit with ``alpha`` (default 1). Shape: any, unchanged.
+
+    Args:
+        alpha: the value negative inputs saturate to, ``-alpha`` (default 1).
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__(inplace)
@@ -219,6 +273,9 @@ class ELU(Elementwise):
 class SELU(Elementwise):
     """Scaled ELU with fixed ``alpha ~ 1.6733``, ``scale ~ 1.0507`` (self-normalising networks).
 
+    Args:
+        inplace: accepted for PyTorch compatibility, never acted on.
+
     Shape: any, unchanged.
     """
 
@@ -228,7 +285,12 @@ class SELU(Elementwise):
 
 @register_layer(example=lambda: (CELU(alpha=2.0), EXAMPLE_SHAPE))
 class CELU(Elementwise):
-    """Continuously differentiable ELU with ``alpha`` (default 1, never 0). Shape: any, unchanged."""
+    """Continuously differentiable ELU with ``alpha`` (default 1, never 0). Shape: any, unchanged.
+
+    Args:
+        alpha: the scale of the negative part (default 1, not 0).
+        inplace: accepted for PyTorch compatibility, never acted on.
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__(inplace)

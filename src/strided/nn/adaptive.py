@@ -94,6 +94,12 @@ def _spread_bins(g: np.ndarray, axis: int, size: int, starts, ends) -> np.ndarra
 def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Tensor:
     """Adaptive average pooling over the last ``ndim`` axes of ``(N, C, *S)``.
 
+    Args:
+        x: the input ``(N, C, *S)`` or ``(C, *S)``.
+        ndim: the number of pooled axes, 1 to 3.
+        output_size: the output's spatial size: an int, or one per axis (``None`` keeps that axis).
+        owner: the name error messages give.
+
     Shape: ``(N, C, *S) -> (N, C, *O)`` with ``O = output_size`` (``None`` entries keep ``S``);
     output ``[..., i]`` averages input ``[..., floor(i*S/O) : ceil((i+1)*S/O)]`` on every axis.
     """
@@ -136,6 +142,13 @@ def _max_bins(x: np.ndarray, coords: list, axis: int, starts, ends):
 def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *, owner: str | None = None):
     """Adaptive max pooling over the last ``ndim`` axes of ``(N, C, *S)``.
 
+    Args:
+        x: the input ``(N, C, *S)`` or ``(C, *S)``.
+        ndim: the number of pooled axes, 1 to 3.
+        output_size: the output's spatial size: an int, or one per axis (``None`` keeps that axis).
+        return_indices: also return the indices of the maxima.
+        owner: the name error messages give.
+
     Shape: ``(N, C, *S) -> (N, C, *O)``; output ``[..., i]`` is the maximum of input
     ``[..., floor(i*S/O) : ceil((i+1)*S/O)]`` on every axis (ties: the first in scan order). With
     ``return_indices``, also each maximum's flat index in its channel's input plane (int64 array).
@@ -165,12 +178,23 @@ def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *
 
 
 def adaptive_max_pool1d(x, output_size, return_indices=False):
-    """``torch.nn.functional.adaptive_max_pool1d``: ``(N, C, L) -> (N, C, output_size)``."""
+    """``torch.nn.functional.adaptive_max_pool1d``: ``(N, C, L) -> (N, C, output_size)``.
+
+    Args:
+        x: the input ``(N, C, L)`` or ``(C, L)``.
+        output_size: the output length.
+        return_indices: also return the indices of the maxima.
+    """
     return adaptive_max_pool(x, 1, output_size, return_indices)
 
 
 def adaptive_max_pool2d(x, output_size, return_indices=False):
     """``torch.nn.functional.adaptive_max_pool2d``: ``(N, C, H, W) -> (N, C, *output_size)``.
+
+    Args:
+        x: the input ``(N, C, H, W)`` or ``(C, H, W)``.
+        output_size: an int or ``(O_h, O_w)`` (``None`` keeps the input's size).
+        return_indices: also return the indices of the maxima.
 
     >>> adaptive_max_pool2d(np.arange(12.0).reshape(1, 1, 3, 4), (2, 2)).numpy().tolist()
     [[[[5.0, 7.0], [9.0, 11.0]]]]
@@ -179,17 +203,32 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
 
 
 def adaptive_max_pool3d(x, output_size, return_indices=False):
-    """``torch.nn.functional.adaptive_max_pool3d``: ``(N, C, D, H, W) -> (N, C, *output_size)``."""
+    """``torch.nn.functional.adaptive_max_pool3d``: ``(N, C, D, H, W) -> (N, C, *output_size)``.
+
+    Args:
+        x: the input ``(N, C, D, H, W)``.
+        output_size: an int or 3 sizes.
+        return_indices: also return the indices of the maxima.
+    """
     return adaptive_max_pool(x, 3, output_size, return_indices)
 
 
 def adaptive_avg_pool1d(x, output_size) -> Tensor:
-    """``(N, C, L) -> (N, C, output_size)``; see ``adaptive_avg_pool``."""
+    """``(N, C, L) -> (N, C, output_size)``; see ``adaptive_avg_pool``.
+
+    Args:
+        x: the input ``(N, C, L)`` or ``(C, L)``.
+        output_size: the output length.
+    """
     return adaptive_avg_pool(x, 1, output_size)
 
 
 def adaptive_avg_pool2d(x, output_size) -> Tensor:
     """``(N, C, H, W) -> (N, C, *output_size)``, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    Args:
+        x: the input ``(N, C, H, W)`` or ``(C, H, W)``.
+        output_size: an int or ``(O_h, O_w)`` (``None`` keeps the input's size).
 
     >>> adaptive_avg_pool2d(np.arange(12.0).reshape(1, 1, 3, 4), (2, 2)).numpy().tolist()
     [[[[2.5, 4.5], [6.5, 8.5]]]]
@@ -198,7 +237,12 @@ def adaptive_avg_pool2d(x, output_size) -> Tensor:
 
 
 def adaptive_avg_pool3d(x, output_size) -> Tensor:
-    """``(N, C, D, H, W) -> (N, C, *output_size)``; see ``adaptive_avg_pool``."""
+    """``(N, C, D, H, W) -> (N, C, *output_size)``; see ``adaptive_avg_pool``.
+
+    Args:
+        x: the input ``(N, C, D, H, W)``.
+        output_size: an int or 3 sizes.
+    """
     return adaptive_avg_pool(x, 3, output_size)
 
 
@@ -252,7 +296,11 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
 
 @register_layer(example=lambda: (AdaptiveAvgPool1d(4), (2, 3, 8)))
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
-    """Adaptive average pooling over ``(N, C, L)``. Shape: ``(N, C, L) -> (N, C, output_size)``."""
+    """Adaptive average pooling over ``(N, C, L)``. Shape: ``(N, C, L) -> (N, C, output_size)``.
+
+    Args:
+        output_size: the output length ``O``; bin ``i`` averages ``[floor(i*L/O), ceil((i+1)*L/O))``.
+    """
 
     ndim = 1
 
@@ -260,6 +308,9 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
 @register_layer(example=lambda: (AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 6)))
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Adaptive average pooling over ``(N, C, H, W)``; torchvision's AlexNet pools to ``(6, 6)``, VGG to ``(7, 7)``.
+
+    Args:
+        output_size: the output's ``(O_h, O_w)``, or an int for a square; a ``None`` entry keeps that axis.
 
     Shape: ``(N, C, H, W) -> (N, C, O_h, O_w)``; ``output_size`` is an int, or a pair whose
     ``None`` entries keep the input size. No parameters, no MACs (pooling is not counted).
@@ -273,14 +324,23 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
 
 @register_layer(example=lambda: (AdaptiveAvgPool3d((2, 1, 3)), (1, 2, 4, 3, 3)))
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
-    """Adaptive average pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``."""
+    """Adaptive average pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``.
+
+    Args:
+        output_size: an int or ``(O_d, O_h, O_w)`` (``None`` keeps that axis).
+    """
 
     ndim = 3
 
 
 @register_layer(example=lambda: (AdaptiveMaxPool1d(3), (2, 3, 7)))
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    """Adaptive max pooling over ``(N, C, L)``. Shape: ``(N, C, L) -> (N, C, output_size)``."""
+    """Adaptive max pooling over ``(N, C, L)``. Shape: ``(N, C, L) -> (N, C, output_size)``.
+
+    Args:
+        output_size: the output length.
+        return_indices: the forward returns ``(output, indices)``.
+    """
 
     ndim = 1
 
@@ -288,6 +348,11 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
 @register_layer(example=lambda: (AdaptiveMaxPool2d((3, None)), (2, 3, 7, 4)))
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Adaptive max pooling over ``(N, C, H, W)``: the maximum of each of ``O_h x O_w`` bins.
+
+    Args:
+        output_size: the output's ``(O_h, O_w)``, or an int for a square; a ``None`` entry keeps that axis.
+        return_indices: the forward returns ``(output, indices)``, each maximum's flat index in its
+            input plane (an int64 array).
 
     Shape: ``(N, C, H, W) -> (N, C, O_h, O_w)``; the bins and the receptive field are adaptive
     average pooling's.
@@ -301,6 +366,11 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
 
 @register_layer(example=lambda: (AdaptiveMaxPool3d((2, 1, 3)), (1, 2, 4, 3, 5)))
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """Adaptive max pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``."""
+    """Adaptive max pooling over ``(N, C, D, H, W)``. Shape: ``-> (N, C, O_d, O_h, O_w)``.
+
+    Args:
+        output_size: an int or ``(O_d, O_h, O_w)``.
+        return_indices: the forward returns ``(output, indices)``.
+    """
 
     ndim = 3

@@ -17,6 +17,9 @@ from .module import Module, Parameter, run_chain
 class Sequential(Block):
     """Modules applied in order; children are named ``0``, ``1``, ... (or by an ``OrderedDict``).
 
+    Args:
+        *modules: the layers in order, or one ``OrderedDict`` of ``name -> module``.
+
     Shape: whatever the chain of its layers gives.
 
     >>> from strided import nn
@@ -102,6 +105,9 @@ class ModuleList(_NoForward, Module):
     Supports ``append``, ``extend``, ``insert``, ``pop``, indexing (negative too), slicing (a new
     ``ModuleList``), assignment, ``del``, ``len``, iteration and ``+``. It has no ``forward``: the
     module holding it calls its items.
+
+    Args:
+        modules: an iterable of modules (default: empty).
 
     >>> from strided import nn
     >>> layers = nn.ModuleList([nn.Linear(2, 2, rng=0) for _ in range(3)])
@@ -202,6 +208,9 @@ class ModuleDict(_NoForward, Module):
     ``in``, ``len``, iteration over keys, ``keys()``, ``values()``, ``items()``, ``update``,
     ``pop`` and ``clear``. It has no ``forward``.
 
+    Args:
+        modules: a mapping of ``key -> module`` or an iterable of ``(key, module)`` pairs (default: empty).
+
     >>> from strided import nn
     >>> heads = nn.ModuleDict({"cls": nn.Linear(4, 3, rng=0), "box": nn.Linear(4, 2, rng=0)})
     >>> list(heads.state_dict())
@@ -268,6 +277,9 @@ class ParameterList(_NoForward, Module):
 
     Arrays and tensors that are not ``Parameter``s are wrapped in one (a float64 array stays float64).
     Supports ``append``, ``extend``, indexing, slicing, assignment, ``len``, iteration and ``+=``.
+
+    Args:
+        values: an iterable of parameters, tensors or arrays (default: empty).
 
     >>> from strided import nn
     >>> scales = nn.ParameterList([np.ones(3), np.zeros(2)])

@@ -78,7 +78,11 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         x: ``(N, C_in, *S)``.
         weight: ``(C_out, C_in / groups, *K)``.
         bias: ``(C_out,)`` or ``None``.
+        stride: the step between windows, an int or one per spatial axis.
         padding: int, tuple, per-side pairs, or ``'valid' | 'same' | 'full' | 'causal'``.
+        dilation: the spacing between kernel taps, an int or one per spatial axis.
+        groups: independent channel groups; divides ``C_in`` and ``C_out``.
+        owner: the name error messages give (default ``'conv{d}d'``).
 
     Shape:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1``;
@@ -246,19 +250,60 @@ def flipped_gradients(weight, x_cols, g, window: Window, groups: int):
 
 # ------------------------------------------------------------------------------------- functions and layers
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
-    """1-D convolution of ``(N, C, L)``; see ``conv``. ``padding='causal'`` pads only the left."""
+    """1-D convolution of ``(N, C, L)``; see ``conv``. ``padding='causal'`` pads only the left.
+
+    Args:
+        x: the input ``(N, C_in, L)`` or ``(C_in, L)``, a ``Tensor`` or an array.
+        weight: the filters ``(C_out, C_in/groups, K)``.
+        bias: ``(C_out,)`` or ``None``.
+        stride: the step between windows.
+        padding: an int, a ``(lo, hi)`` pair in a 1-tuple, or ``'valid'``, ``'same'``, ``'full'``, ``'causal'``.
+        dilation: the spacing between kernel taps.
+        groups: independent channel groups.
+
+    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, as ``Conv1d``.
+    """
     check_weight_rank(weight, 1, "conv1d", "C_out, C_in/groups")
     return conv(x, weight, bias, stride, padding, dilation, groups, "conv1d")
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
-    """2-D convolution of ``(N, C, H, W)``; see ``conv``."""
+    """2-D convolution of ``(N, C, H, W)``; see ``conv``.
+
+    Args:
+        x: the input ``(N, C_in, H, W)`` or ``(C_in, H, W)``, a ``Tensor`` or an array.
+        weight: the filters ``(C_out, C_in/groups, kh, kw)``.
+        bias: ``(C_out,)`` or ``None``.
+        stride: the step between windows, an int or ``(sh, sw)``.
+        padding: an int, ``(ph, pw)``, per-side pairs, or ``'valid'``, ``'same'``, ``'full'``.
+        dilation: the spacing between kernel taps, an int or ``(dh, dw)``.
+        groups: independent channel groups.
+
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``, as ``Conv2d``.
+
+    Example:
+        >>> conv2d(np.ones((1, 1, 4, 4)), np.ones((2, 1, 3, 3))).shape
+        (1, 2, 2, 2)
+    """
     check_weight_rank(weight, 2, "conv2d", "C_out, C_in/groups")
     return conv(x, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
-    """3-D convolution of ``(N, C, D, H, W)``; see ``conv``."""
+    """3-D convolution of ``(N, C, D, H, W)``; see ``conv``.
+
+    Args:
+        x: the input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``.
+        weight: the filters ``(C_out, C_in/groups, kd, kh, kw)``.
+        bias: ``(C_out,)`` or ``None``.
+        stride: the step, an int or 3 ints.
+        padding: an int, 3 ints, 3 pairs or a mode string.
+        dilation: the tap spacing, an int or 3 ints.
+        groups: independent channel groups.
+
+    Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``.
+    """
+
     check_weight_rank(weight, 3, "conv3d", "C_out, C_in/groups")
     return conv(x, weight, bias, stride, padding, dilation, groups, "conv3d")
 
@@ -326,13 +371,35 @@ class _ConvNd(Module):
 
 @register_layer(example=lambda: (Conv1d(2, 4, 3, stride=2, padding="same", dilation=1, rng=0), (2, 2, 9)))
 class Conv1d(_ConvNd):
-    """1-D convolution layer over ``(N, C_in, L)``.
+    """1-D convolution layer over ``(N, C_in, L)`` (time series, text, audio).
 
-    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``,
+    The arguments are those of ``Conv2d`` with one spatial axis; ``padding='causal'`` (1-D
+    only) pads ``dilation*(kernel_size-1)`` on the left only, so output ``t`` sees inputs ``<= t``.
+
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output (the number of filters).
+        kernel_size: the window length, an int or a 1-tuple.
+        stride: the step between two windows (default 1).
+        padding: an int, a 1-tuple, a ``((lo, hi),)`` pair, or ``'valid'`` (none), ``'same'``
+            (``ceil(L / stride)`` outputs, an odd total padding puts the extra at the end),
+            ``'full'`` (``dilation*(kernel_size-1)`` both sides) or ``'causal'`` (that much, left only).
+        dilation: the spacing between kernel taps (1: contiguous).
+        groups: split channels into this many independent groups; must divide both channel counts.
+        bias: learn a per-channel bias ``(C_out,)``.
+        padding_mode: what the padded samples hold: ``'zeros'``, ``'reflect'`` (mirror without
+            repeating the edge), ``'replicate'`` (repeat the edge) or ``'circular'`` (wrap around).
+        rng: the generator of the initial weights: a ``numpy.random.Generator`` (used as is), an int
+            seed (a new generator) or ``None`` (the library's default generator, ``st.manual_seed``).
+            Weight ``(C_out, C_in/groups, K)`` and bias are drawn, weight first, from
+            ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C_in/groups * K`` (PyTorch's default).
+
+    Shape: ``(N, C_in, L) -> (N, C_out, L_out)`` (or unbatched ``(C_in, L) -> (C_out, L_out)``),
     ``L_out = floor((L + lo + hi - dilation*(kernel_size-1) - 1) / stride) + 1``.
 
-    >>> Conv1d(1, 4, 3, padding="causal", rng=0)(np.zeros((2, 1, 10))).shape
-    (2, 4, 10)
+    Example:
+        >>> Conv1d(1, 4, 3, padding="causal", rng=0)(np.zeros((2, 1, 10))).shape
+        (2, 4, 10)
     """
 
     ndim = 1
@@ -342,10 +409,36 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """2-D convolution layer over ``(N, C_in, H, W)``; ``groups=in_channels`` makes it depthwise.
 
-    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` with the output-size rule per axis.
+    Strictly a cross-correlation (the kernel is not flipped), as in every deep-learning framework.
+    A per-axis argument is an int (the same on both axes) or a ``(height, width)`` tuple.
 
-    >>> Conv2d(3, 16, 3, padding="same", rng=0)(np.zeros((1, 3, 32, 32))).shape
-    (1, 16, 32, 32)
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output (the number of filters).
+        kernel_size: the window size, ``k`` or ``(kh, kw)``.
+        stride: the step between two windows, per axis (default 1).
+        padding: how many pixels to add at the borders: an int, an ``(ph, pw)`` tuple (both sides),
+            ``((top, bottom), (left, right))`` pairs, or a mode: ``'valid'`` (none), ``'same'``
+            (``ceil(H / stride)`` outputs; an odd total puts the extra pixel at the end, TensorFlow's
+            rule, PyTorch's for stride 1) or ``'full'`` (``dilation*(k-1)`` on each side).
+        dilation: the spacing between kernel taps, per axis (1: contiguous; 2 skips every other pixel).
+        groups: split the channels into this many independent convolutions; must divide both
+            channel counts (``groups=in_channels``: depthwise).
+        bias: learn a per-channel bias ``(C_out,)`` added to every output pixel.
+        padding_mode: what the padded pixels hold: ``'zeros'``, ``'reflect'`` (mirror without
+            repeating the edge), ``'replicate'`` (repeat the edge) or ``'circular'`` (wrap around).
+        rng: the generator of the initial weights: a ``numpy.random.Generator`` (used as is), an int
+            seed (a new generator) or ``None`` (the library's default generator, seeded by
+            ``st.manual_seed``). Weight ``(C_out, C_in/groups, kh, kw)`` and bias are drawn, weight
+            first, from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in = C_in/groups * kh * kw``
+            (PyTorch's default, ``kaiming_uniform_(a=sqrt(5))``).
+
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` (or unbatched ``(C_in, H, W)``), per axis
+    ``H_out = floor((H + top + bottom - dilation*(kh-1) - 1) / stride) + 1``.
+
+    Example:
+        >>> Conv2d(3, 16, 3, padding="same", rng=0)(np.zeros((1, 3, 32, 32))).shape
+        (1, 16, 32, 32)
     """
 
     ndim = 2
@@ -356,7 +449,27 @@ class Conv2d(_ConvNd):
 class Conv3d(_ConvNd):
     """3-D convolution layer over ``(N, C_in, D, H, W)`` (video, volumes).
 
+    The arguments are those of ``Conv2d`` with three spatial axes ``(depth, height, width)``.
+
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: ``k`` or ``(kd, kh, kw)``.
+        stride: the step per axis (default 1).
+        padding: an int, 3 ints, 3 ``(lo, hi)`` pairs, ``'valid'``, ``'same'`` or ``'full'``.
+        dilation: the spacing between kernel taps, per axis.
+        groups: independent channel groups; must divide both channel counts.
+        bias: learn a per-channel bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator) for the
+            initial weights, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C_in/groups * kd*kh*kw``.
+
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)`` with the output-size rule per axis.
+
+    Example:
+        >>> Conv3d(2, 4, 3, padding=1, rng=0)(np.zeros((1, 2, 4, 5, 6))).shape
+        (1, 4, 4, 5, 6)
     """
+
 
     ndim = 3

@@ -77,8 +77,12 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         x: ``(N, C_in, *S)``.
         weight: ``(C_in, C_out / groups, *K)``.
         bias: ``(C_out,)`` or ``None``.
+        stride: the up-sampling step, an int or one per spatial axis.
         padding: int, tuple of ints, or per-side ``(lo, hi)`` pairs cropped off the output.
         output_padding: extra size at the high end of each axis, smaller than stride or dilation.
+        groups: independent channel groups; divides ``C_in`` and ``C_out``.
+        dilation: the spacing between kernel taps.
+        owner: the name error messages give (default ``'conv_transpose'``).
 
     Shape:
         ``O_i = (S_i - 1) * stride_i - lo_i - hi_i + dilation_i * (K_i - 1) + output_padding_i + 1``;
@@ -130,19 +134,58 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
 
 
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
-    """1-D transposed convolution of ``(N, C_in, L)``; see ``conv_transpose``."""
+    """1-D transposed convolution of ``(N, C_in, L)``; see ``conv_transpose``.
+
+    Args:
+        x: the input ``(N, C_in, L)`` or ``(C_in, L)``.
+        weight: ``(C_in, C_out/groups, K)`` (the layout of the convolution it transposes).
+        bias: ``(C_out,)`` or ``None``.
+        stride: the up-sampling step.
+        padding: cropped off both ends of the output (an int or a 1-tuple or pair).
+        output_padding: extra length at the end, smaller than stride or dilation.
+        groups: independent channel groups.
+        dilation: the spacing between kernel taps.
+
+    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, as ``ConvTranspose1d``.
+    """
     check_weight_rank(weight, 1, "conv_transpose1d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose1d")
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
-    """2-D transposed convolution of ``(N, C_in, H, W)``; see ``conv_transpose``."""
+    """2-D transposed convolution of ``(N, C_in, H, W)``; see ``conv_transpose``.
+
+    Args:
+        x: the input ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
+        weight: ``(C_in, C_out/groups, kh, kw)``.
+        bias: ``(C_out,)`` or ``None``.
+        stride: the up-sampling step, an int or ``(sh, sw)``.
+        padding: cropped off the output's borders: an int, ``(ph, pw)`` or per-side pairs.
+        output_padding: extra rows/columns at the bottom/right, smaller than stride or dilation.
+        groups: independent channel groups.
+        dilation: the spacing between kernel taps.
+
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``, as ``ConvTranspose2d``.
+    """
     check_weight_rank(weight, 2, "conv_transpose2d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose2d")
 
 
 def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
-    """3-D transposed convolution of ``(N, C_in, D, H, W)``; see ``conv_transpose``."""
+    """3-D transposed convolution of ``(N, C_in, D, H, W)``; see ``conv_transpose``.
+
+    Args:
+        x: the input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``.
+        weight: ``(C_in, C_out/groups, kd, kh, kw)``.
+        bias: ``(C_out,)`` or ``None``.
+        stride: the up-sampling step, an int or 3 ints.
+        padding: cropped off the output, an int, 3 ints or 3 pairs.
+        output_padding: extra size at the high end of each axis.
+        groups: independent channel groups.
+        dilation: the tap spacing.
+
+    Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``.
+    """
     check_weight_rank(weight, 3, "conv_transpose3d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose3d")
 
@@ -219,11 +262,29 @@ class _ConvTransposeNd(Module):
 class ConvTranspose1d(_ConvTransposeNd):
     """1-D transposed convolution layer over ``(N, C_in, L)`` (learned up-sampling of sequences).
 
+    The arguments are those of ``ConvTranspose2d`` with one spatial axis.
+
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: the window length, an int or a 1-tuple.
+        stride: the up-sampling factor (default 1).
+        padding: samples cropped off each end of the full output (an int, 1-tuple or pair).
+        output_padding: extra samples at the end, to pick one of the lengths a strided
+            convolution maps to the same size; smaller than ``stride`` or ``dilation``.
+        groups: independent channel groups; divides both channel counts.
+        bias: learn a per-channel bias.
+        dilation: the spacing between kernel taps.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator) for the
+            initial weights ``(C_in, C_out/groups, K)``, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with
+            PyTorch's ``fan_in = C_out/groups * K`` for this layout.
+
     Shape: ``(N, C_in, L) -> (N, C_out, L_out)``,
     ``L_out = (L - 1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1``.
 
-    >>> ConvTranspose1d(4, 2, 4, stride=2, padding=1, rng=0)(np.zeros((1, 4, 10))).shape
-    (1, 2, 20)
+    Example:
+        >>> ConvTranspose1d(4, 2, 4, stride=2, padding=1, rng=0)(np.zeros((1, 4, 10))).shape
+        (1, 2, 20)
     """
 
     ndim = 1
@@ -233,11 +294,33 @@ class ConvTranspose1d(_ConvTransposeNd):
 class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution layer over ``(N, C_in, H, W)`` (decoders, segmentation, GANs).
 
+    The adjoint (gradient) of ``Conv2d`` with the same arguments: every input pixel scatters a
+    copy of the kernel, scaled by its value, ``stride`` pixels apart; overlaps add up. A per-axis
+    argument is an int or a ``(height, width)`` tuple.
+
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: the kernel size, ``k`` or ``(kh, kw)``.
+        stride: the up-sampling factor per axis (default 1).
+        padding: pixels cropped off each border of the full output: an int, ``(ph, pw)`` or
+            ``((top, bottom), (left, right))`` pairs (no mode strings).
+        output_padding: extra rows/columns at the bottom/right, to pick one of the sizes a strided
+            ``Conv2d`` maps to the same output; smaller than ``stride`` or ``dilation``.
+        groups: independent channel groups; divides both channel counts.
+        bias: learn a per-channel bias ``(C_out,)``.
+        dilation: the spacing between kernel taps.
+        rng: the generator of the initial weights: a ``numpy.random.Generator`` (used as is), an int
+            seed (a new generator) or ``None`` (the library's default generator, ``st.manual_seed``).
+            Weight ``(C_in, C_out/groups, kh, kw)`` and bias come from ``U(-1/sqrt(fan_in),
+            1/sqrt(fan_in))`` with PyTorch's ``fan_in = C_out/groups * kh * kw`` for this layout.
+
     Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``, per axis
     ``(S - 1)*stride - 2*padding + dilation*(K-1) + output_padding + 1``.
 
-    >>> ConvTranspose2d(16, 3, 4, stride=2, padding=1, rng=0)(np.zeros((1, 16, 8, 8))).shape
-    (1, 3, 16, 16)
+    Example:
+        >>> ConvTranspose2d(16, 3, 4, stride=2, padding=1, rng=0)(np.zeros((1, 16, 8, 8))).shape
+        (1, 3, 16, 16)
     """
 
     ndim = 2
@@ -248,7 +331,23 @@ class ConvTranspose2d(_ConvTransposeNd):
 class ConvTranspose3d(_ConvTransposeNd):
     """3-D transposed convolution layer over ``(N, C_in, D, H, W)`` (volumes, video).
 
+    The arguments are those of ``ConvTranspose2d`` with three spatial axes.
+
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: ``k`` or ``(kd, kh, kw)``.
+        stride: the up-sampling factor per axis.
+        padding: cropped off each border: an int, 3 ints or 3 pairs.
+        output_padding: extra size at the high end of each axis.
+        groups: independent channel groups.
+        bias: learn a per-channel bias.
+        dilation: the tap spacing per axis.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator) for the
+            initial weights, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C_out/groups * kd*kh*kw``.
+
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)`` with the output-size rule per axis.
     """
+
 
     ndim = 3

@@ -37,7 +37,16 @@ def check_p(p, owner: str) -> float:
 def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     """Inverted dropout; the identity when ``training`` is false or ``p == 0``.
 
-    ``rng``: a ``numpy.random.Generator`` or seed, the only source of randomness.
+    Each value is zeroed with probability ``p`` and the others scaled by ``1/(1-p)``, so the
+    expected output equals the input.
+
+    Args:
+        x: the input, any shape.
+        p: the probability of zeroing a value, in ``[0, 1]``.
+        training: drop (``True``) or return ``x`` as it is (``False``).
+        rng: the only source of randomness: a ``numpy.random.Generator`` (used as is), an int seed
+            (a new generator) or ``None`` (the library's default generator, ``st.manual_seed``).
+
     Shape: any, unchanged.
     """
     if not 0 <= p <= 1:
@@ -88,17 +97,38 @@ def feature_dropout(x, p: float, training: bool, rng, ndim: int, owner: str) -> 
 
 
 def dropout1d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
-    """Channel dropout of ``(N, C, L)`` or ``(C, L)``; see ``feature_dropout``. Shape: unchanged."""
+    """Channel dropout of ``(N, C, L)`` or ``(C, L)``; see ``feature_dropout``. Shape: unchanged.
+
+    Args:
+        x: the input ``(N, C, L)`` or ``(C, L)``.
+        p: the probability of zeroing a channel.
+        training: drop, or return ``x`` as it is.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
+    """
     return feature_dropout(x, p, training, rng, 1, "dropout1d")
 
 
 def dropout2d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
-    """Channel dropout of ``(N, C, H, W)``; see ``feature_dropout``. Shape: unchanged."""
+    """Channel dropout of ``(N, C, H, W)``; see ``feature_dropout``. Shape: unchanged.
+
+    Args:
+        x: the input ``(N, C, H, W)``.
+        p: the probability of zeroing a feature map.
+        training: drop, or return ``x`` as it is.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
+    """
     return feature_dropout(x, p, training, rng, 2, "dropout2d")
 
 
 def dropout3d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
-    """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)``; see ``feature_dropout``. Shape: unchanged."""
+    """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)``; see ``feature_dropout``. Shape: unchanged.
+
+    Args:
+        x: the input ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+        p: the probability of zeroing a channel.
+        training: drop, or return ``x`` as it is.
+        rng: the mask's generator, seed or ``None``.
+    """
     return feature_dropout(x, p, training, rng, 3, "dropout3d")
 
 
@@ -113,6 +143,12 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, rng=None) -> Tensor
     Each value is kept with probability ``1 - p``, else set to ``-alpha`` (``SELU_SATURATION``); then
     ``a * value + a * alpha * p`` with ``a = ((1 - p) * (1 + p * alpha^2)) ** -0.5``, which keeps a
     zero-mean unit-variance input so. Shape: any, unchanged.
+
+    Args:
+        x: the input, any shape.
+        p: the probability of dropping a value.
+        training: drop (default ``False``, as PyTorch's functional form), or return ``x``.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
     """
     p = check_p(p, "alpha_dropout")
     x = as_tensor(x)
@@ -130,7 +166,23 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, rng=None) -> Tensor
 
 @register_layer(example=lambda: (Dropout(0.5, rng=0), (4, 6)))
 class Dropout(Module):
-    """Dropout with probability ``p`` in training mode; the identity in eval mode. Shape: unchanged."""
+    """Dropout with probability ``p`` in training mode; the identity in eval mode.
+
+    In training every value is zeroed with probability ``p`` and the kept ones are scaled by
+    ``1/(1-p)`` (inverted dropout), so evaluation needs no rescaling.
+
+    Args:
+        p: the probability of zeroing a value, in ``[0, 1]`` (default 0.5).
+        rng: the generator of the masks, fixed at construction: a ``numpy.random.Generator`` (used
+            as is, shared with whoever else draws from it), an int seed (a new generator of this
+            layer's own) or ``None`` (the library's default generator, seeded by ``st.manual_seed``).
+
+    Shape: any, unchanged.
+
+    Example:
+        >>> sorted(set(Dropout(0.5, rng=0)(np.ones((4, 6))).data.ravel().tolist()))
+        [0.0, 2.0]
+    """
 
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
@@ -172,9 +224,14 @@ class Dropout1d(_DropoutNd):
     """Zero whole channels of ``(N, C, L)`` (or ``(C, L)``) with probability ``p`` in training, scale
     the rest by ``1/(1-p)``; the identity in eval mode. PyTorch's ``nn.Dropout1d``. Shape: unchanged.
 
-    >>> y = Dropout1d(0.5, rng=0)(np.ones((2, 8, 3))).data
-    >>> bool((y == y[:, :, :1]).all()), sorted(set(y.ravel().tolist()))   # whole channels, 0 or 1/(1-p)
-    (True, [0.0, 2.0])
+    Args:
+        p: the probability of zeroing a channel.
+        rng: the masks' generator: a ``numpy.random.Generator``, an int seed or ``None`` (the default).
+
+    Example:
+        >>> y = Dropout1d(0.5, rng=0)(np.ones((2, 8, 3))).data
+        >>> bool((y == y[:, :, :1]).all()), sorted(set(y.ravel().tolist()))   # whole channels, 0 or 1/(1-p)
+        (True, [0.0, 2.0])
     """
     ndim = 1
 
@@ -185,6 +242,11 @@ class Dropout2d(_DropoutNd):
     ``(n, c)``), scale the rest by ``1/(1-p)``; the identity in eval mode. PyTorch's
     ``nn.Dropout2d``, except that a 3-D input, which PyTorch reads as ``(N, C, L)`` with a
     deprecation warning, is refused. Shape: unchanged.
+
+    Args:
+        p: the probability of zeroing a feature map (default 0.5).
+        rng: the generator of the masks: a ``numpy.random.Generator`` (used as is), an int seed (a
+            new generator) or ``None`` (the library's default generator).
     """
     ndim = 2
 
@@ -194,6 +256,10 @@ class Dropout3d(_DropoutNd):
     """Zero whole channels of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``) with probability ``p`` in
     training, scale the rest by ``1/(1-p)``; the identity in eval mode. PyTorch's ``nn.Dropout3d``.
     Shape: unchanged.
+
+    Args:
+        p: the probability of zeroing a channel.
+        rng: a generator, an int seed or ``None`` for the masks.
     """
     ndim = 3
 
@@ -202,6 +268,10 @@ class Dropout3d(_DropoutNd):
 class AlphaDropout(Module):
     """Alpha dropout with probability ``p`` in training mode (see ``alpha_dropout``), for SELU
     networks; the identity in eval mode. PyTorch's ``nn.AlphaDropout``. Shape: any, unchanged.
+
+    Args:
+        p: the probability of dropping a value.
+        rng: the masks' generator: a ``numpy.random.Generator``, an int seed or ``None`` (the default).
     """
 
     def __init__(self, p: float = 0.5, rng=None):
@@ -223,6 +293,13 @@ def stochastic_depth(x, p: float, mode: str = "row", training: bool = True, rng=
     a block, so that a dropped example passes on the block's input alone. The identity when
     ``training`` is false or ``p == 0``; ``rng`` (a ``numpy.random.Generator`` or seed) is the only
     source of randomness.
+
+    Args:
+        x: the input ``(N, *)``, the output of a residual branch.
+        p: the probability of dropping.
+        mode: ``"row"`` (one draw per example) or ``"batch"`` (one for all).
+        training: drop, or return ``x`` as it is.
+        rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
 
     Shape: ``(N, *)``, unchanged; the mask is ``(N, 1, ..., 1)`` ("row") or ``(1, ..., 1)`` ("batch").
     """

@@ -55,6 +55,13 @@ def embedding(input, weight, padding_idx=None, *, scale_grad_by_freq: bool = Fal
     is divided by how often its index occurs in ``input``. (PyTorch's ``max_norm``, which
     rescales rows of the weight in place during the forward pass, is not offered.)
 
+    Args:
+        input: integer indices, any shape.
+        weight: the table ``(num_embeddings, embedding_dim)``.
+        padding_idx: a row whose gradient stays zero, or ``None``.
+        scale_grad_by_freq: divide each row's gradient by its index's count in ``input``.
+        owner: the name error messages give.
+
     Shape: ``input (*)`` integers, ``weight (num_embeddings, embedding_dim)`` -> ``(*, embedding_dim)``.
     """
     w = as_tensor(weight)
@@ -87,6 +94,14 @@ class Embedding(Module):
     The input is an integer array of any shape (not a ``Tensor``, which is always floating).
     ``scale_grad_by_freq`` and ``rng`` are keyword-only (PyTorch's fourth positional argument is
     ``max_norm``, which is not offered).
+
+    Args:
+        num_embeddings: the number of rows (the vocabulary size).
+        embedding_dim: the length of each vector.
+        padding_idx: a row set to zero that gets no gradient (negative counts from the end), or ``None``.
+        scale_grad_by_freq: divide each row's gradient by how often its index occurs in the batch.
+        rng: the generator of the initial weights (N(0, 1)): a ``numpy.random.Generator`` (used as
+            is), an int seed (a new generator) or ``None`` (the library's default generator).
 
     Shape: ``(*)`` integers -> ``(*, embedding_dim)``.
 

@@ -42,7 +42,12 @@ def last_nan_or_first_max(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def global_avg_pool(x, keepdims: bool = False) -> Tensor:
-    """Mean over every spatial axis. Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims)."""
+    """Mean over every spatial axis. Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims).
+
+    Args:
+        x: the input ``(N, C, *S)``.
+        keepdims: keep the spatial axes, of size 1.
+    """
     x = as_tensor(x)
     _check_spatial(x, "global_avg_pool")
     return x.mean(axis=tuple(range(2, x.ndim)), keepdims=keepdims)
@@ -51,6 +56,10 @@ def global_avg_pool(x, keepdims: bool = False) -> Tensor:
 def global_max_pool(x, keepdims: bool = False) -> Tensor:
     """Maximum over every spatial axis; the gradient goes to the first maximum, or to the last NaN
     where there is one (PyTorch's ``adaptive_max_pool*d(x, 1)``).
+
+    Args:
+        x: the input ``(N, C, *S)``.
+        keepdims: keep the spatial axes, of size 1.
 
     Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims).
     """
@@ -92,7 +101,11 @@ class _GlobalPool(Module):
 
 @register_layer(example=lambda: (GlobalAvgPool(), (2, 3, 4, 5)))
 class GlobalAvgPool(_GlobalPool):
-    """Average of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``."""
+    """Average of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``.
+
+    Args:
+        keepdims: keep the spatial axes, of size 1: ``(N, C, 1, ..., 1)`` (default off).
+    """
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)
@@ -102,7 +115,11 @@ class GlobalAvgPool(_GlobalPool):
 
 @register_layer(example=lambda: (GlobalMaxPool(keepdims=True), (2, 3, 6)))
 class GlobalMaxPool(_GlobalPool):
-    """Maximum of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``."""
+    """Maximum of each channel over all spatial positions. Shape: ``(N, C, *S) -> (N, C)``.
+
+    Args:
+        keepdims: keep the spatial axes, of size 1: ``(N, C, 1, ..., 1)`` (default off).
+    """
 
     def forward(self, x) -> Tensor:
         x = as_tensor(x)

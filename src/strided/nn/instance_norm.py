@@ -29,6 +29,17 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     updated in place, ``running = (1 - momentum) * running + momentum * mean_n(stat_nc)``, with
     the unbiased variance. Without it, ``running_mean`` and ``running_var`` normalise instead.
 
+    Args:
+        x: the input ``(N, C, *S)``.
+        running_mean: ``(C,)`` NumPy array or ``None``.
+        running_var: ``(C,)`` NumPy array or ``None``.
+        weight: the per-channel scale ``(C,)`` or ``None``.
+        bias: the per-channel shift ``(C,)`` or ``None``.
+        use_input_stats: normalise by each example's own statistics (else by the running ones).
+        momentum: the weight of each batch in the running averages.
+        eps: added to the variance before the square root.
+        owner: the name error messages give.
+
     Shape: ``(N, C, *S)``, unchanged (``prod(S) > 1`` with ``use_input_stats``); the other
     arguments ``(C,)``. An empty batch leaves the running statistics unchanged.
     """
@@ -150,10 +161,18 @@ class InstanceNorm1d(_InstanceNorm):
     """Instance normalisation of ``(N, C, L)`` (or unbatched ``(C, L)``), PyTorch's ``nn.InstanceNorm1d``:
     each ``(n, c)`` row normalised over ``L``; ``affine`` adds a per-channel weight and bias.
 
+    Args:
+        num_features: the number of channels ``C``.
+        eps: added to the variance before the square root.
+        momentum: the running averages' update weight (``None``: 0, they stay as they are).
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default.
+        track_running_stats: keep running averages and normalise by them in evaluation; off by default.
+
     Shape: unchanged.
 
-    >>> InstanceNorm1d(3)(np.arange(12.0).reshape(1, 3, 4)).shape
-    (1, 3, 4)
+    Example:
+        >>> InstanceNorm1d(3)(np.arange(12.0).reshape(1, 3, 4)).shape
+        (1, 3, 4)
     """
     ndim = 1
 
@@ -163,6 +182,13 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance normalisation of ``(N, C, H, W)`` (or ``(C, H, W)``), PyTorch's ``nn.InstanceNorm2d``:
     each ``(n, c)`` map normalised over its ``H * W`` positions (style transfer's normalisation).
 
+    Args:
+        num_features: the number of channels ``C``.
+        eps: added to the variance before the square root (default ``1e-5``).
+        momentum: the weight of each batch in the running averages (``None``: not updated).
+        affine: learn a per-channel ``weight`` and ``bias`` (default off, as PyTorch).
+        track_running_stats: keep running averages and use them in evaluation (default off).
+
     Shape: unchanged.
     """
     ndim = 2
@@ -171,6 +197,13 @@ class InstanceNorm2d(_InstanceNorm):
 @register_layer(example=lambda: (InstanceNorm3d(2), (2, 2, 3, 3, 3)))
 class InstanceNorm3d(_InstanceNorm):
     """Instance normalisation of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``), PyTorch's ``nn.InstanceNorm3d``.
+
+    Args:
+        num_features: channels ``C``.
+        eps: the variance's stabiliser.
+        momentum: the running averages' update weight.
+        affine: a learned per-channel scale and shift.
+        track_running_stats: running averages for evaluation.
 
     Shape: unchanged.
     """

@@ -42,6 +42,11 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
 
     Ties: among equal values the earliest positions are selected.
 
+    Args:
+        x: the input ``(N, C, L)`` or ``(C, L)``.
+        k: how many values to keep, ``1 <= k <= L``.
+        owner: the name error messages give.
+
     Shape: ``(N, C, L) -> (N, C, k)`` (or ``(C, L) -> (C, k)``); requires ``1 <= k <= L``.
 
     >>> kmax_pool1d(np.array([[[3., 1., 4., 1., 5., 9., 2.]]], dtype=np.float32), 3).data
@@ -65,6 +70,9 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
 @register_layer(example=lambda: (KMaxPool1d(1), (2, 3, 7)))
 class KMaxPool1d(Module):
     """k-max pooling over ``(N, C, L)``: the ``k`` largest values per channel, in sequence order.
+
+    Args:
+        k: how many values each channel keeps (at least 1, at most the input length).
 
     Shape: ``(N, C, L) -> (N, C, k)`` for any ``L >= k``.
 

@@ -157,6 +157,14 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5, o
     As ``torch.nn.functional.layer_norm``: biased variance, ``weight`` and ``bias`` of
     ``normalized_shape`` (either may be ``None``).
 
+    Args:
+        x: the input ``(*, *normalized_shape)``.
+        normalized_shape: the trailing axes normalised together, an int or a tuple.
+        weight: the element-wise scale of ``normalized_shape``, or ``None``.
+        bias: the element-wise shift of ``normalized_shape``, or ``None``.
+        eps: added to the variance before the square root.
+        owner: the name error messages give.
+
     Shape: ``(*, *normalized_shape)``, unchanged.
     """
     shape = as_normalized_shape(normalized_shape, owner)
@@ -194,10 +202,18 @@ class LayerNorm(Module):
     and ``bias`` (zeros) have ``normalized_shape`` (``elementwise_affine=False``: neither;
     ``bias=False``: weight only).
 
+    Args:
+        normalized_shape: the trailing axes normalised together: an int (the last axis) or a tuple
+            (e.g. ``(C, H, W)`` for a whole example).
+        eps: added to the variance before the square root (default ``1e-5``).
+        elementwise_affine: learn ``weight`` (and ``bias``) of ``normalized_shape``.
+        bias: with ``elementwise_affine``, learn the ``bias`` too.
+
     Shape: ``(*, *normalized_shape)``, unchanged.
 
-    >>> LayerNorm((4, 4))(np.ones((2, 3, 4, 4))).shape
-    (2, 3, 4, 4)
+    Example:
+        >>> LayerNorm((4, 4))(np.ones((2, 3, 4, 4))).shape
+        (2, 3, 4, 4)
     """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
@@ -239,6 +255,14 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5, ow
     """Normalise each example's ``num_groups`` groups of consecutive channels (all their positions),
     then ``* weight + bias`` per channel, as ``torch.nn.functional.group_norm``.
 
+    Args:
+        x: the input ``(N, C, *S)``.
+        num_groups: the number of channel groups; divides ``C``.
+        weight: the per-channel scale ``(C,)``, or ``None``.
+        bias: the per-channel shift ``(C,)``, or ``None``.
+        eps: added to the variance before the square root.
+        owner: the name error messages give.
+
     Shape: ``(N, C, *S)``, unchanged, ``C`` divisible by ``num_groups``; ``weight``, ``bias``: ``(C,)``.
     """
     num_groups = as_int(num_groups, "num_groups", owner)
@@ -260,11 +284,19 @@ class GroupNorm(Module):
     ``GroupNorm(1, C)`` normalises each example as a whole, ``GroupNorm(C, C)`` is instance
     normalisation with an affine map.
 
+    Args:
+        num_groups: the number of channel groups; divides ``num_channels``.
+        num_channels: the number of channels ``C`` of the input.
+        eps: added to the variance before the square root (default ``1e-5``).
+        affine: learn a per-channel ``weight`` and ``bias``.
+
     Shape: ``(N, C, *S)``, unchanged.
 
-    >>> GroupNorm(2, 4)(np.ones((2, 4, 3, 3))).shape
-    (2, 4, 3, 3)
+    Example:
+        >>> GroupNorm(2, 4)(np.ones((2, 4, 3, 3))).shape
+        (2, 4, 3, 3)
     """
+
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
         super().__init__()

@@ -20,6 +20,12 @@ from .registry import register_layer
 def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
     """``x @ weight.T + bias``, as ``torch.nn.functional.linear``.
 
+    Args:
+        x: the input ``(*, in)``, a ``Tensor`` or an array.
+        weight: ``(out, in)``.
+        bias: ``(out,)`` or ``None``.
+        owner: the name error messages give.
+
     Shape: ``x (*, in)``, ``weight (out, in)``, ``bias (out,)`` -> ``(*, out)``.
     """
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
@@ -50,10 +56,20 @@ def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
 class Linear(Module):
     """Dense layer ``y = x W^T + b``, initialised as PyTorch does (U(+-1/sqrt(in_features))).
 
+    Args:
+        in_features: the size of the input's last axis.
+        out_features: the size of the output's last axis.
+        bias: learn a bias ``(out_features,)``.
+        rng: the generator of the initial weights: a ``numpy.random.Generator`` (used as is), an int
+            seed (a new generator) or ``None`` (the library's default generator, ``st.manual_seed``).
+            Weight ``(out_features, in_features)`` then bias are drawn from
+            ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` (PyTorch's ``kaiming_uniform_(a=sqrt(5))``).
+
     Shape: ``(*, in_features) -> (*, out_features)``.
 
-    >>> Linear(120, 84, rng=0)(np.zeros((2, 120))).shape
-    (2, 84)
+    Example:
+        >>> Linear(120, 84, rng=0)(np.zeros((2, 120))).shape
+        (2, 84)
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None):
@@ -83,13 +99,31 @@ class Linear(Module):
 
 
 def flatten(x, start_dim: int = 1) -> Tensor:
-    """Merge the axes from ``start_dim`` on. Shape: ``(N, C, H, W) -> (N, C*H*W)``."""
+    """Merge the axes from ``start_dim`` on.
+
+    Args:
+        x: the input, a ``Tensor`` or an array.
+        start_dim: the first axis merged (negative counts from the end).
+
+    Shape: ``(N, C, H, W) -> (N, C*H*W)`` with ``start_dim=1``.
+    """
     return as_tensor(x).flatten(start_dim)
 
 
 @register_layer(example=lambda: (Flatten(), (2, 3, 4, 5)))
 class Flatten(Module):
-    """Merge the axes from ``start_dim`` (default 1) on. Shape: ``(N, C, H, W) -> (N, C*H*W)``."""
+    """Merge the axes from ``start_dim`` (default 1) on, before a ``Linear`` classifier.
+
+    Args:
+        start_dim: the first axis merged (default 1 keeps the batch axis; negative counts from the end).
+
+    Shape: ``(N, C, H, W) -> (N, C*H*W)``.
+
+    Example:
+        >>> Flatten()(np.zeros((2, 16, 5, 5))).shape
+        (2, 400)
+    """
+
 
     def __init__(self, start_dim: int = 1):
         super().__init__()

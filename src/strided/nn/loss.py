@@ -219,6 +219,15 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
     ``weight`` (one per class) is a constant. Arguments after ``weight`` are keyword-only (PyTorch
     has its deprecated ``size_average``/``reduce`` there).
 
+    Args:
+        input: the class scores (logits), a ``Tensor`` with the class axis at 1 (or 0 unbatched).
+        target: class indices (ints) or class probabilities of the input's shape.
+        weight: a rescaling weight per class ``(C,)``, or ``None``.
+        ignore_index: a target index that contributes neither loss nor gradient (index targets only).
+        reduction: ``'mean'`` (weighted mean over the counted predictions), ``'sum'`` or ``'none'``.
+        label_smoothing: in ``[0, 1]``: the target mixes ``1 - label_smoothing`` of itself with the
+            uniform distribution.
+
     Shape: logits ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``; target ``(N,)``, ``(N, d1, ...)``
     or ``()`` of class indices, or probabilities shaped like the logits; output a scalar
     (``'mean'``, ``'sum'``) or ``(N,)``, ``(N, d1, ...)``, ``()`` (``'none'``).
@@ -298,6 +307,13 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
     ``'mean'`` divides by the summed ``w[y]`` of the targets not ignored; an ignored target
     (``y == ignore_index``) contributes 0. ``cross_entropy(z, y) == nll_loss(log_softmax(z, 1), y)``.
 
+    Args:
+        input: log-probabilities, the class axis at 1 (or 0 unbatched).
+        target: class indices.
+        weight: a rescaling weight per class ``(C,)``, or ``None``.
+        ignore_index: a target index that contributes neither loss nor gradient.
+        reduction: ``'mean'`` (weighted mean), ``'sum'`` or ``'none'``.
+
     Shape: input ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``; target ``(N,)``, ``(N, d1, ...)``
     or ``()``; output a scalar or (``'none'``) the target's shape.
     """
@@ -326,6 +342,12 @@ class CrossEntropyLoss(Module):
 
     ``weight`` is kept as a buffer (in ``state_dict`` when given), as in PyTorch.
 
+    Args:
+        weight: a rescaling weight per class ``(C,)`` (e.g. for unbalanced classes), or ``None``.
+        ignore_index: a target index that contributes neither loss nor gradient (default -100).
+        reduction: ``'mean'`` (weighted mean over the counted predictions), ``'sum'`` or ``'none'``.
+        label_smoothing: in ``[0, 1]``: the share of the target spread uniformly over the classes.
+
     Shape: as ``cross_entropy``.
     """
 
@@ -347,7 +369,13 @@ class CrossEntropyLoss(Module):
 
 
 class NLLLoss(Module):
-    """``nll_loss`` as a module: ``NLLLoss()(log_probs, target)``. Shape: as ``nll_loss``."""
+    """``nll_loss`` as a module: ``NLLLoss()(log_probs, target)``. Shape: as ``nll_loss``.
+
+    Args:
+        weight: a rescaling weight per class ``(C,)``, or ``None``.
+        ignore_index: a target index that contributes neither loss nor gradient (default -100).
+        reduction: ``'mean'`` (weighted mean), ``'sum'`` or ``'none'``.
+    """
 
     def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()

@@ -25,6 +25,12 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = "mean")
     input's gradient is PyTorch's ``w (x - t) / max(x (1 - x), 1e-12)``, the target's
     ``-w logit(x)``. For logits use ``binary_cross_entropy_with_logits`` (stable).
 
+    Args:
+        input: probabilities in ``[0, 1]`` (after a sigmoid).
+        target: values in ``[0, 1]``, the input's shape.
+        weight: a weight broadcast to the input, or ``None``.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+
     Shape: any two equal shapes (``weight`` broadcast to them) -> scalar, or (``'none'``) that shape.
     """
     owner = "binary_cross_entropy"
@@ -57,6 +63,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: s
     ``w ((1 + (pw - 1) t) sigmoid(x) - pw t)`` for the input, ``w ((pw - 1) softplus(-x) - x)``
     for the target.
 
+    Args:
+        input: logits (before the sigmoid).
+        target: values in ``[0, 1]``, the input's shape.
+        weight: a weight broadcast to the input, or ``None``.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        pos_weight: a weight of the positive term, broadcast (per class on the last axis), or ``None``.
+
     Shape: any two equal shapes (``weight``, ``pos_weight`` broadcast to them) -> scalar, or
     (``'none'``) that shape.
     """
@@ -84,6 +97,13 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False) 
     Element-wise ``t (log t - input)`` (0 where ``t = 0``), or with ``log_target`` the target in
     log space too: ``exp(t) (t - input)``. ``'batchmean'`` divides the sum by the batch size
     ``input.shape[0]`` (the divergence per example); ``'mean'`` by the number of elements.
+
+    Args:
+        input: log-probabilities.
+        target: probabilities (log-probabilities with ``log_target``), the input's shape.
+        reduction: ``'mean'`` (over elements), ``'batchmean'`` (the sum divided by the batch size,
+            the true KL divergence), ``'sum'`` or ``'none'``.
+        log_target: the target holds log-probabilities.
 
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
     """
@@ -114,6 +134,10 @@ class BCELoss(Module):
     """``binary_cross_entropy`` as a module: ``BCELoss()(probabilities, target)``.
 
     ``weight`` is kept as a buffer (in ``state_dict`` when given), as in PyTorch.
+
+    Args:
+        weight: a weight broadcast to the input, or ``None``.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
     """
 
     def __init__(self, weight=None, *, reduction: str = "mean"):
@@ -132,6 +156,12 @@ class BCEWithLogitsLoss(Module):
     """``binary_cross_entropy_with_logits`` as a module: ``BCEWithLogitsLoss(pos_weight=pw)(logits, target)``.
 
     ``weight`` and ``pos_weight`` are kept as buffers, as in PyTorch.
+
+    Args:
+        weight: a weight broadcast to the input, or ``None``.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        pos_weight: the weight of the positive examples' term (per class, on the last axis), or ``None``;
+            above 1 raises recall.
     """
 
     def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None):
@@ -149,7 +179,12 @@ class BCEWithLogitsLoss(Module):
 
 
 class KLDivLoss(Module):
-    """``kl_div`` as a module: ``KLDivLoss(reduction='batchmean')(log_probs, target)``."""
+    """``kl_div`` as a module: ``KLDivLoss(reduction='batchmean')(log_probs, target)``.
+
+    Args:
+        reduction: ``'mean'``, ``'batchmean'`` (the true KL divergence per example), ``'sum'`` or ``'none'``.
+        log_target: the target holds log-probabilities.
+    """
 
     def __init__(self, *, reduction: str = "mean", log_target: bool = False):
         super().__init__()

@@ -27,6 +27,14 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     ``weight`` (one per class) is a constant; an empty batch's ``'mean'`` is 0, as in PyTorch. The gradient of a violating class ``i`` is
     ``p * max(...)^(p-1) * w[y] / C``, and ``x[y]`` gets minus their sum.
 
+    Args:
+        input: class scores ``(N, C)`` or ``(C,)``.
+        target: class indices ``(N,)`` or ``()``.
+        p: the exponent of each hinge, 1 or 2.
+        margin: how far the target's score must lead.
+        weight: a weight per class ``(C,)``, or ``None``.
+        reduction: ``'mean'`` (over examples), ``'sum'`` or ``'none'``.
+
     Shape: input ``(N, C)`` or ``(C,)``, target ``(N,)`` or ``()`` -> scalar, or (``'none'``)
     the target's shape.
     """
@@ -64,6 +72,12 @@ class MultiMarginLoss(Module):
     """``multi_margin_loss`` as a module: ``MultiMarginLoss(p=2, margin=0.5)(scores, target)``.
 
     ``weight`` is kept as a buffer (in ``state_dict`` when given), as in PyTorch.
+
+    Args:
+        p: the exponent of each hinge, 1 (default) or 2.
+        margin: how far the target's score must lead the others (default 1).
+        weight: a weight per class ``(C,)``, or ``None``.
+        reduction: ``'mean'`` (over examples), ``'sum'`` or ``'none'``.
     """
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight=None, *, reduction: str = "mean"):

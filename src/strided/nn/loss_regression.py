@@ -25,6 +25,12 @@ def l1_loss(input, target, *, reduction: str = "mean", weight=None) -> Tensor:
     With ``weight``, ``'mean'`` divides by ``weight.sum()`` (PyTorch). The gradient at a zero
     difference is 0.
 
+    Args:
+        input: the predictions.
+        target: the targets, the input's shape.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        weight: a weight broadcast to the input, or ``None``.
+
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
     """
     x, t = pair(input, target, "l1_loss")
@@ -39,6 +45,12 @@ def mse_loss(input, target, *, reduction: str = "mean", weight=None) -> Tensor:
     """Mean squared error ``(input - target)^2`` (times ``weight``).
 
     With ``weight``, ``'mean'`` divides by ``weight.sum()`` (PyTorch).
+
+    Args:
+        input: the predictions.
+        target: the targets, the input's shape.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        weight: a weight broadcast to the input, or ``None``.
 
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
 
@@ -72,6 +84,12 @@ def smooth_l1_loss(input, target, *, reduction: str = "mean", beta: float = 1.0)
 
     ``beta = 0`` is the L1 loss. Its gradient is ``d / beta`` inside, ``sign(d)`` outside.
 
+    Args:
+        input: the predictions.
+        target: the targets, the input's shape.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        beta: where the loss turns from quadratic to linear (0: plain L1).
+
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
     """
     x, t = pair(input, target, "smooth_l1_loss")
@@ -93,6 +111,13 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     The gradient is ``d`` clipped to ``[-delta, delta]``. With ``weight``, ``'mean'`` is the
     plain mean of the weighted values (PyTorch's rule here, unlike ``mse_loss``).
 
+    Args:
+        input: the predictions.
+        target: the targets, the input's shape.
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        delta: where the loss turns from quadratic to linear.
+        weight: a weight broadcast to the input, or ``None``.
+
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
     """
     x, t = pair(input, target, "huber_loss")
@@ -107,7 +132,11 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
 
 
 class L1Loss(Module):
-    """``l1_loss`` as a module: ``L1Loss()(input, target)``. Shape: as ``l1_loss``."""
+    """``l1_loss`` as a module: ``L1Loss()(input, target)``. Shape: as ``l1_loss``.
+
+    Args:
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+    """
 
     def __init__(self, *, reduction: str = "mean"):
         super().__init__()
@@ -121,7 +150,11 @@ class L1Loss(Module):
 
 
 class MSELoss(Module):
-    """``mse_loss`` as a module: ``MSELoss()(input, target)``. Shape: as ``mse_loss``."""
+    """``mse_loss`` as a module: ``MSELoss()(input, target)``. Shape: as ``mse_loss``.
+
+    Args:
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+    """
 
     def __init__(self, *, reduction: str = "mean"):
         super().__init__()
@@ -135,7 +168,12 @@ class MSELoss(Module):
 
 
 class SmoothL1Loss(Module):
-    """``smooth_l1_loss`` as a module: ``SmoothL1Loss(beta=0.5)(input, target)``."""
+    """``smooth_l1_loss`` as a module: ``SmoothL1Loss(beta=0.5)(input, target)``.
+
+    Args:
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        beta: where the loss turns from quadratic to linear (default 1).
+    """
 
     def __init__(self, *, reduction: str = "mean", beta: float = 1.0):
         super().__init__()
@@ -150,7 +188,12 @@ class SmoothL1Loss(Module):
 
 
 class HuberLoss(Module):
-    """``huber_loss`` as a module: ``HuberLoss(delta=2.0)(input, target)``."""
+    """``huber_loss`` as a module: ``HuberLoss(delta=2.0)(input, target)``.
+
+    Args:
+        reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+        delta: where the loss turns from quadratic to linear (default 1).
+    """
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__()

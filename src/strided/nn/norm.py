@@ -41,6 +41,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     while it is in the cache, and the backward masks the incoming gradient block by block, which
     saves a read and a write of the whole activation each way (a ``BatchNorm`` layer offers it to
     ``run_chain`` for a ``ReLU`` that follows it, see ``fuse_with``).
+
+    Args:
+        x: the input ``(N, C)`` or ``(N, C, *S)``.
+        running_mean: ``(C,)`` NumPy array (updated in place in training), or ``None``.
+        running_var: ``(C,)`` NumPy array (updated in place in training), or ``None``.
+        weight: the per-channel scale ``(C,)``, or ``None`` (1).
+        bias: the per-channel shift ``(C,)``, or ``None`` (0).
+        training: normalise by the batch's statistics (and update the running ones); ``False``:
+            by the running statistics.
+        momentum: the weight of the batch statistic in the running average.
+        eps: added to the variance before the square root.
+        owner: the name error messages give.
+        relu: apply a ReLU to the result, in the same pass.
     """
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x = as_tensor(x)
@@ -208,20 +221,60 @@ class _BatchNorm(Module):
 
 @register_layer(example=lambda: (BatchNorm1d(3), (4, 3, 5)))
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of ``(N, C)`` or ``(N, C, L)``. Shape: unchanged."""
+    """Batch normalisation of ``(N, C)`` or ``(N, C, L)``; see ``BatchNorm2d``.
+
+    Args:
+        num_features: the number of channels ``C``.
+        eps: added to the variance before the square root.
+        momentum: the weight of each batch in the running averages.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep running averages for evaluation.
+
+    Shape: ``(N, C)`` or ``(N, C, L)``, unchanged.
+    """
     ranks = (2, 3)
     layout = "(N, {0}) or (N, {0}, L)"
 
 
 @register_layer(example=lambda: (BatchNorm2d(3), (2, 3, 4, 4)))
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of ``(N, C, H, W)``, one mean and variance per channel. Shape: unchanged."""
+    """Batch normalisation of ``(N, C, H, W)``, one mean and variance per channel.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``. In training (``model.train()``) the mean
+    and biased variance are the batch's, over ``N, H, W``, and the running averages are updated,
+    ``running = (1 - momentum) * running + momentum * batch`` (unbiased variance there); in
+    evaluation (``model.eval()``) the running averages normalise. Buffers ``running_mean``
+    (zeros), ``running_var`` (ones) and ``num_batches_tracked`` are saved in the ``state_dict``.
+
+    Args:
+        num_features: the number of channels ``C``.
+        eps: added to the variance before the square root (default ``1e-5``).
+        momentum: the weight of each batch in the running averages (default 0.1, PyTorch's).
+        affine: learn a per-channel ``weight`` (initialised to ones) and ``bias`` (zeros).
+        track_running_stats: keep running averages; ``False``: batch statistics in evaluation too.
+
+    Shape: ``(N, C, H, W)``, unchanged.
+
+    Example:
+        >>> BatchNorm2d(16)(np.random.default_rng(0).normal(size=(8, 16, 5, 5))).shape
+        (8, 16, 5, 5)
+    """
     ranks = (4,)
     layout = "(N, {0}, H, W)"
 
 
 @register_layer(example=lambda: (BatchNorm3d(2), (2, 2, 3, 3, 3)))
 class BatchNorm3d(_BatchNorm):
-    """Batch normalisation of ``(N, C, D, H, W)``. Shape: unchanged."""
+    """Batch normalisation of ``(N, C, D, H, W)``; see ``BatchNorm2d``.
+
+    Args:
+        num_features: the number of channels ``C``.
+        eps: added to the variance before the square root.
+        momentum: the weight of each batch in the running averages.
+        affine: learn a per-channel ``weight`` and ``bias``.
+        track_running_stats: keep running averages for evaluation.
+
+    Shape: ``(N, C, D, H, W)``, unchanged.
+    """
     ranks = (5,)
     layout = "(N, {0}, D, H, W)"

@@ -180,6 +180,13 @@ def pad(x, pad, mode: str = "constant", value=None) -> Tensor:
     ``'reflect'``, ``'replicate'`` or ``'circular'`` (the last 1, 2 or 3 axes of an input
     ``(N, C, *S)`` or ``(C, *S)``; see the module notes for their limits).
 
+    Args:
+        x: the input, a ``Tensor`` or an array.
+        pad: ``(lo, hi)`` amounts from the last axis backwards: ``(left, right, top, bottom, ...)``.
+        mode: ``'constant'``, ``'reflect'`` (mirror without the edge), ``'replicate'`` (repeat the
+            edge) or ``'circular'`` (wrap around).
+        value: the fill of ``'constant'`` (``None``: 0).
+
     Shape: ``(*, S_1, ..., S_k) -> (*, S_1 + lo_1 + hi_1, ..., S_k + lo_k + hi_k)``.
 
     >>> pad(np.arange(4.0).reshape(1, 1, 4), (2, 1), mode="reflect").data.tolist()
@@ -273,13 +280,22 @@ class _ZeroPadNd(_ConstantPadNd):
 
 @register_layer(example=lambda: (ConstantPad1d((2, -1), 1.5), (2, 3, 5)))
 class ConstantPad1d(_ConstantPadNd):
-    """Pad ``(N, C, L)`` with ``value``; ``padding``: int or ``(left, right)``. Shape: ``L_out = L + left + right``."""
+    """Pad ``(N, C, L)`` with ``value``; ``padding``: int or ``(left, right)``. Shape: ``L_out = L + left + right``.
+
+    Args:
+        padding: an int (both ends) or ``(left, right)``; negative amounts crop.
+        value: the fill value.
+    """
     ndim = 1
 
 
 @register_layer(example=lambda: (ConstantPad2d((1, 0, 2, 1), -0.5), (2, 2, 3, 4)))
 class ConstantPad2d(_ConstantPadNd):
     """Pad ``(N, C, H, W)`` with ``value``: ``padding`` is an int or ``(left, right, top, bottom)``.
+
+    Args:
+        padding: an int (every side) or ``(left, right, top, bottom)``; negative amounts crop.
+        value: the fill value.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
 
@@ -293,6 +309,10 @@ class ConstantPad2d(_ConstantPadNd):
 class ConstantPad3d(_ConstantPadNd):
     """Pad ``(N, C, D, H, W)`` with ``value``: ``padding`` is an int or ``(left, right, top, bottom, front, back)``.
 
+    Args:
+        padding: an int or ``(left, right, top, bottom, front, back)``; negative amounts crop.
+        value: the fill value.
+
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
     """
     ndim = 3
@@ -300,13 +320,20 @@ class ConstantPad3d(_ConstantPadNd):
 
 @register_layer(example=lambda: (ZeroPad1d((1, 2)), (2, 3, 4)))
 class ZeroPad1d(_ZeroPadNd):
-    """Pad ``(N, C, L)`` with zeros; ``padding``: an int or ``(left, right)``. Shape: ``L_out = L + left + right``."""
+    """Pad ``(N, C, L)`` with zeros; ``padding``: an int or ``(left, right)``. Shape: ``L_out = L + left + right``.
+
+    Args:
+        padding: an int (both ends) or ``(left, right)``; negative amounts crop.
+    """
     ndim = 1
 
 
 @register_layer(example=lambda: (ZeroPad2d((1, 2, 0, 1)), (2, 3, 4, 3)))
 class ZeroPad2d(_ZeroPadNd):
     """Pad ``(N, C, H, W)`` with zeros: ``padding`` is an int or ``(left, right, top, bottom)``.
+
+    Args:
+        padding: an int (every side) or ``(left, right, top, bottom)``; negative amounts crop.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
 
@@ -320,6 +347,9 @@ class ZeroPad2d(_ZeroPadNd):
 class ZeroPad3d(_ZeroPadNd):
     """Pad ``(N, C, D, H, W)`` with zeros: ``padding`` is an int or ``(left, right, top, bottom, front, back)``.
 
+    Args:
+        padding: an int or ``(left, right, top, bottom, front, back)``.
+
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
     """
     ndim = 3
@@ -327,7 +357,11 @@ class ZeroPad3d(_ZeroPadNd):
 
 @register_layer(example=lambda: (ReflectionPad1d((3, 1)), (2, 3, 5)))
 class ReflectionPad1d(_PadNd):
-    """Pad ``(N, C, L)`` with its reflection (``dcb|abcd|cba``), pads < L. Shape: ``L_out = L + left + right``."""
+    """Pad ``(N, C, L)`` with its reflection (``dcb|abcd|cba``), pads < L. Shape: ``L_out = L + left + right``.
+
+    Args:
+        padding: an int (both ends) or ``(left, right)``, each smaller than the input length.
+    """
     ndim = 1
     mode = "reflect"
 
@@ -335,6 +369,9 @@ class ReflectionPad1d(_PadNd):
 @register_layer(example=lambda: (ReflectionPad2d((1, 2, 2, 0)), (2, 2, 3, 4)))
 class ReflectionPad2d(_PadNd):
     """Pad ``(N, C, H, W)`` with the reflection of the input at its edges; each pad < its axis' size.
+
+    Args:
+        padding: an int (every side) or ``(left, right, top, bottom)``, each smaller than its axis.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
 
@@ -349,6 +386,9 @@ class ReflectionPad2d(_PadNd):
 class ReflectionPad3d(_PadNd):
     """Pad ``(N, C, D, H, W)`` with the reflection of the input at its edges; each pad < its axis' size.
 
+    Args:
+        padding: an int or ``(left, right, top, bottom, front, back)``, each smaller than its axis.
+
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
     """
     ndim = 3
@@ -357,7 +397,11 @@ class ReflectionPad3d(_PadNd):
 
 @register_layer(example=lambda: (ReplicationPad1d((2, 3)), (2, 3, 4)))
 class ReplicationPad1d(_PadNd):
-    """Pad ``(N, C, L)`` with copies of its edges (``aaa|abcd|ddd``). Shape: ``L_out = L + left + right``."""
+    """Pad ``(N, C, L)`` with copies of its edges (``aaa|abcd|ddd``). Shape: ``L_out = L + left + right``.
+
+    Args:
+        padding: an int (both ends) or ``(left, right)``.
+    """
     ndim = 1
     mode = "replicate"
 
@@ -365,6 +409,9 @@ class ReplicationPad1d(_PadNd):
 @register_layer(example=lambda: (ReplicationPad2d((0, 2, 3, 1)), (2, 2, 3, 4)))
 class ReplicationPad2d(_PadNd):
     """Pad ``(N, C, H, W)`` with copies of the edge values.
+
+    Args:
+        padding: an int (every side) or ``(left, right, top, bottom)``.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
     """
@@ -376,6 +423,9 @@ class ReplicationPad2d(_PadNd):
 class ReplicationPad3d(_PadNd):
     """Pad ``(N, C, D, H, W)`` with copies of the edge values.
 
+    Args:
+        padding: an int or ``(left, right, top, bottom, front, back)``.
+
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
     """
     ndim = 3
@@ -384,7 +434,11 @@ class ReplicationPad3d(_PadNd):
 
 @register_layer(example=lambda: (CircularPad1d((3, 2)), (2, 3, 4)))
 class CircularPad1d(_PadNd):
-    """Pad ``(N, C, L)`` periodically (``bcd|abcd|abc``), pads <= L. Shape: ``L_out = L + left + right``."""
+    """Pad ``(N, C, L)`` periodically (``bcd|abcd|abc``), pads <= L. Shape: ``L_out = L + left + right``.
+
+    Args:
+        padding: an int (both ends) or ``(left, right)``, at most the input length.
+    """
     ndim = 1
     mode = "circular"
 
@@ -392,6 +446,9 @@ class CircularPad1d(_PadNd):
 @register_layer(example=lambda: (CircularPad2d((1, 2, 3, 0)), (2, 2, 3, 4)))
 class CircularPad2d(_PadNd):
     """Pad ``(N, C, H, W)`` periodically (a torus); each pad at most its axis' size.
+
+    Args:
+        padding: an int (every side) or ``(left, right, top, bottom)``, at most the axis' size.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
     """
@@ -402,6 +459,9 @@ class CircularPad2d(_PadNd):
 @register_layer(example=lambda: (CircularPad3d((1, 1, 0, 2, 1, 0)), (1, 2, 2, 3, 2)))
 class CircularPad3d(_PadNd):
     """Pad ``(N, C, D, H, W)`` periodically; each pad at most its axis' size.
+
+    Args:
+        padding: an int or ``(left, right, top, bottom, front, back)``.
 
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
     """

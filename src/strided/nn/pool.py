@@ -79,6 +79,18 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
     int64 NumPy array of the output's shape, each maximum's flat index in its channel's input
     plane, as ``torch.nn.functional.max_pool*d(..., return_indices=True)``).
 
+    Args:
+        x: the input ``(N, C, *S)`` or ``(C, *S)``.
+        ndim: the number of pooled (spatial) axes, 1 to 3.
+        kernel_size: the window size, an int or one per axis.
+        stride: the step between windows (default ``None``: the kernel size, non-overlapping windows).
+        padding: implicit ``-inf`` added at the borders, at most half the kernel: an int, one per
+            axis, per-side pairs or a mode string (``'same'``, ...).
+        dilation: the spacing between window taps.
+        ceil_mode: round the output size up (a last, partial window).
+        return_indices: also return the indices of the maxima (for ``max_unpool``).
+        owner: the name error messages give (default ``'max_pool{ndim}d'``).
+
     Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
     ``O = floor((S + lo + hi - dilation*(K-1) - 1) / stride) + 1`` (``ceil`` with ``ceil_mode``,
     dropping a last window that would start in the high padding).
@@ -196,6 +208,17 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
     window); without it, by the number of real (unpadded) inputs in the window;
     ``divisor_override`` replaces either.
 
+    Args:
+        x: the input ``(N, C, *S)`` or ``(C, *S)``.
+        ndim: the number of pooled (spatial) axes, 1 to 3.
+        kernel_size: the window size, an int or one per axis.
+        stride: the step between windows (default ``None``: the kernel size).
+        padding: zeros added at the borders, at most half the kernel (int, per axis, pairs or a mode).
+        ceil_mode: round the output size up (a last, partial window).
+        count_include_pad: count padded zeros in the divisor.
+        divisor_override: a positive int dividing every window's sum instead, or ``None``.
+        owner: the name error messages give (default ``'avg_pool{ndim}d'``).
+
     Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
     ``O = floor((S + lo + hi - K) / stride) + 1`` (``ceil`` with ``ceil_mode``, dropping a last
     window that would start in the high padding).
@@ -226,34 +249,95 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """``torch.nn.functional.max_pool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``max_pool``."""
+    """``torch.nn.functional.max_pool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``max_pool``.
+
+    Args:
+        x: the input ``(N, C, L)`` or ``(C, L)``.
+        kernel_size: the window length.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: implicit ``-inf`` at both ends, at most half the kernel.
+        dilation: the spacing between window taps.
+        ceil_mode: round the output length up.
+        return_indices: also return the indices of the maxima.
+    """
     return max_pool(x, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """``torch.nn.functional.max_pool2d`` (note: ``ceil_mode`` before ``return_indices``, as there)."""
+    """``torch.nn.functional.max_pool2d`` (note: ``ceil_mode`` before ``return_indices``, as there).
+
+    Args:
+        x: the input ``(N, C, H, W)`` or ``(C, H, W)``.
+        kernel_size: the window, ``k`` or ``(kh, kw)``.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: implicit ``-inf`` at the borders, at most half the kernel.
+        dilation: the spacing between window taps.
+        ceil_mode: round the output size up.
+        return_indices: also return the indices of the maxima.
+
+    Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, as ``MaxPool2d``.
+    """
     return max_pool(x, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """``torch.nn.functional.max_pool3d``: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
+    """``torch.nn.functional.max_pool3d``: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``.
+
+    Args:
+        x: the input ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+        kernel_size: the window, an int or 3 ints.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: implicit ``-inf`` at the borders.
+        dilation: the tap spacing.
+        ceil_mode: round the output size up.
+        return_indices: also return the indices of the maxima.
+    """
     return max_pool(x, 3, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
-    """``torch.nn.functional.avg_pool1d`` (no ``divisor_override``, as there); see ``avg_pool``."""
+    """``torch.nn.functional.avg_pool1d`` (no ``divisor_override``, as there); see ``avg_pool``.
+
+    Args:
+        x: the input ``(N, C, L)`` or ``(C, L)``.
+        kernel_size: the window length.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: zeros at both ends, at most half the kernel.
+        ceil_mode: round the output length up.
+        count_include_pad: count padded zeros in the divisor.
+    """
     return avg_pool(x, 1, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None) -> Tensor:
-    """``torch.nn.functional.avg_pool2d``; see ``avg_pool``."""
+    """``torch.nn.functional.avg_pool2d``; see ``avg_pool``.
+
+    Args:
+        x: the input ``(N, C, H, W)`` or ``(C, H, W)``.
+        kernel_size: the window, ``k`` or ``(kh, kw)``.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: zeros at the borders, at most half the kernel.
+        ceil_mode: round the output size up.
+        count_include_pad: count padded zeros in the divisor.
+        divisor_override: divide every window's sum by this instead.
+    """
     return avg_pool(x, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None) -> Tensor:
-    """``torch.nn.functional.avg_pool3d``; see ``avg_pool``."""
+    """``torch.nn.functional.avg_pool3d``; see ``avg_pool``.
+
+    Args:
+        x: the input ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+        kernel_size: the window, an int or 3 ints.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: zeros at the borders.
+        ceil_mode: round the output size up.
+        count_include_pad: count padded zeros in the divisor.
+        divisor_override: divide every window's sum by this instead.
+    """
     return avg_pool(x, 3, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
@@ -323,7 +407,15 @@ class _AvgPoolNd(_PoolNd):
 
 @register_layer(example=lambda: (MaxPool1d(3, 2, padding=1, dilation=2, ceil_mode=True), (2, 3, 10)))
 class MaxPool1d(_MaxPoolNd):
-    """Max pooling over ``(N, C, L)``.
+    """Max pooling over ``(N, C, L)``: the largest value of each window, per channel.
+
+    Args:
+        kernel_size: the window length ``k``.
+        stride: the step ``s`` (default ``None``: ``kernel_size``, non-overlapping windows).
+        padding: implicit ``-inf`` at both ends (never the maximum), at most ``k // 2``.
+        dilation: the spacing between window taps.
+        return_indices: the forward returns ``(output, indices)``, for ``MaxUnpool1d``.
+        ceil_mode: round the output length up, keeping a last partial window.
 
     Shape: ``L_out = floor((L + lo + hi - dilation*(k-1) - 1) / s) + 1`` (``ceil`` with ``ceil_mode``).
     """
@@ -335,17 +427,31 @@ class MaxPool1d(_MaxPoolNd):
 class MaxPool2d(_MaxPoolNd):
     """Max pooling over ``(N, C, H, W)``; ``MaxPool2d(3, 2)`` is AlexNet's overlapping pool.
 
+    A per-axis argument is an int or a ``(height, width)`` tuple.
+
+    Args:
+        kernel_size: the window, ``k`` or ``(kh, kw)``.
+        stride: the step ``s`` (default ``None``: ``kernel_size``, non-overlapping windows).
+        padding: implicit ``-inf`` at the borders (never the maximum), at most half the kernel: an
+            int, ``(ph, pw)``, per-side pairs or a mode string such as ``'same'``.
+        dilation: the spacing between window taps.
+        return_indices: the forward returns ``(output, indices)``: each maximum's flat index in its
+            input plane (an int64 array), as ``MaxUnpool2d`` takes it.
+        ceil_mode: round the output size up, keeping a last partial window (never one that starts
+            in the high padding).
+
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``,
     ``H_out = floor((H + lo + hi - dilation*(k-1) - 1) / s) + 1`` (``ceil`` with ``ceil_mode``).
 
-    >>> import numpy as np
-    >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
-    >>> MaxPool2d(2, ceil_mode=True)(x).shape, MaxPool2d(2)(x).shape
-    ((1, 1, 3, 3), (1, 1, 2, 2))
-    >>> out, indices = MaxPool2d(2, return_indices=True)(x)
-    >>> indices
-    array([[[[ 6,  8],
-             [16, 18]]]])
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
+        >>> MaxPool2d(2, ceil_mode=True)(x).shape, MaxPool2d(2)(x).shape
+        ((1, 1, 3, 3), (1, 1, 2, 2))
+        >>> out, indices = MaxPool2d(2, return_indices=True)(x)
+        >>> indices
+        array([[[[ 6,  8],
+                 [16, 18]]]])
     """
 
     ndim = 2
@@ -353,14 +459,31 @@ class MaxPool2d(_MaxPoolNd):
 
 @register_layer(example=lambda: (MaxPool3d(2, ceil_mode=True), (1, 2, 4, 5, 3)))
 class MaxPool3d(_MaxPoolNd):
-    """Max pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+    """Max pooling over ``(N, C, D, H, W)``, with the output-size rule per axis.
+
+    Args:
+        kernel_size: the window, an int or ``(kd, kh, kw)``.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: implicit ``-inf`` at the borders, at most half the kernel.
+        dilation: the spacing between window taps.
+        return_indices: the forward returns ``(output, indices)``.
+        ceil_mode: round the output size up.
+    """
 
     ndim = 3
 
 
 @register_layer(example=lambda: (AvgPool1d(3, 2, padding=1, ceil_mode=True), (2, 3, 8)))
 class AvgPool1d(_AvgPoolNd):
-    """Average pooling over ``(N, C, L)``.
+    """Average pooling over ``(N, C, L)``: the mean of each window, per channel.
+
+    Args:
+        kernel_size: the window length ``k``.
+        stride: the step ``s`` (default ``None``: ``kernel_size``).
+        padding: zeros at both ends, at most ``k // 2``.
+        ceil_mode: round the output length up, keeping a last partial window.
+        count_include_pad: divide by the window's positions including padding (PyTorch's default);
+            ``False``: by the number of real inputs in the window.
 
     Shape: ``L_out = floor((L + lo + hi - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
     """
@@ -375,8 +498,21 @@ class AvgPool1d(_AvgPoolNd):
 class AvgPool2d(_AvgPoolNd):
     """Average pooling over ``(N, C, H, W)`` (LeNet-5's subsampling).
 
+    Args:
+        kernel_size: the window, ``k`` or ``(kh, kw)``.
+        stride: the step ``s`` (default ``None``: ``kernel_size``).
+        padding: zeros at the borders, at most half the kernel: an int, ``(ph, pw)`` or pairs.
+        ceil_mode: round the output size up, keeping a last partial window.
+        count_include_pad: divide by the window's positions including padding (PyTorch's default);
+            ``False``: by the number of real inputs in the window.
+        divisor_override: a positive int that divides every window's sum instead (``None``: off).
+
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H + lo + hi - k) / s) + 1``
     (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> AvgPool2d(2)(np.ones((1, 6, 28, 28))).shape
+        (1, 6, 14, 14)
     """
 
     ndim = 2
@@ -384,6 +520,16 @@ class AvgPool2d(_AvgPoolNd):
 
 @register_layer(example=lambda: (AvgPool3d((1, 2, 2), ceil_mode=True, divisor_override=3), (1, 2, 3, 5, 4)))
 class AvgPool3d(_AvgPoolNd):
-    """Average pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+    """Average pooling over ``(N, C, D, H, W)``, with the output-size rule per axis.
+
+    Args:
+        kernel_size: the window, an int or ``(kd, kh, kw)``.
+        stride: the step (default ``None``: ``kernel_size``).
+        padding: zeros at the borders, at most half the kernel.
+        ceil_mode: round the output size up.
+        count_include_pad: count padded zeros in the divisor.
+        divisor_override: a positive int dividing every window's sum instead.
+    """
+
 
     ndim = 3

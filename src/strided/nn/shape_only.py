@@ -47,6 +47,9 @@ def meta(enabled: bool = True):
     """Context in which modules are built shape-only (see the module's docstring); ``meta(False)``
     turns it off inside an outer ``meta()``.
 
+    Args:
+        enabled: turn shape-only building on (``False``: off inside an outer ``meta()``).
+
     >>> from strided import nn
     >>> with nn.meta():
     ...     conv = nn.Conv2d(512, 512, 3, padding=1)

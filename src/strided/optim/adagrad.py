@@ -15,6 +15,16 @@ class Adagrad(Optimizer):
     group's own ``initial_accumulator_value`` is honoured; PyTorch fills every group's ``sum``
     from the constructor's value.)
 
+    Args:
+        params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
+            dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
+        lr: the learning rate (default 1e-2).
+        lr_decay: the decay of the learning rate per step.
+        weight_decay: L2 penalty: ``weight_decay * p`` added to the gradient (0: none).
+        initial_accumulator_value: the starting value of the sum of squared gradients.
+        eps: added to the denominator for numerical stability.
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
+
     >>> # opt = Adagrad(model.parameters(), lr=1e-2)
     """
 
@@ -54,6 +64,15 @@ class Adadelta(Optimizer):
     ``u = rho u + (1-rho) d^2``, ``p -= lr d`` (``g`` with ``weight_decay * p`` added).
 
     State: ``step``, ``square_avg`` (``v``), ``acc_delta`` (``u``).
+
+    Args:
+        params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
+            dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
+        lr: a scale of the update (default 1.0).
+        rho: the decay of the running averages.
+        eps: added to the denominator for numerical stability.
+        weight_decay: L2 penalty: ``weight_decay * p`` added to the gradient (0: none).
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
 
     >>> # opt = Adadelta(model.parameters())        # lr=1.0, rho=0.9, eps=1e-6
     """

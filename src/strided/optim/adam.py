@@ -53,6 +53,17 @@ class Adam(Optimizer):
     ``amsgrad=True`` divides by the running maximum of ``v`` (Reddi et al., 2018).
     State: ``step``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq``).
 
+    Args:
+        params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
+            dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
+        lr: the learning rate (default 1e-3).
+        betas: ``(b1, b2)``, the decays of the gradient's and the squared gradient's running averages.
+        eps: added to the denominator for numerical stability.
+        weight_decay: the decay rate: L2 (added to the gradient), or decoupled with ``decoupled_weight_decay``.
+        amsgrad: divide by the running maximum of ``v`` (AMSGrad).
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
+        decoupled_weight_decay: AdamW's decoupled decay ``p *= 1 - lr * weight_decay`` instead of L2.
+
     >>> # opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     """
 
@@ -87,6 +98,15 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before the Adam update.
+
+    Args:
+        params: the parameters or parameter groups, as for ``Adam``.
+        lr: the learning rate (default 1e-3).
+        betas: ``(b1, b2)``, the decays of the running averages.
+        eps: added to the denominator for numerical stability.
+        weight_decay: the decoupled decay rate (default 1e-2).
+        amsgrad: divide by the running maximum of ``v`` (AMSGrad).
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
 
     >>> # opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     """

@@ -60,6 +60,11 @@ class Optimizer:
     checks; kinds ``'param'`` (an array of the parameter's shape), ``'count'`` (a whole number
     >= 0), ``'number'`` (a finite float). ``None`` (a subclass that does not say): arrays must
     have the parameter's shape, anything else be a finite number.
+
+    Args:
+        params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
+            dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
+        defaults: the hyper-parameters a group takes when it does not set them.
     """
 
     state_keys: dict | None = None

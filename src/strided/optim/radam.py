@@ -21,6 +21,15 @@ class RAdam(Optimizer):
     ``weight_decay`` is L2, or AdamW's ``p *= 1 - lr * weight_decay`` with
     ``decoupled_weight_decay=True``. State: ``step``, ``exp_avg``, ``exp_avg_sq``.
 
+    Args:
+        params: the parameters or parameter groups (see ``Optimizer``).
+        lr: the learning rate (default 1e-3).
+        betas: ``(b1, b2)``, the decays of the running averages.
+        eps: the denominator's stabiliser.
+        weight_decay: the decay rate (L2 unless ``decoupled_weight_decay``).
+        decoupled_weight_decay: AdamW's decoupled decay ``p *= 1 - lr * weight_decay`` instead of L2.
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
+
     >>> # opt = RAdam(model.parameters(), lr=1e-3)
     """
 

@@ -17,6 +17,17 @@ class RMSprop(Optimizer):
 
     State: ``step``, ``square_avg`` (and ``momentum_buffer``, ``grad_avg``).
 
+    Args:
+        params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
+            dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
+        lr: the learning rate (default 1e-2).
+        alpha: the decay of the squared gradient's running average.
+        eps: added to the denominator for numerical stability.
+        weight_decay: L2 penalty: ``weight_decay * p`` added to the gradient (0: none).
+        momentum: the momentum factor (0: none).
+        centered: divide by the estimated variance of the gradient rather than its second moment.
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
+
     >>> # opt = RMSprop(model.parameters(), lr=1e-2, alpha=0.99, momentum=0.9, centered=True)
     """
 

@@ -18,6 +18,16 @@ class SGD(Optimizer):
 
     ``maximize=True`` ascends (the gradient is negated). State: ``momentum_buffer``.
 
+    Args:
+        params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
+            dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
+        lr: the learning rate (default 1e-3).
+        momentum: the momentum factor (0: plain SGD; 0.9 is usual).
+        dampening: the share of the gradient left out of the momentum buffer.
+        weight_decay: L2 penalty: ``weight_decay * p`` added to the gradient (0: none).
+        nesterov: Nesterov momentum (needs momentum > 0 and no dampening).
+        maximize: maximise the objective instead (the gradient is negated); keyword-only.
+
     >>> # opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
     """
 

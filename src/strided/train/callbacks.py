@@ -108,6 +108,13 @@ class Checkpoint(Callback):
     parameter is NaN or infinite, so the files always hold a good, complete state:
     ``fit(..., resume_from=dir)`` continues from ``checkpoint.npz`` exactly. ``monitor=None``
     writes no ``best.npz``. On Ctrl-C, ``fit`` saves ``checkpoint.npz`` through this callback.
+
+    Args:
+        dir: the folder written to (created if needed).
+        monitor: the history key whose best value writes ``best.npz`` (``None``: no ``best.npz``).
+        mode: ``'max'`` (higher is better, an accuracy) or ``'min'`` (a loss).
+        every_n_steps: also write every this many optimizer steps (``None``: per epoch only).
+        min_delta: the smallest change that counts as an improvement.
     """
 
     def __init__(self, dir, monitor: str | None = "val_accuracy", mode: str = "max", every_n_steps: int | None = None,
@@ -164,6 +171,13 @@ class EarlyStopping(Callback):
     ``mode``: ``'min'``, ``'max'`` or ``'auto'`` (``'max'`` for accuracies). ``restore_best=True``
     loads the best epoch's weights into the model when training ends (they are kept in memory,
     and in checkpoints).
+
+    Args:
+        monitor: the history key watched (default ``'val_loss'``).
+        patience: epochs without improvement before stopping.
+        mode: ``'min'``, ``'max'`` or ``'auto'``.
+        min_delta: the smallest change that counts as an improvement.
+        restore_best: load the best epoch's weights when training ends.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "auto", min_delta: float = 0.0,
@@ -205,7 +219,11 @@ class EarlyStopping(Callback):
 
 class CSVLogger(Callback):
     """Rewrite ``path`` as CSV from the whole history after every epoch (atomically; a resumed
-    run therefore never duplicates or loses rows)."""
+    run therefore never duplicates or loses rows).
+
+    Args:
+        path: the CSV file written.
+    """
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -216,7 +234,12 @@ class CSVLogger(Callback):
 
 class JSONLogger(Callback):
     """Rewrite ``path`` after every epoch with ``{"history": [...]}`` (plus ``extra``) as strict JSON:
-    NaN as ``null``, infinities as ``"inf"``/``"-inf"``; atomic."""
+    NaN as ``null``, infinities as ``"inf"``/``"-inf"``; atomic.
+
+    Args:
+        path: the JSON file written.
+        extra: more keys written next to ``"history"``, or ``None``.
+    """
 
     def __init__(self, path, extra: dict | None = None):
         self.path, self.extra = os.fspath(path), dict(extra or {})
@@ -228,7 +251,11 @@ class JSONLogger(Callback):
 class LRMonitor(Callback):
     """Record learning rates: each group's at every epoch's start (added to the epoch's row as
     ``lr_group{i}`` when there are several groups), and with ``interval='step'`` after every step
-    in ``self.steps`` as ``(step, [lr, ...])``."""
+    in ``self.steps`` as ``(step, [lr, ...])``.
+
+    Args:
+        interval: ``'epoch'`` (at every epoch's start) or ``'step'`` (after every step too).
+    """
 
     def __init__(self, interval: str = "epoch"):
         if interval not in ("epoch", "step"):
@@ -261,7 +288,11 @@ class LRMonitor(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+    """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``.
+
+    Args:
+        **hooks: ``on_<event>=function`` for the events of ``Callback`` (``on_epoch_end``, ...).
+    """
 
     def __init__(self, **hooks):
         names = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_end")

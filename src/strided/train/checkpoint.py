@@ -40,7 +40,13 @@ from .errors import NonFiniteLoss
 class NonFiniteCheckpoint(ValueError):
     """A checkpoint holds NaN or infinite parameters (or optimizer buffers): resuming would train on
     from them. ``fit(resume_from=..., allow_nonfinite=True)`` (``strided train --resume
-    --allow-nonfinite``) resumes anyway. ``names``: the entries at fault; ``path``: the file."""
+    --allow-nonfinite``) resumes anyway. ``names``: the entries at fault; ``path``: the file.
+
+    Args:
+        message: the error message.
+        names: the entries holding NaN or infinite values.
+        path: the checkpoint file, or ``None``.
+    """
 
     def __init__(self, message: str, names=(), path: str | None = None):
         super().__init__(message)
@@ -131,6 +137,21 @@ def training_state(model, optimizer, *, scheduler=None, loader_state=None, val_l
     """The dictionary a checkpoint holds (see the module's docstring); generator states default to now.
 
     ``position``: ``{"epoch", "batch", "step"}`` and whatever else the loop needs to continue.
+
+    Args:
+        model: the model whose parameters and buffers are saved.
+        optimizer: its optimizer (state and groups).
+        scheduler: the scheduler, or ``None``.
+        loader_state: the training loader's ``state_dict()``, or ``None``.
+        val_loader_state: the validation loader's ``state_dict()``, or ``None``.
+        generators: the states of the model's generators (``None``: taken now).
+        default_generator: the default generator's state (``None``: taken now).
+        position: ``{"epoch", "batch", "step"}`` and whatever else the loop needs.
+        history: the rows of the completed epochs.
+        metrics: the running counts of the epoch in progress, or ``None``.
+        callbacks: the callbacks' states, by name.
+        stopped: an early stop was decided.
+        config: the caller's own settings.
     """
     return {
         "format": FORMAT,
@@ -154,6 +175,11 @@ def save_checkpoint(path, state: dict, model=None) -> str:
     """Write ``state`` (from ``training_state``) to ``path`` atomically; returns the path.
 
     With ``model`` given, refuses (``NonFiniteLoss``) to write while a parameter is NaN or infinite.
+
+    Args:
+        path: the file written.
+        state: the dictionary from ``training_state``.
+        model: the model whose parameters are checked to be finite first, or ``None``.
     """
     if model is not None:
         bad = non_finite_parameters(model)
@@ -169,6 +195,10 @@ def load_checkpoint(path, *, max_bytes: int | None = MAX_BYTES) -> dict:
 
     Through ``st.load``: a damaged file (a checksum, a size or its structure wrong) is a
     ``ValueError`` naming it; ``max_bytes`` as there.
+
+    Args:
+        path: a checkpoint file, or a folder holding ``checkpoint.npz``.
+        max_bytes: the largest file accepted (``None``: no limit), as ``st.load``.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -214,6 +244,12 @@ def restore_state(state: dict, model, optimizer=None, scheduler=None) -> None:
     """Load a checkpoint's model, optimizer, scheduler and random generators (model's and default) in place.
 
     Every part is checked first; a part that does not fit raises before any part is changed.
+
+    Args:
+        state: a checkpoint's dictionary (from ``load_checkpoint``).
+        model: the model loaded in place.
+        optimizer: the optimizer loaded in place, or ``None``.
+        scheduler: the scheduler loaded in place, or ``None``.
     """
     prepare_restore(state, model, optimizer, scheduler)()
 

@@ -10,6 +10,12 @@ class NonFiniteLoss(FloatingPointError):
     weights and no checkpoint is written with NaN weights. ``epoch`` (1-based) and ``step`` (the
     run's optimizer steps so far, plus one for the failing step) say where; ``checkpoint`` is the
     last good checkpoint file, or ``None``.
+
+    Args:
+        message: the error message.
+        epoch: the epoch in progress, or ``None``.
+        step: the optimizer step that failed, or ``None``.
+        checkpoint: the last good checkpoint file, or ``None``.
     """
 
     def __init__(self, message: str, epoch: int | None = None, step: int | None = None,
@@ -24,6 +30,11 @@ class TrainingInterrupted(KeyboardInterrupt):
     A ``KeyboardInterrupt``, so a script stops as it would have; the message says how to resume,
     ``checkpoint`` is the file written (or ``None``), ``history`` the epochs completed.
     The command line turns it into exit status 130 without a traceback.
+
+    Args:
+        message: the error message (how to resume).
+        checkpoint: the checkpoint file written, or ``None``.
+        history: the rows of the completed epochs.
     """
 
     def __init__(self, message: str, checkpoint: str | None = None, history: list | None = None):

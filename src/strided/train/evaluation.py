@@ -57,6 +57,13 @@ def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size:
     ``metrics``: names or ``Metric`` objects (see ``strided.train.metrics``), accumulated over
     batches; class metrics are left out for float targets. Returns ``{"loss": ..., "accuracy":
     ..., ...}`` (arrays for ``confusion_matrix`` and ``per_class``).
+
+    Args:
+        model: the ``Module`` evaluated (put in eval mode, then back in its mode).
+        data: a ``DataLoader``, a dataset or an ``(x, y)`` tuple.
+        loss: ``loss(outputs, targets)`` returning the batch mean, or ``None``.
+        metrics: metric names or ``Metric`` objects.
+        batch_size: the batch size when ``data`` is not a loader.
     """
     loader = as_loader(data, batch_size, shuffle=False, seed=0, owner="evaluate")
     results = MetricSet(metrics)
@@ -102,6 +109,13 @@ def predict(model, data, batch_size: int = 256, output: str = "logits", k: int =
     ``'probabilities'`` (softmax over the class axis 1) or ``'topk'``: the ``k`` most probable
     classes and their probabilities, ``(classes (N, k) int64, probabilities (N, k))``, most
     probable first (``k`` is capped at ``C``).
+
+    Args:
+        model: the ``Module`` run (in eval mode, without gradients).
+        data: an input array ``(N, *)``, an ``(x, y)`` tuple, a dataset or a loader.
+        batch_size: the batch size when ``data`` is not a loader.
+        output: ``'logits'``, ``'probabilities'`` or ``'topk'``.
+        k: with ``'topk'``, how many classes per example.
     """
     if output not in OUTPUTS:
         raise ValueError(f"predict: output must be one of {OUTPUTS}, got {output!r}")

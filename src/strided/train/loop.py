@@ -98,6 +98,23 @@ class Run:
     Position: ``epoch`` (epochs completed), ``batch`` (the next batch of the current epoch),
     ``step`` (optimizer steps so far), all as of the last completed step; ``history``: the
     rows of completed epochs; ``stop_training``: set it to end after the current epoch.
+
+    Args:
+        model: the model trained.
+        optimizer: its optimizer.
+        scheduler: the learning-rate scheduler, or ``None``.
+        loss: ``loss(outputs, targets)``, the batch mean.
+        loader: the training ``DataLoader``.
+        val_loader: the validation ``DataLoader``, or ``None``.
+        metrics: the ``MetricSet`` accumulated per epoch.
+        callbacks: the ``Callback`` objects called at each event.
+        epochs: the epoch count to reach.
+        scheduler_interval: ``'epoch'`` or ``'batch'``.
+        scheduler_monitor: the history key given to ``ReduceLROnPlateau.step``.
+        val_name: the prefix of the validation columns.
+        progress: show a progress bar per epoch.
+        log: the function printing messages, or ``None``.
+        config: the caller's own settings, saved in checkpoints.
     """
 
     def __init__(self, model, optimizer, scheduler, loss, loader, val_loader, metrics, callbacks, epochs, *,
@@ -375,6 +392,32 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
 
     ``fit`` leaves the process's allocator alone; a script that owns its process can call
     ``strided.memory.keep_freed_memory()`` first (``strided train`` does).
+
+    Args:
+        model: the ``Module`` to train (in place).
+        train: the training data: a ``DataLoader``, a dataset or an ``(x, y)`` tuple of arrays.
+        val: the validation data, in the same forms, or ``None``.
+        optimizer: an optimizer over ``model.parameters()`` (keyword-only, as every argument after ``val``).
+        loss: ``loss(outputs, targets)`` returning the batch mean (default ``cross_entropy``).
+        epochs: the number of epochs to reach (a resumed run continues up to it).
+        scheduler: a learning-rate scheduler, or ``None``.
+        scheduler_interval: ``'epoch'`` or ``'batch'`` (``None``: ``'batch'`` for ``OneCycleLR`` and
+            ``CyclicLR``, else ``'epoch'``).
+        scheduler_monitor: the history key ``ReduceLROnPlateau`` is stepped with.
+        callbacks: ``Callback`` objects (``strided.train.callbacks``).
+        metrics: metric names (``'accuracy'``, ``'top5'``, ...) or ``Metric`` objects.
+        batch_size: the batch size when ``train`` is not a ``DataLoader``.
+        val_batch_size: the validation batch size (``None``: ``batch_size``).
+        shuffle: shuffle the training data each epoch (when ``train`` is not a ``DataLoader``).
+        seed: the loader's seed, an int (``None``: drawn from the default generator).
+        progress: a tqdm bar per epoch (``None``: when stdout is a terminal).
+        log: the function printing the per-epoch line and messages (``None``: silent).
+        checkpoint_dir: a folder for ``checkpoint.npz`` and ``best.npz``, or ``None``.
+        checkpoint_every: also save every this many optimizer steps (``None``: per epoch only).
+        resume_from: a checkpoint file or folder to continue from, or ``None``.
+        allow_nonfinite: resume even from a checkpoint holding NaN or infinite weights.
+        val_name: the prefix of the validation columns of the history (default ``'val'``).
+        config: the caller's own settings, saved in checkpoints (a JSON-able dict).
     """
     epochs = as_int(epochs, "epochs", "fit", minimum=0)
     if optimizer is None:

@@ -24,7 +24,12 @@ import numpy as np
 
 
 def is_class_target(outputs: np.ndarray, targets: np.ndarray) -> bool:
-    """True when ``targets`` are integer class indices for ``outputs (N, C, *d)``."""
+    """True when ``targets`` are integer class indices for ``outputs (N, C, *d)``.
+
+    Args:
+        outputs: the model's outputs ``(N, C, *d)``.
+        targets: the targets.
+    """
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if targets.dtype.kind not in "iu" or outputs.ndim != targets.ndim + 1 or outputs.ndim < 1:
         return False
@@ -34,7 +39,12 @@ def is_class_target(outputs: np.ndarray, targets: np.ndarray) -> bool:
 
 
 def class_rows(outputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores (M, C), labels (M,))`` from ``outputs (N, C, *d)``, ``targets (N, *d)``; ignored labels dropped."""
+    """``(scores (M, C), labels (M,))`` from ``outputs (N, C, *d)``, ``targets (N, *d)``; ignored labels dropped.
+
+    Args:
+        outputs: class scores ``(N, C, *d)``.
+        targets: class indices ``(N, *d)``.
+    """
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if not is_class_target(outputs, targets):
         raise ValueError(f"metrics: expected outputs (N, C, *d) and integer targets (N, *d), got outputs "
@@ -124,7 +134,11 @@ class Accuracy(Metric):
 
 
 class TopKAccuracy(Metric):
-    """Share of rows whose target is among the ``k`` highest scores (``k >= C``: every row)."""
+    """Share of rows whose target is among the ``k`` highest scores (``k >= C``: every row).
+
+    Args:
+        k: how many of the highest scores may hold the target.
+    """
 
     state_names = ("correct", "count")
 
@@ -152,7 +166,11 @@ class TopKAccuracy(Metric):
 
 
 class ConfusionMatrix(Metric):
-    """Counts ``(C, C)``: row = target class, column = predicted class (scikit-learn's layout)."""
+    """Counts ``(C, C)``: row = target class, column = predicted class (scikit-learn's layout).
+
+    Args:
+        num_classes: ``C``, or ``None``: grown to the largest label seen + 1.
+    """
 
     state_names = ("matrix", "count")
 
@@ -183,6 +201,11 @@ class PrecisionRecallF1(ConfusionMatrix):
     ``'macro'`` (the mean over classes present in targets or predictions, as scikit-learn),
     ``'weighted'`` (by support) or ``'micro'``: scalars. ``report`` picks the entries.
     A ratio with a zero denominator counts as 0 (scikit-learn's ``zero_division``).
+
+    Args:
+        average: ``None`` (per class), ``'macro'``, ``'weighted'`` or ``'micro'``.
+        report: which of ``'precision'``, ``'recall'``, ``'f1'``, ``'support'`` to report.
+        num_classes: ``C``, or ``None``: from the labels seen.
     """
 
     def __init__(self, average: str | None = "macro", report=("precision", "recall", "f1"), num_classes=None):
@@ -198,7 +221,13 @@ class PrecisionRecallF1(ConfusionMatrix):
 
 
 def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: int | None = None) -> np.ndarray:
-    """Counts ``(C, C)`` of (target, prediction) pairs; ``C`` defaults to the largest label + 1."""
+    """Counts ``(C, C)`` of (target, prediction) pairs; ``C`` defaults to the largest label + 1.
+
+    Args:
+        targets: the true class indices.
+        predictions: the predicted class indices.
+        num_classes: ``C``, or ``None``: the largest label + 1.
+    """
     targets, predictions = np.asarray(targets).ravel(), np.asarray(predictions).ravel()
     if num_classes is None:
         num_classes = int(max(targets.max(initial=-1), predictions.max(initial=-1))) + 1
@@ -211,7 +240,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def precision_recall_f1(matrix: np.ndarray, average: str | None = "macro") -> dict:
-    """``{precision, recall, f1, support}`` from a confusion matrix (rows: targets, columns: predictions)."""
+    """``{precision, recall, f1, support}`` from a confusion matrix (rows: targets, columns: predictions).
+
+    Args:
+        matrix: a ``(C, C)`` confusion matrix.
+        average: ``None`` (per class), ``'macro'``, ``'weighted'`` or ``'micro'``.
+    """
     matrix = np.asarray(matrix, dtype=np.int64)
     tp = np.diag(matrix).astype(np.float64)                                  # (C,)
     predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)              # (C,), (C,)
@@ -232,14 +266,25 @@ def precision_recall_f1(matrix: np.ndarray, average: str | None = "macro") -> di
 
 
 def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
-    """Share of rows whose highest score is the target: ``outputs (N, C, *d)``, ``targets (N, *d)``."""
+    """Share of rows whose highest score is the target: ``outputs (N, C, *d)``, ``targets (N, *d)``.
+
+    Args:
+        outputs: class scores ``(N, C, *d)``.
+        targets: class indices ``(N, *d)``.
+    """
     metric = Accuracy()
     metric.update(outputs, targets)
     return metric.compute()["accuracy"]
 
 
 def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
-    """Share of rows whose target is among the ``k`` highest scores."""
+    """Share of rows whose target is among the ``k`` highest scores.
+
+    Args:
+        outputs: class scores ``(N, C, *d)``.
+        targets: class indices ``(N, *d)``.
+        k: how many of the highest scores may hold the target.
+    """
     metric = TopKAccuracy(k)
     metric.update(outputs, targets)
     return metric.compute()[f"top{k}_accuracy"]
@@ -251,7 +296,11 @@ _TOP_K = re.compile(r"^top_?(\d+)(_accuracy)?$")
 def make_metric(spec) -> Metric:
     """A ``Metric`` from itself or a name: ``'accuracy'``, ``'top5'`` (any k; also ``'top5_accuracy'``),
     ``'confusion_matrix'``, ``'precision'``, ``'recall'``, ``'f1'`` (macro), ``'per_class'``
-    (per-class precision, recall, F1 and support)."""
+    (per-class precision, recall, F1 and support).
+
+    Args:
+        spec: a ``Metric`` (returned as is) or a metric's name.
+    """
     if isinstance(spec, Metric):
         return spec
     if not isinstance(spec, str):
@@ -270,7 +319,11 @@ def make_metric(spec) -> Metric:
 
 
 class MetricSet:
-    """The mean loss and a list of metrics, updated together; reports only the metrics that applied."""
+    """The mean loss and a list of metrics, updated together; reports only the metrics that applied.
+
+    Args:
+        specs: metric names or ``Metric`` objects (one alone is accepted too).
+    """
 
     def __init__(self, specs=("accuracy",)):
         specs = (specs,) if isinstance(specs, (str, Metric)) else tuple(specs or ())

@@ -36,6 +36,12 @@ def progress_bar(total: int, desc: str, enabled: bool | None = None, initial: in
     """A bar with ``update()``, ``set_postfix_str()`` and ``close()``: tqdm on stderr, or a silent stand-in.
 
     Silent when disabled, when ``enabled`` is ``None`` and stdout is not a terminal, or without tqdm.
+
+    Args:
+        total: the number of steps of the bar.
+        desc: the bar's label.
+        enabled: show it (``None``: when stdout is a terminal).
+        initial: the steps already done (a resumed epoch).
     """
     if not bar_enabled(enabled):
         return _NoBar()

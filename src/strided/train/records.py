@@ -21,7 +21,11 @@ from ..io.atomic import atomic_path
 
 
 def json_safe(obj):
-    """``obj`` with NumPy values as Python ones, tuples as lists, NaN as ``None``, infinities as strings."""
+    """``obj`` with NumPy values as Python ones, tuples as lists, NaN as ``None``, infinities as strings.
+
+    Args:
+        obj: nested dicts, lists, tuples, NumPy and Python values.
+    """
     if isinstance(obj, dict):
         return {str(key): json_safe(value) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -36,7 +40,13 @@ def json_safe(obj):
 
 
 def write_json(obj, path, indent: int = 2) -> None:
-    """Write ``json_safe(obj)`` as strict JSON to ``path`` through a temporary file and an atomic rename."""
+    """Write ``json_safe(obj)`` as strict JSON to ``path`` through a temporary file and an atomic rename.
+
+    Args:
+        obj: what to write (made safe by ``json_safe``).
+        path: the file written.
+        indent: the JSON indentation.
+    """
     text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
     with atomic_path(path, ".json") as tmp:
         with open(tmp, "w") as handle:

@@ -49,6 +49,11 @@ class LRScheduler:
     ``last_epoch=-1`` starts a schedule; another value resumes one, and then needs each group's
     ``initial_lr`` (restored with the optimizer's state). ``get_last_lr()`` returns the learning
     rates it last set; ``state_dict()`` holds everything but the optimizer.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
     """
 
     _is_initial = False

@@ -19,6 +19,22 @@ class CyclicLR(LRScheduler):
     (``scale_mode``). With ``cycle_momentum`` the momentum (or beta1) moves the opposite way
     between ``max_momentum`` and ``base_momentum``. ``state_dict()`` leaves ``scale_fn`` out.
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        base_lr: the lowest learning rate, a number or one per group.
+        max_lr: the highest learning rate, a number or one per group.
+        step_size_up: steps from ``base_lr`` up to ``max_lr``.
+        step_size_down: steps back down (default ``None``: ``step_size_up``).
+        mode: ``'triangular'``, ``'triangular2'`` or ``'exp_range'`` (ignored with ``scale_fn``).
+        gamma: the ``'exp_range'`` factor per iteration.
+        scale_fn: a function of the cycle number or the iteration giving the cycle's height, or ``None``.
+        scale_mode: what ``scale_fn`` receives: ``'cycle'`` or ``'iterations'``.
+        cycle_momentum: move the momentum (or beta1) the opposite way.
+        base_momentum: the lowest momentum, a number or one per group.
+        max_momentum: the highest momentum, a number or one per group.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+
     >>> # sched = CyclicLR(opt, base_lr=0.001, max_lr=0.1, step_size_up=500)
     """
 
@@ -110,6 +126,14 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     after ``T_i`` epochs; the first period is ``T_0``, each next ``T_mult`` times longer.
 
     ``step(epoch)`` may be given a fractional epoch (``epoch + i / iters`` per batch), as in PyTorch.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        T_0: the length of the first period, in epochs.
+        T_mult: the factor each next period's length grows by (an int >= 1).
+        eta_min: the lowest learning rate.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
 
     >>> # sched = CosineAnnealingWarmRestarts(opt, T_0=10, T_mult=2)
     """

@@ -34,6 +34,23 @@ class OneCycleLR(LRScheduler):
     phase). ``max_lr``, ``base_momentum``, ``max_momentum`` may be lists, one per group.
     Stepping past ``total_steps`` raises ``ValueError``.
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        max_lr: the peak learning rate, a number or one per group.
+        total_steps: the number of steps of the cycle, or ``None`` to give ``epochs`` and ``steps_per_epoch``.
+        epochs: with ``steps_per_epoch``, the cycle's length when ``total_steps`` is ``None``.
+        steps_per_epoch: batches per epoch (with ``epochs``).
+        pct_start: the share of the cycle spent going up.
+        anneal_strategy: ``'cos'`` or ``'linear'``.
+        cycle_momentum: move the momentum (or beta1) the opposite way.
+        base_momentum: the lowest momentum, a number or one per group.
+        max_momentum: the highest momentum, a number or one per group.
+        div_factor: ``initial_lr = max_lr / div_factor``.
+        final_div_factor: ``min_lr = initial_lr / final_div_factor``.
+        three_phase: come back down to ``initial_lr`` before annealing to ``min_lr``.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+
     >>> # sched = OneCycleLR(opt, max_lr=0.1, total_steps=len(loader) * epochs); sched.step() per batch
     """
 

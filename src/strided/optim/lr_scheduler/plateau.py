@@ -18,6 +18,17 @@ class ReduceLROnPlateau(LRScheduler):
     ``threshold_mode='rel'``, ``metric < best - threshold`` with ``'abs'``. ``min_lr`` may be a
     list, one per group.
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        mode: ``'min'`` (the metric should fall, a loss) or ``'max'`` (rise, an accuracy).
+        factor: the learning rate's multiplier on a plateau, below 1.
+        patience: epochs without improvement tolerated before reducing.
+        threshold: the smallest change that counts as an improvement.
+        threshold_mode: ``'rel'`` (relative to the best) or ``'abs'``.
+        cooldown: epochs after a reduction during which bad epochs are not counted.
+        min_lr: the lowest learning rate, a number or one per group.
+        eps: a reduction smaller than this is skipped.
+
     >>> # sched = ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=3); sched.step(val_loss)
     """
 

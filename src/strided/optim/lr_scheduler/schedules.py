@@ -23,6 +23,12 @@ class LambdaLR(LRScheduler):
     ``state_dict()`` leaves the functions out (``None``), as PyTorch does; a callable object's
     attributes (its ``__dict__``) are saved instead.
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        lr_lambda: a function of the epoch giving the factor of the base rate, or a list, one per group.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+
     >>> # sched = LambdaLR(opt, lambda epoch: 0.95 ** epoch)
     """
 
@@ -60,6 +66,12 @@ class LambdaLR(LRScheduler):
 class MultiplicativeLR(LambdaLR):
     """``lr = lr * lr_lambda(e)`` at every step after construction (a factor per step, not a total).
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        lr_lambda: a function of the epoch giving the factor of each step, or a list, one per group.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+
     >>> # sched = MultiplicativeLR(opt, lambda epoch: 0.95)
     """
 
@@ -71,6 +83,13 @@ class MultiplicativeLR(LambdaLR):
 
 class StepLR(LRScheduler):
     """``lr = b * gamma ** (e // step_size)``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        step_size: epochs between two decays.
+        gamma: the factor of each decay.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
 
     >>> # sched = StepLR(opt, step_size=30, gamma=0.1)
     """
@@ -91,6 +110,13 @@ class StepLR(LRScheduler):
 
 class MultiStepLR(LRScheduler):
     """``lr = b * gamma ** (number of milestones <= e)``; a milestone listed twice counts twice.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        milestones: the epochs at which the rate decays.
+        gamma: the factor of each decay.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
 
     >>> # sched = MultiStepLR(opt, milestones=[30, 80], gamma=0.1)
     """
@@ -132,7 +158,15 @@ class MultiStepLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
-    """``lr = b * factor`` until ``e`` reaches ``total_iters``, then ``b``."""
+    """``lr = b * factor`` until ``e`` reaches ``total_iters``, then ``b``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        factor: the multiplier during the first ``total_iters`` epochs.
+        total_iters: how many epochs the factor applies.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+    """
 
     def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
         self.factor = check_number(factor, "factor", "ConstantLR", 0.0, 1.0)
@@ -154,6 +188,14 @@ class ConstantLR(LRScheduler):
 class LinearLR(LRScheduler):
     """``lr = b * (start_factor + (end_factor - start_factor) * min(e, total_iters) / total_iters)``:
     a linear warm-up (or decay) of the factor over ``total_iters`` steps.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        start_factor: the multiplier at the start.
+        end_factor: the multiplier from ``total_iters`` on.
+        total_iters: the steps of the linear change.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
 
     >>> # sched = LinearLR(opt, start_factor=0.1, total_iters=5)
     """
@@ -185,6 +227,12 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """``lr = b * gamma ** e``.
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        gamma: the factor of every epoch.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+
     >>> # sched = ExponentialLR(opt, gamma=0.95)
     """
 
@@ -202,7 +250,15 @@ class ExponentialLR(LRScheduler):
 
 
 class PolynomialLR(LRScheduler):
-    """``lr = b * (1 - min(e, total_iters) / total_iters) ** power``."""
+    """``lr = b * (1 - min(e, total_iters) / total_iters) ** power``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        total_iters: the steps until the rate reaches 0.
+        power: the polynomial's degree.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+    """
 
     def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
         self.total_iters = check_count(total_iters, "total_iters", "PolynomialLR")
@@ -224,6 +280,13 @@ class PolynomialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (b - eta_min) * (1 + cos(pi * e / T_max)) / 2`` (SGDR without restarts;
     computed step to step from the current ``lr`` as PyTorch does).
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        T_max: the steps of the half cosine (from the base rate to ``eta_min``).
+        eta_min: the lowest learning rate.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
 
     >>> # sched = CosineAnnealingLR(opt, T_max=100)
     """

@@ -56,6 +56,13 @@ class SequentialLR(_Composite):
     """Run ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (restarted from its
     base learning rate at the milestone), and so on: ``len(milestones) == len(schedulers) - 1``.
 
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        schedulers: the schedulers to run in turn, all on ``optimizer``.
+        milestones: the steps at which the next scheduler takes over, ``len(schedulers) - 1`` of them.
+        last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
+            needs its ``initial_lr``).
+
     >>> # warm = LinearLR(opt, start_factor=0.1, total_iters=5); cos = CosineAnnealingLR(opt, T_max=95)
     >>> # sched = SequentialLR(opt, [warm, cos], milestones=[5])
     """
@@ -102,6 +109,10 @@ class SequentialLR(_Composite):
 
 class ChainedScheduler(_Composite):
     """Step every scheduler in ``schedulers`` at each ``step()``: their factors multiply.
+
+    Args:
+        schedulers: the schedulers stepped together, all on one optimizer.
+        optimizer: that optimizer (default ``None``: the schedulers').
 
     >>> # sched = ChainedScheduler([ConstantLR(opt, factor=0.1, total_iters=2), ExponentialLR(opt, 0.9)])
     """
