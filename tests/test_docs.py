@@ -197,56 +197,7 @@ ARGS_ENTRY = re.compile(r"^ {4}\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:")
 # Public objects whose Args: section is not complete yet (issue 19). This list only shrinks: a new
 # public class or function documents its arguments, and an entry whose gap is closed must be removed
 # (test_undocumented_allow_list_is_current says which).
-UNDOCUMENTED_ARGS = frozenset({
-    # strided.analysis: 2
-    "strided.analysis.LayerRow", "strided.analysis.Summary",
-    # strided.data: 2
-    "strided.data.DataSplit", "strided.data.Split",
-    # strided.data.transforms: 2
-    "strided.data.transforms.crop_each", "strided.data.transforms.rotate",
-    # strided.geometry: 13
-    "strided.geometry.ReceptiveField", "strided.geometry.TransposedWindow", "strided.geometry.Window",
-    "strided.geometry.adaptive_bins", "strided.geometry.adaptive_window", "strided.geometry.as_tuple",
-    "strided.geometry.check_ceil_mode", "strided.geometry.check_padding", "strided.geometry.check_window",
-    "strided.geometry.concat_shape", "strided.geometry.transposed_window_output_shape",
-    "strided.geometry.window_output_shape", "strided.geometry.window_overhang",
-    # strided.models: 8
-    "strided.models.AlexNet2012", "strided.models.ConvNormActivation", "strided.models.InvertedResidual",
-    "strided.models.InvertedResidualV3", "strided.models.LeNet5Classic", "strided.models.SqueezeExcitation",
-    "strided.models.XceptionBlock", "strided.models.lenet5_classic",
-    # strided.nn: 37
-    "strided.nn.Concat", "strided.nn.Cost", "strided.nn.DepthwiseConv1d", "strided.nn.DepthwiseConv2d",
-    "strided.nn.DepthwiseConv3d", "strided.nn.Identity", "strided.nn.LPPool1d", "strided.nn.LPPool2d",
-    "strided.nn.LPPool3d", "strided.nn.LocalResponseNorm", "strided.nn.LocallyConnected1d",
-    "strided.nn.LocallyConnected2d", "strided.nn.LocallyConnected3d", "strided.nn.MaxUnpool1d",
-    "strided.nn.MaxUnpool2d", "strided.nn.MaxUnpool3d", "strided.nn.MultiScaleBlock", "strided.nn.Parameter",
-    "strided.nn.PixelShuffle", "strided.nn.PixelUnshuffle", "strided.nn.PointwiseConv1d",
-    "strided.nn.PointwiseConv2d", "strided.nn.PointwiseConv3d", "strided.nn.SeparableConv1d",
-    "strided.nn.SeparableConv2d", "strided.nn.SeparableConv3d", "strided.nn.SyncBatchNorm", "strided.nn.Unflatten",
-    "strided.nn.Upsample", "strided.nn.UpsamplingBilinear2d", "strided.nn.UpsamplingNearest2d",
-    "strided.nn.convert_sync_batchnorm", "strided.nn.from_spec", "strided.nn.has_static_rules", "strided.nn.is_meta",
-    "strided.nn.register_layer", "strided.nn.run_chain",
-    # strided.nn.functional: 16
-    "strided.nn.functional.concat", "strided.nn.functional.interpolate", "strided.nn.functional.local_response_norm",
-    "strided.nn.functional.locally_connected", "strided.nn.functional.locally_connected1d",
-    "strided.nn.functional.locally_connected2d", "strided.nn.functional.lp_pool", "strided.nn.functional.lp_pool1d",
-    "strided.nn.functional.lp_pool2d", "strided.nn.functional.lp_pool3d", "strided.nn.functional.max_unpool",
-    "strided.nn.functional.max_unpool1d", "strided.nn.functional.max_unpool2d", "strided.nn.functional.max_unpool3d",
-    "strided.nn.functional.pixel_shuffle", "strided.nn.functional.pixel_unshuffle",
-    # strided.nn.init: 16
-    "strided.nn.init.calculate_gain", "strided.nn.init.constant_", "strided.nn.init.dirac_", "strided.nn.init.eye_",
-    "strided.nn.init.kaiming_normal_", "strided.nn.init.kaiming_uniform_", "strided.nn.init.make_rng",
-    "strided.nn.init.normal_", "strided.nn.init.ones_", "strided.nn.init.orthogonal_", "strided.nn.init.sparse_",
-    "strided.nn.init.trunc_normal_", "strided.nn.init.uniform_", "strided.nn.init.xavier_normal_",
-    "strided.nn.init.xavier_uniform_", "strided.nn.init.zeros_",
-    # strided.nn.utils: 4
-    "strided.nn.utils.clip_grad_norm_", "strided.nn.utils.clip_grad_value_", "strided.nn.utils.clip_grads_with_norm_",
-    "strided.nn.utils.get_total_norm",
-    # strided.onnx: 3
-    "strided.onnx.OnnxModel", "strided.onnx.OnnxSummary", "strided.onnx.export",
-    # strided.viz: 3
-    "strided.viz.plot_misclassified", "strided.viz.require_matplotlib", "strided.viz.require_pillow",
-})
+UNDOCUMENTED_ARGS: frozenset[str] = frozenset()   # every public object is documented; keep it so
 
 
 def public_api() -> dict[str, object]:
@@ -285,8 +236,11 @@ def documented_args(obj) -> set[str]:
     own ``__init__``: an inherited one is not shown by the API reference)."""
     import inspect
     docs = [inspect.getdoc(obj) or ""]
-    if inspect.isclass(obj) and "__init__" in vars(obj):
-        docs.append(inspect.getdoc(vars(obj)["__init__"]) or "")
+    if inspect.isclass(obj):
+        for constructor in ("__init__", "__new__"):      # a tuple subclass documents its own __new__
+            if constructor in vars(obj):
+                method = vars(obj)[constructor]
+                docs.append(inspect.getdoc(getattr(method, "__func__", method)) or "")
     names: set[str] = set()
     for doc in docs:
         inside = False

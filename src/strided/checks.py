@@ -46,6 +46,13 @@ def as_int(value, name: str, owner: str, minimum: int = 1) -> int:
 def as_tuple(value, ndim: int, name: str, owner: str, minimum: int = 1) -> tuple[int, ...]:
     """An int, or a sequence of ``ndim`` ints, as a tuple of ``ndim`` plain ints, each at least ``minimum``.
 
+    Args:
+        value: an int (repeated ``ndim`` times) or a sequence of ``ndim`` ints (NumPy integers accepted).
+        ndim: the length of the tuple.
+        name: the argument's name, for the error message.
+        owner: the layer or function checking it, for the error message.
+        minimum: the smallest value allowed (default 1).
+
     >>> as_tuple(3, 2, "kernel_size", "Conv2d")
     (3, 3)
     >>> as_tuple((np.int64(2), 1), 2, "stride", "Conv2d")

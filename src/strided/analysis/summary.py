@@ -35,7 +35,20 @@ BYTES_PER_VALUE = 4
 
 @dataclass
 class LayerRow:
-    """One application of one layer."""
+    """One application of one layer.
+
+    Args:
+        name: the layer's dotted name in the model (``features.0``).
+        type: the layer's class name (``Conv2d``).
+        input_shape: the shape it receives, batch axis first.
+        output_shape: the shape it returns.
+        params: its parameters (counted on its first application only).
+        trainable_params: those of them that take gradients.
+        macs: its multiply-accumulates for this input (see the module notes).
+        memory_values: the number of values of its output (the whole batch).
+        receptive_field: the receptive field of its output (default ``None``: not computed, e.g. traced).
+        biases: how many of ``params`` are biases (default 0).
+    """
 
     name: str
     type: str
@@ -71,7 +84,18 @@ class LayerRow:
 
 @dataclass
 class Summary:
-    """The rows of ``summary`` and their totals; render with ``str()``, ``to_markdown()``, ``to_html()``, ``to_json()``."""
+    """The rows of ``summary`` and their totals; render with ``str()``, ``to_markdown()``, ``to_html()``,
+    ``to_json()``.
+
+    Args:
+        model_name: the model's name, shown in the header.
+        input_shape: the input the table was computed for, batch axis first.
+        rows: one ``LayerRow`` per application of a layer, in call order.
+        params: the model's parameters (each counted once).
+        trainable_params: those of them that take gradients.
+        output_shape: the model's output shape (default ``()``).
+        traced: names of the modules traced with one forward pass (default ``()``: none).
+    """
 
     model_name: str
     input_shape: tuple

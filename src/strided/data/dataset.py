@@ -255,6 +255,11 @@ def random_split(dataset, lengths, seed=None) -> list[Subset]:
 class DataSplit:
     """A data set's training and test parts: ``.train``, ``.test`` (``ArrayDataset``s), with
     ``.classes`` (names), ``.num_classes`` and ``.input_shape`` (one example's shape, e.g. ``(1, 28, 28)``).
+
+    Args:
+        name: the data set's name, shown in ``repr`` and in errors.
+        train: the training part; its ``classes`` name the split's classes.
+        test: the test part, its examples the same shape as ``train``'s.
     """
 
     def __init__(self, name: str, train: ArrayDataset, test: ArrayDataset):

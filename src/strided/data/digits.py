@@ -20,7 +20,15 @@ TEST_FRACTION = 0.2
 
 @dataclass
 class Split:
-    """Images ``(N, 1, H, W)`` float32 and labels ``(N,)`` int64 for training and testing."""
+    """Images ``(N, 1, H, W)`` float32 and labels ``(N,)`` int64 for training and testing.
+
+    Args:
+        x_train: the training images ``(N, 1, H, W)``, float32.
+        y_train: their labels ``(N,)``, int64.
+        x_test: the test images ``(M, 1, H, W)``, float32.
+        y_test: their labels ``(M,)``, int64.
+        classes: the class names, label ``k`` the ``k``-th.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray

@@ -96,6 +96,12 @@ def rotate(x, angles, mode: str = "bilinear", fill: float = 0.0) -> np.ndarray:
     ``fill``: the definition of ``scipy.ndimage.rotate(reshape=False, mode='grid-constant')``
     (order 1 or 0) and of PIL's ``Image.rotate`` direction.
 
+    Args:
+        x: the images.
+        angles: one angle in degrees per image, or one for all (broadcast to ``(N,)``).
+        mode: the interpolation, ``'bilinear'`` or ``'nearest'`` (default ``'bilinear'``).
+        fill: the value read outside the image (default 0.0).
+
     Shape: ``x (N, C, H, W)``, ``angles (N,)`` -> ``(N, C, H, W)``, ``x``'s float dtype.
     """
     x = as_float(check_images(x, "rotate"))

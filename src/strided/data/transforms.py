@@ -52,6 +52,13 @@ def random_shift(images: np.ndarray, max_shift: int, rng=None) -> np.ndarray:
 def crop_each(x: np.ndarray, top: np.ndarray, left: np.ndarray, h: int, w: int) -> np.ndarray:
     """Cut an ``h`` x ``w`` window out of each image, image ``i``'s at ``(top[i], left[i])``.
 
+    Args:
+        x: the images.
+        top: each window's first row, one per image (the window must fit inside the image).
+        left: each window's first column, one per image.
+        h: the window's height.
+        w: the window's width.
+
     Shape: ``(N, C, H, W)``, ``top``/``left`` ``(N,)`` -> ``(N, C, h, w)``.
     """
     n, c = x.shape[:2]

@@ -16,9 +16,11 @@ from .sizes import kernel_extent
 class ReceptiveField:
     """Receptive field of one activation, per spatial axis (Araujo et al., Distill 2019).
 
-    ``size``: input pixels seen by one output; ``jump``: input pixels between neighbouring
-    outputs (the effective stride); ``start``: input index of the centre of the first output's
-    window (the first input pixel's centre is 0.0; negative when the window hangs into padding).
+    Args:
+        size: input pixels seen by one output, per axis.
+        jump: input pixels between neighbouring outputs (the effective stride), per axis.
+        start: input index of the centre of the first output's window, per axis (the first input
+            pixel's centre is 0.0; negative when the window hangs into padding).
     """
 
     size: tuple[float, ...]

@@ -67,6 +67,14 @@ def window_overhang(size: int, kernel: int, stride: int, padding: tuple[int, int
 
     Only ``ceil_mode`` makes this positive: ``(out - 1) * stride + dilation*(kernel-1) + 1 - (size + lo + hi)``.
 
+    Args:
+        size: the input length along the axis.
+        kernel: the kernel size (before dilation).
+        stride: the step between two windows.
+        padding: the ``(lo, hi)`` pixels added at each end.
+        dilation: the spacing between kernel taps (1: none).
+        out: the number of windows (``conv_output_size``'s, with or without ``ceil_mode``).
+
     >>> window_overhang(6, 3, 2, (0, 0), 1, 3)
     1
     """
@@ -155,7 +163,18 @@ def explicit_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], .
 def window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                         pads: Sequence[tuple[int, int]], dilation: Sequence[int], owner: str,
                         in_shape=None, ceil_mode: bool = False) -> tuple[int, ...]:
-    """Spatial output sizes of a sliding window, raising a ``ShapeError`` when one is below 1."""
+    """Spatial output sizes of a sliding window, raising a ``ShapeError`` when one is below 1.
+
+    Args:
+        sizes: the input's spatial sizes.
+        kernel: the kernel size per axis.
+        stride: the stride per axis.
+        pads: one ``(lo, hi)`` pair per axis (``resolve_padding``'s result).
+        dilation: the dilation per axis.
+        owner: the name used in error messages.
+        in_shape: the whole input shape, quoted in the error message (default ``None``: not quoted).
+        ceil_mode: round the number of windows up, as pooling's ``ceil_mode`` (default ``False``).
+    """
     out = tuple(conv_output_size(n, k, s, p, d, ceil_mode)
                 for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
     if any(o < 1 for o in out):
@@ -200,7 +219,18 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
 def transposed_window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                                    pads: Sequence[tuple[int, int]], dilation: Sequence[int],
                                    output_padding: Sequence[int], owner: str, in_shape=None) -> tuple[int, ...]:
-    """Spatial output sizes of a transposed convolution, raising a ``ShapeError`` when one is below 1."""
+    """Spatial output sizes of a transposed convolution, raising a ``ShapeError`` when one is below 1.
+
+    Args:
+        sizes: the input's spatial sizes.
+        kernel: the kernel size per axis.
+        stride: the stride per axis.
+        pads: one ``(lo, hi)`` pair per axis, cropped from the full output.
+        dilation: the dilation per axis.
+        output_padding: pixels added at the high end, per axis.
+        owner: the name used in error messages.
+        in_shape: the whole input shape, quoted in the error message (default ``None``: not quoted).
+    """
     out = tuple(conv_transpose_output_size(n, k, s, p, d, op)
                 for n, k, s, p, d, op in zip(sizes, kernel, stride, pads, dilation, output_padding))
     if any(o < 1 for o in out):
@@ -226,6 +256,10 @@ def adaptive_bins(size: int, out: int) -> tuple[tuple[int, ...], tuple[int, ...]
     Bin ``i`` spans ``[floor(i * size / out), ceil((i + 1) * size / out))`` (PyTorch's rule):
     bins cover the axis, neighbours may overlap by one pixel, and ``out > size`` repeats pixels.
 
+    Args:
+        size: the input length along the axis.
+        out: the number of bins (the output length).
+
     >>> adaptive_bins(7, 3)
     ((0, 2, 4), (3, 5, 7))
     """
@@ -243,6 +277,10 @@ def adaptive_window(size: int, out: int) -> tuple[int, float, float]:
     ``size / out`` and ``pad_lo`` places window ``i``'s centre at ``(i + 1/2) * size / out - 1/2``,
     within half a pixel of the true bin centre, so errors do not grow along the axis.
 
+    Args:
+        size: the input length along the axis.
+        out: the number of bins (the output length).
+
     >>> adaptive_window(6, 2), adaptive_window(7, 3), adaptive_window(10, 4)
     ((3, 3, 0), (3, 2, 0), (3, 2.5, 0.25))
     """
@@ -258,6 +296,11 @@ def adaptive_window(size: int, out: int) -> tuple[int, float, float]:
 
 def concat_shape(shapes: Sequence[Sequence[int]], dim: int, owner: str) -> tuple[int, ...]:
     """Shape of ``shapes`` joined along ``dim``: equal everywhere else, summed along ``dim``.
+
+    Args:
+        shapes: the shapes of the tensors to join, all of the same rank.
+        dim: the axis to join along (negative counts from the end).
+        owner: the name used in error messages.
 
     >>> concat_shape([(2, 3, 4, 4), (2, 5, 4, 4)], 1, "concat")
     (2, 8, 4, 4)

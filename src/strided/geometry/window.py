@@ -88,11 +88,19 @@ class Window(_Geometry):
     """A sliding window over the last ``ndim`` axes, resolved for one input size.
 
     Output position ``o`` (per axis) reads the padded input at ``o * stride + k * dilation`` for
-    every kernel tap ``k``. Fields: ``kernel``, ``stride``, ``dilation``, ``pads`` (``(lo, hi)``
-    per axis), ``in_sizes``, ``out_sizes``, and ``overhang``: empty, or per axis how much of the
-    high pad is not padding the user asked for but the reach of ``ceil_mode``'s last, partial
-    window past it (``declared_pads`` are the pads without it). The data are padded by ``pads``
-    (overhang included), so the taps, ``padded_sizes`` and ``tiles`` need no special case.
+    every kernel tap ``k``. The data are padded by ``pads`` (overhang included), so the taps,
+    ``padded_sizes`` and ``tiles`` need no special case. Build one with ``resolve_window``.
+
+    Args:
+        kernel: the kernel size per axis.
+        stride: the step between two windows per axis.
+        dilation: the spacing between kernel taps per axis (1: none).
+        pads: the ``(lo, hi)`` padding per axis, ``overhang`` included in ``hi``.
+        in_sizes: the input's spatial sizes.
+        out_sizes: the output's spatial sizes.
+        overhang: empty, or per axis how much of the high pad is not padding the user asked for but
+            the reach of ``ceil_mode``'s last, partial window past it (``declared_pads`` are the pads
+            without it) (default ``()``).
 
     Shape: ``(N, C, *in_sizes) -> (N, C', *out_sizes)``, per axis
     ``out = floor((in + lo + hi - dilation * (kernel - 1) - 1) / stride) + 1`` (with the overhang
@@ -188,7 +196,16 @@ class TransposedWindow(_Geometry):
     Every input pixel spreads a kernel footprint onto an output grid, ``stride`` apart; ``grid``
     is the full extent of the footprints (more where ``output_padding`` reaches past it), and the
     output is that grid cropped by ``crop``: ``pads`` at the low end, the rest at the high end.
-    Fields: those of a ``Window`` (``pads`` crop the output), then ``output_padding``.
+    Build one with ``resolve_transposed_window``.
+
+    Args:
+        kernel: the kernel size per axis.
+        stride: the step between two windows per axis.
+        dilation: the spacing between kernel taps per axis (1: none).
+        pads: the ``(lo, hi)`` pixels cropped from the footprints' grid, per axis.
+        in_sizes: the input's spatial sizes.
+        out_sizes: the output's spatial sizes.
+        output_padding: pixels added at the high end, per axis.
 
     Shape: ``(N, C, *in_sizes) -> (N, C', *out_sizes)``, per axis
     ``out = (in - 1) * stride - lo - hi + dilation * (kernel - 1) + output_padding + 1``.
@@ -259,7 +276,12 @@ def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, c
 
 
 def check_ceil_mode(ceil_mode, owner: str) -> bool:
-    """``ceil_mode`` must be a ``bool`` (``0``/``1`` and strings are refused with a ``TypeError``)."""
+    """``ceil_mode`` must be a ``bool`` (``0``/``1`` and strings are refused with a ``TypeError``).
+
+    Args:
+        ceil_mode: the value to check.
+        owner: the name used in error messages.
+    """
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"{owner}: ceil_mode must be a bool, got {ceil_mode!r}")
     return bool(ceil_mode)
@@ -296,7 +318,17 @@ def resolve_transposed_window(in_sizes: Sequence[int], kernel, stride, dilation,
 def check_window(ndim: int, kernel, stride, dilation, padding, owner: str, transposed: bool = False):
     """A constructor's check, before any input size is known: ``(kernel, stride, dilation)`` as
     tuples of ``ndim`` positive ints (``stride=None`` means the kernel), and ``padding`` valid
-    (``None`` skips it). Returns the three tuples."""
+    (``None`` skips it). Returns the three tuples.
+
+    Args:
+        ndim: the number of spatial axes.
+        kernel: an int or one per axis.
+        stride: an int, one per axis, or ``None`` (the kernel size).
+        dilation: an int or one per axis.
+        padding: the padding to check (a mode string, ints or ``(lo, hi)`` pairs), or ``None`` to skip it.
+        owner: the name used in error messages.
+        transposed: check ``padding`` as a transposed convolution's crop (no mode strings) (default ``False``).
+    """
     kernel = as_tuple(kernel, ndim, "kernel_size", owner)
     stride = kernel if stride is None else as_tuple(stride, ndim, "stride", owner)
     dilation = as_tuple(dilation, ndim, "dilation", owner)
@@ -306,7 +338,14 @@ def check_window(ndim: int, kernel, stride, dilation, padding, owner: str, trans
 
 
 def check_padding(padding, ndim: int, owner: str) -> None:
-    """Refuse a ``padding`` that no input size could make valid (an unknown mode, a wrong type)."""
+    """Refuse a ``padding`` that no input size could make valid (an unknown mode, a wrong type).
+
+    Args:
+        padding: a mode string (``'valid'``, ``'same'``, ``'full'``, ``'causal'``), an int, ``ndim`` ints
+            or ``ndim`` ``(lo, hi)`` pairs.
+        ndim: the number of spatial axes.
+        owner: the name used in error messages.
+    """
     if isinstance(padding, str):
         # sizes only matter to 'same' with stride > 1, so any will do for the check
         resolve_padding(padding, (1,) * ndim, (1,) * ndim, (1,) * ndim, (1,) * ndim, owner)

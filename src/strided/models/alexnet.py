@@ -92,7 +92,11 @@ class AlexNet2012(ChainNet):
     fc7 4096*4096 + 4096 = 16,781,312; fc8 4096*1000 + 1000 = 4,097,000; total 60,965,224.
 
     Args:
-        num_classes: as ``AlexNet``'s (so are ``in_channels``, ``dropout`` and ``rng``).
+        num_classes: outputs of the classifier (the number of classes) (default 1000).
+        in_channels: channels of the input images (3 for RGB, 1 for grey) (default 3).
+        dropout: the probability of zeroing fc6's and fc7's outputs in training (default 0.5).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation (and the dropout masks);
+            ``None``: the library's default generator (default ``None``).
 
     Shape: ``(N, in_channels, 227, 227) -> (N, num_classes)``: 55x55 after conv1, 27 after the
     first pool, 13 after the second, 6x6x256 = 9216 features after the last (the paper's text

@@ -38,6 +38,18 @@ class ConvNormActivation(nn.Sequential):
     ``depthwise=True`` makes the convolution a ``DepthwiseConv2d`` (``groups = in_channels``, the same
     weight as ``Conv2d(groups=in_channels)``; ``out_channels`` must equal ``in_channels``).
 
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: the side of the square kernel, padded by ``(k - 1) // 2`` (default 3).
+        stride: the convolution's stride (default 1).
+        groups: the convolution's groups (``in_channels`` for a depthwise one) (default 1).
+        activation: a module class built with no arguments, or ``None`` for none (default ``nn.ReLU6``).
+        bn: keyword arguments for ``BatchNorm2d``, e.g. ``{"eps": 1e-3}`` (default ``None``: its defaults).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation; ``None``: the library's
+            default generator (default ``None``).
+        depthwise: build a ``DepthwiseConv2d`` instead of a ``Conv2d`` (default ``False``).
+
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, floor((H - 1) / stride) + 1, ...)`` (odd kernels).
     """
 
@@ -69,6 +81,14 @@ class SqueezeExcitation(nn.Block):
     gate: its receptive field is ``nn.layer_norm.field_across``'s, a window of ``2S - 1`` input
     positions centred on each output, which covers the whole axis of size ``S`` from any of them
     (jump and start unchanged).
+
+    Args:
+        input_channels: channels of the input (and of the gate).
+        squeeze_channels: channels between ``fc1`` and ``fc2``.
+        activation: the module class after ``fc1`` (default ``nn.ReLU``).
+        scale_activation: the module class making the gate (default ``nn.Sigmoid``).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation; ``None``: the library's
+            default generator (default ``None``).
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
     """

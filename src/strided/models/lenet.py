@@ -93,7 +93,11 @@ class LeNet5Classic(ChainNet):
     paper's network trains 60,000).
 
     Args:
-        num_classes: as ``LeNet5``'s (so are ``in_channels``, ``input_size`` and ``rng``).
+        num_classes: outputs of the classifier (the number of classes) (default 10).
+        in_channels: channels of the input images (3 for RGB, 1 for grey) (default 1).
+        input_size: the input's height and width: 32 (the original) or 28 (MNIST; C1 pads by 2) (default 32).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation; ``None``: the library's
+            default generator (default ``None``).
 
     Shape: ``(N, C, 32, 32) -> (N, num_classes)``; ``input_size=28`` pads C1 by 2 (MNIST).
     """
@@ -125,6 +129,10 @@ def lenet5_classic(num_classes: int = 10, in_channels: int = 1, input_size: int 
     """LeNet-5 as in the 1998 paper (tanh, average pooling; full C3, linear output): 61,706 parameters.
 
     Args:
-        num_classes: as ``lenet5``'s (so are ``in_channels``, ``input_size`` and ``seed``).
+        num_classes: outputs of the classifier (the number of classes) (default 10).
+        in_channels: channels of the input images (3 for RGB, 1 for grey) (default 1).
+        input_size: the input's height and width: 32 (the original) or 28 (MNIST; C1 pads by 2) (default 32).
+        seed: an int or a ``numpy.random.Generator`` for the initial weights; ``None`` draws from the
+            library's default generator (``st.manual_seed``) (default ``None``).
     """
     return LeNet5Classic(num_classes, in_channels, input_size, rng=seed)

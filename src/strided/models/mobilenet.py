@@ -80,6 +80,14 @@ class InvertedResidual(_InvertedBlock):
     depthwise 3x3 at ``stride`` (ConvBNReLU6), linear 1x1 projection and batch norm; the input is added
     where ``stride == 1`` and ``inp == oup``. Layers in ``conv`` as in torchvision.
 
+    Args:
+        inp: channels of the input.
+        oup: channels of the output.
+        stride: the depthwise convolution's stride, 1 or 2.
+        expand_ratio: the expansion factor ``t`` (1: no expansion convolution).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation; ``None``: the library's
+            default generator (default ``None``).
+
     Shape: ``(N, inp, H, W) -> (N, oup, floor((H - 1) / stride) + 1, floor((W - 1) / stride) + 1)``.
     """
 
@@ -105,6 +113,19 @@ class InvertedResidualV3(_InvertedBlock):
     ``stride``, each with batch norm and ReLU (``"RE"``) or Hardswish (``"HS"``), a squeeze-and-excitation
     (``use_se``; squeeze ``make_divisible(expanded // 4)``, Hardsigmoid gate), linear 1x1 projection and
     batch norm; the input is added where ``stride == 1`` and ``in == out``. Layers in ``block``.
+
+    Args:
+        in_channels: channels of the input.
+        kernel: the side of the depthwise convolution's kernel (3 or 5 in MobileNetV3).
+        expanded: channels after the expansion (``in_channels``: no expansion convolution).
+        out_channels: channels of the output.
+        use_se: add a squeeze-and-excitation after the depthwise convolution.
+        activation: ``"RE"`` (ReLU) or ``"HS"`` (Hardswish).
+        stride: the depthwise convolution's stride, 1 or 2.
+        bn: keyword arguments for every ``BatchNorm2d`` (default ``None``: ``V3_BN``,
+            ``{"eps": 0.001, "momentum": 0.01}``).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation; ``None``: the library's
+            default generator (default ``None``).
 
     Shape: ``(N, in, H, W) -> (N, out, floor((H - 1) / stride) + 1, floor((W - 1) / stride) + 1)``.
     """

@@ -42,6 +42,17 @@ class XceptionBlock(nn.Block):
     first block follows conv2's ReLU already). The shortcut is the identity when the shape is
     kept, else ``skip`` (1x1 convolution at the stride, no bias) and ``skipbn``.
 
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        reps: the number of (ReLU, separable conv, BN) units, >= 1.
+        stride: 1 (no pooling) or 2 (a 3x3/2 max pool at the end, and a strided shortcut) (default 1).
+        start_with_relu: begin with a ReLU (``False`` for a block that follows one already) (default ``True``).
+        grow_first: change the channels at the first separable convolution (``True``) or at the last
+            (default ``True``).
+        rng: a ``numpy.random.Generator`` or a seed for the initialisation; ``None``: the library's
+            default generator (default ``None``).
+
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, H_out, W_out)``, ``H_out = H`` at
     stride 1 and ``floor((H - 1) / 2) + 1`` at stride 2.
     """

@@ -41,7 +41,11 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
 
 def make_rng(rng=None) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a Generator (returned as is), an int seed (a new generator),
-    or ``None``: the library's default generator (see ``strided.random``; ``st.manual_seed`` seeds it)."""
+    or ``None``: the library's default generator (see ``strided.random``; ``st.manual_seed`` seeds it).
+
+    Args:
+        rng: a Generator, an int seed, or ``None`` (default ``None``: the library's default generator).
+    """
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None:
@@ -86,7 +90,13 @@ def _draw_dtype(array: np.ndarray):
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The gain recommended for a nonlinearity: 1 (linear, conv, sigmoid), 5/3 (tanh), sqrt(2)
     (relu), ``sqrt(2 / (1 + negative_slope^2))`` (leaky_relu; ``param`` is the slope, 0.01 by
-    default), 3/4 (selu)."""
+    default), 3/4 (selu).
+
+    Args:
+        nonlinearity: ``'linear'``, a conv name (``'conv2d'``, ``'conv_transpose2d'``, ...), ``'sigmoid'``,
+            ``'tanh'``, ``'relu'``, ``'leaky_relu'`` or ``'selu'``.
+        param: the negative slope for ``'leaky_relu'`` (default ``None``: 0.01); ignored otherwise.
+    """
     if nonlinearity in _LINEAR:
         return 1
     if nonlinearity == "tanh":
@@ -125,7 +135,15 @@ def _calculate_correct_fan(tensor, mode: str) -> int:
 
 @_skips_meta
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
-    """Fill with U(a, b)."""
+    """Fill with U(a, b).
+
+    Args:
+        tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+        a: the lower bound (default 0.0).
+        b: the upper bound (default 1.0).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     array = _array(tensor, "uniform_")
     a, b = as_number(a, "a", "uniform_"), as_number(b, "b", "uniform_")
     draw = make_rng(generator).random(array.shape, dtype=_draw_dtype(array))
@@ -136,7 +154,15 @@ def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
 
 @_skips_meta
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
-    """Fill with N(mean, std^2)."""
+    """Fill with N(mean, std^2).
+
+    Args:
+        tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+        mean: the mean (default 0.0).
+        std: the standard deviation, >= 0 (default 1.0).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     array = _array(tensor, "normal_")
     mean, std = as_number(mean, "mean", "normal_"), as_number(std, "std", "normal_")
     if std < 0:
@@ -154,6 +180,15 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     When ``[a, b]`` holds most of the mass, out-of-range draws are redrawn from the normal;
     otherwise candidates are drawn uniformly on ``[a, b]`` and accepted with probability
     ``exp(-(x - mean)^2 / (2 std^2))`` relative to the density's peak on ``[a, b]``.
+
+    Args:
+        tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+        mean: the mean of the normal before truncation (default 0.0).
+        std: its standard deviation, > 0 (default 1.0).
+        a: the lower cut-off, in the values' units, not in stds (default -2.0).
+        b: the upper cut-off, > ``a`` (default 2.0).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
     """
     owner = "trunc_normal_"
     array = _array(tensor, owner)
@@ -190,25 +225,42 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
 
 @_skips_meta
 def constant_(tensor, val: float):
-    """Fill with ``val``."""
+    """Fill with ``val``.
+
+    Args:
+        tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+        val: the value every element takes.
+    """
     return _fill(tensor, as_number(val, "val", "constant_"), "constant_")
 
 
 @_skips_meta
 def ones_(tensor):
-    """Fill with 1."""
+    """Fill with 1.
+
+    Args:
+        tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+    """
     return _fill(tensor, 1.0, "ones_")
 
 
 @_skips_meta
 def zeros_(tensor):
-    """Fill with 0."""
+    """Fill with 0.
+
+    Args:
+        tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+    """
     return _fill(tensor, 0.0, "zeros_")
 
 
 @_skips_meta
 def eye_(tensor):
-    """Fill a 2-D tensor with the identity (ones on the diagonal of a rectangle)."""
+    """Fill a 2-D tensor with the identity (ones on the diagonal of a rectangle).
+
+    Args:
+        tensor: the 2-D Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+    """
     array = _array(tensor, "eye_")
     if array.ndim != 2:
         raise ValueError(f"eye_: expected a 2-D tensor, got shape {array.shape}")
@@ -218,7 +270,12 @@ def eye_(tensor):
 @_skips_meta
 def dirac_(tensor, groups: int = 1):
     """Fill a 3-, 4- or 5-D conv weight with the Dirac delta: the convolution keeps its input's
-    channels (per group, as many as fit), reading only the kernel's centre."""
+    channels (per group, as many as fit), reading only the kernel's centre.
+
+    Args:
+        tensor: the 3-, 4- or 5-D weight ``(out, in, *kernel)`` to fill in place (a meta tensor is left as is).
+        groups: the number of groups; ``out`` must be divisible by it (default 1).
+    """
     array = _array(tensor, "dirac_")
     groups = as_int(groups, "groups", "dirac_")
     if array.ndim not in (3, 4, 5):
@@ -236,7 +293,14 @@ def dirac_(tensor, groups: int = 1):
 
 @_skips_meta
 def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
-    """Glorot & Bengio (2010): U(-a, a), ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    """Glorot & Bengio (2010): U(-a, a), ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    Args:
+        tensor: the weight, at least 2-D ``(out, in, *kernel)``, to fill in place (a meta tensor is left as is).
+        gain: the scale factor, e.g. ``calculate_gain('relu')`` (default 1.0).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * as_number(gain, "gain", "xavier_uniform_") * math.sqrt(2.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, generator)
@@ -244,7 +308,14 @@ def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
 
 @_skips_meta
 def xavier_normal_(tensor, gain: float = 1.0, generator=None):
-    """Glorot & Bengio (2010): N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    """Glorot & Bengio (2010): N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+
+    Args:
+        tensor: the weight, at least 2-D ``(out, in, *kernel)``, to fill in place (a meta tensor is left as is).
+        gain: the scale factor, e.g. ``calculate_gain('relu')`` (default 1.0).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, as_number(gain, "gain", "xavier_normal_") * math.sqrt(2.0 / (fan_in + fan_out)),
                    generator)
@@ -258,7 +329,17 @@ def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
 def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
     """He et al. (2015): U(-bound, bound), ``bound = gain * sqrt(3 / fan)``, ``gain =
     calculate_gain(nonlinearity, a)`` and ``fan`` the ``mode`` fan. A zero-element tensor is left
-    as is (with a warning)."""
+    as is (with a warning).
+
+    Args:
+        tensor: the weight, at least 2-D ``(out, in, *kernel)``, to fill in place (a meta tensor is left as is).
+        a: the negative slope of the rectifier after this layer, for ``'leaky_relu'`` (default 0).
+        mode: ``'fan_in'`` (keeps the forward pass's variance) or ``'fan_out'`` (the backward pass's)
+            (default ``'fan_in'``).
+        nonlinearity: the nonlinearity's name, as ``calculate_gain`` takes it (default ``'leaky_relu'``).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     if 0 in _array(tensor, "kaiming_uniform_").shape:
         warnings.warn("kaiming_uniform_: initializing a zero-element tensor is a no-op", stacklevel=2)
         return tensor
@@ -268,7 +349,17 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
 
 @_skips_meta
 def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
-    """He et al. (2015): N(0, std^2), ``std = gain / sqrt(fan)`` (see ``kaiming_uniform_``)."""
+    """He et al. (2015): N(0, std^2), ``std = gain / sqrt(fan)`` (see ``kaiming_uniform_``).
+
+    Args:
+        tensor: the weight, at least 2-D ``(out, in, *kernel)``, to fill in place (a meta tensor is left as is).
+        a: the negative slope of the rectifier after this layer, for ``'leaky_relu'`` (default 0).
+        mode: ``'fan_in'`` (keeps the forward pass's variance) or ``'fan_out'`` (the backward pass's)
+            (default ``'fan_in'``).
+        nonlinearity: the nonlinearity's name, as ``calculate_gain`` takes it (default ``'leaky_relu'``).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     if 0 in _array(tensor, "kaiming_normal_").shape:
         warnings.warn("kaiming_normal_: initializing a zero-element tensor is a no-op", stacklevel=2)
         return tensor
@@ -278,7 +369,14 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
 @_skips_meta
 def orthogonal_(tensor, gain: float = 1, generator=None):
     """Saxe et al. (2013): a (semi-)orthogonal matrix times ``gain``, the tensor seen as
-    ``(shape[0], rest)``: the Q of a Gaussian matrix's QR, its columns' signs fixed by R's diagonal."""
+    ``(shape[0], rest)``: the Q of a Gaussian matrix's QR, its columns' signs fixed by R's diagonal.
+
+    Args:
+        tensor: the tensor, at least 2-D, to fill in place (a meta tensor is left as is).
+        gain: the scale factor (default 1).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     array = _array(tensor, "orthogonal_")
     if array.ndim < 2:
         raise ValueError(f"orthogonal_: expected a tensor with at least 2 dimensions, got shape {array.shape}")
@@ -298,7 +396,15 @@ def orthogonal_(tensor, gain: float = 1, generator=None):
 
 @_skips_meta
 def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
-    """Martens (2010): a 2-D tensor from N(0, std^2) with ``ceil(sparsity * rows)`` zeros per column."""
+    """Martens (2010): a 2-D tensor from N(0, std^2) with ``ceil(sparsity * rows)`` zeros per column.
+
+    Args:
+        tensor: the 2-D tensor to fill in place (a meta tensor is left as is).
+        sparsity: the fraction of each column set to zero, in ``[0, 1]``.
+        std: the standard deviation of the nonzero values (default 0.01).
+        generator: a Generator, an int seed, or ``None`` for the library's default generator
+            (default ``None``).
+    """
     array = _array(tensor, "sparse_")
     if array.ndim != 2:
         raise ValueError(f"sparse_: expected a 2-D tensor, got shape {array.shape}")

@@ -40,8 +40,12 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
     Args:
         x: ``(N, C_in, *S)``.
         weight: ``(*O, C_out, C_in, *K)``: one ``(C_out, C_in, *K)`` kernel per output position.
-        bias: ``(C_out, *O)`` or ``None``.
-        padding: as for ``conv`` (int, tuple, per-side pairs, ``'valid' | 'same' | 'full' | 'causal'``).
+        bias: ``(C_out, *O)``, one per output value, or ``None`` (default: no bias).
+        stride: the step between two windows, an int or one per axis (default 1).
+        padding: as for ``conv`` (int, tuple, per-side pairs, ``'valid' | 'same' | 'full' | 'causal'``;
+            default 0).
+        dilation: the spacing between kernel taps, an int or one per axis (default 1: contiguous).
+        owner: the layer name that error messages start with (default ``locally_connected{d}d``).
 
     Shape:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1`` (the conv rule);
@@ -103,12 +107,32 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
 
 
 def locally_connected1d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
-    """Locally-connected layer over ``(N, C, L)``; ``weight`` is ``(L_out, C_out, C_in, K)``."""
+    """Locally-connected layer over ``(N, C, L)``; ``weight`` is ``(L_out, C_out, C_in, K)``.
+
+    Args:
+        x: ``(N, C_in, L)`` (or unbatched ``(C_in, L)``).
+        weight: ``(L_out, C_out, C_in, K)``: one kernel per output position.
+        bias: ``(C_out, L_out)``, one per output value, or ``None`` (default: no bias).
+        stride: the step between two windows (default 1).
+        padding: as for ``conv``: an int, a ``(lo, hi)`` pair, ``'valid'``, ``'same'``, ``'full'``, or
+            ``'causal'`` in 1-D (default 0).
+        dilation: the spacing between kernel taps (default 1: contiguous).
+    """
     return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected1d")
 
 
 def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
-    """Locally-connected layer over ``(N, C, H, W)``; ``weight`` is ``(H_out, W_out, C_out, C_in, kh, kw)``."""
+    """Locally-connected layer over ``(N, C, H, W)``; ``weight`` is ``(H_out, W_out, C_out, C_in, kh, kw)``.
+
+    Args:
+        x: ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``).
+        weight: ``(H_out, W_out, C_out, C_in, kh, kw)``: one kernel per output position.
+        bias: ``(C_out, H_out, W_out)``, one per output value, or ``None`` (default: no bias).
+        stride: the step between two windows (default 1).
+        padding: as for ``conv``: an int, a tuple, per-side pairs, ``'valid'``, ``'same'`` or ``'full'``
+            (default 0).
+        dilation: the spacing between kernel taps (default 1: contiguous).
+    """
     return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected2d")
 
 
@@ -203,6 +227,20 @@ class _LocallyConnectedNd(Module):
 class LocallyConnected1d(_LocallyConnectedNd):
     """Locally-connected layer over ``(N, C_in, L)``: a different ``(C_out, C_in, K)`` kernel per output step.
 
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        in_size: the input's spatial size, ``L``: it fixes the number of output positions, hence of
+            kernels, so the layer accepts only inputs of this size.
+        kernel_size: the window size, ``K``.
+        stride: the step between two windows, per axis (default 1).
+        padding: the pixels added at the borders, as for ``conv`` (default 0).
+        dilation: the spacing between kernel taps, per axis (default 1: contiguous).
+        bias: learn one bias per output value, ``(C_out, L_out)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator); weight then bias from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+            ``fan_in = C_in * prod(K)``.
+
     Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, ``L_out = floor((L + lo + hi - d(K-1) - 1) / stride) + 1``;
     ``weight (L_out, C_out, C_in, K)``, ``bias (C_out, L_out)``.
 
@@ -218,6 +256,20 @@ class LocallyConnected1d(_LocallyConnectedNd):
 class LocallyConnected2d(_LocallyConnectedNd):
     """Locally-connected layer over ``(N, C_in, H, W)`` (DeepFace's unshared layers; lecture 000, eq. 8).
 
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        in_size: the input's spatial size, ``S`` or ``(H, W)``: it fixes the number of output positions, hence of
+            kernels, so the layer accepts only inputs of this size.
+        kernel_size: the window size, ``k`` or ``(kh, kw)``.
+        stride: the step between two windows, per axis (default 1).
+        padding: the pixels added at the borders, as for ``conv`` (default 0).
+        dilation: the spacing between kernel taps, per axis (default 1: contiguous).
+        bias: learn one bias per output value, ``(C_out, H_out, W_out)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator); weight then bias from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+            ``fan_in = C_in * prod(K)``.
+
     Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` with the conv output-size rule per axis;
     ``weight (H_out, W_out, C_out, C_in, kh, kw)``, ``bias (C_out, H_out, W_out)``.
 
@@ -231,6 +283,20 @@ class LocallyConnected2d(_LocallyConnectedNd):
 @register_layer(example=lambda: (LocallyConnected3d(1, 2, (3, 4, 4), 2, rng=0), (1, 1, 3, 4, 4)))
 class LocallyConnected3d(_LocallyConnectedNd):
     """Locally-connected layer over ``(N, C_in, D, H, W)``, with the conv output-size rule per axis.
+
+    Args:
+        in_channels: channels ``C_in`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        in_size: the input's spatial size, ``S`` or ``(D, H, W)``: it fixes the number of output positions, hence of
+            kernels, so the layer accepts only inputs of this size.
+        kernel_size: the window size, ``k`` or ``(kd, kh, kw)``.
+        stride: the step between two windows, per axis (default 1).
+        padding: the pixels added at the borders, as for ``conv`` (default 0).
+        dilation: the spacing between kernel taps, per axis (default 1: contiguous).
+        bias: learn one bias per output value, ``(C_out, *O)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator); weight then bias from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+            ``fan_in = C_in * prod(K)``.
 
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, *O)``; ``weight (*O, C_out, C_in, *K)``, ``bias (C_out, *O)``.
     """

@@ -48,9 +48,18 @@ def lp_pool(x, ndim: int, norm_type, kernel_size, stride=None, ceil_mode: bool =
             owner: str | None = None) -> Tensor:
     """Lp pooling over the last ``ndim`` axes: ``(sum over the window of x^p)^(1/p)``.
 
+    Args:
+        x: the input ``(N, C, *S)`` or unbatched ``(C, *S)``.
+        ndim: the number of pooled (spatial) axes, 1 to 3.
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, an int or ``ndim`` ints.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+        owner: the layer name that error messages start with (keyword only; default ``lp_pool{ndim}d``).
+
     Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
-    ``O = floor((S - K) / stride) + 1`` (``ceil`` with ``ceil_mode``). As in PyTorch, negative inputs with a non-integer ``p`` (or a negative
-    window sum) give NaN.
+    ``O = floor((S - K) / stride) + 1`` (``ceil`` with ``ceil_mode``). As in PyTorch, negative inputs
+    with a non-integer ``p`` (or a negative window sum) give NaN.
 
     >>> lp_pool1d(np.array([[[3., 4., 1., 1.]]]), 2, 2).numpy().round(4).tolist()
     [[[5.0, 1.4142]]]
@@ -85,17 +94,41 @@ def lp_pool(x, ndim: int, norm_type, kernel_size, stride=None, ceil_mode: bool =
 
 
 def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
-    """``torch.nn.functional.lp_pool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``lp_pool``."""
+    """``torch.nn.functional.lp_pool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``lp_pool``.
+
+    Args:
+        x: the input ``(N, C, L)`` or unbatched ``(C, L)``.
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, ``k``.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+    """
     return lp_pool(x, 1, norm_type, kernel_size, stride, ceil_mode)
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
-    """``torch.nn.functional.lp_pool2d``: ``(N, C, H, W) -> (N, C, H_out, W_out)``; see ``lp_pool``."""
+    """``torch.nn.functional.lp_pool2d``: ``(N, C, H, W) -> (N, C, H_out, W_out)``; see ``lp_pool``.
+
+    Args:
+        x: the input ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, ``k`` or ``(kh, kw)``.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+    """
     return lp_pool(x, 2, norm_type, kernel_size, stride, ceil_mode)
 
 
 def lp_pool3d(x, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
-    """``torch.nn.functional.lp_pool3d``: ``(N, C, D, H, W) -> (N, C, *O)``; see ``lp_pool``."""
+    """``torch.nn.functional.lp_pool3d``: ``(N, C, D, H, W) -> (N, C, *O)``; see ``lp_pool``.
+
+    Args:
+        x: the input ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``.
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, ``k`` or ``(kd, kh, kw)``.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+    """
     return lp_pool(x, 3, norm_type, kernel_size, stride, ceil_mode)
 
 
@@ -135,6 +168,12 @@ class _LPPoolNd(Module):
 class LPPool1d(_LPPoolNd):
     """Lp pooling over ``(N, C, L)``: ``(sum x^p)^(1/p)`` per window.
 
+    Args:
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, ``k``.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+
     Shape: ``(N, C, L) -> (N, C, L_out)``, ``L_out = floor((L - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
     """
 
@@ -144,6 +183,12 @@ class LPPool1d(_LPPoolNd):
 @register_layer(example=lambda: (LPPool2d(4, (2, 3), (1, 2)), (2, 2, 5, 7)))
 class LPPool2d(_LPPoolNd):
     """Lp pooling over ``(N, C, H, W)``; ``norm_type=2`` is the L2 (energy) pooling of Sermanet et al.
+
+    Args:
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, ``k`` or ``(kh, kw)``.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
 
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = floor((H - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
 
@@ -157,7 +202,17 @@ class LPPool2d(_LPPoolNd):
 
 @register_layer(example=lambda: (LPPool3d(1, 2, ceil_mode=True), (1, 2, 3, 4, 5)))
 class LPPool3d(_LPPoolNd):
-    """Lp pooling over ``(N, C, D, H, W)``, with the output-size rule per axis."""
+    """Lp pooling over ``(N, C, D, H, W)``, with the output-size rule per axis.
+
+    Args:
+        norm_type: ``p``, a positive finite float (1: sum pooling; large ``p`` nears max pooling).
+        kernel_size: the window size, ``k`` or ``(kd, kh, kw)``.
+        stride: the step between two windows, per axis (default ``None``: the kernel size).
+        ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+
+    Shape: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``, ``floor((S - k) / s) + 1`` per axis
+    (``ceil`` with ``ceil_mode``).
+    """
 
     ndim = 3
 

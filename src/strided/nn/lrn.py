@@ -56,6 +56,15 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
     ``b = a / (k + s * sum_window a^2) ** beta`` with ``s = alpha / size`` (PyTorch, default) or
     ``s = alpha`` (``paper_alpha=True``, Krizhevsky et al. 2012).
 
+    Args:
+        x: the activations ``(N, C, *S)``.
+        size: the number of neighbouring channels in the window, the channel itself included.
+        alpha: the scale of the sum of squares (default ``1e-4``), divided by ``size`` unless ``paper_alpha``.
+        beta: the exponent (default 0.75).
+        k: the additive constant (default 1.0).
+        paper_alpha: scale the sum by ``alpha`` rather than ``alpha / size`` (default ``False``: PyTorch's).
+        owner: the layer name that error messages start with (default ``local_response_norm``).
+
     Shape: ``(N, C, *S)``, unchanged (at least one spatial axis, as in PyTorch).
     """
     owner = owner or "local_response_norm"
@@ -103,6 +112,13 @@ class LocalResponseNorm(Module):
     ``b_c = a_c / (k + alpha / size * sum_{j in window(c)} a_j^2) ** beta``; with
     ``paper_alpha=True`` the sum is scaled by ``alpha`` itself, as written in Krizhevsky et al.
     (2012), whose constants ``LocalResponseNorm.alexnet()`` returns.
+
+    Args:
+        size: the number of neighbouring channels in the window, the channel itself included.
+        alpha: the scale of the sum of squares (default ``1e-4``), divided by ``size`` unless ``paper_alpha``.
+        beta: the exponent (default 0.75).
+        k: the additive constant (default 1.0).
+        paper_alpha: scale the sum by ``alpha`` rather than ``alpha / size`` (default ``False``: PyTorch's).
 
     Shape: ``(N, C, *S)``, unchanged.
 

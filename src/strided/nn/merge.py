@@ -33,6 +33,11 @@ def concat(tensors: Sequence, dim: int = 1, owner: str = "concat") -> Tensor:
 
     The backward pass splits the gradient back into the pieces.
 
+    Args:
+        tensors: the tensors (or arrays) to join, at least one; all axes but ``dim`` must agree.
+        dim: the axis to join along (default 1; negative counts from the end).
+        owner: the layer name that error messages start with (default ``concat``).
+
     Shape: ``(N, C_1, *S), (N, C_2, *S), ... -> (N, C_1 + C_2 + ..., *S)`` for ``dim=1``; all
     other axes must agree.
 
@@ -63,6 +68,10 @@ class Concat(Block):
     keep the batch and spatial sizes the others give. Static rules (``Block.walk`` through every
     branch, then ``Block.join_concat``): channels summed, costs summed, receptive fields merged
     with ``ReceptiveField.merge`` (the largest field over the output channels).
+
+    Args:
+        branches: the branch modules, at least one, named ``0``, ``1``, ...; or a single ``OrderedDict``
+            ``{name: module}`` to name them.
 
     Shape: ``(N, C, *S) -> (N, C_1 + C_2 + ..., *S_out)`` with ``(N, C_i, *S_out)`` branch ``i``'s output.
 
@@ -144,6 +153,17 @@ class MultiScaleBlock(Concat):
     As in the paper, convolutions have biases and no batch norm (torchvision's GoogLeNet adds
     batch norm, drops the biases and uses 3x3 in ``branch3``); the 1x1 "reduce" convolutions cut
     the channels before the expensive 3x3 and 5x5 ones. State keys: ``branch2.2.weight`` etc.
+
+    Args:
+        in_channels: channels of the input, fed to all four branches.
+        c1x1: output channels of ``branch1``'s 1x1 convolution.
+        c3x3_reduce: channels of ``branch2``'s 1x1 reduction, before its 3x3 convolution.
+        c3x3: output channels of ``branch2``'s 3x3 convolution.
+        c5x5_reduce: channels of ``branch3``'s 1x1 reduction, before its 5x5 convolution.
+        c5x5: output channels of ``branch3``'s 5x5 convolution.
+        pool_proj: output channels of ``branch4``'s 1x1 convolution after the max pool.
+        rng: the generator of the initial weights of all convolutions (in branch order): a
+            ``numpy.random.Generator``, an int seed or ``None`` (the library's default generator).
 
     Shape: ``(N, in_channels, H, W) -> (N, c1x1 + c3x3 + c5x5 + pool_proj, H, W)``.
 

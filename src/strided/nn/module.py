@@ -34,7 +34,14 @@ from .trace import trace, traced_macs, traced_walk
 
 class Parameter(Tensor):
     """A tensor that a module trains: ``requires_grad`` is on by default; dtypes as for ``Tensor``.
-    Made under ``nn.meta()``, it keeps only the shape and dtype of ``data`` (a meta array)."""
+    Made under ``nn.meta()``, it keeps only the shape and dtype of ``data`` (a meta array).
+
+    Args:
+        data: the initial values: an array, a ``Tensor`` or anything ``np.asarray`` accepts.
+        requires_grad: record operations on it for ``backward`` (default ``True``).
+        dtype: ``np.float32`` or ``np.float64`` (default ``None``: a float32 or float64 array keeps its
+            dtype, anything else becomes float32).
+    """
 
     __slots__ = ()
 
@@ -57,6 +64,12 @@ class Cost(tuple):
     """
 
     def __new__(cls, params: int = 0, macs: int = 0):
+        """A new cost.
+
+        Args:
+            params: parameter count (default 0).
+            macs: multiply-accumulates for one example (default 0).
+        """
         return super().__new__(cls, (int(params), int(macs)))
 
     @property
@@ -342,6 +355,10 @@ def run_chain(modules, x):
     """Apply ``modules`` in order to ``x``; where a module offers a joint form with the next one
     (``Module.fuse_with``), run the pair as one, unless either has forward hooks. The static rules
     still see every module.
+
+    Args:
+        modules: the modules, in the order they apply (any iterable; a ``Sequential``'s children).
+        x: the input of the first module.
 
     >>> from strided import nn
     >>> y = run_chain([nn.BatchNorm1d(2), nn.ReLU()], np.ones((3, 2), dtype=np.float32))

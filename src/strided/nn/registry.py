@@ -22,7 +22,12 @@ _CLASSES: set = set()    # the registered classes themselves (names may repeat i
 
 
 def register_layer(example: Callable):
-    """Class decorator: record ``cls`` with a factory for a small working example."""
+    """Class decorator: record ``cls`` with a factory for a small working example.
+
+    Args:
+        example: a zero-argument callable returning ``(module, input_shape)``: a small, valid instance
+            and an input shape it accepts, for the contract test and the analysis tool.
+    """
     def decorate(cls):
         LAYERS[cls.__name__] = example
         _CLASSES.add(cls)
@@ -43,6 +48,9 @@ def has_static_rules(module) -> bool:
     least as far down its class tree as ``forward`` (a ``Block``, ``Sequential``, the zoo's
     networks). A plain ``Module`` subclass with its own ``forward`` has none, nor has a subclass
     of a layer that replaces the layer's ``forward``: the analysis traces those.
+
+    Args:
+        module: a module, or a module class.
 
     >>> from strided import nn
     >>> class Net(nn.Module):

@@ -49,6 +49,11 @@ def _check_shuffle(shape, r: int, owner: str, up: bool) -> None:
 def pixel_shuffle(x, upscale_factor: int, owner: str = "pixel_shuffle") -> Tensor:
     """Rearrange ``(*, C * r^2, H, W)`` into ``(*, C, H * r, W * r)``, ``r = upscale_factor``.
 
+    Args:
+        x: the input ``(*, C * r^2, H, W)``, at least 3-D, its channels divisible by ``r^2``.
+        upscale_factor: ``r``, the factor that multiplies height and width (and divides the channels by ``r^2``).
+        owner: the layer name that error messages start with (default ``pixel_shuffle``).
+
     Shape: ``(*, C r^2, H, W) -> (*, C, H r, W r)``.
 
     >>> pixel_shuffle(np.arange(4.0).reshape(1, 4, 1, 1), 2).data[0, 0].tolist()
@@ -63,6 +68,11 @@ def pixel_shuffle(x, upscale_factor: int, owner: str = "pixel_shuffle") -> Tenso
 def pixel_unshuffle(x, downscale_factor: int, owner: str = "pixel_unshuffle") -> Tensor:
     """Rearrange ``(*, C, H * r, W * r)`` into ``(*, C * r^2, H, W)``, ``r = downscale_factor``.
 
+    Args:
+        x: the input ``(*, C, H * r, W * r)``, at least 3-D, its height and width divisible by ``r``.
+        downscale_factor: ``r``, the factor that divides height and width (and multiplies the channels by ``r^2``).
+        owner: the layer name that error messages start with (default ``pixel_unshuffle``).
+
     Shape: ``(*, C, H r, W r) -> (*, C r^2, H, W)``.
     """
     x = as_tensor(x)
@@ -74,6 +84,10 @@ def pixel_unshuffle(x, downscale_factor: int, owner: str = "pixel_unshuffle") ->
 @register_layer(example=lambda: (PixelShuffle(2), (2, 8, 3, 2)))
 class PixelShuffle(Module):
     """Sub-pixel up-sampling: ``(N, C * r^2, H, W) -> (N, C, H * r, W * r)``, ``r = upscale_factor``.
+
+    Args:
+        upscale_factor: ``r``, the factor that multiplies height and width; the input's channels must be
+            divisible by ``r^2``.
 
     Shape: ``(N, C r^2, H, W) -> (N, C, H r, W r)``. Receptive field: output pixel ``o`` copies
     input pixel ``floor(o / r)``, the footprint of a transposed window of kernel ``r`` and stride
@@ -116,6 +130,10 @@ class PixelShuffle(Module):
 class PixelUnshuffle(Module):
     """The inverse of ``PixelShuffle``: ``(N, C, H * r, W * r) -> (N, C * r^2, H, W)``, ``r = downscale_factor``.
 
+    Args:
+        downscale_factor: ``r``, the factor that divides height and width; the input's height and width
+            must be divisible by ``r``.
+
     Shape: ``(N, C, H r, W r) -> (N, C r^2, H, W)``. Receptive field: each output pixel gathers an
     ``r x r`` block, a window of kernel ``r`` and stride ``r`` (exact).
     """
@@ -152,6 +170,10 @@ class PixelUnshuffle(Module):
 @register_layer(example=lambda: (Unflatten(1, (2, -1)), (4, 6)))
 class Unflatten(Module):
     """Split axis ``dim`` into ``unflattened_size`` (one entry may be -1, inferred), as ``torch.nn.Unflatten``.
+
+    Args:
+        dim: the axis to split (negative counts from the end).
+        unflattened_size: the sizes it splits into, a tuple of positive ints with at most one -1 (inferred).
 
     Shape: ``(*, S_dim, *) -> (*, U_1, ..., U_k, *)`` with ``prod(U) = S_dim``; the usual use is
     ``(N, C*H*W) -> (N, C, H, W)`` after a dense layer. Receptive field: an input without spatial
@@ -209,6 +231,10 @@ class Unflatten(Module):
 @register_layer(example=lambda: (Identity(54, unused_argument=0.1), (2, 3, 4)))
 class Identity(Module):
     """Returns its input unchanged; accepts and ignores any constructor arguments, as PyTorch's.
+
+    Args:
+        *args: ignored (so that it can stand in for any layer's constructor call).
+        **kwargs: ignored.
 
     Shape: any, unchanged. A placeholder where a layer is optional (a removed classifier head).
     """

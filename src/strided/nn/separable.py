@@ -65,6 +65,19 @@ class _Pointwise:
 class DepthwiseConv1d(_Depthwise, Conv1d):
     """One length-``k`` filter per input channel (``depth_multiplier`` of them): ``Conv1d(groups=C)``.
 
+    Args:
+        in_channels: ``C``; the output has ``C * depth_multiplier`` channels, output channel
+            ``c * depth_multiplier + m`` being filter ``m`` of input channel ``c`` (torch's order).
+        kernel_size: the window size, ``k``.
+        stride: the step between two windows, per axis (default 1).
+        padding: the pixels added at the borders, as for ``Conv1d`` (an int, a tuple, ``(lo, hi)``
+            pairs, ``'valid'``, ``'same'`` or ``'full'``; default 0).
+        dilation: the spacing between kernel taps, per axis (default 1: contiguous).
+        depth_multiplier: ``m``, the number of filters per input channel (default 1).
+        bias: learn a per-channel bias ``(C * m,)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator), drawn as for ``Conv1d(groups=C)``.
+
     Shape: ``(N, C, L) -> (N, C * depth_multiplier, L_out)`` with ``Conv1d``'s output-size rule.
     Parameters ``C * m * k`` (+ ``C * m`` bias); MACs ``L_out * C * m * k``.
     """
@@ -77,6 +90,15 @@ class DepthwiseConv2d(_Depthwise, Conv2d):
     Args:
         in_channels: ``C``; the output has ``C * depth_multiplier`` channels, output channel
             ``c * depth_multiplier + m`` being filter ``m`` of input channel ``c`` (torch's order).
+        kernel_size: the window size, ``k`` or ``(kh, kw)``.
+        stride: the step between two windows, per axis (default 1).
+        padding: the pixels added at the borders, as for ``Conv2d`` (an int, a tuple, ``(lo, hi)``
+            pairs, ``'valid'``, ``'same'`` or ``'full'``; default 0).
+        dilation: the spacing between kernel taps, per axis (default 1: contiguous).
+        depth_multiplier: ``m``, the number of filters per input channel (default 1).
+        bias: learn a per-channel bias ``(C * m,)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator), drawn as for ``Conv2d(groups=C)``.
 
     Shape: ``(N, C, H, W) -> (N, C * depth_multiplier, H_out, W_out)`` with ``Conv2d``'s
     output-size rule per axis. Parameters: ``C * m * kh * kw`` (+ ``C * m`` bias);
@@ -94,6 +116,19 @@ class DepthwiseConv2d(_Depthwise, Conv2d):
 class DepthwiseConv3d(_Depthwise, Conv3d):
     """One ``kd x kh x kw`` filter per input channel (``depth_multiplier`` of them): ``Conv3d(groups=C)``.
 
+    Args:
+        in_channels: ``C``; the output has ``C * depth_multiplier`` channels, output channel
+            ``c * depth_multiplier + m`` being filter ``m`` of input channel ``c`` (torch's order).
+        kernel_size: the window size, ``k`` or ``(kd, kh, kw)``.
+        stride: the step between two windows, per axis (default 1).
+        padding: the pixels added at the borders, as for ``Conv3d`` (an int, a tuple, ``(lo, hi)``
+            pairs, ``'valid'``, ``'same'`` or ``'full'``; default 0).
+        dilation: the spacing between kernel taps, per axis (default 1: contiguous).
+        depth_multiplier: ``m``, the number of filters per input channel (default 1).
+        bias: learn a per-channel bias ``(C * m,)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator), drawn as for ``Conv3d(groups=C)``.
+
     Shape: ``(N, C, D, H, W) -> (N, C * depth_multiplier, D_out, H_out, W_out)`` with ``Conv3d``'s
     output-size rule per axis. Parameters ``C * m * kd * kh * kw`` (+ ``C * m`` bias).
     """
@@ -101,12 +136,29 @@ class DepthwiseConv3d(_Depthwise, Conv3d):
 
 @register_layer(example=lambda: (PointwiseConv1d(4, 6, rng=0), (2, 4, 5)))
 class PointwiseConv1d(_Pointwise, Conv1d):
-    """A size-1 convolution over ``(N, C, L)``: ``Conv1d(C, C_out, 1)``. Shape: ``-> (N, C_out, L)``."""
+    """A size-1 convolution over ``(N, C, L)``: ``Conv1d(C, C_out, 1)``.
+
+    Args:
+        in_channels: channels ``C`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        bias: learn a per-channel bias ``(C_out,)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator), drawn as for ``Conv1d(C, C_out, 1)``.
+
+    Shape: ``(N, C, L) -> (N, C_out, L)``.
+    """
 
 
 @register_layer(example=lambda: (PointwiseConv2d(4, 6, rng=0), (2, 4, 5, 3)))
 class PointwiseConv2d(_Pointwise, Conv2d):
     """A 1x1 convolution: a dense layer over channels applied at every pixel, ``Conv2d(C, C_out, 1)``.
+
+    Args:
+        in_channels: channels ``C`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        bias: learn a per-channel bias ``(C_out,)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator), drawn as for ``Conv2d(C, C_out, 1)``.
 
     Shape: ``(N, C, H, W) -> (N, C_out, H, W)``. Parameters ``C * C_out`` (+ ``C_out``); MACs
     ``H * W * C * C_out``. The forward pass is one matrix product for the whole batch (no im2col).
@@ -119,7 +171,17 @@ class PointwiseConv2d(_Pointwise, Conv2d):
 
 @register_layer(example=lambda: (PointwiseConv3d(3, 2, bias=False, rng=0), (1, 3, 2, 3, 4)))
 class PointwiseConv3d(_Pointwise, Conv3d):
-    """A 1x1x1 convolution over ``(N, C, D, H, W)``: ``Conv3d(C, C_out, 1)``. Shape: ``-> (N, C_out, D, H, W)``."""
+    """A 1x1x1 convolution over ``(N, C, D, H, W)``: ``Conv3d(C, C_out, 1)``.
+
+    Args:
+        in_channels: channels ``C`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        bias: learn a per-channel bias ``(C_out,)`` (default ``True``).
+        rng: the generator of the initial weights: a ``numpy.random.Generator``, an int seed or ``None``
+            (the library's default generator), drawn as for ``Conv3d(C, C_out, 1)``.
+
+    Shape: ``(N, C, D, H, W) -> (N, C_out, D, H, W)``.
+    """
 
 
 class _SeparableConvNd(Block):
@@ -179,6 +241,19 @@ class SeparableConv1d(_SeparableConvNd):
     the pointwise step); torch equivalent ``Sequential(OrderedDict(depthwise=Conv1d(C, C*m, k,
     groups=C, bias=False), pointwise=Conv1d(C*m, C_out, 1)))``.
 
+    Args:
+        in_channels: channels ``C`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: the depthwise window size, ``k``.
+        stride: the depthwise step between two windows, per axis (default 1).
+        padding: the pixels added at the borders by the depthwise step, as for ``Conv1d`` (an int, a tuple,
+            ``(lo, hi)`` pairs, ``'valid'``, ``'same'`` or ``'full'``; default 0).
+        dilation: the spacing between depthwise kernel taps, per axis (default 1: contiguous).
+        bias: learn a bias ``(C_out,)`` after the pointwise step (default ``True``; the depthwise step has none).
+        rng: the generator of the initial weights of both children (depthwise first): a
+            ``numpy.random.Generator``, an int seed or ``None`` (the library's default generator).
+        depth_multiplier: ``m``, depthwise filters per input channel (keyword only; default 1).
+
     Shape: ``(N, C, L) -> (N, C_out, L_out)``, ``L_out`` as for ``Conv1d(C, C_out, kernel_size, stride,
     padding, dilation)``.
     """
@@ -198,6 +273,19 @@ class SeparableConv2d(_SeparableConvNd):
     linear and its own bias absorbs it (timm's Xception drops both, for the batch norm after).
     Torch equivalent: ``Sequential(OrderedDict(depthwise=Conv2d(C, C*m, k, groups=C, bias=False),
     pointwise=Conv2d(C*m, C_out, 1)))``, with the same state-dict keys.
+
+    Args:
+        in_channels: channels ``C`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: the depthwise window size, ``k`` or ``(kh, kw)``.
+        stride: the depthwise step between two windows, per axis (default 1).
+        padding: the pixels added at the borders by the depthwise step, as for ``Conv2d`` (an int, a tuple,
+            ``(lo, hi)`` pairs, ``'valid'``, ``'same'`` or ``'full'``; default 0).
+        dilation: the spacing between depthwise kernel taps, per axis (default 1: contiguous).
+        bias: learn a bias ``(C_out,)`` after the pointwise step (default ``True``; the depthwise step has none).
+        rng: the generator of the initial weights of both children (depthwise first): a
+            ``numpy.random.Generator``, an int seed or ``None`` (the library's default generator).
+        depth_multiplier: ``m``, depthwise filters per input channel (keyword only; default 1).
 
     Shape: ``(N, C, H, W) -> (N, C_out, H_out, W_out)``, ``H_out``, ``W_out`` as for
     ``Conv2d(C, C_out, kernel_size, stride, padding, dilation)``.
@@ -227,6 +315,19 @@ class SeparableConv3d(_SeparableConvNd):
 
     As ``SeparableConv2d`` in three dimensions; torch equivalent ``Sequential(OrderedDict(
     depthwise=Conv3d(C, C*m, k, groups=C, bias=False), pointwise=Conv3d(C*m, C_out, 1)))``.
+
+    Args:
+        in_channels: channels ``C`` of the input.
+        out_channels: channels ``C_out`` of the output.
+        kernel_size: the depthwise window size, ``k`` or ``(kd, kh, kw)``.
+        stride: the depthwise step between two windows, per axis (default 1).
+        padding: the pixels added at the borders by the depthwise step, as for ``Conv3d`` (an int, a tuple,
+            ``(lo, hi)`` pairs, ``'valid'``, ``'same'`` or ``'full'``; default 0).
+        dilation: the spacing between depthwise kernel taps, per axis (default 1: contiguous).
+        bias: learn a bias ``(C_out,)`` after the pointwise step (default ``True``; the depthwise step has none).
+        rng: the generator of the initial weights of both children (depthwise first): a
+            ``numpy.random.Generator``, an int seed or ``None`` (the library's default generator).
+        depth_multiplier: ``m``, depthwise filters per input channel (keyword only; default 1).
 
     Shape: ``(N, C, D, H, W) -> (N, C_out, D_out, H_out, W_out)`` as for ``Conv3d(C, C_out, kernel_size,
     stride, padding, dilation)``.

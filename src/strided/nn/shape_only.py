@@ -82,7 +82,11 @@ def _is_meta_array(array) -> bool:
 
 def is_meta(value) -> bool:
     """Whether ``value`` holds no values: a meta array, a tensor or parameter over one, or a module
-    with any meta parameter or buffer."""
+    with any meta parameter or buffer.
+
+    Args:
+        value: an array, a tensor, a parameter or a module; anything else is not meta.
+    """
     if isinstance(value, np.ndarray):
         return _is_meta_array(value)
     data = getattr(value, "data", None)

@@ -55,6 +55,12 @@ def from_spec(spec: str, input_shape, rng=None) -> Sequential:
     A token that does not parse, or a layer whose geometry does not fit, raises an error that
     points at the offending token.
 
+    Args:
+        spec: the tokens, separated by spaces or commas (``conv3-64``, ``maxpool``, ``FC-10``, ...).
+        input_shape: one example's shape without the batch axis: ``(C, H, W)``, or ``(C, L)`` for 1-D layers.
+        rng: the generator of the initial weights, layer by layer: a ``numpy.random.Generator``, an int
+            seed or ``None`` (the library's default generator).
+
     >>> net = from_spec("conv3-8 maxpool FC-10 softmax", (1, 8, 8))   # 8x8 -> 8x4x4 -> 10
     >>> net.num_parameters()                                         # (9 + 1) * 8 + (128 + 1) * 10
     1370

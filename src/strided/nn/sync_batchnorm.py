@@ -104,9 +104,18 @@ def sync_batch_norm(x, running_mean, running_var, weight=None, bias=None, moment
 class SyncBatchNorm(_BatchNorm):
     """Batch normalisation of ``(N, C, *spatial)`` with statistics over the global batch of all ranks.
 
-    The arguments of ``BatchNorm2d``; ``group``: the process group (default
-    ``strided.distributed.init()``). ``convert_sync_batchnorm(model)`` swaps a model's
-    ``BatchNorm*d`` layers for it. Same ``state_dict`` keys as ``BatchNorm*d``.
+    The arguments of ``BatchNorm2d``, and the process group. ``convert_sync_batchnorm(model)`` swaps a
+    model's ``BatchNorm*d`` layers for it. Same ``state_dict`` keys as ``BatchNorm*d``.
+
+    Args:
+        num_features: the number of channels ``C``.
+        eps: added to the variance before the square root (default ``1e-5``).
+        momentum: the weight of each batch in the running averages (default 0.1, PyTorch's).
+        affine: learn a per-channel ``weight`` (initialised to ones) and ``bias`` (zeros) (default ``True``).
+        track_running_stats: keep running averages; ``False``: batch statistics in evaluation too
+            (default ``True``).
+        group: the process group whose ranks share the statistics (default ``None``:
+            ``strided.distributed.init()``'s).
 
     Shape: ``(N, C)`` or ``(N, C, *S)``, unchanged; statistics over every axis but 1 of every rank.
 
@@ -147,7 +156,12 @@ class SyncBatchNorm(_BatchNorm):
 def convert_sync_batchnorm(model, group=None):
     """Replace every ``BatchNorm1d/2d/3d`` in ``model`` by a ``SyncBatchNorm`` with the same
     settings, parameters and running statistics (in place); returns ``model`` (or the new layer
-    when ``model`` itself is a batch norm)."""
+    when ``model`` itself is a batch norm).
+
+    Args:
+        model: a module: every batch norm in its tree is replaced, or a batch norm itself.
+        group: the process group of the new layers (default ``None``: ``strided.distributed.init()``'s).
+    """
     if isinstance(model, _BatchNorm) and not isinstance(model, SyncBatchNorm):
         return _as_sync(model, group)
     for module in list(model.modules()):

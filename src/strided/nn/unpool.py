@@ -96,8 +96,20 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
                owner: str | None = None) -> Tensor:
     """Scatter ``x`` into zero planes at ``indices`` (as ``max_pool(..., return_indices=True)`` gives them).
 
+    Args:
+        x: the pooled values ``(N, C, *S)`` or unbatched ``(C, *S)``.
+        indices: integers of ``x``'s shape, the flat index of each value in its output plane.
+        ndim: the number of spatial axes, 1 to 3.
+        kernel_size: the kernel size of the max pooling being inverted, an int or ``ndim`` ints.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
+        output_size: the spatial output size, ``ndim`` ints (or a whole shape whose last ``ndim`` count), each
+            within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+        owner: the layer name that error messages start with (keyword only; default ``max_unpool{ndim}d``).
+
     Shape: ``(N, C, *S)`` with ``indices`` of the same shape (integers in ``[0, prod(O))``) ->
-    ``(N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``), ``O = (S - 1) * stride - 2 * padding + kernel_size`` or ``output_size``.
+    ``(N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``), ``O = (S - 1) * stride - 2 * padding + kernel_size``
+    or ``output_size``.
     Where two inputs name the same index, the later one (in C order) is kept, as in PyTorch on
     the CPU; the backward pass gives each input the gradient at its index.
     """
@@ -132,17 +144,47 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
 
 
 def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
-    """``torch.nn.functional.max_unpool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``max_unpool``."""
+    """``torch.nn.functional.max_unpool1d``: ``(N, C, L) -> (N, C, L_out)``; see ``max_unpool``.
+
+    Args:
+        x: the pooled values ``(N, C, L)`` or unbatched ``(C, L)``.
+        indices: integers of ``x``'s shape, as ``max_pool1d(..., return_indices=True)`` gives them.
+        kernel_size: the kernel size of the max pooling being inverted, ``k``.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
+        output_size: the spatial output size, one int (or a whole shape whose last ``1`` count), each
+            within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+    """
     return max_unpool(x, indices, 1, kernel_size, stride, padding, output_size)
 
 
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
-    """``torch.nn.functional.max_unpool2d``: ``(N, C, H, W) -> (N, C, H_out, W_out)``; see ``max_unpool``."""
+    """``torch.nn.functional.max_unpool2d``: ``(N, C, H, W) -> (N, C, H_out, W_out)``; see ``max_unpool``.
+
+    Args:
+        x: the pooled values ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
+        indices: integers of ``x``'s shape, as ``max_pool2d(..., return_indices=True)`` gives them.
+        kernel_size: the kernel size of the max pooling being inverted, ``k`` or ``(kh, kw)``.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
+        output_size: the spatial output size, ``2`` ints (or a whole shape whose last ``2`` count), each
+            within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+    """
     return max_unpool(x, indices, 2, kernel_size, stride, padding, output_size)
 
 
 def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
-    """``torch.nn.functional.max_unpool3d``: ``(N, C, D, H, W) -> (N, C, *O)``; see ``max_unpool``."""
+    """``torch.nn.functional.max_unpool3d``: ``(N, C, D, H, W) -> (N, C, *O)``; see ``max_unpool``.
+
+    Args:
+        x: the pooled values ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``.
+        indices: integers of ``x``'s shape, as ``max_pool3d(..., return_indices=True)`` gives them.
+        kernel_size: the kernel size of the max pooling being inverted, ``k`` or ``(kd, kh, kw)``.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
+        output_size: the spatial output size, ``3`` ints (or a whole shape whose last ``3`` count), each
+            within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+    """
     return max_unpool(x, indices, 3, kernel_size, stride, padding, output_size)
 
 
@@ -185,13 +227,28 @@ class _MaxUnpoolNd(Module):
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
-    """Inverse of ``MaxPool1d`` where the maxima were: ``(N, C, L) -> (N, C, (L-1)*s - 2p + k)``."""
+    """Inverse of ``MaxPool1d`` where the maxima were: ``(N, C, L) -> (N, C, (L-1)*s - 2p + k)``.
+
+    Called as ``layer(x, indices, output_size=None)``, with ``indices`` from ``MaxPool1d(return_indices=True)``.
+
+    Args:
+        kernel_size: the kernel size of the max pooling being inverted, ``k``.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
+    """
 
     ndim = 1
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
     """Inverse of ``MaxPool2d`` where the maxima were, zero elsewhere.
+
+    Called as ``layer(x, indices, output_size=None)``, with ``indices`` from ``MaxPool2d(return_indices=True)``.
+
+    Args:
+        kernel_size: the kernel size of the max pooling being inverted, ``k`` or ``(kh, kw)``.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
 
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, ``H_out = (H - 1) * s - 2p + k`` (or ``output_size``).
 
@@ -207,7 +264,15 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
-    """Inverse of ``MaxPool3d`` where the maxima were: ``(N, C, D, H, W) -> (N, C, *O)``."""
+    """Inverse of ``MaxPool3d`` where the maxima were: ``(N, C, D, H, W) -> (N, C, *O)``.
+
+    Called as ``layer(x, indices, output_size=None)``, with ``indices`` from ``MaxPool3d(return_indices=True)``.
+
+    Args:
+        kernel_size: the kernel size of the max pooling being inverted, ``k`` or ``(kd, kh, kw)``.
+        stride: its stride, per axis (default ``None``: the kernel size).
+        padding: its padding, per axis (default 0).
+    """
 
     ndim = 3
 

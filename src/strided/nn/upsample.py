@@ -170,9 +170,20 @@ def interpolate(x, size=None, scale_factor=None, mode: str = "nearest", align_co
                 recompute_scale_factor=None, antialias: bool = False, owner: str | None = None) -> Tensor:
     """Resample ``(N, C, *S)`` to ``size`` or by ``scale_factor``, as ``torch.nn.functional.interpolate``.
 
-    ``mode``: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D input), ``'bilinear'`` (4-D),
-    ``'trilinear'`` (5-D) or ``'area'``; ``align_corners`` (linear modes only, default False).
-    Exactly one of ``size`` and ``scale_factor`` (each an int/number or one per spatial axis).
+    Args:
+        x: the input ``(N, C, *S)`` with 1 to 3 spatial axes.
+        size: the output's spatial size, an int (every axis) or one int per axis; exactly one of
+            ``size`` and ``scale_factor`` is given (default ``None``).
+        scale_factor: the output-to-input size ratio, a number or one per axis: ``O = floor(S * scale_factor)``
+            (default ``None``).
+        mode: ``'nearest'`` (default), ``'nearest-exact'``, ``'linear'`` (3-D input), ``'bilinear'`` (4-D),
+            ``'trilinear'`` (5-D) or ``'area'`` (adaptive average pooling to the output size).
+        align_corners: linear modes only: align the corner pixels' centres, ``x = o * (S - 1) / (O - 1)``
+            (default ``None``: ``False``).
+        recompute_scale_factor: with ``scale_factor``, resample at ``S / O`` of the rounded output size
+            rather than at the given factor (default ``None``: the given factor, as PyTorch).
+        antialias: must be ``False`` (default); PyTorch's anti-aliased down-sampling is not supported.
+        owner: the layer name that error messages start with (default ``interpolate``).
 
     Shape: ``(N, C, *S) -> (N, C, *O)``, ``O = size`` or ``floor(S * scale_factor)``.
 
@@ -240,6 +251,18 @@ class Upsample(Module):
     and no MACs (interpolation is not counted, like pooling). Receptive field: see
     ``resample_receptive_field`` (an envelope: up-sampling makes the jump fractional).
 
+    Args:
+        size: the output's spatial size, an int (every axis) or one int per axis; exactly one of
+            ``size`` and ``scale_factor`` is given (default ``None``).
+        scale_factor: the output-to-input size ratio, a number or one per axis: ``O = floor(S * scale_factor)``
+            (default ``None``).
+        mode: ``'nearest'`` (default), ``'nearest-exact'``, ``'linear'`` (3-D input), ``'bilinear'`` (4-D),
+            ``'trilinear'`` (5-D) or ``'area'`` (adaptive average pooling to the output size).
+        align_corners: linear modes only: align the corner pixels' centres, ``x = o * (S - 1) / (O - 1)``
+            (default ``None``: ``False``).
+        recompute_scale_factor: with ``scale_factor``, resample at ``S / O`` of the rounded output size
+            rather than at the given factor (default ``None``: the given factor, as PyTorch).
+
     >>> Upsample(scale_factor=2, mode="nearest").output_shape((1, 8, 5, 7))
     (1, 8, 10, 14)
     """
@@ -281,6 +304,11 @@ class Upsample(Module):
 class UpsamplingNearest2d(Upsample):
     """``Upsample(size, scale_factor, mode='nearest')`` for ``(N, C, H, W)`` (PyTorch's older name).
 
+    Args:
+        size: the output's ``(H_out, W_out)``, or one int for both; exactly one of ``size`` and
+            ``scale_factor`` is given (default ``None``).
+        scale_factor: the output-to-input size ratio, a number or one per axis (default ``None``).
+
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``.
     """
 
@@ -301,6 +329,11 @@ class UpsamplingNearest2d(Upsample):
 @register_layer(example=lambda: (UpsamplingBilinear2d(size=(5, 7)), (2, 3, 3, 4)))
 class UpsamplingBilinear2d(Upsample):
     """``Upsample(size, scale_factor, mode='bilinear', align_corners=True)`` (PyTorch's older name).
+
+    Args:
+        size: the output's ``(H_out, W_out)``, or one int for both; exactly one of ``size`` and
+            ``scale_factor`` is given (default ``None``).
+        scale_factor: the output-to-input size ratio, a number or one per axis (default ``None``).
 
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``.
     """

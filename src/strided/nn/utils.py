@@ -56,6 +56,12 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     """The ``norm_type`` norm of all the arrays together (the norm of their norms), as a NumPy scalar.
 
     ``tensors`` are gradient arrays (or Tensors, whose ``.data`` is used). No arrays: 0.0.
+
+    Args:
+        tensors: an array or Tensor, or an iterable of them.
+        norm_type: the order ``p`` of the norm: a number, ``float('inf')`` (largest absolute value),
+            ``float('-inf')`` or 0 (count of non-zeros) (default 2.0).
+        error_if_nonfinite: raise ``RuntimeError`` when the total is nan or inf (default ``False``).
     """
     arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in
               ([tensors] if isinstance(tensors, (Tensor, np.ndarray)) else list(tensors))]
@@ -72,7 +78,13 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
-    """Scale every gradient by ``min(1, max_norm / (total_norm + 1e-6))``, in place."""
+    """Scale every gradient by ``min(1, max_norm / (total_norm + 1e-6))``, in place.
+
+    Args:
+        parameters: a Parameter or an iterable of Parameters (a module's ``parameters()``).
+        max_norm: the largest total norm allowed.
+        total_norm: the total norm of the gradients, as ``get_total_norm`` gives it.
+    """
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     max_norm = as_number(max_norm, "max_norm", "clip_grad_norm_")
     if not grads:
@@ -93,6 +105,12 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     skipped. Returns the total norm before clipping (a NumPy scalar in the gradients' dtype). A
     non-finite norm raises ``RuntimeError`` with ``error_if_nonfinite=True``; otherwise the
     gradients become nan, as in PyTorch.
+
+    Args:
+        parameters: a Parameter or an iterable of Parameters (a module's ``parameters()``).
+        max_norm: the largest total norm allowed.
+        norm_type: the order ``p`` of the norm (default 2.0; ``float('inf')``: the largest absolute value).
+        error_if_nonfinite: raise ``RuntimeError`` when the total norm is nan or inf (default ``False``).
     """
     parameters = _as_list(parameters)
     grads = [p.grad for p in parameters if p.grad is not None]
@@ -102,7 +120,12 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
-    """Clamp every gradient of ``parameters`` to ``[-clip_value, clip_value]``, in place."""
+    """Clamp every gradient of ``parameters`` to ``[-clip_value, clip_value]``, in place.
+
+    Args:
+        parameters: a Parameter or an iterable of Parameters (a module's ``parameters()``).
+        clip_value: the largest absolute value a gradient element may keep.
+    """
     clip_value = as_number(clip_value, "clip_value", "clip_grad_value_")
     for param in _as_list(parameters):
         if param.grad is not None:

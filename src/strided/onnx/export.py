@@ -373,7 +373,8 @@ def export(model, path, input_shape, opset: int | None = None, dynamic_batch: bo
             ``default_opset()``.
         dynamic_batch: make axis 0 of the input and output the symbolic ``batch``; otherwise the
             file accepts batches of ``N`` only.
-        input_names, output_names: the graph's input and output names.
+        input_names: the graph's input name: a string or a one-name sequence (default ``("input",)``).
+        output_names: the graph's output names: a string or a sequence (default ``("output",)``).
 
     Returns the ``onnx.ModelProto`` written, which has passed ``onnx.checker.check_model(full_check=True)``
     (strict shape inference). Parameters and buffers become float32 initializers named by their

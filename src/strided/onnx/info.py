@@ -22,7 +22,19 @@ from .symbolic import Sym, evaluate_dim, evaluate_shape
 
 @dataclass
 class OnnxSummary(Summary):
-    """A ``Summary`` of an ONNX graph; ``note`` counts the folded nodes."""
+    """A ``Summary`` of an ONNX graph; ``note`` counts the folded nodes.
+
+    Args:
+        model_name: the graph's name and its source, shown in the header.
+        input_shape: the first input's shape for the chosen batch size.
+        rows: one ``LayerRow`` per node that runs, in graph order.
+        params: the parameters the graph's initializers hold.
+        trainable_params: the same count (an imported graph's parameters all count as trainable).
+        output_shape: the output's shape, or a tuple of shapes for several outputs (default ``()``).
+        traced: unused for ONNX graphs (default ``()``).
+        folded: the nodes folded at load time: constants and shape arithmetic (default 0).
+        opset: the graph's ONNX opset (default 0).
+    """
 
     folded: int = 0
     opset: int = 0

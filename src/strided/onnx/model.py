@@ -76,6 +76,10 @@ class OnnxModel(Module):
 
     Attributes: ``input_names``, ``output_names``, ``input_shapes`` (the batch axis as a name),
     ``initializer_names`` (ONNX name -> ``state_dict`` key), ``opset``, ``graph_name``.
+
+    Args:
+        plan: the checked, shape-inferred graph that ``strided.onnx.load`` builds (``plan_graph``'s result);
+            build models with ``load`` rather than by hand.
     """
 
     converts_raw_input = False

@@ -48,7 +48,11 @@ PHOTOS = SKLEARN_PHOTOS + SKIMAGE_PHOTOS
 # ----------------------------------------------------------------------------------- optional imports
 def require_matplotlib(what: str = "drawing"):
     """The ``matplotlib`` module, with its ``figure`` and Agg backend loaded; an ``ImportError``
-    naming the ``viz`` extra when it is not installed."""
+    naming the ``viz`` extra when it is not installed.
+
+    Args:
+        what: what needs matplotlib, the start of the error message (default ``"drawing"``).
+    """
     try:
         import matplotlib                       # noqa: F401  (first: a blocked parent must fail here)
         import matplotlib.backends.backend_agg  # noqa: F401
@@ -60,7 +64,11 @@ def require_matplotlib(what: str = "drawing"):
 
 
 def require_pillow(what: str = "writing images"):
-    """Pillow's ``PIL.Image`` module; an ``ImportError`` naming the ``viz`` extra when it is not installed."""
+    """Pillow's ``PIL.Image`` module; an ``ImportError`` naming the ``viz`` extra when it is not installed.
+
+    Args:
+        what: what needs Pillow, the start of the error message (default ``"writing images"``).
+    """
     try:
         import PIL                              # noqa: F401
         from PIL import Image

@@ -127,7 +127,16 @@ def plot_misclassified(model, x, y, classes=None, count: int = 16, images=None, 
     examples are wrong. The figure's ``strided_panels`` lists ``(axes, index into x)``.
 
     Args:
-        count: how many mistakes to show (the other arguments are ``plot_predictions``'s).
+        model: the classifier.
+        x: inputs as the model takes them.
+        y: the true classes.
+        classes: the class names (default ``None``: the class numbers).
+        count: how many mistakes to show, the most confident first (default 16).
+        images: the same examples on their display scale (default ``None``: ``x`` itself).
+        path: a file to save the figure to (default ``None``: not saved).
+        batch_size: examples per forward pass (default 256).
+        cols: columns of the grid (default ``None``: up to 8).
+        probabilities: the model's ``(N, K)`` probabilities on ``x``, if already computed (default ``None``).
     """
     if count < 1:
         raise ValueError(f"plot_misclassified: count must be at least 1, got {count}")
