@@ -36,6 +36,10 @@ def relu(x, inplace: bool = False) -> Tensor:
     Args:
         x: the input, a ``Tensor`` or an array.
         inplace: accepted for PyTorch compatibility, never acted on (a new tensor is returned).
+
+    Example:
+        >>> relu(np.array([-1.0, 0.0, 2.0])).numpy().tolist()
+        [0.0, 0.0, 2.0]
     """
     check_inplace(inplace, "relu")
     x = as_tensor(x)
@@ -57,6 +61,10 @@ def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = Fal
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> hardtanh(np.array([-2.0, 0.5, 2.0])).numpy().tolist()
+        [-1.0, 0.5, 1.0]
     """
     low, high = _bounds(min_val, max_val, "hardtanh", strict=False)
     check_inplace(inplace, "hardtanh")
@@ -69,6 +77,10 @@ def relu6(x, inplace: bool = False) -> Tensor:
     Args:
         x: the input.
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> relu6(np.array([-1.0, 3.0, 8.0])).numpy().tolist()
+        [0.0, 3.0, 6.0]
     """
     check_inplace(inplace, "relu6")
     return _clip(as_tensor(x), 0.0, 6.0, "relu6")
@@ -98,6 +110,10 @@ def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> leaky_relu(np.array([-2.0, 2.0]), 0.5).numpy().tolist()
+        [-1.0, 2.0]
     """
     negative_slope = as_number(negative_slope, "negative_slope", "leaky_relu")
     check_inplace(inplace, "leaky_relu")
@@ -120,6 +136,10 @@ def prelu(x, weight, owner: str = "prelu") -> Tensor:
         owner: the name error messages give.
 
     Shape: ``x (N, C, *)``, ``weight (C,)`` or ``(1,)`` -> ``(N, C, *)``.
+
+    Example:
+        >>> prelu(np.array([[-4.0, 2.0]]), np.array([0.25])).numpy().tolist()
+        [[-1.0, 2.0]]
     """
     x, weight, _ = Tensor.match_dtypes(owner, x, weight)                # one dtype, or a TypeError naming both
     if weight.ndim > 1:
@@ -160,6 +180,10 @@ def hardsigmoid(x, inplace: bool = False) -> Tensor:
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> hardsigmoid(np.array([-3.0, 0.0, 3.0])).numpy().tolist()
+        [0.0, 0.5, 1.0]
     """
     check_inplace(inplace, "hardsigmoid")
     x = as_tensor(x)
@@ -174,6 +198,10 @@ def hardswish(x, inplace: bool = False) -> Tensor:
     Args:
         x: the input.
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> hardswish(np.array([-1.5, 0.0, 3.0])).numpy().tolist()
+        [-0.375, 0.0, 3.0]
     """
     check_inplace(inplace, "hardswish")
     x = as_tensor(x)
@@ -190,6 +218,10 @@ def sigmoid(x) -> Tensor:
 
     Args:
         x: the input, a ``Tensor`` or an array.
+
+    Example:
+        >>> sigmoid(np.array([0.0])).numpy().tolist()
+        [0.5]
     """
     x = as_tensor(x)
     out = stable_sigmoid(x.data)
@@ -207,6 +239,10 @@ def tanh(x) -> Tensor:
 
     Args:
         x: the input, a ``Tensor`` or an array.
+
+    Example:
+        >>> tanh(np.array([0.0])).numpy().tolist()
+        [0.0]
     """
     x = as_tensor(x)
     out = np.tanh(x.data)
@@ -219,6 +255,10 @@ def softmax(x, dim: int = -1) -> Tensor:
     Args:
         x: the input (scores).
         dim: the axis that sums to 1 (default: the last).
+
+    Example:
+        >>> softmax(np.zeros((2, 4)), dim=1).numpy().tolist()
+        [[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]
     """
     x = as_tensor(x)
     e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
@@ -232,6 +272,10 @@ def log_softmax(x, dim: int = -1) -> Tensor:
     Args:
         x: the input (scores).
         dim: the axis normalised (default: the last).
+
+    Example:
+        >>> log_softmax(np.zeros((1, 2)), dim=1).numpy().round(4).tolist()
+        [[-0.6931, -0.6931]]
     """
     x = as_tensor(x)
     shifted = x.data - x.data.max(axis=dim, keepdims=True)
@@ -294,6 +338,10 @@ class Hardtanh(Elementwise):
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> Hardtanh()(np.array([-2.0, 0.5, 2.0])).numpy().tolist()
+        [-1.0, 0.5, 1.0]
     """
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
@@ -313,6 +361,10 @@ class ReLU6(Hardtanh):
 
     Args:
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> ReLU6()(np.array([-1.0, 3.0, 8.0])).numpy().tolist()
+        [0.0, 3.0, 6.0]
     """
 
     def __init__(self, inplace: bool = False):
@@ -332,6 +384,10 @@ class LeakyReLU(Elementwise):
     Args:
         negative_slope: the slope for negative inputs (default 0.01).
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> LeakyReLU(0.5)(np.array([-2.0, 0.0, 2.0])).numpy().tolist()
+        [-1.0, 0.0, 2.0]
     """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
@@ -388,6 +444,10 @@ class Hardsigmoid(Elementwise):
 
     Args:
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> Hardsigmoid()(np.array([-3.0, 0.0, 3.0])).numpy().tolist()
+        [0.0, 0.5, 1.0]
     """
 
     def forward(self, x) -> Tensor:
@@ -400,6 +460,10 @@ class Hardswish(Elementwise):
 
     Args:
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> Hardswish()(np.array([-1.5, 0.0, 3.0])).numpy().tolist()
+        [-0.375, 0.0, 3.0]
     """
 
     def forward(self, x) -> Tensor:
@@ -408,7 +472,12 @@ class Hardswish(Elementwise):
 
 @register_layer(example=lambda: (Sigmoid(), EXAMPLE_SHAPE))
 class Sigmoid(Module):
-    """Logistic sigmoid. Shape: any, unchanged."""
+    """Logistic sigmoid. Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in Sigmoid()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [0.1192, 0.5, 0.8808]
+    """
 
     def forward(self, x) -> Tensor:
         return sigmoid(x)
@@ -416,7 +485,12 @@ class Sigmoid(Module):
 
 @register_layer(example=lambda: (Tanh(), EXAMPLE_SHAPE))
 class Tanh(Module):
-    """Hyperbolic tangent (LeNet-5's classic activation). Shape: any, unchanged."""
+    """Hyperbolic tangent (LeNet-5's classic activation). Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in Tanh()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-0.964, 0.0, 0.964]
+    """
 
     def forward(self, x) -> Tensor:
         return tanh(x)
@@ -428,6 +502,10 @@ class Softmax(Module):
 
     Args:
         dim: the axis that sums to 1 (default -1, the last; use 1 for ``(N, C, H, W)`` scores).
+
+    Example:
+        >>> [round(v, 4) for v in Softmax()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [0.0159, 0.1173, 0.8668]
     """
 
     def __init__(self, dim: int = -1):
@@ -457,6 +535,10 @@ class LogSoftmax(Softmax):
 
     Args:
         dim: the axis normalised (default -1, the last).
+
+    Example:
+        >>> [round(v, 4) for v in LogSoftmax()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-4.1429, -2.1429, -0.1429]
     """
 
     def forward(self, x) -> Tensor:

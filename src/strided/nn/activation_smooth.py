@@ -40,6 +40,10 @@ def gelu(x, approximate: str = "none") -> Tensor:
         approximate: ``'none'`` (the exact form, with erf) or ``'tanh'``.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in gelu(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [-0.1587, 0.0, 0.8413]
     """
     approximate = check_approximate(approximate, "gelu")
     x = as_tensor(x)
@@ -70,6 +74,10 @@ def silu(x, inplace: bool = False) -> Tensor:
     Args:
         x: the input.
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> [round(v, 4) for v in silu(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [-0.2689, 0.0, 0.7311]
     """
     check_inplace(inplace, "silu")
     x = as_tensor(x)
@@ -84,6 +92,10 @@ def mish(x, inplace: bool = False) -> Tensor:
     Args:
         x: the input.
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> [round(v, 4) for v in mish(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [-0.3034, 0.0, 0.8651]
     """
     check_inplace(inplace, "mish")
     x = as_tensor(x)
@@ -101,6 +113,10 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         x: the input.
         beta: the sharpness (not 0).
         threshold: above ``beta x > threshold`` the output is ``x``.
+
+    Example:
+        >>> [round(v, 4) for v in softplus(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [0.3133, 0.6931, 1.3133]
     """
     beta, threshold = check_softplus(beta, threshold, "softplus")
     x = as_tensor(x)
@@ -127,6 +143,10 @@ def elu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in elu(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [-0.6321, 0.0, 1.0]
     """
     alpha = as_number(alpha, "alpha", "elu")
     check_inplace(inplace, "elu")
@@ -141,6 +161,10 @@ def selu(x, inplace: bool = False) -> Tensor:
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in selu(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [-1.1113, 0.0, 1.0507]
     """
     check_inplace(inplace, "selu")
     return _elu(as_tensor(x), SELU_ALPHA, SELU_SCALE, 1.0, "selu")
@@ -155,6 +179,10 @@ def celu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in celu(np.array([-1.0, 0.0, 1.0])).numpy().tolist()]
+        [-0.6321, 0.0, 1.0]
     """
     alpha = check_celu_alpha(alpha, "celu")
     check_inplace(inplace, "celu")
@@ -209,6 +237,10 @@ class SiLU(Elementwise):
 
     Args:
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> [round(v, 4) for v in SiLU()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-0.2384, 0.0, 1.7616]
     """
 
     def forward(self, x) -> Tensor:
@@ -221,6 +253,10 @@ class Mish(Elementwise):
 
     Args:
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> [round(v, 4) for v in Mish()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-0.2525, 0.0, 1.944]
     """
 
     def forward(self, x) -> Tensor:
@@ -236,6 +272,10 @@ class Softplus(Module):
         threshold: where ``beta x > threshold`` the output is ``x`` itself (default 20).
 
     Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in Softplus()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [0.1269, 0.6931, 2.1269]
     """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
@@ -256,6 +296,10 @@ class ELU(Elementwise):
     Args:
         alpha: the value negative inputs saturate to, ``-alpha`` (default 1).
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> [round(v, 4) for v in ELU()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-0.8647, 0.0, 2.0]
     """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
@@ -277,6 +321,10 @@ class SELU(Elementwise):
         inplace: accepted for PyTorch compatibility, never acted on.
 
     Shape: any, unchanged.
+
+    Example:
+        >>> [round(v, 4) for v in SELU()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-1.5202, 0.0, 2.1014]
     """
 
     def forward(self, x) -> Tensor:
@@ -290,6 +338,10 @@ class CELU(Elementwise):
     Args:
         alpha: the scale of the negative part (default 1, not 0).
         inplace: accepted for PyTorch compatibility, never acted on.
+
+    Example:
+        >>> [round(v, 4) for v in CELU()(np.array([-2.0, 0.0, 2.0])).numpy().tolist()]
+        [-0.8647, 0.0, 2.0]
     """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):

@@ -102,6 +102,10 @@ def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Te
 
     Shape: ``(N, C, *S) -> (N, C, *O)`` with ``O = output_size`` (``None`` entries keep ``S``);
     output ``[..., i]`` averages input ``[..., floor(i*S/O) : ceil((i+1)*S/O)]`` on every axis.
+
+    Example:
+        >>> adaptive_avg_pool(np.zeros((1, 2, 7, 9)), 2, 3).shape
+        (1, 2, 3, 3)
     """
     x = as_tensor(x)
     owner = owner or f"adaptive_avg_pool{ndim}d"
@@ -152,6 +156,10 @@ def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *
     Shape: ``(N, C, *S) -> (N, C, *O)``; output ``[..., i]`` is the maximum of input
     ``[..., floor(i*S/O) : ceil((i+1)*S/O)]`` on every axis (ties: the first in scan order). With
     ``return_indices``, also each maximum's flat index in its channel's input plane (int64 array).
+
+    Example:
+        >>> adaptive_max_pool(np.zeros((1, 2, 7, 9)), 2, 3).shape
+        (1, 2, 3, 3)
     """
     x = as_tensor(x)
     owner = owner or f"adaptive_max_pool{ndim}d"
@@ -184,6 +192,10 @@ def adaptive_max_pool1d(x, output_size, return_indices=False):
         x: the input ``(N, C, L)`` or ``(C, L)``.
         output_size: the output length.
         return_indices: also return the indices of the maxima.
+
+    Example:
+        >>> adaptive_max_pool1d(np.array([[[1.0, 3.0, 5.0, 2.0]]]), 2).numpy().tolist()
+        [[[3.0, 5.0]]]
     """
     return adaptive_max_pool(x, 1, output_size, return_indices)
 
@@ -209,6 +221,10 @@ def adaptive_max_pool3d(x, output_size, return_indices=False):
         x: the input ``(N, C, D, H, W)``.
         output_size: an int or 3 sizes.
         return_indices: also return the indices of the maxima.
+
+    Example:
+        >>> adaptive_max_pool3d(np.zeros((1, 2, 4, 5, 6)), 1).shape
+        (1, 2, 1, 1, 1)
     """
     return adaptive_max_pool(x, 3, output_size, return_indices)
 
@@ -219,6 +235,10 @@ def adaptive_avg_pool1d(x, output_size) -> Tensor:
     Args:
         x: the input ``(N, C, L)`` or ``(C, L)``.
         output_size: the output length.
+
+    Example:
+        >>> adaptive_avg_pool1d(np.array([[[1.0, 3.0, 5.0, 7.0]]]), 2).numpy().tolist()
+        [[[2.0, 6.0]]]
     """
     return adaptive_avg_pool(x, 1, output_size)
 
@@ -242,6 +262,10 @@ def adaptive_avg_pool3d(x, output_size) -> Tensor:
     Args:
         x: the input ``(N, C, D, H, W)``.
         output_size: an int or 3 sizes.
+
+    Example:
+        >>> adaptive_avg_pool3d(np.zeros((1, 2, 4, 5, 6)), (2, 1, 3)).shape
+        (1, 2, 2, 1, 3)
     """
     return adaptive_avg_pool(x, 3, output_size)
 
@@ -300,6 +324,10 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
 
     Args:
         output_size: the output length ``O``; bin ``i`` averages ``[floor(i*L/O), ceil((i+1)*L/O))``.
+
+    Example:
+        >>> AdaptiveAvgPool1d(2)(np.array([[[1.0, 3.0, 5.0, 7.0]]])).numpy().tolist()
+        [[[2.0, 6.0]]]
     """
 
     ndim = 1
@@ -328,6 +356,10 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
 
     Args:
         output_size: an int or ``(O_d, O_h, O_w)`` (``None`` keeps that axis).
+
+    Example:
+        >>> AdaptiveAvgPool3d(1)(np.zeros((1, 2, 4, 5, 6))).shape
+        (1, 2, 1, 1, 1)
     """
 
     ndim = 3
@@ -340,6 +372,10 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     Args:
         output_size: the output length.
         return_indices: the forward returns ``(output, indices)``.
+
+    Example:
+        >>> AdaptiveMaxPool1d(2)(np.array([[[1.0, 3.0, 5.0, 2.0]]])).numpy().tolist()
+        [[[3.0, 5.0]]]
     """
 
     ndim = 1
@@ -371,6 +407,10 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     Args:
         output_size: an int or ``(O_d, O_h, O_w)``.
         return_indices: the forward returns ``(output, indices)``.
+
+    Example:
+        >>> AdaptiveMaxPool3d(1)(np.zeros((1, 2, 4, 5, 6))).shape
+        (1, 2, 1, 1, 1)
     """
 
     ndim = 3

@@ -29,6 +29,23 @@ class Block(Module):
     Subclasses implement ``walk(in_shape, rf, visit) -> (out_shape, rf)`` by calling their
     children's ``walk`` in the order ``forward`` uses them. One that writes a ``forward`` and no
     ``walk`` has no static rules, and is traced like any such module (``nn.trace``).
+
+    Shape: whatever the composition of its children gives, as ``walk`` describes it (``output_shape``
+    returns it without running ``forward``).
+
+    Example:
+        >>> from strided import nn
+        >>> class Chain(nn.Block):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.first, self.second = nn.Linear(4, 3, rng=0), nn.Linear(3, 2, rng=0)
+        ...     def forward(self, x):
+        ...         return self.second(self.first(x))
+        ...     def walk(self, in_shape, rf, visit):
+        ...         shape, rf = self.first.walk(in_shape, rf, visit)
+        ...         return self.second.walk(shape, rf, visit)
+        >>> Chain().output_shape((5, 4))
+        (5, 2)
     """
 
     def walk(self, in_shape, rf, visit):

@@ -109,6 +109,8 @@ class ModuleList(_NoForward, Module):
     Args:
         modules: an iterable of modules (default: empty).
 
+    Shape: not applicable: a container without ``forward``; each item keeps its own.
+
     >>> from strided import nn
     >>> layers = nn.ModuleList([nn.Linear(2, 2, rng=0) for _ in range(3)])
     >>> list(layers.state_dict())[:2], len(layers)
@@ -211,6 +213,8 @@ class ModuleDict(_NoForward, Module):
     Args:
         modules: a mapping of ``key -> module`` or an iterable of ``(key, module)`` pairs (default: empty).
 
+    Shape: not applicable: a container without ``forward``; each item keeps its own.
+
     >>> from strided import nn
     >>> heads = nn.ModuleDict({"cls": nn.Linear(4, 3, rng=0), "box": nn.Linear(4, 2, rng=0)})
     >>> list(heads.state_dict())
@@ -280,6 +284,8 @@ class ParameterList(_NoForward, Module):
 
     Args:
         values: an iterable of parameters, tensors or arrays (default: empty).
+
+    Shape: not applicable: a container; each parameter keeps the shape it was given.
 
     >>> from strided import nn
     >>> scales = nn.ParameterList([np.ones(3), np.zeros(2)])

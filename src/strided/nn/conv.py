@@ -87,6 +87,10 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     Shape:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1``;
         output ``(N, C_out, *O)`` (an unbatched ``(C_in, *S)`` gives ``(C_out, *O)``).
+
+    Example:
+        >>> conv(np.ones((1, 2, 5, 5)), np.ones((4, 2, 3, 3))).shape
+        (1, 4, 3, 3)
     """
     x, weight, bias = Tensor.match_dtypes(owner or "conv", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
@@ -262,6 +266,10 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
         groups: independent channel groups.
 
     Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, as ``Conv1d``.
+
+    Example:
+        >>> conv1d(np.ones((1, 1, 5)), np.ones((2, 1, 3))).numpy().tolist()
+        [[[3.0, 3.0, 3.0], [3.0, 3.0, 3.0]]]
     """
     check_weight_rank(weight, 1, "conv1d", "C_out, C_in/groups")
     return conv(x, weight, bias, stride, padding, dilation, groups, "conv1d")
@@ -302,6 +310,10 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
         groups: independent channel groups.
 
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``.
+
+    Example:
+        >>> conv3d(np.ones((1, 1, 4, 4, 4)), np.ones((2, 1, 3, 3, 3))).shape
+        (1, 2, 2, 2, 2)
     """
 
     check_weight_rank(weight, 3, "conv3d", "C_out, C_in/groups")

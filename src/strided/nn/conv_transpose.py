@@ -87,6 +87,10 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     Shape:
         ``O_i = (S_i - 1) * stride_i - lo_i - hi_i + dilation_i * (K_i - 1) + output_padding_i + 1``;
         output ``(N, C_out, *O)`` (an unbatched ``(C_in, *S)`` gives ``(C_out, *O)``).
+
+    Example:
+        >>> conv_transpose(np.ones((1, 2, 3, 3)), np.ones((2, 4, 3, 3)), stride=2).shape
+        (1, 4, 7, 7)
     """
     x, weight, bias = Tensor.match_dtypes(owner or "conv_transpose", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
@@ -147,6 +151,10 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         dilation: the spacing between kernel taps.
 
     Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, as ``ConvTranspose1d``.
+
+    Example:
+        >>> conv_transpose1d(np.ones((1, 1, 3)), np.ones((1, 1, 2)), stride=2).numpy().tolist()
+        [[[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]]
     """
     check_weight_rank(weight, 1, "conv_transpose1d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose1d")
@@ -166,6 +174,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         dilation: the spacing between kernel taps.
 
     Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``, as ``ConvTranspose2d``.
+
+    Example:
+        >>> conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 4, 2, 2)), stride=2).shape
+        (1, 4, 6, 6)
     """
     check_weight_rank(weight, 2, "conv_transpose2d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose2d")
@@ -185,6 +197,10 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         dilation: the tap spacing.
 
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``.
+
+    Example:
+        >>> conv_transpose3d(np.ones((1, 2, 3, 3, 3)), np.ones((2, 4, 2, 2, 2)), stride=2).shape
+        (1, 4, 6, 6, 6)
     """
     check_weight_rank(weight, 3, "conv_transpose3d", "C_in, C_out/groups")
     return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, "conv_transpose3d")
@@ -347,6 +363,10 @@ class ConvTranspose3d(_ConvTransposeNd):
             initial weights, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C_out/groups * kd*kh*kw``.
 
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)`` with the output-size rule per axis.
+
+    Example:
+        >>> ConvTranspose3d(2, 4, kernel_size=2, stride=2, rng=0)(np.zeros((1, 2, 3, 3, 3))).shape
+        (1, 4, 6, 6, 6)
     """
 
 

@@ -48,6 +48,10 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
             (a new generator) or ``None`` (the library's default generator, ``st.manual_seed``).
 
     Shape: any, unchanged.
+
+    Example:
+        >>> dropout(np.ones(4), 0.5, training=False).numpy().tolist()
+        [1.0, 1.0, 1.0, 1.0]
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be in [0, 1], got {p!r}")
@@ -104,6 +108,10 @@ def dropout1d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         p: the probability of zeroing a channel.
         training: drop, or return ``x`` as it is.
         rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
+
+    Example:
+        >>> dropout1d(np.ones((1, 4, 3)), 0.5, rng=0).shape
+        (1, 4, 3)
     """
     return feature_dropout(x, p, training, rng, 1, "dropout1d")
 
@@ -116,6 +124,10 @@ def dropout2d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         p: the probability of zeroing a feature map.
         training: drop, or return ``x`` as it is.
         rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
+
+    Example:
+        >>> dropout2d(np.ones((1, 4, 2, 2)), 0.5, training=False).numpy().tolist() == np.ones((1, 4, 2, 2)).tolist()
+        True
     """
     return feature_dropout(x, p, training, rng, 2, "dropout2d")
 
@@ -128,6 +140,10 @@ def dropout3d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         p: the probability of zeroing a channel.
         training: drop, or return ``x`` as it is.
         rng: the mask's generator, seed or ``None``.
+
+    Example:
+        >>> dropout3d(np.ones((1, 4, 2, 2, 2)), 0.5, rng=0).shape
+        (1, 4, 2, 2, 2)
     """
     return feature_dropout(x, p, training, rng, 3, "dropout3d")
 
@@ -149,6 +165,10 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, rng=None) -> Tensor
         p: the probability of dropping a value.
         training: drop (default ``False``, as PyTorch's functional form), or return ``x``.
         rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
+
+    Example:
+        >>> alpha_dropout(np.ones(3), 0.5).numpy().tolist()
+        [1.0, 1.0, 1.0]
     """
     p = check_p(p, "alpha_dropout")
     x = as_tensor(x)
@@ -247,6 +267,14 @@ class Dropout2d(_DropoutNd):
         p: the probability of zeroing a feature map (default 0.5).
         rng: the generator of the masks: a ``numpy.random.Generator`` (used as is), an int seed (a
             new generator) or ``None`` (the library's default generator).
+
+    Example:
+        >>> drop = Dropout2d(0.5, rng=0)
+        >>> y = drop(np.ones((1, 4, 2, 2))).numpy()                  # whole channels zeroed, the rest doubled
+        >>> sorted(set(y.ravel().tolist())), bool((y.min(axis=(2, 3)) == y.max(axis=(2, 3))).all())
+        ([0.0, 2.0], True)
+        >>> drop.eval()(np.ones((1, 4, 2, 2))).shape               # evaluation mode: the identity
+        (1, 4, 2, 2)
     """
     ndim = 2
 
@@ -260,6 +288,14 @@ class Dropout3d(_DropoutNd):
     Args:
         p: the probability of zeroing a channel.
         rng: a generator, an int seed or ``None`` for the masks.
+
+    Example:
+        >>> drop = Dropout3d(0.5, rng=0)
+        >>> y = drop(np.ones((1, 4, 2, 2, 2))).numpy()                  # whole channels zeroed, the rest doubled
+        >>> sorted(set(y.ravel().tolist())), bool((y.min(axis=(2, 3, 4)) == y.max(axis=(2, 3, 4))).all())
+        ([0.0, 2.0], True)
+        >>> drop.eval()(np.ones((1, 4, 2, 2, 2))).shape               # evaluation mode: the identity
+        (1, 4, 2, 2, 2)
     """
     ndim = 3
 
@@ -272,6 +308,12 @@ class AlphaDropout(Module):
     Args:
         p: the probability of dropping a value.
         rng: the masks' generator: a ``numpy.random.Generator``, an int seed or ``None`` (the default).
+
+    Example:
+        >>> AlphaDropout(0.5, rng=0)(np.ones((2, 3))).shape
+        (2, 3)
+        >>> AlphaDropout(0.5, rng=0).eval()(np.ones(3)).numpy().tolist()    # evaluation mode: the identity
+        [1.0, 1.0, 1.0]
     """
 
     def __init__(self, p: float = 0.5, rng=None):
@@ -302,6 +344,10 @@ def stochastic_depth(x, p: float, mode: str = "row", training: bool = True, rng=
         rng: a ``numpy.random.Generator``, an int seed or ``None`` (the default generator).
 
     Shape: ``(N, *)``, unchanged; the mask is ``(N, 1, ..., 1)`` ("row") or ``(1, ..., 1)`` ("batch").
+
+    Example:
+        >>> stochastic_depth(np.ones((4, 3)), 0.5, training=False).numpy().tolist()   # evaluation: the identity
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
     """
     if not 0 <= p <= 1 or mode not in ("row", "batch"):
         raise ValueError(f"stochastic_depth: expected p in [0, 1] and mode 'row' or 'batch', got {p!r} and {mode!r}")

@@ -63,6 +63,10 @@ def embedding(input, weight, padding_idx=None, *, scale_grad_by_freq: bool = Fal
         owner: the name error messages give.
 
     Shape: ``input (*)`` integers, ``weight (num_embeddings, embedding_dim)`` -> ``(*, embedding_dim)``.
+
+    Example:
+        >>> embedding(np.array([[2, 0]]), np.arange(6.0).reshape(3, 2)).numpy().tolist()
+        [[[4.0, 5.0], [0.0, 1.0]]]
     """
     w = as_tensor(weight)
     if w.ndim != 2:

@@ -47,6 +47,10 @@ def global_avg_pool(x, keepdims: bool = False) -> Tensor:
     Args:
         x: the input ``(N, C, *S)``.
         keepdims: keep the spatial axes, of size 1.
+
+    Example:
+        >>> global_avg_pool(np.arange(8.0).reshape(1, 2, 2, 2)).numpy().tolist()
+        [[1.5, 5.5]]
     """
     x = as_tensor(x)
     _check_spatial(x, "global_avg_pool")
@@ -62,6 +66,10 @@ def global_max_pool(x, keepdims: bool = False) -> Tensor:
         keepdims: keep the spatial axes, of size 1.
 
     Shape: ``(N, C, *S) -> (N, C)`` (or ``(N, C, 1, ...)`` with keepdims).
+
+    Example:
+        >>> global_max_pool(np.arange(8.0).reshape(1, 2, 2, 2)).numpy().tolist()
+        [[3.0, 7.0]]
     """
     x = as_tensor(x)
     _check_spatial(x, "global_max_pool")
@@ -105,6 +113,10 @@ class GlobalAvgPool(_GlobalPool):
 
     Args:
         keepdims: keep the spatial axes, of size 1: ``(N, C, 1, ..., 1)`` (default off).
+
+    Example:
+        >>> GlobalAvgPool()(np.arange(8.0).reshape(1, 2, 2, 2)).numpy().tolist()
+        [[1.5, 5.5]]
     """
 
     def forward(self, x) -> Tensor:
@@ -119,6 +131,10 @@ class GlobalMaxPool(_GlobalPool):
 
     Args:
         keepdims: keep the spatial axes, of size 1: ``(N, C, 1, ..., 1)`` (default off).
+
+    Example:
+        >>> GlobalMaxPool(keepdims=True)(np.arange(8.0).reshape(1, 2, 2, 2)).shape
+        (1, 2, 1, 1)
     """
 
     def forward(self, x) -> Tensor:

@@ -96,6 +96,10 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         nonlinearity: ``'linear'``, a conv name (``'conv2d'``, ``'conv_transpose2d'``, ...), ``'sigmoid'``,
             ``'tanh'``, ``'relu'``, ``'leaky_relu'`` or ``'selu'``.
         param: the negative slope for ``'leaky_relu'`` (default ``None``: 0.01); ignored otherwise.
+
+    Example:
+        >>> calculate_gain('relu'), calculate_gain('tanh')
+        (1.4142135623730951, 1.6666666666666667)
     """
     if nonlinearity in _LINEAR:
         return 1
@@ -230,6 +234,10 @@ def constant_(tensor, val: float):
     Args:
         tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
         val: the value every element takes.
+
+    Example:
+        >>> constant_(np.zeros(3), 0.5).tolist()
+        [0.5, 0.5, 0.5]
     """
     return _fill(tensor, as_number(val, "val", "constant_"), "constant_")
 
@@ -240,6 +248,10 @@ def ones_(tensor):
 
     Args:
         tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+
+    Example:
+        >>> ones_(np.zeros(2)).tolist()
+        [1.0, 1.0]
     """
     return _fill(tensor, 1.0, "ones_")
 
@@ -250,6 +262,10 @@ def zeros_(tensor):
 
     Args:
         tensor: the Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+
+    Example:
+        >>> zeros_(np.ones(2)).tolist()
+        [0.0, 0.0]
     """
     return _fill(tensor, 0.0, "zeros_")
 
@@ -260,6 +276,10 @@ def eye_(tensor):
 
     Args:
         tensor: the 2-D Parameter, Tensor or float array to fill in place (a meta tensor is left as is).
+
+    Example:
+        >>> eye_(np.zeros((2, 3))).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     array = _array(tensor, "eye_")
     if array.ndim != 2:
@@ -300,6 +320,11 @@ def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
         gain: the scale factor, e.g. ``calculate_gain('relu')`` (default 1.0).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = xavier_uniform_(np.zeros((4, 4)), generator=np.random.default_rng(0))
+        >>> w.shape, bool(np.abs(w).max() <= np.sqrt(6 / 8))
+        ((4, 4), True)
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * as_number(gain, "gain", "xavier_uniform_") * math.sqrt(2.0 / (fan_in + fan_out))
@@ -339,6 +364,11 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
         nonlinearity: the nonlinearity's name, as ``calculate_gain`` takes it (default ``'leaky_relu'``).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = kaiming_uniform_(np.zeros((64, 3)), nonlinearity='relu', generator=np.random.default_rng(0))
+        >>> bool(np.abs(w).max() <= np.sqrt(6 / 3))
+        True
     """
     if 0 in _array(tensor, "kaiming_uniform_").shape:
         warnings.warn("kaiming_uniform_: initializing a zero-element tensor is a no-op", stacklevel=2)

@@ -42,6 +42,10 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
 
     Shape: ``(N, C, *S)``, unchanged (``prod(S) > 1`` with ``use_input_stats``); the other
     arguments ``(C,)``. An empty batch leaves the running statistics unchanged.
+
+    Example:
+        >>> instance_norm(np.array([[[1.0, 3.0]]])).numpy().round(3).tolist()
+        [[[-1.0, 1.0]]]
     """
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x = as_tensor(x)
@@ -190,6 +194,10 @@ class InstanceNorm2d(_InstanceNorm):
         track_running_stats: keep running averages and use them in evaluation (default off).
 
     Shape: unchanged.
+
+    Example:
+        >>> InstanceNorm2d(1)(np.array([[[[1.0, 3.0], [1.0, 3.0]]]])).numpy().round(3).tolist()
+        [[[[-1.0, 1.0], [-1.0, 1.0]]]]
     """
     ndim = 2
 
@@ -206,6 +214,10 @@ class InstanceNorm3d(_InstanceNorm):
         track_running_stats: running averages for evaluation.
 
     Shape: unchanged.
+
+    Example:
+        >>> InstanceNorm3d(3)(np.zeros((1, 3, 2, 2, 2))).shape
+        (1, 3, 2, 2, 2)
     """
     ndim = 3
 

@@ -166,6 +166,10 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5, o
         owner: the name error messages give.
 
     Shape: ``(*, *normalized_shape)``, unchanged.
+
+    Example:
+        >>> layer_norm(np.array([[1.0, 3.0], [2.0, 6.0]]), (2,)).numpy().round(3).tolist()
+        [[-1.0, 1.0], [-1.0, 1.0]]
     """
     shape = as_normalized_shape(normalized_shape, owner)
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
@@ -264,6 +268,10 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5, ow
         owner: the name error messages give.
 
     Shape: ``(N, C, *S)``, unchanged, ``C`` divisible by ``num_groups``; ``weight``, ``bias``: ``(C,)``.
+
+    Example:
+        >>> group_norm(np.zeros((2, 6, 3, 3)), 3).shape
+        (2, 6, 3, 3)
     """
     num_groups = as_int(num_groups, "num_groups", owner)
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both

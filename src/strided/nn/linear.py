@@ -27,6 +27,10 @@ def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
         owner: the name error messages give.
 
     Shape: ``x (*, in)``, ``weight (out, in)``, ``bias (out,)`` -> ``(*, out)``.
+
+    Example:
+        >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.zeros(4)).numpy().tolist()
+        [[3.0, 3.0, 3.0, 3.0], [3.0, 3.0, 3.0, 3.0]]
     """
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x, weight = as_tensor(x), as_tensor(weight)
@@ -106,6 +110,10 @@ def flatten(x, start_dim: int = 1) -> Tensor:
         start_dim: the first axis merged (negative counts from the end).
 
     Shape: ``(N, C, H, W) -> (N, C*H*W)`` with ``start_dim=1``.
+
+    Example:
+        >>> flatten(np.zeros((2, 3, 4, 5))).shape
+        (2, 60)
     """
     return as_tensor(x).flatten(start_dim)
 

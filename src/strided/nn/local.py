@@ -51,6 +51,10 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1`` (the conv rule);
         ``(N, C_in, *S) -> (N, C_out, *O)`` (or unbatched ``(C_in, *S) -> (C_out, *O)``, like a
         convolution); ``weight.shape[:d]`` must equal ``O``.
+
+    Example:
+        >>> locally_connected(np.ones((1, 2, 5)), np.ones((3, 4, 2, 3))).shape
+        (1, 4, 3)
     """
     x, weight, bias = Tensor.match_dtypes(owner or "locally_connected", x, weight, bias)   # one dtype, or a TypeError
     x, weight = as_tensor(x), as_tensor(weight)
@@ -117,6 +121,10 @@ def locally_connected1d(x, weight, bias=None, stride=1, padding=0, dilation=1) -
         padding: as for ``conv``: an int, a ``(lo, hi)`` pair, ``'valid'``, ``'same'``, ``'full'``, or
             ``'causal'`` in 1-D (default 0).
         dilation: the spacing between kernel taps (default 1: contiguous).
+
+    Example:
+        >>> locally_connected1d(np.ones((1, 2, 5)), np.ones((3, 4, 2, 3))).numpy().tolist()
+        [[[6.0, 6.0, 6.0], [6.0, 6.0, 6.0], [6.0, 6.0, 6.0], [6.0, 6.0, 6.0]]]
     """
     return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected1d")
 
@@ -132,6 +140,10 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -
         padding: as for ``conv``: an int, a tuple, per-side pairs, ``'valid'``, ``'same'`` or ``'full'``
             (default 0).
         dilation: the spacing between kernel taps (default 1: contiguous).
+
+    Example:
+        >>> locally_connected2d(np.ones((1, 2, 4, 4)), np.ones((2, 2, 3, 2, 3, 3))).shape
+        (1, 3, 2, 2)
     """
     return locally_connected(x, weight, bias, stride, padding, dilation, "locally_connected2d")
 
@@ -299,6 +311,10 @@ class LocallyConnected3d(_LocallyConnectedNd):
             ``fan_in = C_in * prod(K)``.
 
     Shape: ``(N, C_in, D, H, W) -> (N, C_out, *O)``; ``weight (*O, C_out, C_in, *K)``, ``bias (C_out, *O)``.
+
+    Example:
+        >>> LocallyConnected3d(2, 4, (4, 4, 4), 3, rng=0)(np.zeros((1, 2, 4, 4, 4))).shape
+        (1, 4, 2, 2, 2)
     """
 
     ndim = 3

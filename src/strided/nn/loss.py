@@ -316,6 +316,11 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
 
     Shape: input ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``; target ``(N,)``, ``(N, d1, ...)``
     or ``()``; output a scalar or (``'none'``) the target's shape.
+
+    Example:
+        >>> log_probs = np.log(np.array([[0.5, 0.5], [0.25, 0.75]]))
+        >>> [round(v, 4) for v in nll_loss(log_probs, np.array([1, 0]), reduction='none').numpy().tolist()]
+        [0.6931, 1.3863]
     """
     owner = "nll_loss"
     x = as_tensor(input)
@@ -349,6 +354,12 @@ class CrossEntropyLoss(Module):
         label_smoothing: in ``[0, 1]``: the share of the target spread uniformly over the classes.
 
     Shape: as ``cross_entropy``.
+
+    Example:
+        >>> import numpy as np
+        >>> logits, target = np.zeros((2, 4)), np.array([0, 3])
+        >>> CrossEntropyLoss(reduction="none")(logits, target).shape
+        (2,)
     """
 
     def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean",
@@ -375,6 +386,12 @@ class NLLLoss(Module):
         weight: a rescaling weight per class ``(C,)``, or ``None``.
         ignore_index: a target index that contributes neither loss nor gradient (default -100).
         reduction: ``'mean'`` (weighted mean), ``'sum'`` or ``'none'``.
+
+    Example:
+        >>> import numpy as np
+        >>> log_probs = np.log(np.array([[0.5, 0.5], [0.25, 0.75]]))
+        >>> [round(v, 4) for v in NLLLoss(reduction="none")(log_probs, np.array([1, 0])).numpy().tolist()]
+        [0.6931, 1.3863]
     """
 
     def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean"):

@@ -32,6 +32,10 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = "mean")
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
 
     Shape: any two equal shapes (``weight`` broadcast to them) -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> round(binary_cross_entropy(np.array([0.5, 0.5]), np.array([1.0, 0.0])).item(), 4)
+        0.6931
     """
     owner = "binary_cross_entropy"
     x, t = pair(input, target, owner)
@@ -72,6 +76,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: s
 
     Shape: any two equal shapes (``weight``, ``pos_weight`` broadcast to them) -> scalar, or
     (``'none'``) that shape.
+
+    Example:
+        >>> round(binary_cross_entropy_with_logits(np.zeros(2), np.array([1.0, 0.0])).item(), 4)
+        0.6931
     """
     owner = "binary_cross_entropy_with_logits"
     x, t = pair(input, target, owner)
@@ -106,6 +114,11 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False) 
         log_target: the target holds log-probabilities.
 
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> p = np.full((2, 4), 0.25)
+        >>> kl_div(np.log(p), p, reduction='batchmean').item()
+        0.0
     """
     owner = "kl_div"
     x, t = pair(input, target, owner)
@@ -138,6 +151,14 @@ class BCELoss(Module):
     Args:
         weight: a weight broadcast to the input, or ``None``.
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+
+    Shape:
+        input (probabilities in ``[0, 1]``) and target of any one shape -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> import numpy as np
+        >>> round(BCELoss()(np.array([0.5, 0.5]), np.array([1.0, 0.0])).item(), 4)
+        0.6931
     """
 
     def __init__(self, weight=None, *, reduction: str = "mean"):
@@ -162,6 +183,15 @@ class BCEWithLogitsLoss(Module):
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
         pos_weight: the weight of the positive examples' term (per class, on the last axis), or ``None``;
             above 1 raises recall.
+
+    Shape:
+        input (logits) and target of any one shape -> scalar, or (``'none'``) that shape; ``pos_weight``
+        broadcasts to the last axis, e.g. ``(C,)`` for an ``(N, C)`` input.
+
+    Example:
+        >>> import numpy as np
+        >>> BCEWithLogitsLoss(reduction="none")(np.zeros((2, 3)), np.ones((2, 3))).shape
+        (2, 3)
     """
 
     def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None):
@@ -184,6 +214,16 @@ class KLDivLoss(Module):
     Args:
         reduction: ``'mean'``, ``'batchmean'`` (the true KL divergence per example), ``'sum'`` or ``'none'``.
         log_target: the target holds log-probabilities.
+
+    Shape:
+        input (log-probabilities) and target of any one shape, e.g. ``(N, C)`` -> scalar, or (``'none'``)
+        that shape.
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.full((2, 4), 0.25)
+        >>> KLDivLoss(reduction="batchmean")(np.log(p), p).item()
+        0.0
     """
 
     def __init__(self, *, reduction: str = "mean", log_target: bool = False):

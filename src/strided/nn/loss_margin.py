@@ -37,6 +37,10 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
 
     Shape: input ``(N, C)`` or ``(C,)``, target ``(N,)`` or ``()`` -> scalar, or (``'none'``)
     the target's shape.
+
+    Example:
+        >>> multi_margin_loss(np.array([[2.0, 0.0, 0.0]]), np.array([0])).item()
+        0.0
     """
     owner = "multi_margin_loss"
     x = as_tensor(input)
@@ -78,6 +82,16 @@ class MultiMarginLoss(Module):
         margin: how far the target's score must lead the others (default 1).
         weight: a weight per class ``(C,)``, or ``None``.
         reduction: ``'mean'`` (over examples), ``'sum'`` or ``'none'``.
+
+    Shape:
+        input ``(N, C)`` or ``(C,)``, target class indices ``(N,)`` or ``()`` -> scalar, or (``'none'``)
+        the target's shape.
+
+    Example:
+        >>> import numpy as np
+        >>> scores = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        >>> [round(v, 4) for v in MultiMarginLoss(reduction="none")(scores, np.array([0, 1])).numpy().tolist()]
+        [0.0, 0.6667]
     """
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight=None, *, reduction: str = "mean"):

@@ -32,6 +32,10 @@ def l1_loss(input, target, *, reduction: str = "mean", weight=None) -> Tensor:
         weight: a weight broadcast to the input, or ``None``.
 
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> l1_loss(np.zeros(2), np.array([1.0, 3.0])).item()
+        2.0
     """
     x, t = pair(input, target, "l1_loss")
     check_reduction(reduction, "l1_loss")
@@ -91,6 +95,10 @@ def smooth_l1_loss(input, target, *, reduction: str = "mean", beta: float = 1.0)
         beta: where the loss turns from quadratic to linear (0: plain L1).
 
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> smooth_l1_loss(np.zeros(2), np.array([0.5, 3.0]), reduction='none').numpy().tolist()
+        [0.125, 2.5]
     """
     x, t = pair(input, target, "smooth_l1_loss")
     check_reduction(reduction, "smooth_l1_loss")
@@ -119,6 +127,10 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         weight: a weight broadcast to the input, or ``None``.
 
     Shape: any two equal shapes -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> huber_loss(np.zeros(2), np.array([1.0, 3.0]), reduction='none', delta=2.0).numpy().tolist()
+        [0.5, 4.0]
     """
     x, t = pair(input, target, "huber_loss")
     check_reduction(reduction, "huber_loss")
@@ -136,6 +148,11 @@ class L1Loss(Module):
 
     Args:
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+
+    Example:
+        >>> import numpy as np
+        >>> L1Loss()(np.zeros(2), np.array([1.0, 3.0])).item()
+        2.0
     """
 
     def __init__(self, *, reduction: str = "mean"):
@@ -154,6 +171,11 @@ class MSELoss(Module):
 
     Args:
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
+
+    Example:
+        >>> import numpy as np
+        >>> MSELoss()(np.zeros(2), np.array([1.0, 3.0])).item()
+        5.0
     """
 
     def __init__(self, *, reduction: str = "mean"):
@@ -173,6 +195,14 @@ class SmoothL1Loss(Module):
     Args:
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
         beta: where the loss turns from quadratic to linear (default 1).
+
+    Shape:
+        input and target of any one shape -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> import numpy as np
+        >>> SmoothL1Loss(reduction="none")(np.zeros(2), np.array([0.5, 3.0])).numpy().tolist()
+        [0.125, 2.5]
     """
 
     def __init__(self, *, reduction: str = "mean", beta: float = 1.0):
@@ -193,6 +223,14 @@ class HuberLoss(Module):
     Args:
         reduction: ``'mean'`` (average over the elements), ``'sum'`` or ``'none'`` (one value per element).
         delta: where the loss turns from quadratic to linear (default 1).
+
+    Shape:
+        input and target of any one shape -> scalar, or (``'none'``) that shape.
+
+    Example:
+        >>> import numpy as np
+        >>> HuberLoss(delta=2.0, reduction="none")(np.zeros(2), np.array([1.0, 3.0])).numpy().tolist()
+        [0.5, 4.0]
     """
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):

@@ -102,6 +102,10 @@ def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor
         kernel_size: the window size, ``k``.
         stride: the step between two windows, per axis (default ``None``: the kernel size).
         ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+
+    Example:
+        >>> lp_pool1d(np.array([[[3.0, 4.0, 0.0, 2.0]]]), 2, 2).numpy().tolist()
+        [[[5.0, 2.0]]]
     """
     return lp_pool(x, 1, norm_type, kernel_size, stride, ceil_mode)
 
@@ -115,6 +119,10 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor
         kernel_size: the window size, ``k`` or ``(kh, kw)``.
         stride: the step between two windows, per axis (default ``None``: the kernel size).
         ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+
+    Example:
+        >>> lp_pool2d(np.ones((1, 1, 4, 4)), 1, 2).numpy().tolist()
+        [[[[4.0, 4.0], [4.0, 4.0]]]]
     """
     return lp_pool(x, 2, norm_type, kernel_size, stride, ceil_mode)
 
@@ -128,6 +136,10 @@ def lp_pool3d(x, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor
         kernel_size: the window size, ``k`` or ``(kd, kh, kw)``.
         stride: the step between two windows, per axis (default ``None``: the kernel size).
         ceil_mode: round the output size up, keeping a last partial window (default ``False``).
+
+    Example:
+        >>> lp_pool3d(np.ones((1, 2, 4, 4, 4)), 2, 2).shape
+        (1, 2, 2, 2, 2)
     """
     return lp_pool(x, 3, norm_type, kernel_size, stride, ceil_mode)
 
@@ -175,6 +187,10 @@ class LPPool1d(_LPPoolNd):
         ceil_mode: round the output size up, keeping a last partial window (default ``False``).
 
     Shape: ``(N, C, L) -> (N, C, L_out)``, ``L_out = floor((L - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> LPPool1d(2, 2)(np.array([[[3.0, 4.0, 0.0, 2.0]]])).numpy().tolist()
+        [[[5.0, 2.0]]]
     """
 
     ndim = 1
@@ -212,6 +228,10 @@ class LPPool3d(_LPPoolNd):
 
     Shape: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``, ``floor((S - k) / s) + 1`` per axis
     (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> LPPool3d(2, 2)(np.ones((1, 2, 4, 4, 4))).shape
+        (1, 2, 2, 2, 2)
     """
 
     ndim = 3

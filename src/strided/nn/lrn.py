@@ -66,6 +66,10 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
         owner: the layer name that error messages start with (default ``local_response_norm``).
 
     Shape: ``(N, C, *S)``, unchanged (at least one spatial axis, as in PyTorch).
+
+    Example:
+        >>> local_response_norm(np.ones((1, 4, 2, 2)), size=3).shape
+        (1, 4, 2, 2)
     """
     owner = owner or "local_response_norm"
     _check_settings(size, alpha, beta, k, owner)

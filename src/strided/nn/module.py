@@ -41,6 +41,11 @@ class Parameter(Tensor):
         requires_grad: record operations on it for ``backward`` (default ``True``).
         dtype: ``np.float32`` or ``np.float64`` (default ``None``: a float32 or float64 array keeps its
             dtype, anything else becomes float32).
+
+    Example:
+        >>> weight = Parameter(np.zeros((2, 3)))
+        >>> weight.shape, weight.requires_grad
+        ((2, 3), True)
     """
 
     __slots__ = ()
@@ -102,6 +107,20 @@ class Module(ForwardHookMethods, StateDictMethods):
     ``cost(in_shape)`` and ``receptive_field(rf, in_shape)``; registered element-wise layers
     inherit the identity rules below, and a module without static rules (a hand-written
     ``forward``, see ``registry.has_static_rules``) gets them by tracing (``nn.trace``).
+
+    Shape: set by each subclass (its docstring's ``Shape:``); ``output_shape(in_shape)`` gives it without
+    arrays: the input's shape for element-wise layers, traced for a module without static rules.
+
+    Example:
+        >>> class Scale(Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.weight = Parameter(np.full(2, 3.0))
+        ...     def forward(self, x):
+        ...         return x * self.weight
+        >>> scale = Scale()
+        >>> scale(np.ones((1, 2))).numpy().tolist(), list(scale.state_dict()), scale.output_shape((4, 2))
+        ([[3.0, 3.0]], ['weight'], (4, 2))
     """
 
     def __init__(self):

@@ -54,6 +54,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         eps: added to the variance before the square root.
         owner: the name error messages give.
         relu: apply a ReLU to the result, in the same pass.
+
+    Example:
+        >>> batch_norm(np.array([[2.0], [4.0]]), np.array([1.0]), np.array([4.0]), eps=0.0).numpy().tolist()
+        [[0.5], [1.5]]
     """
     x, weight, bias = Tensor.match_dtypes(owner, x, weight, bias)      # one dtype, or a TypeError naming both
     x = as_tensor(x)
@@ -231,6 +235,11 @@ class BatchNorm1d(_BatchNorm):
         track_running_stats: keep running averages for evaluation.
 
     Shape: ``(N, C)`` or ``(N, C, L)``, unchanged.
+
+    Example:
+        >>> bn = BatchNorm1d(2)
+        >>> bn(np.array([[1.0, 2.0], [3.0, 6.0]])).numpy().round(3).tolist()   # each feature to mean 0, std 1
+        [[-1.0, -1.0], [1.0, 1.0]]
     """
     ranks = (2, 3)
     layout = "(N, {0}) or (N, {0}, L)"
@@ -275,6 +284,10 @@ class BatchNorm3d(_BatchNorm):
         track_running_stats: keep running averages for evaluation.
 
     Shape: ``(N, C, D, H, W)``, unchanged.
+
+    Example:
+        >>> BatchNorm3d(2)(np.zeros((1, 2, 2, 2, 2))).shape
+        (1, 2, 2, 2, 2)
     """
     ranks = (5,)
     layout = "(N, {0}, D, H, W)"

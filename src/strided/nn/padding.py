@@ -285,6 +285,10 @@ class ConstantPad1d(_ConstantPadNd):
     Args:
         padding: an int (both ends) or ``(left, right)``; negative amounts crop.
         value: the fill value.
+
+    Example:
+        >>> ConstantPad1d(1, 9.0)(np.array([[[1.0, 2.0]]])).numpy().tolist()
+        [[[9.0, 1.0, 2.0, 9.0]]]
     """
     ndim = 1
 
@@ -314,6 +318,10 @@ class ConstantPad3d(_ConstantPadNd):
         value: the fill value.
 
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> ConstantPad3d((1, 1, 0, 0, 2, 0), 0.5)(np.ones((1, 2, 2, 3, 4))).shape
+        (1, 2, 4, 3, 6)
     """
     ndim = 3
 
@@ -324,6 +332,10 @@ class ZeroPad1d(_ZeroPadNd):
 
     Args:
         padding: an int (both ends) or ``(left, right)``; negative amounts crop.
+
+    Example:
+        >>> ZeroPad1d((1, 2))(np.array([[[1.0, 2.0]]])).numpy().tolist()
+        [[[0.0, 1.0, 2.0, 0.0, 0.0]]]
     """
     ndim = 1
 
@@ -351,6 +363,10 @@ class ZeroPad3d(_ZeroPadNd):
         padding: an int or ``(left, right, top, bottom, front, back)``.
 
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> ZeroPad3d(1)(np.ones((1, 2, 2, 3, 4))).shape
+        (1, 2, 4, 5, 6)
     """
     ndim = 3
 
@@ -361,6 +377,10 @@ class ReflectionPad1d(_PadNd):
 
     Args:
         padding: an int (both ends) or ``(left, right)``, each smaller than the input length.
+
+    Example:
+        >>> ReflectionPad1d(2)(np.array([[[1.0, 2.0, 3.0]]])).numpy().tolist()
+        [[[3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0]]]
     """
     ndim = 1
     mode = "reflect"
@@ -390,6 +410,10 @@ class ReflectionPad3d(_PadNd):
         padding: an int or ``(left, right, top, bottom, front, back)``, each smaller than its axis.
 
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> ReflectionPad3d(1)(np.ones((1, 2, 2, 3, 4))).shape
+        (1, 2, 4, 5, 6)
     """
     ndim = 3
     mode = "reflect"
@@ -401,6 +425,10 @@ class ReplicationPad1d(_PadNd):
 
     Args:
         padding: an int (both ends) or ``(left, right)``.
+
+    Example:
+        >>> ReplicationPad1d((1, 2))(np.array([[[1.0, 2.0, 3.0]]])).numpy().tolist()
+        [[[1.0, 1.0, 2.0, 3.0, 3.0, 3.0]]]
     """
     ndim = 1
     mode = "replicate"
@@ -414,6 +442,10 @@ class ReplicationPad2d(_PadNd):
         padding: an int (every side) or ``(left, right, top, bottom)``.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> ReplicationPad2d(1)(np.array([[[[1.0, 2.0]]]])).numpy().tolist()
+        [[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]]
     """
     ndim = 2
     mode = "replicate"
@@ -427,6 +459,10 @@ class ReplicationPad3d(_PadNd):
         padding: an int or ``(left, right, top, bottom, front, back)``.
 
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> ReplicationPad3d(1)(np.ones((1, 2, 2, 3, 4))).shape
+        (1, 2, 4, 5, 6)
     """
     ndim = 3
     mode = "replicate"
@@ -438,6 +474,10 @@ class CircularPad1d(_PadNd):
 
     Args:
         padding: an int (both ends) or ``(left, right)``, at most the input length.
+
+    Example:
+        >>> CircularPad1d((1, 2))(np.array([[[1.0, 2.0, 3.0]]])).numpy().tolist()
+        [[[3.0, 1.0, 2.0, 3.0, 1.0, 2.0]]]
     """
     ndim = 1
     mode = "circular"
@@ -451,6 +491,10 @@ class CircularPad2d(_PadNd):
         padding: an int (every side) or ``(left, right, top, bottom)``, at most the axis' size.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> CircularPad2d(1)(np.ones((1, 2, 3, 4))).shape
+        (1, 2, 5, 6)
     """
     ndim = 2
     mode = "circular"
@@ -464,6 +508,10 @@ class CircularPad3d(_PadNd):
         padding: an int or ``(left, right, top, bottom, front, back)``.
 
     Shape: ``(N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> CircularPad3d(1)(np.ones((1, 2, 2, 3, 4))).shape
+        (1, 2, 4, 5, 6)
     """
     ndim = 3
     mode = "circular"

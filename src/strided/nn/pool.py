@@ -94,6 +94,10 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
     Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
     ``O = floor((S + lo + hi - dilation*(K-1) - 1) / stride) + 1`` (``ceil`` with ``ceil_mode``,
     dropping a last window that would start in the high padding).
+
+    Example:
+        >>> max_pool(np.zeros((1, 2, 6, 6)), 2, 3).shape
+        (1, 2, 2, 2)
     """
     x = as_tensor(x)
     owner = owner or f"max_pool{ndim}d"
@@ -222,6 +226,10 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
     Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
     ``O = floor((S + lo + hi - K) / stride) + 1`` (``ceil`` with ``ceil_mode``, dropping a last
     window that would start in the high padding).
+
+    Example:
+        >>> avg_pool(np.ones((1, 2, 6)), 1, 2).numpy().tolist()
+        [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]
     """
     x = as_tensor(x)
     owner = owner or f"avg_pool{ndim}d"
@@ -259,6 +267,10 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         dilation: the spacing between window taps.
         ceil_mode: round the output length up.
         return_indices: also return the indices of the maxima.
+
+    Example:
+        >>> max_pool1d(np.array([[[1.0, 3.0, 2.0, 5.0]]]), 2).numpy().tolist()
+        [[[3.0, 5.0]]]
     """
     return max_pool(x, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -276,6 +288,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         return_indices: also return the indices of the maxima.
 
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``, as ``MaxPool2d``.
+
+    Example:
+        >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).numpy().tolist()
+        [[[[5.0, 7.0], [13.0, 15.0]]]]
     """
     return max_pool(x, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -291,6 +307,10 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         dilation: the tap spacing.
         ceil_mode: round the output size up.
         return_indices: also return the indices of the maxima.
+
+    Example:
+        >>> max_pool3d(np.zeros((1, 2, 4, 4, 4)), 2).shape
+        (1, 2, 2, 2, 2)
     """
     return max_pool(x, 3, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -305,6 +325,10 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         padding: zeros at both ends, at most half the kernel.
         ceil_mode: round the output length up.
         count_include_pad: count padded zeros in the divisor.
+
+    Example:
+        >>> avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), 2).numpy().tolist()
+        [[[2.0, 4.0]]]
     """
     return avg_pool(x, 1, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
@@ -321,6 +345,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         ceil_mode: round the output size up.
         count_include_pad: count padded zeros in the divisor.
         divisor_override: divide every window's sum by this instead.
+
+    Example:
+        >>> avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).numpy().tolist()
+        [[[[2.5, 4.5], [10.5, 12.5]]]]
     """
     return avg_pool(x, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
@@ -337,6 +365,10 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         ceil_mode: round the output size up.
         count_include_pad: count padded zeros in the divisor.
         divisor_override: divide every window's sum by this instead.
+
+    Example:
+        >>> avg_pool3d(np.zeros((1, 2, 4, 4, 4)), 2).shape
+        (1, 2, 2, 2, 2)
     """
     return avg_pool(x, 3, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
@@ -418,6 +450,11 @@ class MaxPool1d(_MaxPoolNd):
         ceil_mode: round the output length up, keeping a last partial window.
 
     Shape: ``L_out = floor((L + lo + hi - dilation*(k-1) - 1) / s) + 1`` (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> import numpy as np
+        >>> MaxPool1d(2)(np.array([[[1.0, 3.0, 2.0, 5.0, 4.0]]])).numpy().tolist()
+        [[[3.0, 5.0]]]
     """
 
     ndim = 1
@@ -468,6 +505,14 @@ class MaxPool3d(_MaxPoolNd):
         dilation: the spacing between window taps.
         return_indices: the forward returns ``(output, indices)``.
         ceil_mode: round the output size up.
+
+    Shape: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)`` (or unbatched ``(C, D, H, W)``), per axis
+    ``O = floor((S + lo + hi - dilation*(k-1) - 1) / s) + 1`` (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> import numpy as np
+        >>> MaxPool3d(2)(np.zeros((1, 2, 4, 4, 4))).shape
+        (1, 2, 2, 2, 2)
     """
 
     ndim = 3
@@ -486,6 +531,11 @@ class AvgPool1d(_AvgPoolNd):
             ``False``: by the number of real inputs in the window.
 
     Shape: ``L_out = floor((L + lo + hi - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> import numpy as np
+        >>> AvgPool1d(2)(np.array([[[1.0, 3.0, 2.0, 6.0]]])).numpy().tolist()
+        [[[2.0, 4.0]]]
     """
 
     ndim = 1
@@ -529,6 +579,14 @@ class AvgPool3d(_AvgPoolNd):
         ceil_mode: round the output size up.
         count_include_pad: count padded zeros in the divisor.
         divisor_override: a positive int dividing every window's sum instead.
+
+    Shape: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)`` (or unbatched ``(C, D, H, W)``), per axis
+    ``O = floor((S + lo + hi - k) / s) + 1`` (``ceil`` with ``ceil_mode``).
+
+    Example:
+        >>> import numpy as np
+        >>> AvgPool3d(2, stride=1)(np.zeros((1, 2, 4, 4, 4))).shape
+        (1, 2, 3, 3, 3)
     """
 
 

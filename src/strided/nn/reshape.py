@@ -74,6 +74,10 @@ def pixel_unshuffle(x, downscale_factor: int, owner: str = "pixel_unshuffle") ->
         owner: the layer name that error messages start with (default ``pixel_unshuffle``).
 
     Shape: ``(*, C, H r, W r) -> (*, C r^2, H, W)``.
+
+    Example:
+        >>> pixel_unshuffle(np.zeros((1, 3, 4, 6)), 2).shape
+        (1, 12, 2, 3)
     """
     x = as_tensor(x)
     r = as_int(downscale_factor, "downscale_factor", owner)
@@ -136,6 +140,10 @@ class PixelUnshuffle(Module):
 
     Shape: ``(N, C, H r, W r) -> (N, C r^2, H, W)``. Receptive field: each output pixel gathers an
     ``r x r`` block, a window of kernel ``r`` and stride ``r`` (exact).
+
+    Example:
+        >>> PixelUnshuffle(2)(np.zeros((1, 3, 4, 6))).shape
+        (1, 12, 2, 3)
     """
 
     def __init__(self, downscale_factor: int):
@@ -237,6 +245,10 @@ class Identity(Module):
         **kwargs: ignored.
 
     Shape: any, unchanged. A placeholder where a layer is optional (a removed classifier head).
+
+    Example:
+        >>> Identity(54, unused=True)(np.array([1.0, 2.0])).numpy().tolist()
+        [1.0, 2.0]
     """
 
     def __init__(self, *args, **kwargs):

@@ -80,6 +80,11 @@ class DepthwiseConv1d(_Depthwise, Conv1d):
 
     Shape: ``(N, C, L) -> (N, C * depth_multiplier, L_out)`` with ``Conv1d``'s output-size rule.
     Parameters ``C * m * k`` (+ ``C * m`` bias); MACs ``L_out * C * m * k``.
+
+    Example:
+        >>> import numpy as np
+        >>> DepthwiseConv1d(4, 3, padding=1, rng=0)(np.zeros((2, 4, 10))).shape
+        (2, 4, 10)
     """
 
 
@@ -131,6 +136,11 @@ class DepthwiseConv3d(_Depthwise, Conv3d):
 
     Shape: ``(N, C, D, H, W) -> (N, C * depth_multiplier, D_out, H_out, W_out)`` with ``Conv3d``'s
     output-size rule per axis. Parameters ``C * m * kd * kh * kw`` (+ ``C * m`` bias).
+
+    Example:
+        >>> import numpy as np
+        >>> DepthwiseConv3d(2, 3, depth_multiplier=2, rng=0)(np.zeros((1, 2, 5, 5, 5))).shape
+        (1, 4, 3, 3, 3)
     """
 
 
@@ -146,6 +156,11 @@ class PointwiseConv1d(_Pointwise, Conv1d):
             (the library's default generator), drawn as for ``Conv1d(C, C_out, 1)``.
 
     Shape: ``(N, C, L) -> (N, C_out, L)``.
+
+    Example:
+        >>> import numpy as np
+        >>> PointwiseConv1d(4, 8, rng=0)(np.zeros((2, 4, 10))).shape
+        (2, 8, 10)
     """
 
 
@@ -181,6 +196,11 @@ class PointwiseConv3d(_Pointwise, Conv3d):
             (the library's default generator), drawn as for ``Conv3d(C, C_out, 1)``.
 
     Shape: ``(N, C, D, H, W) -> (N, C_out, D, H, W)``.
+
+    Example:
+        >>> import numpy as np
+        >>> PointwiseConv3d(2, 6, rng=0)(np.zeros((1, 2, 3, 3, 3))).shape
+        (1, 6, 3, 3, 3)
     """
 
 
@@ -256,6 +276,11 @@ class SeparableConv1d(_SeparableConvNd):
 
     Shape: ``(N, C, L) -> (N, C_out, L_out)``, ``L_out`` as for ``Conv1d(C, C_out, kernel_size, stride,
     padding, dilation)``.
+
+    Example:
+        >>> import numpy as np
+        >>> SeparableConv1d(4, 8, 3, padding=1, rng=0)(np.zeros((2, 4, 10))).shape
+        (2, 8, 10)
     """
 
     ndim = 1
@@ -331,6 +356,11 @@ class SeparableConv3d(_SeparableConvNd):
 
     Shape: ``(N, C, D, H, W) -> (N, C_out, D_out, H_out, W_out)`` as for ``Conv3d(C, C_out, kernel_size,
     stride, padding, dilation)``.
+
+    Example:
+        >>> import numpy as np
+        >>> SeparableConv3d(2, 6, 3, rng=0)(np.zeros((1, 2, 5, 5, 5))).shape
+        (1, 6, 3, 3, 3)
     """
 
     ndim = 3

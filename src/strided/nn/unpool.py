@@ -112,6 +112,11 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
     or ``output_size``.
     Where two inputs name the same index, the later one (in C order) is kept, as in PyTorch on
     the CPU; the backward pass gives each input the gradient at its index.
+
+    Example:
+        >>> y, indices = np.array([[[3.0, 5.0]]]), np.array([[[1, 3]]])
+        >>> max_unpool(y, indices, 1, 2).numpy().tolist()
+        [[[0.0, 3.0, 0.0, 5.0]]]
     """
     x = as_tensor(x)
     owner = owner or f"max_unpool{ndim}d"
@@ -154,6 +159,11 @@ def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         padding: its padding, per axis (default 0).
         output_size: the spatial output size, one int (or a whole shape whose last ``1`` count), each
             within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+
+    Example:
+        >>> y, indices = np.array([[[3.0, 5.0]]]), np.array([[[1, 3]]])
+        >>> max_unpool1d(y, indices, 2).numpy().tolist()
+        [[[0.0, 3.0, 0.0, 5.0]]]
     """
     return max_unpool(x, indices, 1, kernel_size, stride, padding, output_size)
 
@@ -169,6 +179,11 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         padding: its padding, per axis (default 0).
         output_size: the spatial output size, ``2`` ints (or a whole shape whose last ``2`` count), each
             within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+
+    Example:
+        >>> y, indices = np.array([[[[4.0]]]]), np.array([[[[3]]]])
+        >>> max_unpool2d(y, indices, 2).numpy().tolist()
+        [[[[0.0, 0.0], [0.0, 4.0]]]]
     """
     return max_unpool(x, indices, 2, kernel_size, stride, padding, output_size)
 
@@ -184,6 +199,12 @@ def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         padding: its padding, per axis (default 0).
         output_size: the spatial output size, ``3`` ints (or a whole shape whose last ``3`` count), each
             within one stride above the default, to recover a size the pooling rounded down (default ``None``).
+
+    Example:
+        >>> from strided.nn.functional import max_pool3d
+        >>> y, indices = max_pool3d(np.arange(64.0).reshape(1, 1, 4, 4, 4), 2, return_indices=True)
+        >>> max_unpool3d(y, indices, 2).shape
+        (1, 1, 4, 4, 4)
     """
     return max_unpool(x, indices, 3, kernel_size, stride, padding, output_size)
 
@@ -235,6 +256,16 @@ class MaxUnpool1d(_MaxUnpoolNd):
         kernel_size: the kernel size of the max pooling being inverted, ``k``.
         stride: its stride, per axis (default ``None``: the kernel size).
         padding: its padding, per axis (default 0).
+
+    Shape: ``(N, C, L) -> (N, C, L_out)`` (or unbatched ``(C, L)``), ``L_out = (L - 1) * s - 2p + k``
+    (or ``output_size``); ``indices`` has the input's shape.
+
+    Example:
+        >>> import numpy as np
+        >>> from strided.nn import MaxPool1d
+        >>> y, indices = MaxPool1d(2, return_indices=True)(np.array([[[1.0, 3.0, 2.0, 5.0]]]))
+        >>> MaxUnpool1d(2)(y, indices).numpy().tolist()
+        [[[0.0, 3.0, 0.0, 5.0]]]
     """
 
     ndim = 1
@@ -272,6 +303,16 @@ class MaxUnpool3d(_MaxUnpoolNd):
         kernel_size: the kernel size of the max pooling being inverted, ``k`` or ``(kd, kh, kw)``.
         stride: its stride, per axis (default ``None``: the kernel size).
         padding: its padding, per axis (default 0).
+
+    Shape: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)`` (or unbatched ``(C, D, H, W)``), per axis
+    ``O = (S - 1) * s - 2p + k`` (or ``output_size``); ``indices`` has the input's shape.
+
+    Example:
+        >>> import numpy as np
+        >>> from strided.nn import MaxPool3d
+        >>> y, indices = MaxPool3d(2, return_indices=True)(np.arange(64.0).reshape(1, 1, 4, 4, 4))
+        >>> MaxUnpool3d(2)(y, indices).shape
+        (1, 1, 4, 4, 4)
     """
 
     ndim = 3

@@ -310,6 +310,10 @@ class UpsamplingNearest2d(Upsample):
         scale_factor: the output-to-input size ratio, a number or one per axis (default ``None``).
 
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``.
+
+    Example:
+        >>> UpsamplingNearest2d(scale_factor=2)(np.array([[[[1.0, 2.0]]]])).numpy().tolist()
+        [[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]]
     """
 
     def __init__(self, size=None, scale_factor=None):
@@ -336,6 +340,10 @@ class UpsamplingBilinear2d(Upsample):
         scale_factor: the output-to-input size ratio, a number or one per axis (default ``None``).
 
     Shape: ``(N, C, H, W) -> (N, C, H_out, W_out)``.
+
+    Example:
+        >>> UpsamplingBilinear2d(scale_factor=2)(np.array([[[[0.0, 3.0]]]])).numpy().tolist()
+        [[[[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0]]]]
     """
 
     def __init__(self, size=None, scale_factor=None):

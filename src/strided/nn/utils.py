@@ -62,6 +62,10 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
         norm_type: the order ``p`` of the norm: a number, ``float('inf')`` (largest absolute value),
             ``float('-inf')`` or 0 (count of non-zeros) (default 2.0).
         error_if_nonfinite: raise ``RuntimeError`` when the total is nan or inf (default ``False``).
+
+    Example:
+        >>> float(get_total_norm([np.array([3.0]), np.array([4.0])]))
+        5.0
     """
     arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in
               ([tensors] if isinstance(tensors, (Tensor, np.ndarray)) else list(tensors))]
@@ -111,6 +115,13 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         max_norm: the largest total norm allowed.
         norm_type: the order ``p`` of the norm (default 2.0; ``float('inf')``: the largest absolute value).
         error_if_nonfinite: raise ``RuntimeError`` when the total norm is nan or inf (default ``False``).
+
+    Example:
+        >>> import strided as st
+        >>> p = st.nn.Parameter(np.zeros(2))
+        >>> p.grad = np.array([3.0, 4.0])
+        >>> (float(clip_grad_norm_([p], 1.0)), np.round(p.grad, 4).tolist())
+        (5.0, [0.6, 0.8])
     """
     parameters = _as_list(parameters)
     grads = [p.grad for p in parameters if p.grad is not None]
@@ -125,6 +136,14 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     Args:
         parameters: a Parameter or an iterable of Parameters (a module's ``parameters()``).
         clip_value: the largest absolute value a gradient element may keep.
+
+    Example:
+        >>> import strided as st
+        >>> p = st.nn.Parameter(np.zeros(3))
+        >>> p.grad = np.array([-2.0, 0.5, 3.0])
+        >>> clip_grad_value_([p], 1.0)
+        >>> p.grad.tolist()
+        [-1.0, 0.5, 1.0]
     """
     clip_value = as_number(clip_value, "clip_value", "clip_grad_value_")
     for param in _as_list(parameters):

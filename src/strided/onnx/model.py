@@ -80,6 +80,10 @@ class OnnxModel(Module):
     Args:
         plan: the checked, shape-inferred graph that ``strided.onnx.load`` builds (``plan_graph``'s result);
             build models with ``load`` rather than by hand.
+
+    Shape: the inputs in the order of ``input_names``, each of the shape in ``input_shapes`` (any batch
+    size on the named axis); the output is one tensor, or a tuple in the order of ``output_names``
+    when the graph has several, of the shapes the graph infers.
     """
 
     converts_raw_input = False

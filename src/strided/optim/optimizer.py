@@ -65,6 +65,12 @@ class Optimizer:
         params: the parameters to optimise: an iterable of ``Parameter``s (``model.parameters()``) or of
             dicts ``{'params': [...], 'lr': ...}``, groups with their own hyper-parameters.
         defaults: the hyper-parameters a group takes when it does not set them.
+
+    Example:
+        >>> import strided as st
+        >>> optimizer = Optimizer(st.nn.Linear(2, 1, rng=0).parameters(), {"lr": 0.1})
+        >>> len(optimizer.param_groups), optimizer.param_groups[0]["lr"], len(optimizer.param_groups[0]["params"])
+        (1, 0.1, 2)
     """
 
     state_keys: dict | None = None

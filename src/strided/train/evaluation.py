@@ -64,6 +64,15 @@ def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size:
         loss: ``loss(outputs, targets)`` returning the batch mean, or ``None``.
         metrics: metric names or ``Metric`` objects.
         batch_size: the batch size when ``data`` is not a loader.
+
+    Example:
+        >>> import numpy as np
+        >>> import strided as st
+        >>> x, y = np.zeros((6, 3), dtype=np.float32), np.array([0, 1, 2, 0, 1, 2])
+        >>> model = st.nn.Linear(3, 3, bias=False, rng=0)        # no bias: zero inputs give equal logits
+        >>> results = evaluate(model, (x, y), batch_size=4)
+        >>> sorted(results), round(results["loss"], 4)          # the loss is log(3)
+        (['accuracy', 'loss'], 1.0986)
     """
     loader = as_loader(data, batch_size, shuffle=False, seed=0, owner="evaluate")
     results = MetricSet(metrics)
@@ -116,6 +125,16 @@ def predict(model, data, batch_size: int = 256, output: str = "logits", k: int =
         batch_size: the batch size when ``data`` is not a loader.
         output: ``'logits'``, ``'probabilities'`` or ``'topk'``.
         k: with ``'topk'``, how many classes per example.
+
+    Example:
+        >>> import numpy as np
+        >>> import strided as st
+        >>> model = st.nn.Linear(3, 4, rng=0)
+        >>> predict(model, np.ones((5, 3), dtype=np.float32)).shape
+        (5, 4)
+        >>> classes, probabilities = predict(model, np.ones((5, 3), dtype=np.float32), output="topk", k=2)
+        >>> classes.shape, probabilities.shape
+        ((5, 2), (5, 2))
     """
     if output not in OUTPUTS:
         raise ValueError(f"predict: output must be one of {OUTPUTS}, got {output!r}")

@@ -418,6 +418,16 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
         allow_nonfinite: resume even from a checkpoint holding NaN or infinite weights.
         val_name: the prefix of the validation columns of the history (default ``'val'``).
         config: the caller's own settings, saved in checkpoints (a JSON-able dict).
+
+    Example:
+        >>> import numpy as np
+        >>> import strided as st
+        >>> x, y = np.array([[0.0, 1.0], [1.0, 0.0]] * 4, dtype=np.float32), np.array([1, 0] * 4)
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> optimizer = st.optim.SGD(model.parameters(), lr=0.5)
+        >>> history = fit(model, (x, y), optimizer=optimizer, epochs=20, batch_size=4, seed=0, log=None)
+        >>> len(history), history[-1]["epoch"], history[-1]["train_accuracy"]
+        (20, 20, 1.0)
     """
     epochs = as_int(epochs, "epochs", "fit", minimum=0)
     if optimizer is None:

@@ -117,7 +117,15 @@ class MeanLoss(Metric):
 
 
 class Accuracy(Metric):
-    """Share of rows whose highest score is the target class."""
+    """Share of rows whose highest score is the target class.
+
+    Example:
+        >>> metric = Accuracy()
+        >>> metric.update(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]))
+        >>> metric.update(np.array([[0.3, 0.7], [0.6, 0.4]]), np.array([1, 0]))
+        >>> metric.compute()
+        {'accuracy': 0.75}
+    """
 
     state_names = ("correct", "count")
 
@@ -138,6 +146,12 @@ class TopKAccuracy(Metric):
 
     Args:
         k: how many of the highest scores may hold the target.
+
+    Example:
+        >>> metric = TopKAccuracy(k=2)
+        >>> metric.update(np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]), np.array([1, 0]))
+        >>> metric.compute()
+        {'top2_accuracy': 0.5}
     """
 
     state_names = ("correct", "count")
@@ -170,6 +184,12 @@ class ConfusionMatrix(Metric):
 
     Args:
         num_classes: ``C``, or ``None``: grown to the largest label seen + 1.
+
+    Example:
+        >>> metric = ConfusionMatrix(num_classes=2)
+        >>> metric.update(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1]))
+        >>> metric.compute()['confusion_matrix'].tolist()
+        [[1, 0], [1, 1]]
     """
 
     state_names = ("matrix", "count")
@@ -227,6 +247,10 @@ def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: 
         targets: the true class indices.
         predictions: the predicted class indices.
         num_classes: ``C``, or ``None``: the largest label + 1.
+
+    Example:
+        >>> confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])).tolist()
+        [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     """
     targets, predictions = np.asarray(targets).ravel(), np.asarray(predictions).ravel()
     if num_classes is None:
@@ -245,6 +269,11 @@ def precision_recall_f1(matrix: np.ndarray, average: str | None = "macro") -> di
     Args:
         matrix: a ``(C, C)`` confusion matrix.
         average: ``None`` (per class), ``'macro'``, ``'weighted'`` or ``'micro'``.
+
+    Example:
+        >>> scores = precision_recall_f1(np.array([[2, 0], [1, 1]]))
+        >>> {name: round(value, 4) for name, value in scores.items()}
+        {'precision': 0.8333, 'recall': 0.75, 'f1': 0.7333, 'support': 4}
     """
     matrix = np.asarray(matrix, dtype=np.int64)
     tp = np.diag(matrix).astype(np.float64)                                  # (C,)
@@ -271,6 +300,11 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
     Args:
         outputs: class scores ``(N, C, *d)``.
         targets: class indices ``(N, *d)``.
+
+    Example:
+        >>> outputs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+        >>> accuracy(outputs, np.array([0, 1, 1]))
+        0.6666666666666666
     """
     metric = Accuracy()
     metric.update(outputs, targets)
@@ -284,6 +318,11 @@ def top_k_accuracy(outputs: np.ndarray, targets: np.ndarray, k: int = 5) -> floa
         outputs: class scores ``(N, C, *d)``.
         targets: class indices ``(N, *d)``.
         k: how many of the highest scores may hold the target.
+
+    Example:
+        >>> outputs = np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]])
+        >>> top_k_accuracy(outputs, np.array([1, 0]), k=2)
+        0.5
     """
     metric = TopKAccuracy(k)
     metric.update(outputs, targets)
@@ -323,6 +362,12 @@ class MetricSet:
 
     Args:
         specs: metric names or ``Metric`` objects (one alone is accepted too).
+
+    Example:
+        >>> metrics = MetricSet(('accuracy', 'top5'))
+        >>> metrics.update(0.5, np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]))
+        >>> metrics.compute()
+        {'loss': 0.5, 'accuracy': 0.5, 'top5_accuracy': 1.0}
     """
 
     def __init__(self, specs=("accuracy",)):

@@ -166,6 +166,18 @@ class ConstantLR(LRScheduler):
         total_iters: how many epochs the factor applies.
         last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
             needs its ``initial_lr``).
+
+    Example:
+        >>> import strided as st
+        >>> optimizer = st.optim.SGD(st.nn.Linear(1, 1, rng=0).parameters(), lr=0.3)
+        >>> scheduler = ConstantLR(optimizer, factor=0.5, total_iters=2)
+        >>> lrs = []
+        >>> for epoch in range(3):
+        ...     lrs.append(round(optimizer.param_groups[0]["lr"], 4))
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.15, 0.15, 0.3]
     """
 
     def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
@@ -258,6 +270,18 @@ class PolynomialLR(LRScheduler):
         power: the polynomial's degree.
         last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
             needs its ``initial_lr``).
+
+    Example:
+        >>> import strided as st
+        >>> optimizer = st.optim.SGD(st.nn.Linear(1, 1, rng=0).parameters(), lr=0.4)
+        >>> scheduler = PolynomialLR(optimizer, total_iters=4, power=1.0)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(optimizer.param_groups[0]["lr"], 4))
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.4, 0.3, 0.2, 0.1, 0.0]
     """
 
     def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
