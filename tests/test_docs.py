@@ -306,3 +306,15 @@ def test_args_check_can_fail():
     assert signature_params(st.ShapeError) == []                       # Exception's constructor: not checked
     conv_params = set(signature_params(st.nn.Conv2d))                   # an inherited __init__'s parameters
     assert "rng" in conv_params and conv_params <= documented_args(st.nn.Conv2d)
+
+
+def test_every_public_object_has_an_example_and_every_layer_a_shape_section():
+    """The API reference shows an example for each public class and function, and each layer's shapes."""
+    import inspect
+    from strided.nn import Module
+    api = public_api()
+    without_example = [n for n, o in api.items() if ">>>" not in (inspect.getdoc(o) or "")]
+    without_shape = [n for n, o in api.items() if inspect.isclass(o) and issubclass(o, Module)
+                     and "Shape:" not in (inspect.getdoc(o) or "")]
+    assert not without_example, f"public objects without an example: {without_example}"
+    assert not without_shape, f"modules without a Shape: section: {without_shape}"

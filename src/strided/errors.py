@@ -8,7 +8,19 @@ from __future__ import annotations
 
 
 class ShapeError(ValueError):
-    """An array or a geometry has the wrong shape for the layer that received it."""
+    """An array or a geometry has the wrong shape for the layer that received it.
+
+    A ``ValueError``, so ``except ValueError`` catches it too.
+
+    Example:
+        >>> import numpy as np
+        >>> import strided as st
+        >>> try:
+        ...     st.nn.Conv2d(3, 8, 3, rng=0)(np.zeros((1, 1, 8, 8), np.float32))
+        ... except st.ShapeError as error:
+        ...     print(type(error).__name__, isinstance(error, ValueError))
+        ShapeError True
+    """
 
 
 def shape_str(shape) -> str:

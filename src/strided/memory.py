@@ -47,6 +47,10 @@ def keep_freed_memory(force: bool = False) -> bool:
 
     Args:
         force: apply the setting even when the user tuned malloc through the environment.
+
+    Example:
+        >>> keep_freed_memory()  # doctest: +SKIP
+        True
     """
     global _applied
     if _applied is not None and not force:

@@ -48,7 +48,12 @@ def _fresh_seed() -> int:
 
 
 def default_generator() -> np.random.Generator:
-    """The default ``numpy.random.Generator`` (made from OS entropy on first use)."""
+    """The default ``numpy.random.Generator`` (made from OS entropy on first use).
+
+    Example:
+        >>> isinstance(default_generator(), np.random.Generator)
+        True
+    """
     if _generator is None or (not _manual and _pid != os.getpid()):
         _reseed(_fresh_seed(), manual=False)
     return _generator
@@ -63,25 +68,54 @@ def manual_seed(seed: int) -> np.random.Generator:
 
     Args:
         seed: a non-negative int.
+
+    Example:
+        >>> state = get_rng_state()
+        >>> round(float(manual_seed(0).random()), 4)
+        0.637
+        >>> set_rng_state(state)
     """
     return _reseed(as_int(seed, "seed", "manual_seed", minimum=0), manual=True)
 
 
 def seed() -> int:
-    """Seed the default generator from fresh OS entropy; returns that seed (as ``torch.seed``)."""
+    """Seed the default generator from fresh OS entropy; returns that seed (as ``torch.seed``).
+
+    Example:
+        >>> state = get_rng_state()
+        >>> seed() == initial_seed()
+        True
+        >>> set_rng_state(state)
+    """
     value = _fresh_seed()
     _reseed(value, manual=True)
     return value
 
 
 def initial_seed() -> int:
-    """The seed the default generator started from (``manual_seed(initial_seed())`` replays a run)."""
+    """The seed the default generator started from (``manual_seed(initial_seed())`` replays a run).
+
+    Example:
+        >>> state = get_rng_state()
+        >>> _ = manual_seed(7)
+        >>> initial_seed()
+        7
+        >>> set_rng_state(state)
+    """
     default_generator()
     return _initial_seed
 
 
 def get_rng_state() -> dict:
-    """A copy of the default generator's state (``bit_generator.state``, a dict; ``st.save`` stores it)."""
+    """A copy of the default generator's state (``bit_generator.state``, a dict; ``st.save`` stores it).
+
+    Example:
+        >>> state = get_rng_state()
+        >>> first = default_generator().random()
+        >>> set_rng_state(state)
+        >>> bool(default_generator().random() == first)
+        True
+    """
     return copy.deepcopy(default_generator().bit_generator.state)
 
 
@@ -90,6 +124,13 @@ def set_rng_state(state: dict) -> None:
 
     Args:
         state: a dict from ``get_rng_state``.
+
+    Example:
+        >>> state = get_rng_state()
+        >>> a = default_generator().integers(100, size=3).tolist()
+        >>> set_rng_state(state)
+        >>> default_generator().integers(100, size=3).tolist() == a
+        True
     """
     global _manual
     default_generator().bit_generator.state = dict(state)

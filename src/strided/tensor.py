@@ -33,7 +33,15 @@ _state = threading.local()
 
 
 def is_grad_enabled() -> bool:
-    """Whether new ops record the graph (``False`` inside ``no_grad()``)."""
+    """Whether new ops record the graph (``False`` inside ``no_grad()``).
+
+    Example:
+        >>> is_grad_enabled()
+        True
+        >>> with no_grad():
+        ...     print(is_grad_enabled())
+        False
+    """
     return getattr(_state, "grad_enabled", True)
 
 
@@ -431,6 +439,12 @@ def as_tensor(value, dtype=None) -> Tensor:
     Args:
         value: a ``Tensor``, an array, a number or nested lists.
         dtype: the dtype of a new tensor (``None``: float32, or float64 for float64 input).
+
+    Example:
+        >>> as_tensor(np.zeros(3, dtype=np.float64)).dtype
+        dtype('float64')
+        >>> as_tensor([1, 2]).dtype
+        dtype('float32')
     """
     return value if isinstance(value, Tensor) else Tensor(value, dtype=dtype)
 

@@ -93,6 +93,10 @@ def exp(input) -> Tensor:
 
     Args:
         input: a ``Tensor``, an array or a number.
+
+    Example:
+        >>> round(float(exp(Tensor([1.0])).data[0]), 4)
+        2.7183
     """
     x = as_tensor(input)
     out = np.exp(x.data)
@@ -104,6 +108,10 @@ def log(input) -> Tensor:
 
     Args:
         input: a ``Tensor``, an array or a number (positive).
+
+    Example:
+        >>> log(Tensor([1.0, np.e])).data.tolist()
+        [0.0, 1.0]
     """
     x = as_tensor(input)
     return Tensor.from_op(np.log(x.data), (x,), lambda g: (g / x.data,), "log")
@@ -114,6 +122,10 @@ def sqrt(input) -> Tensor:
 
     Args:
         input: a ``Tensor``, an array or a number (non-negative).
+
+    Example:
+        >>> sqrt(Tensor([4.0, 9.0])).data.tolist()
+        [2.0, 3.0]
     """
     x = as_tensor(input)
     out = np.sqrt(x.data)
@@ -125,6 +137,10 @@ def abs(input) -> Tensor:
 
     Args:
         input: a ``Tensor``, an array or a number.
+
+    Example:
+        >>> abs(Tensor([-1.5, 2.0])).data.tolist()
+        [1.5, 2.0]
     """
     x = as_tensor(input)
     return Tensor.from_op(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),), "abs")
@@ -244,6 +260,10 @@ def maximum(input, other) -> Tensor:
     Args:
         input: a ``Tensor``, an array or a number.
         other: the same, broadcast with ``input``.
+
+    Example:
+        >>> maximum(Tensor([1.0, 5.0]), 3.0).data.tolist()
+        [3.0, 5.0]
     """
     return _extremum(input, other, np.maximum, np.less, "maximum")
 
@@ -254,6 +274,10 @@ def minimum(input, other) -> Tensor:
     Args:
         input: a ``Tensor``, an array or a number.
         other: the same, broadcast with ``input``.
+
+    Example:
+        >>> minimum(Tensor([1.0, 5.0]), 3.0).data.tolist()
+        [1.0, 3.0]
     """
     return _extremum(input, other, np.minimum, np.greater, "minimum")
 
@@ -291,6 +315,10 @@ def matmul(input, other) -> Tensor:
         other: the right operand.
 
     Shape: ``(*, n, k) @ (*, k, m) -> (*, n, m)``.
+
+    Example:
+        >>> matmul(np.ones((2, 3)), np.ones((3, 4))).shape
+        (2, 4)
     """
     a, b = _tensors(input, other)
     x, y = a.data, b.data

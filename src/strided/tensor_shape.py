@@ -56,6 +56,10 @@ def permute(input, dims) -> Tensor:
         dims: a permutation of its axes.
 
     Shape: ``(S_0, ..., S_k) -> (S_dims[0], ..., S_dims[k])``.
+
+    Example:
+        >>> permute(np.zeros((2, 3, 4)), (2, 0, 1)).shape
+        (4, 2, 3)
     """
     x = as_tensor(input)
     dims = tuple(dims)
@@ -74,6 +78,10 @@ def unsqueeze(input, dim: int) -> Tensor:
     Args:
         input: a ``Tensor`` or an array.
         dim: where the new axis goes.
+
+    Example:
+        >>> unsqueeze(np.zeros((2, 3)), 1).shape
+        (2, 1, 3)
     """
     x = as_tensor(input)
     d = _dim(dim, x.ndim, "unsqueeze", extra=1)
@@ -88,6 +96,10 @@ def squeeze(input, dim=None) -> Tensor:
     Args:
         input: a ``Tensor`` or an array.
         dim: an axis or a tuple of axes to remove (``None``: every axis of size 1).
+
+    Example:
+        >>> squeeze(np.zeros((1, 3, 1))).shape
+        (3,)
     """
     x = as_tensor(input)
     shape = x.shape
@@ -175,6 +187,10 @@ def stack(tensors, dim: int = 0) -> Tensor:
         dim: where the new axis goes.
 
     Shape: ``k`` inputs ``(*S)`` -> ``(*S[:dim], k, *S[dim:])``.
+
+    Example:
+        >>> stack([np.zeros((2, 3)), np.ones((2, 3))], dim=1).shape
+        (2, 2, 3)
     """
     ts = _sequence(tensors, "stack")
     shapes = {t.shape for t in ts}
@@ -245,6 +261,10 @@ def chunk(input, chunks: int, dim: int = 0) -> tuple:
         input: a ``Tensor`` or an array.
         chunks: the number of pieces wanted.
         dim: the axis split.
+
+    Example:
+        >>> [t.shape for t in chunk(np.zeros((5, 2)), 2)]
+        [(3, 2), (2, 2)]
     """
     x = _splittable(input, "chunk")
     chunks = as_int(chunks, "chunks", "chunk")

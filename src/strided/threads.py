@@ -56,6 +56,10 @@ def get_num_threads() -> int:
 
     With threadpoolctl it asks the BLAS; without it, it reads the thread variables the BLAS read at
     load (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) or the CPU count.
+
+    Example:
+        >>> get_num_threads() >= 1
+        True
     """
     try:
         import threadpoolctl
@@ -74,6 +78,13 @@ def set_num_threads(n: int) -> None:
 
     Args:
         n: the number of threads, a positive int.
+
+    Example:
+        >>> previous = get_num_threads()
+        >>> set_num_threads(1)
+        >>> get_num_threads()
+        1
+        >>> set_num_threads(previous)  # restore
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):      # NumPy ints are Integral too
         raise TypeError(f"strided.set_num_threads: expected a positive int, got {n!r} ({type(n).__name__})")

@@ -104,6 +104,11 @@ def format_matrix(labels) -> str:
 
     Args:
         labels: a 2-D array of strings (``conv_matrix_labels``'s result).
+
+    Example:
+        >>> print(format_matrix([["a", "bb"], ["c", "d"]]))
+        [a  bb]
+        [c  d ]
     """
     cells = [[str(v) for v in row] for row in np.asarray(labels, dtype=object)]
     width = max((len(c) for row in cells for c in row), default=1)

@@ -48,6 +48,12 @@ class LayerRow:
         memory_values: the number of values of its output (the whole batch).
         receptive_field: the receptive field of its output (default ``None``: not computed, e.g. traced).
         biases: how many of ``params`` are biases (default 0).
+
+    Example:
+        >>> from strided import nn
+        >>> row = summary(nn.Conv2d(1, 4, 3, rng=0), (1, 1, 8, 8)).rows[0]
+        >>> row.type, row.output_shape, row.params, row.macs
+        ('Conv2d', (1, 4, 6, 6), 40, 1296)
     """
 
     name: str
@@ -95,6 +101,12 @@ class Summary:
         trainable_params: those of them that take gradients.
         output_shape: the model's output shape (default ``()``).
         traced: names of the modules traced with one forward pass (default ``()``: none).
+
+    Example:
+        >>> from strided import nn
+        >>> s = summary(nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU()), (1, 1, 8, 8))
+        >>> len(s.rows), s.params, s.trainable_params
+        (2, 40, 40)
     """
 
     model_name: str

@@ -146,6 +146,11 @@ def cifar10(root) -> DataSplit:
 
     Shape: ``train.x (50000, 3, 32, 32)`` float32 in ``[0, 1]``, ``train.y (50000,)`` int64;
     ten classes from ``batches.meta`` (airplane, automobile, ...).
+
+    Example:
+        >>> data = cifar10("/path/to/cifar-10-batches-py")   # doctest: +SKIP
+        >>> data.input_shape, len(data.train), data.classes[0]   # doctest: +SKIP
+        ((3, 32, 32), 50000, 'airplane')
     """
     owner = "cifar10"
     folder = _folder(root, "cifar-10-batches-py", "batches.meta", owner)
@@ -170,6 +175,11 @@ def cifar100(root, labels: str = "fine") -> DataSplit:
         labels: ``'fine'`` (100 classes) or ``'coarse'`` (20 superclasses).
 
     Shape: ``train.x (50000, 3, 32, 32)`` float32 in ``[0, 1]``, ``train.y (50000,)`` int64.
+
+    Example:
+        >>> data = cifar100("/path/to/cifar-100-python", labels="coarse")   # doctest: +SKIP
+        >>> data.num_classes   # doctest: +SKIP
+        20
     """
     owner = "cifar100"
     if labels not in ("fine", "coarse"):

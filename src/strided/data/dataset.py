@@ -32,6 +32,16 @@ class Dataset:
     Subclasses implement ``__len__`` and ``__getitem__``; a subclass holding arrays may add
     ``get_batch(indices)`` for the loader's vectorised path. ``classes`` (class names or
     ``None``) describes the labels.
+
+    Example:
+        >>> class Squares(Dataset):
+        ...     def __len__(self):
+        ...         return 3
+        ...     def __getitem__(self, index):
+        ...         return float(index * index), index
+        >>> ds = Squares()
+        >>> len(ds), ds[2], len(ds + ds)
+        (3, (4.0, 2), 6)
     """
 
     classes: tuple[str, ...] | None = None
@@ -80,6 +90,11 @@ class ArrayDataset(Dataset):
         classes: class names, label ``k`` the ``k``-th (optional).
 
     Shape: ``x (N, *example_shape)``, ``y (N,)`` or ``(N, *target_shape)``.
+
+    Example:
+        >>> ds = ArrayDataset(np.zeros((5, 2)), np.arange(5))
+        >>> len(ds), ds[1][0].shape, ds[1][1]
+        (5, (2,), 1)
     """
 
     def __init__(self, x, y, classes: Sequence[str] | None = None):
@@ -126,6 +141,12 @@ class Subset(Dataset):
     Args:
         dataset: the dataset to view.
         indices: positions in ``dataset`` (negative ones count from the end).
+
+    Example:
+        >>> ds = ArrayDataset(np.zeros((5, 2)), np.arange(5))
+        >>> sub = Subset(ds, [4, 0])
+        >>> len(sub), sub[0][1]
+        (2, 4)
     """
 
     def __init__(self, dataset, indices):
@@ -161,6 +182,12 @@ class ConcatDataset(Dataset):
 
     Args:
         datasets: the datasets, in order.
+
+    Example:
+        >>> ds = ArrayDataset(np.zeros((5, 2)), np.arange(5))
+        >>> both = ConcatDataset([ds, ds])
+        >>> len(both), both[6][1]
+        (10, 1)
     """
 
     def __init__(self, datasets):
@@ -244,6 +271,12 @@ def random_split(dataset, lengths, seed=None) -> list[Subset]:
         dataset: the dataset to split.
         lengths: counts, or fractions summing to 1.
         seed: an int, a Generator, or ``None`` for the library's default generator.
+
+    Example:
+        >>> ds = ArrayDataset(np.zeros((5, 2)), np.arange(5))
+        >>> train, test = random_split(ds, [3, 2], seed=0)
+        >>> len(train), len(test)
+        (3, 2)
     """
     n = len(dataset)
     counts = split_lengths(n, lengths)
@@ -260,6 +293,12 @@ class DataSplit:
         name: the data set's name, shown in ``repr`` and in errors.
         train: the training part; its ``classes`` name the split's classes.
         test: the test part, its examples the same shape as ``train``'s.
+
+    Example:
+        >>> train = ArrayDataset(np.zeros((4, 1, 2, 2)), np.array([0, 1, 0, 1]), classes=("a", "b"))
+        >>> test = ArrayDataset(np.zeros((2, 1, 2, 2)), np.array([0, 1]), classes=("a", "b"))
+        >>> DataSplit("toy", train, test)
+        DataSplit('toy': train 4, test 2, input (1, 2, 2), 2 classes)
     """
 
     def __init__(self, name: str, train: ArrayDataset, test: ArrayDataset):

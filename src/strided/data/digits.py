@@ -28,6 +28,12 @@ class Split:
         x_test: the test images ``(M, 1, H, W)``, float32.
         y_test: their labels ``(M,)``, int64.
         classes: the class names, label ``k`` the ``k``-th.
+
+    Example:
+        >>> s = Split(np.zeros((2, 1, 8, 8), np.float32), np.array([0, 1]), np.zeros((1, 1, 8, 8), np.float32),
+        ...           np.array([1]), ("0", "1"))
+        >>> s.x_train.shape, s.classes
+        ((2, 1, 8, 8), ('0', '1'))
     """
 
     x_train: np.ndarray
@@ -55,6 +61,10 @@ def upsample_nearest(images: np.ndarray, factor: int) -> np.ndarray:
         factor: how many times each pixel is repeated along each axis.
 
     Shape: ``(N, C, H, W) -> (N, C, H*factor, W*factor)``.
+
+    Example:
+        >>> upsample_nearest(np.array([[[[1, 2]]]]), 2).tolist()
+        [[[[1, 1, 2, 2], [1, 1, 2, 2]]]]
     """
     return images.repeat(factor, axis=-2).repeat(factor, axis=-1)
 
@@ -86,6 +96,11 @@ def load_digits_split(size: int = 32, split_seed: int = 0, test_fraction: float 
         size: height and width after upsampling (a multiple of 8).
         split_seed: seed of the stratified train/test split.
         test_fraction: share of the images held out for testing.
+
+    Example:
+        >>> s = load_digits_split(size=8)
+        >>> s.x_train.shape, s.y_test.shape
+        ((1437, 1, 8, 8), (360,))
     """
     return _prepared(size, split_seed, test_fraction, True, "load_digits_split")
 
@@ -105,6 +120,11 @@ def digits(size: int = 32, standardize: bool = True, split_seed: int = 0,
         test_fraction: share of the images held out for testing.
 
     Shape: ``train.x (1437, 1, size, size)`` float32, ``train.y (1437,)`` int64; test 360.
+
+    Example:
+        >>> data = digits(size=16)
+        >>> data.input_shape, len(data.train), len(data.test), data.num_classes
+        ((1, 16, 16), 1437, 360, 10)
     """
     split = _prepared(size, split_seed, test_fraction, bool(standardize), "digits")
     return DataSplit("digits", ArrayDataset(split.x_train, split.y_train, split.classes),

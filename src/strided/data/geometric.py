@@ -44,6 +44,10 @@ class Resize:
         mode: ``'nearest'``, ``'bilinear'``, ``'nearest-exact'`` or ``'area'``.
 
     Shape: ``(N, C, H, W) -> (N, C, size_h, size_w)``.
+
+    Example:
+        >>> Resize(4)(np.ones((1, 1, 2, 2))).shape
+        (1, 1, 4, 4)
     """
 
     def __init__(self, size, mode: str = "nearest"):
@@ -103,6 +107,10 @@ def rotate(x, angles, mode: str = "bilinear", fill: float = 0.0) -> np.ndarray:
         fill: the value read outside the image (default 0.0).
 
     Shape: ``x (N, C, H, W)``, ``angles (N,)`` -> ``(N, C, H, W)``, ``x``'s float dtype.
+
+    Example:
+        >>> rotate(np.arange(9.0).reshape(1, 1, 3, 3), np.array([90.0]), mode="nearest")[0, 0].tolist()
+        [[2.0, 5.0, 8.0], [1.0, 4.0, 7.0], [0.0, 3.0, 6.0]]
     """
     x = as_float(check_images(x, "rotate"))
     if mode not in ROTATE_MODES:
@@ -131,6 +139,10 @@ class RandomRotation:
         fill: the value of the corners rotated in from outside.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+
+    Example:
+        >>> RandomRotation(10)(np.ones((2, 1, 5, 5)), np.random.default_rng(0)).shape
+        (2, 1, 5, 5)
     """
 
     def __init__(self, degrees, mode: str = "bilinear", fill: float = 0.0):

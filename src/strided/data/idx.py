@@ -51,6 +51,14 @@ def read_idx(path, owner: str = "read_idx") -> np.ndarray:
         owner: the name used in error messages.
 
     Shape: as the header says, e.g. ``(60000, 28, 28)`` uint8 for MNIST's training images.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
+        >>> with open(path, "wb") as f:      # magic 0x00 0x00 0x08 (uint8) 0x01 (1-D), size 3, values
+        ...     _ = f.write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
+        >>> read_idx(path).tolist()
+        [7, 8, 9]
     """
     path = os.fspath(path)
     raw = _read_bytes(path, owner)
@@ -86,6 +94,18 @@ def idx(images, labels, classes=None) -> ArrayDataset:
         classes: class names (optional).
 
     Shape: ``x (N, 1, H, W)`` (``(N, C, H, W)`` for 4-D files), ``y (N,)``.
+
+    Example:
+        >>> import os, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> def write_idx(name, a):          # uint8 IDX: magic 0x00 0x00 0x08 ndim, big-endian sizes, values
+        ...     with open(os.path.join(root, name), "wb") as f:
+        ...         _ = f.write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">u4").tobytes() + a.tobytes())
+        >>> write_idx("images", np.full((2, 3, 3), 255, np.uint8))
+        >>> write_idx("labels", np.array([4, 2], np.uint8))
+        >>> ds = idx(os.path.join(root, "images"), os.path.join(root, "labels"))
+        >>> ds.x.shape, float(ds.x.max()), ds.y.tolist()
+        ((2, 1, 3, 3), 1.0, [4, 2])
     """
     owner = "idx"
     x, y = read_idx(images, owner), read_idx(labels, owner)
@@ -139,6 +159,18 @@ def mnist(root) -> DataSplit:
         root: a folder with MNIST's four IDX files (gzipped or not).
 
     Shape: ``train.x (60000, 1, 28, 28)`` float32 in ``[0, 1]``, ``train.y (60000,)`` int64; classes ``'0'..'9'``.
+
+    Example:
+        >>> import os, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> def write_idx(name, a):          # uint8 IDX: magic 0x00 0x00 0x08 ndim, big-endian sizes, values
+        ...     with open(os.path.join(root, name), "wb") as f:
+        ...         _ = f.write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">u4").tobytes() + a.tobytes())
+        >>> for part, n in (("train", 3), ("t10k", 2)):   # tiny stand-ins for the four standard files
+        ...     write_idx(f"{part}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
+        ...     write_idx(f"{part}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8))
+        >>> mnist(root)
+        DataSplit('mnist': train 3, test 2, input (1, 28, 28), 10 classes)
     """
     return _load("mnist", [os.fspath(root)], DIGIT_CLASSES, "Place the MNIST files in that folder.")
 
@@ -155,6 +187,19 @@ def fashion_mnist(root=None) -> DataSplit:
             ``dataset-fashion-mnist`` folder.
 
     Shape: ``train.x (60000, 1, 28, 28)`` float32 in ``[0, 1]``, ``train.y (60000,)`` int64.
+
+    Example:
+        >>> import os, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> def write_idx(name, a):          # uint8 IDX: magic 0x00 0x00 0x08 ndim, big-endian sizes, values
+        ...     with open(os.path.join(root, name), "wb") as f:
+        ...         _ = f.write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">u4").tobytes() + a.tobytes())
+        >>> for part, n in (("train", 3), ("t10k", 2)):   # tiny stand-ins for the four standard files
+        ...     write_idx(f"{part}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
+        ...     write_idx(f"{part}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8))
+        >>> fm = fashion_mnist(root)       # fashion_mnist() reads Debian's dataset-fashion-mnist
+        >>> len(fm.train), fm.classes[9]
+        (3, 'Ankle boot')
     """
     folders = [os.fspath(root)] if root is not None else list(FASHION_DIRS)
     how = ("Install them with 'apt-get install dataset-fashion-mnist' (Debian, Ubuntu), or place the files in a "

@@ -61,6 +61,17 @@ def image_folder(root, size, color: str = "auto") -> ArrayDataset:
 
     Shape: ``x (N, C, height, width)`` float32 with ``C`` 1 or 3, ``y (N,)`` int64, ``classes``
     the sorted sub-folder names.
+
+    Example:
+        >>> import os, tempfile
+        >>> from PIL import Image
+        >>> root = tempfile.mkdtemp()
+        >>> for name in ("cat", "dog"):
+        ...     os.mkdir(os.path.join(root, name))
+        ...     Image.new("RGB", (6, 4), (255, 0, 0)).save(os.path.join(root, name, "1.png"))
+        >>> ds = image_folder(root, size=8)
+        >>> ds.x.shape, ds.y.tolist(), ds.classes
+        ((2, 3, 8, 8), [0, 1], ('cat', 'dog'))
     """
     owner = "image_folder"
     Image = _require_pillow()

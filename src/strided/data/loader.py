@@ -51,6 +51,11 @@ def default_collate(samples):
         samples: a list of ``(x, y)`` examples.
 
     Shape: ``B`` examples ``(*shape)`` -> ``(B, *shape)``; labels -> ``(B,)`` (or ``(B, *target)``).
+
+    Example:
+        >>> x, y = default_collate([(np.zeros(3), 1), (np.ones(3), 0)])
+        >>> x.shape, str(x.dtype), y.tolist()
+        ((2, 3), 'float32', [1, 0])
     """
     if not samples:
         raise ValueError("default_collate: expected at least one (x, y) example, got none")
@@ -102,6 +107,11 @@ class DataLoader:
 
     Shape: batches ``x (B, *example_shape)``, ``y (B,)`` (int64 class labels); the last batch
     of an epoch has ``N mod B`` examples unless ``drop_last``.
+
+    Example:
+        >>> loader = DataLoader((np.zeros((10, 3)), np.arange(10)), batch_size=4, shuffle=True, seed=0)
+        >>> len(loader), [x.shape for x, y in loader]
+        (3, [(4, 3), (4, 3), (2, 3)])
     """
 
     def __init__(self, data, batch_size: int = 32, shuffle: bool = False, drop_last: bool = False, seed=None,
@@ -273,6 +283,11 @@ class ArrayLoader:
         transform: ``transform(x_batch, rng) -> x_batch`` for each batch.
 
     Shape: ``x (N, *) , y (N,)`` -> batches ``(B, *)``, ``(B,)``.
+
+    Example:
+        >>> loader = ArrayLoader(np.zeros((10, 3)), np.arange(10), batch_size=4, shuffle=True, rng=0)
+        >>> [y.shape for x, y in loader]
+        [(4,), (4,), (2,)]
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, shuffle: bool = False, rng=None,

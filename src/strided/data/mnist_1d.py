@@ -44,6 +44,11 @@ def mnist1d(seed: int = 42, **args) -> DataSplit:
             ``final_seq_length``, ...).
 
     Shape: ``train.x (4000, 1, 40)`` float32, ``train.y (4000,)`` int64; ``test`` 1,000.
+
+    Example:
+        >>> data = mnist1d(num_samples=50)       # the default is the standard 5,000 signals
+        >>> data.input_shape, len(data.train), len(data.test)
+        ((1, 40), 40, 10)
     """
     get_dataset_args, make_dataset = _require_mnist1d()
     options = get_dataset_args(as_dict=True)

@@ -38,6 +38,10 @@ def random_shift(images: np.ndarray, max_shift: int, rng=None) -> np.ndarray:
         rng: the Generator the offsets are drawn from.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+
+    Example:
+        >>> random_shift(np.ones((2, 1, 4, 4)), 1, rng=0).shape
+        (2, 1, 4, 4)
     """
     if max_shift == 0:
         return images
@@ -60,6 +64,11 @@ def crop_each(x: np.ndarray, top: np.ndarray, left: np.ndarray, h: int, w: int) 
         w: the window's width.
 
     Shape: ``(N, C, H, W)``, ``top``/``left`` ``(N,)`` -> ``(N, C, h, w)``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> crop_each(x, np.array([1]), np.array([2]), 2, 2)[0, 0].tolist()
+        [[6.0, 7.0], [10.0, 11.0]]
     """
     n, c = x.shape[:2]
     rows = np.asarray(top)[:, None] + np.arange(h)                       # (N, h)
@@ -74,6 +83,11 @@ class Compose:
 
     Args:
         transforms: the transforms, applied in order, each ``t(x_batch, rng)``.
+
+    Example:
+        >>> t = Compose([ToFloat(), Normalize(0.5, 0.5)])
+        >>> t(np.array([[[[0, 255]]]], np.uint8)).tolist()
+        [[[[-1.0, 1.0]]]]
     """
 
     def __init__(self, transforms):
@@ -95,6 +109,10 @@ class ToFloat:
     """uint8 pixels ``0..255`` to float32 in ``[0, 1]`` (``x / 255``); float input becomes float32 unchanged.
 
     Shape: ``(N, *) -> (N, *)``, float32.
+
+    Example:
+        >>> ToFloat()(np.array([0, 255], np.uint8)).tolist()
+        [0.0, 1.0]
     """
 
     def __call__(self, x, rng=None) -> np.ndarray:
@@ -118,6 +136,10 @@ class Normalize:
 
     Shape: ``(N, C, *) -> (N, C, *)``, float32 (integer input is converted first, not rescaled:
     put ``ToFloat`` before it for uint8 images).
+
+    Example:
+        >>> Normalize([1.0, 2.0], [2.0, 4.0])(np.ones((1, 2, 1, 1))).ravel().tolist()
+        [0.0, -0.25]
     """
 
     def __init__(self, mean, std):
@@ -169,6 +191,10 @@ class Pad:
         value: the fill of ``'constant'``.
 
     Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
+
+    Example:
+        >>> Pad((1, 2))(np.ones((1, 1, 4, 4))).shape
+        (1, 1, 8, 6)
     """
 
     def __init__(self, padding, mode: str = "constant", value: float = 0.0):
@@ -202,6 +228,11 @@ class CenterCrop:
         size: an int or ``(h, w)``.
 
     Shape: ``(N, C, H, W) -> (N, C, h, w)``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> CenterCrop(2)(x)[0, 0].tolist()
+        [[5.0, 6.0], [9.0, 10.0]]
     """
 
     def __init__(self, size):
@@ -232,6 +263,10 @@ class RandomCrop:
         value: the fill of ``'constant'`` padding.
 
     Shape: ``(N, C, H, W) -> (N, C, h, w)``.
+
+    Example:
+        >>> RandomCrop(4, padding=2)(np.ones((3, 1, 4, 4)), np.random.default_rng(0)).shape
+        (3, 1, 4, 4)
     """
 
     def __init__(self, size, padding=0, padding_mode: str = "constant", value: float = 0.0):
@@ -258,6 +293,11 @@ class RandomHorizontalFlip:
         p: the probability of mirroring each image.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+
+    Example:
+        >>> flip = RandomHorizontalFlip(p=1.0)
+        >>> flip(np.arange(3.0).reshape(1, 1, 1, 3), np.random.default_rng(0)).ravel().tolist()
+        [2.0, 1.0, 0.0]
     """
 
     def __init__(self, p: float = 0.5):
@@ -281,6 +321,10 @@ class RandomShift:
         max_shift: the largest translation in pixels, per axis.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+
+    Example:
+        >>> RandomShift(1)(np.ones((2, 1, 5, 5)), np.random.default_rng(0)).shape
+        (2, 1, 5, 5)
     """
 
     def __init__(self, max_shift: int):

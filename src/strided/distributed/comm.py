@@ -34,7 +34,12 @@ OPS = ("sum", "mean", "max", "min")
 
 
 def launched_by_mpi() -> bool:
-    """Whether an MPI launcher started this process (one of ``LAUNCHER_VARIABLES`` is set)."""
+    """Whether an MPI launcher started this process (one of ``LAUNCHER_VARIABLES`` is set).
+
+    Example:
+        >>> launched_by_mpi()                # True under mpirun / srun
+        False
+    """
     return any(name in os.environ for name in LAUNCHER_VARIABLES)
 
 
@@ -53,6 +58,11 @@ class LocalComm:
 
     It has the methods of ``mpi4py.MPI.Comm`` that strided uses (buffer forms, capitalised), so
     code written for MPI runs unchanged on one process.
+
+    Example:
+        >>> comm = LocalComm()
+        >>> comm.Get_rank(), comm.Get_size()
+        (0, 1)
     """
 
     def Get_rank(self) -> int:
@@ -92,6 +102,11 @@ class ProcessGroup:
     Args:
         comm: the communicator, an ``mpi4py.MPI.Comm`` or a ``LocalComm``.
         mpi: the ``mpi4py.MPI`` module, or ``None`` on one process.
+
+    Example:
+        >>> group = ProcessGroup(LocalComm())
+        >>> group.rank, group.world_size
+        (0, 1)
     """
 
     def __init__(self, comm, mpi=None):
@@ -122,6 +137,11 @@ def init() -> ProcessGroup:
 
     Under an MPI launcher: ``mpi4py``'s ``COMM_WORLD`` (an ``ImportError`` saying to
     ``pip install "strided[mpi]"`` when mpi4py is missing). Otherwise one process: rank 0 of 1.
+
+    Example:
+        >>> group = init()                   # without a launcher: one process
+        >>> group.rank, group.world_size, init() is group
+        (0, 1, True)
     """
     global _group
     if _group is None:
@@ -139,22 +159,41 @@ def init() -> ProcessGroup:
 
 
 def rank() -> int:
-    """This process's rank (0 .. world_size - 1)."""
+    """This process's rank (0 .. world_size - 1).
+
+    Example:
+        >>> rank()                           # without a launcher
+        0
+    """
     return init().rank
 
 
 def world_size() -> int:
-    """The number of processes training together (1 without a launcher)."""
+    """The number of processes training together (1 without a launcher).
+
+    Example:
+        >>> world_size()                     # without a launcher
+        1
+    """
     return init().world_size
 
 
 def is_main() -> bool:
-    """Rank 0: the process that prints, logs and writes files."""
+    """Rank 0: the process that prints, logs and writes files.
+
+    Example:
+        >>> is_main()                        # without a launcher
+        True
+    """
     return init().rank == 0
 
 
 def barrier() -> None:
-    """Wait until every rank has reached this call."""
+    """Wait until every rank has reached this call.
+
+    Example:
+        >>> barrier()                        # returns at once on one process
+    """
     init().comm.Barrier()
 
 
@@ -176,6 +215,10 @@ def all_reduce(array, op: str = "sum") -> np.ndarray:
         op: ``'sum'``, ``'mean'``, ``'max'`` or ``'min'``.
 
     Shape: ``(*S)`` -> ``(*S)``.
+
+    Example:
+        >>> all_reduce(np.array([1, 2]), op="max").tolist()    # one process: its own array
+        [1, 2]
     """
     group = init()
     mpi_op = group.op(op)
@@ -194,6 +237,10 @@ def broadcast(array, root: int = 0) -> np.ndarray:
     Args:
         array: on ``root`` the array sent; on the other ranks a buffer of the same shape and dtype.
         root: the rank whose array everyone gets.
+
+    Example:
+        >>> broadcast(np.array([3.0, 4.0]), root=0).tolist()
+        [3.0, 4.0]
     """
     group = init()
     if not 0 <= root < group.world_size:
@@ -209,6 +256,10 @@ def all_gather(array) -> np.ndarray:
 
     Args:
         array: this rank's array.
+
+    Example:
+        >>> all_gather(np.array([1, 2])).shape                   # (world_size, 2)
+        (1, 2)
     """
     group = init()
     send = np.ascontiguousarray(array)
@@ -228,6 +279,11 @@ def abort_on_error(stream=None, passthrough: tuple = ()):
     Args:
         stream: where the failing rank's message goes (``None``: stderr).
         passthrough: exception types raised alike on every rank, let through unchanged.
+
+    Example:
+        >>> with abort_on_error() as group:  # on one process an exception propagates unchanged
+        ...     group.world_size
+        1
     """
     group = init()
     if group.world_size == 1:

@@ -34,6 +34,13 @@ def reduce_metric_set(metric_set, group=None):
     Args:
         metric_set: the ``MetricSet`` whose counts are summed.
         group: the ``ProcessGroup`` (``None``: ``init()``).
+
+    Example:
+        >>> from strided.train.metrics import MetricSet
+        >>> metrics = MetricSet(("accuracy",))
+        >>> metrics.update(0.5, np.array([[0.9, 0.1]]), np.array([0]))
+        >>> reduce_metric_set(metrics).compute()             # one process: unchanged
+        {'loss': 0.5, 'accuracy': 1.0}
     """
     group = group or init()
     if group.world_size == 1:
@@ -157,6 +164,10 @@ def fit_sync(model=None, group=None) -> FitSync | None:
     Args:
         model: the model trained (not read here: ``fit`` wraps it when training starts).
         group: the ``ProcessGroup`` (``None``: ``init()``).
+
+    Example:
+        >>> fit_sync() is None               # one process: fit needs no synchronisation
+        True
     """
     group = group or init()
     return None if group.world_size == 1 else FitSync(group)

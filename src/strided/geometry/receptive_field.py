@@ -21,6 +21,10 @@ class ReceptiveField:
         jump: input pixels between neighbouring outputs (the effective stride), per axis.
         start: input index of the centre of the first output's window, per axis (the first input
             pixel's centre is 0.0; negative when the window hangs into padding).
+
+    Example:
+        >>> ReceptiveField.identity(2).through_window((3, 3), (2, 2), (1, 1), (1, 1))
+        ReceptiveField(size=(3, 3), jump=(2, 2), start=(0.0, 0.0))
     """
 
     size: tuple[float, ...]

@@ -92,6 +92,10 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
         kernel: the kernel size.
         stride: the stride.
         dilation: the dilation.
+
+    Example:
+        >>> same_padding(5, 3, stride=2, dilation=1)
+        (1, 1)
     """
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel_extent(kernel, dilation) - size, 0)
@@ -112,6 +116,10 @@ def resolve_padding(padding, sizes: Sequence[int], kernel: Sequence[int], stride
         stride: the stride per axis.
         dilation: the dilation per axis.
         owner: the name used in error messages.
+
+    Example:
+        >>> resolve_padding("same", (5,), (3,), (1,), (1,), "Conv1d")
+        ((1, 1),)
     """
     ndim = len(kernel)
     if isinstance(padding, str):
@@ -139,6 +147,10 @@ def explicit_padding(padding, ndim: int, owner: str) -> tuple[tuple[int, int], .
         padding: an int, ``ndim`` ints, or ``ndim`` ``(lo, hi)`` pairs.
         ndim: the number of spatial axes.
         owner: the name used in error messages.
+
+    Example:
+        >>> explicit_padding(((0, 1), (2, 3)), 2, "Conv2d")
+        ((0, 1), (2, 3))
     """
     def bad():
         return TypeError(f"{owner}: padding must be a mode string, an int, a tuple of {ndim} ints or "
@@ -174,6 +186,10 @@ def window_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride: Seq
         owner: the name used in error messages.
         in_shape: the whole input shape, quoted in the error message (default ``None``: not quoted).
         ceil_mode: round the number of windows up, as pooling's ``ceil_mode`` (default ``False``).
+
+    Example:
+        >>> window_output_shape((32, 32), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), "Conv2d")
+        (32, 32)
     """
     out = tuple(conv_output_size(n, k, s, p, d, ceil_mode)
                 for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
@@ -230,6 +246,10 @@ def transposed_window_output_shape(sizes: Sequence[int], kernel: Sequence[int], 
         output_padding: pixels added at the high end, per axis.
         owner: the name used in error messages.
         in_shape: the whole input shape, quoted in the error message (default ``None``: not quoted).
+
+    Example:
+        >>> transposed_window_output_shape((4,), (3,), (2,), ((1, 1),), (1,), (1,), "ConvTranspose1d")
+        (8,)
     """
     out = tuple(conv_transpose_output_size(n, k, s, p, d, op)
                 for n, k, s, p, d, op in zip(sizes, kernel, stride, pads, dilation, output_padding))
@@ -246,6 +266,10 @@ def ceil_div(a: int, b: int) -> int:
     Args:
         a: the numerator.
         b: the (positive) denominator.
+
+    Example:
+        >>> ceil_div(7, 2)
+        4
     """
     return -(-a // b)
 

@@ -258,6 +258,10 @@ def resolve_window(in_sizes: Sequence[int], kernel, stride, dilation, padding, c
         ceil_mode: pooling's rounding up of output sizes.
         owner: the name used in error messages.
         in_shape: the whole input shape, for error messages.
+
+    Example:
+        >>> resolve_window((5, 5), 3, 1, 1, 0).out_sizes      # in_sizes, kernel, stride, dilation, padding
+        (3, 3)
     """
     in_sizes = tuple(int(n) for n in in_sizes)
     d = len(in_sizes)
@@ -281,6 +285,14 @@ def check_ceil_mode(ceil_mode, owner: str) -> bool:
     Args:
         ceil_mode: the value to check.
         owner: the name used in error messages.
+
+    Example:
+        >>> check_ceil_mode(True, "MaxPool2d")
+        True
+        >>> check_ceil_mode(1, "MaxPool2d")
+        Traceback (most recent call last):
+            ...
+        TypeError: MaxPool2d: ceil_mode must be a bool, got 1
     """
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"{owner}: ceil_mode must be a bool, got {ceil_mode!r}")
@@ -305,6 +317,10 @@ def resolve_transposed_window(in_sizes: Sequence[int], kernel, stride, dilation,
         output_padding: added at the high end of each axis (smaller than the stride or the dilation).
         owner: the name used in error messages.
         in_shape: the whole input shape, for error messages.
+
+    Example:
+        >>> resolve_transposed_window((4,), 3, 2, 1, 1, 1).out_sizes   # ..., padding, output_padding
+        (8,)
     """
     in_sizes = tuple(int(n) for n in in_sizes)
     d = len(in_sizes)
@@ -328,6 +344,10 @@ def check_window(ndim: int, kernel, stride, dilation, padding, owner: str, trans
         padding: the padding to check (a mode string, ints or ``(lo, hi)`` pairs), or ``None`` to skip it.
         owner: the name used in error messages.
         transposed: check ``padding`` as a transposed convolution's crop (no mode strings) (default ``False``).
+
+    Example:
+        >>> check_window(2, kernel=3, stride=None, dilation=1, padding=0, owner="MaxPool2d")
+        ((3, 3), (3, 3), (1, 1))
     """
     kernel = as_tuple(kernel, ndim, "kernel_size", owner)
     stride = kernel if stride is None else as_tuple(stride, ndim, "stride", owner)
@@ -345,6 +365,12 @@ def check_padding(padding, ndim: int, owner: str) -> None:
             or ``ndim`` ``(lo, hi)`` pairs.
         ndim: the number of spatial axes.
         owner: the name used in error messages.
+
+    Example:
+        >>> check_padding(-1, 2, "Conv2d")
+        Traceback (most recent call last):
+            ...
+        ValueError: Conv2d: padding must be non-negative, got -1
     """
     if isinstance(padding, str):
         # sizes only matter to 'same' with stride > 1, so any will do for the check

@@ -42,6 +42,12 @@ class AlexNet(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)`` for ``H, W >= 63``; the features are
     ``(N, 256, 6, 6)`` at 224x224 and are pooled (or spread) to 6x6 at any other size.
+
+    Example:
+        >>> with nn.meta():
+        ...     model = AlexNet(num_classes=10)
+        >>> model.output_shape((1, 3, 224, 224))
+        (1, 10)
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5, rng=None):
@@ -101,6 +107,12 @@ class AlexNet2012(ChainNet):
     Shape: ``(N, in_channels, 227, 227) -> (N, num_classes)``: 55x55 after conv1, 27 after the
     first pool, 13 after the second, 6x6x256 = 9216 features after the last (the paper's text
     says 224, but only 227 gives its 55x55 maps).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = AlexNet2012(num_classes=10)
+        >>> model.output_shape((1, 3, 227, 227))
+        (1, 10)
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5, rng=None):
@@ -138,6 +150,12 @@ def alexnet(num_classes: int = 1000, in_channels: int = 3, seed=None) -> AlexNet
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = alexnet()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (61100840, (1, 1000))
     """
     return AlexNet(num_classes, in_channels, rng=seed)
 
@@ -151,5 +169,11 @@ def alexnet_2012(num_classes: int = 1000, in_channels: int = 3, seed=None) -> Al
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = alexnet_2012()
+        >>> model.num_parameters(), model.output_shape((1, 3, 227, 227))
+        (60965224, (1, 1000))
     """
     return AlexNet2012(num_classes, in_channels, rng=seed)

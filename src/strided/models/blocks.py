@@ -51,6 +51,10 @@ class ConvNormActivation(nn.Sequential):
         depthwise: build a ``DepthwiseConv2d`` instead of a ``Conv2d`` (default ``False``).
 
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, floor((H - 1) / stride) + 1, ...)`` (odd kernels).
+
+    Example:
+        >>> ConvNormActivation(3, 8, kernel_size=3, stride=2, rng=0).output_shape((1, 3, 8, 8))
+        (1, 8, 4, 4)
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
@@ -91,6 +95,10 @@ class SqueezeExcitation(nn.Block):
             default generator (default ``None``).
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+
+    Example:
+        >>> SqueezeExcitation(16, 4, rng=0).output_shape((1, 16, 5, 5))
+        (1, 16, 5, 5)
     """
 
     def __init__(self, input_channels: int, squeeze_channels: int, activation=nn.ReLU,

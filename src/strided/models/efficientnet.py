@@ -86,6 +86,10 @@ class MBConv(nn.Block):
     ``in_channels == out_channels``.
 
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, ceil(H / stride), ceil(W / stride))``.
+
+    Example:
+        >>> MBConv(16, 24, expand_ratio=6, kernel_size=3, stride=2, rng=0).output_shape((1, 16, 8, 8))
+        (1, 24, 4, 4)
     """
 
     def __init__(self, in_channels: int, out_channels: int, expand_ratio: float, kernel_size: int, stride: int,
@@ -146,6 +150,12 @@ class EfficientNet(ChainNet):
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; stage 1 works at ``H/2``, 2 at ``H/4``,
     3 at ``H/8``, 4 and 5 at ``H/16``, 6 and 7 at ``H/32`` (rounded up); the global pool accepts
     any size.
+
+    Example:
+        >>> with nn.meta():
+        ...     model = EfficientNet(num_classes=10)
+        >>> model.output_shape((1, 3, 224, 224))
+        (1, 10)
     """
 
     def __init__(self, width_mult: float = 1.0, depth_mult: float = 1.0, dropout: float = 0.2,
@@ -188,5 +198,10 @@ def efficientnet_b0(num_classes: int = 1000, in_channels: int = 3, seed=None, dr
         dropout: the classifier's dropout probability.
         stochastic_depth_prob: the stochastic-depth probability of the last block (earlier blocks get
             proportionally less).
+
+    Example:
+        >>> model = efficientnet_b0(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (5288548, (1, 1000))
     """
     return EfficientNet(1.0, 1.0, dropout, stochastic_depth_prob, num_classes, in_channels, rng=seed)

@@ -80,6 +80,12 @@ class GoogLeNet(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; the maps are ``H/2, H/4, H/8, H/16,
     H/32`` (rounded up: 112, 56, 28, 14, 7 at 224x224), and the global pool accepts any size.
+
+    Example:
+        >>> with nn.meta():
+        ...     model = GoogLeNet(num_classes=10)
+        >>> model.output_shape((1, 3, 224, 224))
+        (1, 10)
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.4, rng=None):
@@ -111,5 +117,10 @@ def googlenet(num_classes: int = 1000, in_channels: int = 3, seed=None) -> GoogL
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = googlenet(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (6998552, (1, 1000))
     """
     return GoogLeNet(num_classes, in_channels, rng=seed)

@@ -26,6 +26,10 @@ class LeNet5(nn.Block):
 
     Shape: ``(N, C, 32, 32) -> (N, num_classes)``; with ``input_size=28`` the first convolution
     pads by 2 so that 28x28 images (MNIST) meet the same 28x28 feature maps.
+
+    Example:
+        >>> LeNet5(num_classes=10, rng=0).output_shape((2, 1, 32, 32))
+        (2, 10)
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 32, rng=None):
@@ -67,6 +71,11 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 32, se
             pads by 2).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = lenet5(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 1, 32, 32))
+        (61706, (1, 10))
     """
     return LeNet5(num_classes, in_channels, input_size, rng=seed)
 
@@ -100,6 +109,10 @@ class LeNet5Classic(ChainNet):
             default generator (default ``None``).
 
     Shape: ``(N, C, 32, 32) -> (N, num_classes)``; ``input_size=28`` pads C1 by 2 (MNIST).
+
+    Example:
+        >>> LeNet5Classic(num_classes=10, rng=0).output_shape((2, 1, 32, 32))
+        (2, 10)
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 32, rng=None):
@@ -134,5 +147,10 @@ def lenet5_classic(num_classes: int = 10, in_channels: int = 1, input_size: int 
         input_size: the input's height and width: 32 (the original) or 28 (MNIST; C1 pads by 2) (default 32).
         seed: an int or a ``numpy.random.Generator`` for the initial weights; ``None`` draws from the
             library's default generator (``st.manual_seed``) (default ``None``).
+
+    Example:
+        >>> model = lenet5_classic(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 1, 32, 32))
+        (61706, (1, 10))
     """
     return LeNet5Classic(num_classes, in_channels, input_size, rng=seed)

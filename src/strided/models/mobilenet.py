@@ -89,6 +89,10 @@ class InvertedResidual(_InvertedBlock):
             default generator (default ``None``).
 
     Shape: ``(N, inp, H, W) -> (N, oup, floor((H - 1) / stride) + 1, floor((W - 1) / stride) + 1)``.
+
+    Example:
+        >>> InvertedResidual(8, 16, stride=2, expand_ratio=6, rng=0).output_shape((1, 8, 8, 8))
+        (1, 16, 4, 4)
     """
 
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: float, rng=None):
@@ -128,6 +132,11 @@ class InvertedResidualV3(_InvertedBlock):
             default generator (default ``None``).
 
     Shape: ``(N, in, H, W) -> (N, out, floor((H - 1) / stride) + 1, floor((W - 1) / stride) + 1)``.
+
+    Example:
+        >>> block = InvertedResidualV3(16, 3, 64, 24, use_se=True, activation="HS", stride=2, rng=0)
+        >>> block.output_shape((1, 16, 8, 8))
+        (1, 24, 4, 4)
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_channels: int, use_se: bool,
@@ -170,6 +179,12 @@ class MobileNetV2(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; the features are ``(N, 1280, H/32, W/32)``
     (rounded up at each halving), any ``H, W >= 1`` works.
+
+    Example:
+        >>> with nn.meta():
+        ...     model = MobileNetV2(num_classes=10)
+        >>> model.output_shape((1, 3, 224, 224))
+        (1, 10)
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
@@ -207,6 +222,12 @@ class MobileNetV3(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; features at ``H/32`` (rounded up) for the
     small model's four stride-2 blocks and stride-2 stem.
+
+    Example:
+        >>> with nn.meta():
+        ...     model = MobileNetV3(num_classes=10)
+        >>> model.output_shape((1, 3, 224, 224))
+        (1, 10)
     """
 
     def __init__(self, setting=V3_SMALL_SETTING, last_channel: int = 1024, num_classes: int = 1000,
@@ -240,6 +261,11 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, seed=None) -> Mo
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = mobilenet_v2(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (3504872, (1, 1000))
     """
     return MobileNetV2(num_classes, in_channels, rng=seed)
 
@@ -253,5 +279,10 @@ def mobilenet_v3_small(num_classes: int = 1000, in_channels: int = 3, seed=None)
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = mobilenet_v3_small(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (2542856, (1, 1000))
     """
     return MobileNetV3(V3_SMALL_SETTING, 1024, num_classes, in_channels, rng=seed)

@@ -13,13 +13,27 @@ def register_model(factory: Callable) -> Callable:
 
     Args:
         factory: a function returning a model; its ``__name__`` is the registered name.
+
+    Example:
+        >>> from strided import nn
+        >>> @register_model
+        ... def tiny_linear(num_classes=10, seed=None):
+        ...     return nn.Linear(4, num_classes, rng=seed)
+        >>> create_model("tiny_linear", seed=0).output_shape((1, 4))
+        (1, 10)
+        >>> del MODELS["tiny_linear"]                  # leave the registry as it was
     """
     MODELS[factory.__name__] = factory
     return factory
 
 
 def list_models() -> list[str]:
-    """Names of every registered model, sorted."""
+    """Names of every registered model, sorted.
+
+    Example:
+        >>> "resnet18" in list_models(), "lenet5" in list_models()
+        (True, True)
+    """
     return sorted(MODELS)
 
 

@@ -98,6 +98,10 @@ class BasicBlock(_Residual):
 
     Shape: ``(N, inplanes, H, W) -> (N, planes, H_out, W_out)``,
     ``H_out = floor((H - 1) / stride) + 1``.
+
+    Example:
+        >>> BasicBlock(8, 8, rng=0).output_shape((1, 8, 6, 6))
+        (1, 8, 6, 6)
     """
 
     expansion = 1
@@ -133,6 +137,10 @@ class Bottleneck(_Residual):
 
     Shape: ``(N, inplanes, H, W) -> (N, 4 * planes, H_out, W_out)``,
     ``H_out = floor((H - 1) / stride) + 1``.
+
+    Example:
+        >>> Bottleneck(16, 4, rng=0).output_shape((1, 16, 6, 6))
+        (1, 16, 6, 6)
     """
 
     expansion = 4
@@ -191,6 +199,10 @@ class ResNet(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; the stages work at ``H/4``, ``H/8``,
     ``H/16`` and ``H/32`` (rounded up), and the global pool accepts any size.
+
+    Example:
+        >>> ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10, rng=0).output_shape((1, 3, 64, 64))
+        (1, 10)
     """
 
     def __init__(self, block, layers, num_classes: int = 1000, in_channels: int = 3,
@@ -232,6 +244,12 @@ def resnet18(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = resnet18()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (11689512, (1, 1000))
     """
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, rng=seed)
 
@@ -245,6 +263,12 @@ def resnet34(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = resnet34()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (21797672, (1, 1000))
     """
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, rng=seed)
 
@@ -258,6 +282,12 @@ def resnet50(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNet
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = resnet50()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (25557032, (1, 1000))
     """
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, rng=seed)
 
@@ -271,6 +301,12 @@ def resnet101(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNe
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = resnet101()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (44549160, (1, 1000))
     """
     return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, rng=seed)
 
@@ -284,5 +320,11 @@ def resnet152(num_classes: int = 1000, in_channels: int = 3, seed=None) -> ResNe
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = resnet152()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (60192808, (1, 1000))
     """
     return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, rng=seed)

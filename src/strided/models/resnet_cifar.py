@@ -131,6 +131,10 @@ class CifarResNet(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; the stages work at ``H``, ``H/2`` and
     ``H/4`` (rounded up) with 16, 32 and 64 channels.
+
+    Example:
+        >>> CifarResNet(1, num_classes=10, rng=0).output_shape((1, 3, 32, 32))
+        (1, 10)
     """
 
     def __init__(self, n: int, num_classes: int = 10, in_channels: int = 3, rng=None):
@@ -167,6 +171,11 @@ def resnet20(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarRes
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = resnet20(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 32, 32))
+        (269722, (1, 10))
     """
     return CifarResNet(3, num_classes, in_channels, rng=seed)
 
@@ -180,6 +189,11 @@ def resnet32(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarRes
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = resnet32(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 32, 32))
+        (464154, (1, 10))
     """
     return CifarResNet(5, num_classes, in_channels, rng=seed)
 
@@ -193,6 +207,11 @@ def resnet44(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarRes
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = resnet44(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 32, 32))
+        (658586, (1, 10))
     """
     return CifarResNet(7, num_classes, in_channels, rng=seed)
 
@@ -206,5 +225,10 @@ def resnet56(num_classes: int = 10, in_channels: int = 3, seed=None) -> CifarRes
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> model = resnet56(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 3, 32, 32))
+        (853018, (1, 10))
     """
     return CifarResNet(9, num_classes, in_channels, rng=seed)

@@ -33,6 +33,10 @@ class MNIST1DCNN(ChainNet):
 
     Shape: ``(N, in_channels, 40) -> (N, num_classes)``; ``length`` sets another input length
     (the dense layer then takes ``25 * L3`` features, ``L3`` the length after conv3).
+
+    Example:
+        >>> MNIST1DCNN(rng=0).output_shape((4, 1, 40))
+        (4, 10)
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, channels: int = 25, length: int = 40, rng=None):
@@ -66,6 +70,10 @@ class DigitsCNN(ChainNet):
 
     Shape: ``(N, in_channels, 8, 8) -> (N, 16, 8, 8) -> (N, 32, 8, 8) -> (N, 32, 4, 4) -> (N, 512)
     -> (N, num_classes)``.
+
+    Example:
+        >>> DigitsCNN(rng=0).output_shape((4, 1, 8, 8))
+        (4, 10)
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 8, rng=None):
@@ -92,6 +100,11 @@ def mnist1d_cnn(num_classes: int = 10, in_channels: int = 1, seed=None, input_si
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
         input_size: the length of the input signals.
+
+    Example:
+        >>> model = mnist1d_cnn(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 1, 40))
+        (5210, (1, 10))
     """
     return MNIST1DCNN(num_classes, in_channels, length=input_size, rng=seed)
 
@@ -107,5 +120,10 @@ def digits_cnn(num_classes: int = 10, in_channels: int = 1, seed=None, input_siz
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
         input_size: the input's height and width.
+
+    Example:
+        >>> model = digits_cnn(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 1, 8, 8))
+        (9930, (1, 10))
     """
     return DigitsCNN(num_classes, in_channels, input_size, rng=seed)

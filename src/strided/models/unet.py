@@ -56,6 +56,10 @@ class DoubleConv(nn.Sequential):
             ``None``: the library's default generator.
 
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
+
+    Example:
+        >>> DoubleConv(3, 8, rng=0).output_shape((1, 3, 16, 16))
+        (1, 8, 16, 16)
     """
 
     def __init__(self, in_channels: int, out_channels: int, rng=None):
@@ -97,6 +101,10 @@ class UNet(nn.Block):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)`` with ``H`` and ``W`` divisible by
     ``2**depth``.
+
+    Example:
+        >>> UNet(in_channels=1, num_classes=2, base_channels=4, depth=2, rng=0).output_shape((1, 1, 16, 16))
+        (1, 2, 16, 16)
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 16, depth: int = 4,
@@ -172,5 +180,10 @@ def unet(num_classes: int = 2, in_channels: int = 1, seed=None, base_channels: i
         base_channels: channels of the first level; each level down doubles them.
         depth: number of 2x2 poolings (and transposed convolutions); ``H`` and ``W`` must be divisible
             by ``2**depth``.
+
+    Example:
+        >>> model = unet(seed=0)
+        >>> model.num_parameters(), model.output_shape((1, 1, 32, 32))
+        (1942306, (1, 2, 32, 32))
     """
     return UNet(in_channels, num_classes, base_channels, depth, rng=seed)

@@ -71,6 +71,12 @@ class VGG(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)`` for ``H, W >= 32`` (five halvings); the
     features are ``(N, 512, 7, 7)`` at 224x224 and are pooled (or spread) to 7x7 at any other size.
+
+    Example:
+        >>> with nn.meta():
+        ...     model = VGG("A", batch_norm=True, num_classes=10)
+        >>> model.output_shape((1, 3, 224, 224))
+        (1, 10)
     """
 
     def __init__(self, config="D", batch_norm: bool = False, num_classes: int = 1000, in_channels: int = 3,
@@ -106,6 +112,12 @@ def vgg11(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg11()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (132863336, (1, 1000))
     """
     return _vgg("A", False, num_classes, in_channels, seed)
 
@@ -119,6 +131,12 @@ def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg11_bn()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (132868840, (1, 1000))
     """
     return _vgg("A", True, num_classes, in_channels, seed)
 
@@ -132,6 +150,12 @@ def vgg13(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg13()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (133047848, (1, 1000))
     """
     return _vgg("B", False, num_classes, in_channels, seed)
 
@@ -145,6 +169,12 @@ def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg13_bn()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (133053736, (1, 1000))
     """
     return _vgg("B", True, num_classes, in_channels, seed)
 
@@ -158,6 +188,12 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg16()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (138357544, (1, 1000))
     """
     return _vgg("D", False, num_classes, in_channels, seed)
 
@@ -171,6 +207,12 @@ def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg16_bn()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (138365992, (1, 1000))
     """
     return _vgg("D", True, num_classes, in_channels, seed)
 
@@ -184,6 +226,12 @@ def vgg19(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg19()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (143667240, (1, 1000))
     """
     return _vgg("E", False, num_classes, in_channels, seed)
 
@@ -197,5 +245,11 @@ def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, seed=None) -> VGG:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = vgg19_bn()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (143678248, (1, 1000))
     """
     return _vgg("E", True, num_classes, in_channels, seed)

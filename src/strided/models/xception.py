@@ -55,6 +55,10 @@ class XceptionBlock(nn.Block):
 
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, H_out, W_out)``, ``H_out = H`` at
     stride 1 and ``floor((H - 1) / 2) + 1`` at stride 2.
+
+    Example:
+        >>> XceptionBlock(8, 16, reps=2, stride=2, rng=0).output_shape((1, 8, 10, 10))
+        (1, 16, 5, 5)
     """
 
     def __init__(self, in_channels: int, out_channels: int, reps: int, stride: int = 1,
@@ -108,6 +112,12 @@ class Xception(ChainNet):
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes)``; 299x299 gives 19x19 maps in the middle
     flow and 10x10 at the end; any ``H, W >= 7`` works (Keras asks for 71).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = Xception(num_classes=10)
+        >>> model.output_shape((1, 3, 299, 299))
+        (1, 10)
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, rng=None):
@@ -148,5 +158,11 @@ def xception(num_classes: int = 1000, in_channels: int = 3, seed=None) -> Xcepti
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         seed: an int or a ``numpy.random.Generator`` for the initial weights (and dropout masks);
             ``None`` draws from the library's default generator (``st.manual_seed``).
+
+    Example:
+        >>> with nn.meta():
+        ...     model = xception()
+        >>> model.num_parameters(), model.output_shape((1, 3, 224, 224))
+        (22855952, (1, 1000))
     """
     return Xception(num_classes, in_channels, rng=seed)

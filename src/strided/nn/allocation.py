@@ -38,6 +38,10 @@ class AllocationError(MemoryError, ValueError):
 
     Both a ``MemoryError`` (what NumPy would have raised, late) and a ``ValueError`` (a user
     mistake in the shapes or arguments: the command line reports it in one line).
+
+    Example:
+        >>> issubclass(AllocationError, MemoryError) and issubclass(AllocationError, ValueError)
+        True
     """
 
 

@@ -45,6 +45,10 @@ def make_rng(rng=None) -> np.random.Generator:
 
     Args:
         rng: a Generator, an int seed, or ``None`` (default ``None``: the library's default generator).
+
+    Example:
+        >>> make_rng(0).integers(10, size=3).tolist() == np.random.default_rng(0).integers(10, size=3).tolist()
+        True
     """
     if isinstance(rng, np.random.Generator):
         return rng
@@ -147,6 +151,11 @@ def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
         b: the upper bound (default 1.0).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = uniform_(np.zeros((2, 3), dtype=np.float32), -1.0, 1.0, generator=0)
+        >>> bool(w.min() >= -1.0 and w.max() < 1.0), w.shape
+        (True, (2, 3))
     """
     array = _array(tensor, "uniform_")
     a, b = as_number(a, "a", "uniform_"), as_number(b, "b", "uniform_")
@@ -166,6 +175,11 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
         std: the standard deviation, >= 0 (default 1.0).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = normal_(np.zeros((100, 100), dtype=np.float32), std=0.1, generator=0)
+        >>> round(float(w.std()), 2)
+        0.1
     """
     array = _array(tensor, "normal_")
     mean, std = as_number(mean, "mean", "normal_"), as_number(std, "std", "normal_")
@@ -193,6 +207,11 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
         b: the upper cut-off, > ``a`` (default 2.0).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = trunc_normal_(np.zeros((50, 50)), std=1.0, a=-0.5, b=0.5, generator=0)
+        >>> bool(abs(w).max() <= 0.5)
+        True
     """
     owner = "trunc_normal_"
     array = _array(tensor, owner)
@@ -295,6 +314,10 @@ def dirac_(tensor, groups: int = 1):
     Args:
         tensor: the 3-, 4- or 5-D weight ``(out, in, *kernel)`` to fill in place (a meta tensor is left as is).
         groups: the number of groups; ``out`` must be divisible by it (default 1).
+
+    Example:
+        >>> dirac_(np.zeros((2, 2, 3), dtype=np.float32))[:, :, 1].tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
     """
     array = _array(tensor, "dirac_")
     groups = as_int(groups, "groups", "dirac_")
@@ -340,6 +363,11 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None):
         gain: the scale factor, e.g. ``calculate_gain('relu')`` (default 1.0).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = xavier_normal_(np.zeros((200, 300), dtype=np.float32), generator=0)
+        >>> round(float(w.std()), 2)  # sqrt(2 / (200 + 300))
+        0.06
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, as_number(gain, "gain", "xavier_normal_") * math.sqrt(2.0 / (fan_in + fan_out)),
@@ -389,6 +417,11 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
         nonlinearity: the nonlinearity's name, as ``calculate_gain`` takes it (default ``'leaky_relu'``).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = kaiming_normal_(np.zeros((100, 200), dtype=np.float32), generator=0)
+        >>> round(float(w.std()), 2)  # sqrt(2 / 200)
+        0.1
     """
     if 0 in _array(tensor, "kaiming_normal_").shape:
         warnings.warn("kaiming_normal_: initializing a zero-element tensor is a no-op", stacklevel=2)
@@ -406,6 +439,11 @@ def orthogonal_(tensor, gain: float = 1, generator=None):
         gain: the scale factor (default 1).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = orthogonal_(np.zeros((3, 3)), generator=0)
+        >>> bool(np.allclose(w @ w.T, np.eye(3)))
+        True
     """
     array = _array(tensor, "orthogonal_")
     if array.ndim < 2:
@@ -434,6 +472,11 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
         std: the standard deviation of the nonzero values (default 0.01).
         generator: a Generator, an int seed, or ``None`` for the library's default generator
             (default ``None``).
+
+    Example:
+        >>> w = sparse_(np.zeros((10, 4)), sparsity=0.3, generator=0)
+        >>> (w == 0).sum(axis=0).tolist()
+        [3, 3, 3, 3]
     """
     array = _array(tensor, "sparse_")
     if array.ndim != 2:

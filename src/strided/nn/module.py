@@ -66,6 +66,11 @@ class Cost(tuple):
     ``prod(out_spatial) * out_channels * (in_channels / groups) * prod(kernel)``, a dense layer
     ``in_features * out_features``. Bias additions, activations, pooling and normalisation are
     not counted (the convention behind torchvision's published GMACs).
+
+    Example:
+        >>> cost = Cost(params=10, macs=200)
+        >>> cost.params, cost.macs
+        (10, 200)
     """
 
     def __new__(cls, params: int = 0, macs: int = 0):

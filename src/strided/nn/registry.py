@@ -27,6 +27,15 @@ def register_layer(example: Callable):
     Args:
         example: a zero-argument callable returning ``(module, input_shape)``: a small, valid instance
             and an input shape it accepts, for the contract test and the analysis tool.
+
+    Example:
+        >>> @register_layer(lambda: (Double(), (1, 3)))
+        ... class Double:
+        ...     def forward(self, x):
+        ...         return 2 * x
+        >>> "Double" in registered_layers()
+        True
+        >>> del LAYERS["Double"]; _CLASSES.discard(Double)  # keep the real registry clean
     """
     def decorate(cls):
         LAYERS[cls.__name__] = example
@@ -36,7 +45,13 @@ def register_layer(example: Callable):
 
 
 def registered_layers() -> dict[str, Callable]:
-    """Name -> example factory, for every registered layer."""
+    """Name -> example factory, for every registered layer.
+
+    Example:
+        >>> module, input_shape = registered_layers()["Conv2d"]()
+        >>> type(module).__name__, len(input_shape)
+        ('Conv2d', 4)
+    """
     return dict(LAYERS)
 
 

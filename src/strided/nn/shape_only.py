@@ -86,6 +86,10 @@ def is_meta(value) -> bool:
 
     Args:
         value: an array, a tensor, a parameter or a module; anything else is not meta.
+
+    Example:
+        >>> is_meta(meta_array((2, 3))), is_meta(np.zeros((2, 3)))
+        (True, False)
     """
     if isinstance(value, np.ndarray):
         return _is_meta_array(value)

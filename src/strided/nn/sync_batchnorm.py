@@ -161,6 +161,12 @@ def convert_sync_batchnorm(model, group=None):
     Args:
         model: a module: every batch norm in its tree is replaced, or a batch norm itself.
         group: the process group of the new layers (default ``None``: ``strided.distributed.init()``'s).
+
+    Example:
+        >>> from strided import nn
+        >>> model = convert_sync_batchnorm(nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.BatchNorm2d(2)))
+        >>> type(model[1]).__name__
+        'SyncBatchNorm'
     """
     if isinstance(model, _BatchNorm) and not isinstance(model, SyncBatchNorm):
         return _as_sync(model, group)

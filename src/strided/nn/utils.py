@@ -88,6 +88,13 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
         parameters: a Parameter or an iterable of Parameters (a module's ``parameters()``).
         max_norm: the largest total norm allowed.
         total_norm: the total norm of the gradients, as ``get_total_norm`` gives it.
+
+    Example:
+        >>> p = Tensor(np.zeros(2), requires_grad=True)
+        >>> p.grad = np.array([3.0, 4.0])
+        >>> clip_grads_with_norm_([p], max_norm=1.0, total_norm=5.0)
+        >>> np.round(p.grad, 4).tolist()
+        [0.6, 0.8]
     """
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     max_norm = as_number(max_norm, "max_norm", "clip_grad_norm_")

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 
 class OnnxError(ValueError):
-    """An ONNX model strided cannot read: damaged or hostile (truncated, cyclic, inconsistent)."""
+    """An ONNX model strided cannot read: damaged or hostile (truncated, cyclic, inconsistent).
+
+    Example:
+        >>> issubclass(OnnxError, ValueError), issubclass(UnsupportedOnnxError, OnnxError)
+        (True, True)
+    """
 
 
 class UnsupportedOnnxError(OnnxError):
-    """A model that uses an operator, attribute or opset outside what ``strided.onnx.load`` supports."""
+    """A model that uses an operator, attribute or opset outside what ``strided.onnx.load`` supports.
+
+    Example:
+        >>> try:
+        ...     raise UnsupportedOnnxError("model.onnx: node 'n0': operator 'Loop' is not supported")
+        ... except OnnxError as err:                   # also caught as OnnxError and ValueError
+        ...     print(type(err).__name__)
+        UnsupportedOnnxError
+    """
 
 
 def needs_onnx(what: str) -> ImportError:

@@ -58,6 +58,10 @@ class ExportError(ValueError):
 
     A rule raises it with the reason alone; ``GraphBuilder.apply`` puts the module's path and
     description in front (once: ``located`` is then set).
+
+    Example:
+        >>> issubclass(ExportError, ValueError)
+        True
     """
 
     located = False
@@ -79,6 +83,18 @@ def export_rule(*classes):
 
     Args:
         *classes: the module classes the decorated rule exports.
+
+    Example:
+        >>> from strided.nn import Module
+        >>> class Twice(Module):
+        ...     def forward(self, x):
+        ...         return x * 2
+        >>> @export_rule(Twice)
+        ... def twice_rule(builder, module, x):
+        ...     return builder.op("Mul", x, builder.const(np.float32(2.0)), shape=x.shape)
+        >>> find_rule(Twice()) is twice_rule
+        True
+        >>> del RULES[Twice]                                  # leave the registry as it was
     """
     def decorate(rule):
         for cls in classes:
@@ -380,6 +396,15 @@ def export(model, path, input_shape, opset: int | None = None, dynamic_batch: bo
     (strict shape inference). Parameters and buffers become float32 initializers named by their
     ``state_dict`` keys. Raises ``ExportError`` naming the first module that cannot be exported,
     ``ShapeError`` when the model does not accept ``input_shape``, ``ImportError`` without ``onnx``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU())
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
+        >>> proto = export(model, path, (1, 1, 8, 8))                     # doctest: +SKIP
+        >>> [node.op_type for node in proto.graph.node]                  # doctest: +SKIP
+        ['Conv', 'Relu']
     """
     try:
         import onnx

@@ -34,6 +34,16 @@ class OnnxSummary(Summary):
         traced: unused for ONNX graphs (default ``()``).
         folded: the nodes folded at load time: constants and shape arithmetic (default 0).
         opset: the graph's ONNX opset (default 0).
+
+    Example:
+        >>> import os, tempfile
+        >>> import strided as st
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
+        >>> tiny = st.nn.Sequential(st.nn.Conv2d(1, 2, 3, rng=0), st.nn.ReLU())
+        >>> _ = st.onnx.export(tiny, path, (1, 1, 8, 8))                   # doctest: +SKIP
+        >>> summary = st.onnx.info(path, batch_size=4)                   # doctest: +SKIP
+        >>> summary.params, summary.output_shape, summary.opset          # doctest: +SKIP
+        (20, (4, 2, 6, 6), 21)
     """
 
     folded: int = 0

@@ -84,6 +84,16 @@ class OnnxModel(Module):
     Shape: the inputs in the order of ``input_names``, each of the shape in ``input_shapes`` (any batch
     size on the named axis); the output is one tensor, or a tuple in the order of ``output_names``
     when the graph has several, of the shapes the graph infers.
+
+    Example:
+        >>> import os, tempfile
+        >>> import strided as st
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
+        >>> tiny = st.nn.Sequential(st.nn.Conv2d(1, 2, 3, rng=0), st.nn.ReLU())
+        >>> _ = st.onnx.export(tiny, path, (1, 1, 8, 8))                   # doctest: +SKIP
+        >>> model = st.onnx.load(path)                                               # doctest: +SKIP
+        >>> model.input_shapes, model(np.zeros((2, 1, 8, 8), np.float32)).shape      # doctest: +SKIP
+        ({'input': ('batch', 1, 8, 8)}, (2, 2, 6, 6))
     """
 
     converts_raw_input = False

@@ -27,7 +27,22 @@ from .records import write_csv, write_json
 
 
 class Callback:
-    """Base class: every hook does nothing. ``run`` is set by ``fit``."""
+    """Base class: every hook does nothing. ``run`` is set by ``fit``.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> class StepCounter(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         logs["steps"] = self.run.step        # kept in the history row
+        >>> history = fit(model, (x, y), optimizer=opt, epochs=2, batch_size=2, seed=0, log=None,
+        ...               callbacks=[StepCounter()])
+        >>> [row["steps"] for row in history]
+        [2, 4]
+    """
 
     run = None
 
@@ -115,6 +130,19 @@ class Checkpoint(Callback):
         mode: ``'max'`` (higher is better, an accuracy) or ``'min'`` (a loss).
         every_n_steps: also write every this many optimizer steps (``None``: per epoch only).
         min_delta: the smallest change that counts as an improvement.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = fit(model, (x, y), optimizer=opt, epochs=1, seed=0, log=None,
+        ...         callbacks=[Checkpoint(folder, monitor="train_loss", mode="min")])
+        >>> sorted(os.listdir(folder))
+        ['best.npz', 'checkpoint.npz']
     """
 
     def __init__(self, dir, monitor: str | None = "val_accuracy", mode: str = "max", every_n_steps: int | None = None,
@@ -178,6 +206,17 @@ class EarlyStopping(Callback):
         mode: ``'min'``, ``'max'`` or ``'auto'``.
         min_delta: the smallest change that counts as an improvement.
         restore_best: load the best epoch's weights when training ends.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> stop = EarlyStopping(monitor="train_accuracy", patience=0)
+        >>> history = fit(model, (x, y), optimizer=opt, epochs=5, seed=0, log=None, callbacks=[stop])
+        >>> len(history) < 5
+        True
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "auto", min_delta: float = 0.0,
@@ -223,6 +262,19 @@ class CSVLogger(Callback):
 
     Args:
         path: the CSV file written.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> path = os.path.join(folder, "history.csv")
+        >>> _ = fit(model, (x, y), optimizer=opt, epochs=2, seed=0, log=None, callbacks=[CSVLogger(path)])
+        >>> open(path).readline().strip()
+        'epoch,lr,train_loss,train_accuracy,seconds'
     """
 
     def __init__(self, path):
@@ -239,6 +291,22 @@ class JSONLogger(Callback):
     Args:
         path: the JSON file written.
         extra: more keys written next to ``"history"``, or ``None``.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> import json
+        >>> path = os.path.join(folder, "history.json")
+        >>> _ = fit(model, (x, y), optimizer=opt, epochs=2, seed=0, log=None,
+        ...         callbacks=[JSONLogger(path, extra={"model": "linear"})])
+        >>> saved = json.load(open(path))
+        >>> saved["model"], len(saved["history"])
+        ('linear', 2)
     """
 
     def __init__(self, path, extra: dict | None = None):
@@ -255,6 +323,17 @@ class LRMonitor(Callback):
 
     Args:
         interval: ``'epoch'`` (at every epoch's start) or ``'step'`` (after every step too).
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> monitor = LRMonitor(interval="step")
+        >>> _ = fit(model, (x, y), optimizer=opt, epochs=1, batch_size=2, seed=0, log=None, callbacks=[monitor])
+        >>> monitor.epochs, monitor.steps
+        ([(1, [0.1])], [(1, [0.1]), (2, [0.1])])
     """
 
     def __init__(self, interval: str = "epoch"):
@@ -292,6 +371,18 @@ class LambdaCallback(Callback):
 
     Args:
         **hooks: ``on_<event>=function`` for the events of ``Callback`` (``on_epoch_end``, ...).
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> seen = []
+        >>> callback = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+        >>> _ = fit(model, (x, y), optimizer=opt, epochs=2, seed=0, log=None, callbacks=[callback])
+        >>> seen
+        [1, 2]
     """
 
     def __init__(self, **hooks):

@@ -46,6 +46,11 @@ class NonFiniteCheckpoint(ValueError):
         message: the error message.
         names: the entries holding NaN or infinite values.
         path: the checkpoint file, or ``None``.
+
+    Example:
+        >>> error = NonFiniteCheckpoint("weight is NaN", names=["weight"], path="run/checkpoint.npz")
+        >>> isinstance(error, ValueError), error.names
+        (True, ['weight'])
     """
 
     def __init__(self, message: str, names=(), path: str | None = None):
@@ -152,6 +157,13 @@ def training_state(model, optimizer, *, scheduler=None, loader_state=None, val_l
         callbacks: the callbacks' states, by name.
         stopped: an early stop was decided.
         config: the caller's own settings.
+
+    Example:
+        >>> import strided as st
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> state = training_state(model, st.optim.SGD(model.parameters(), lr=0.1))
+        >>> state["format"], state["position"]
+        ('strided-train/1', {'epoch': 0, 'batch': 0, 'step': 0})
     """
     return {
         "format": FORMAT,
@@ -180,6 +192,16 @@ def save_checkpoint(path, state: dict, model=None) -> str:
         path: the file written.
         state: the dictionary from ``training_state``.
         model: the model whose parameters are checked to be finite first, or ``None``.
+
+    Example:
+        >>> import strided as st
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> state = training_state(model, st.optim.SGD(model.parameters(), lr=0.1))
+        >>> path = save_checkpoint(os.path.join(folder, "checkpoint.npz"), state, model)
+        >>> os.path.basename(path)
+        'checkpoint.npz'
     """
     if model is not None:
         bad = non_finite_parameters(model)
@@ -199,6 +221,15 @@ def load_checkpoint(path, *, max_bytes: int | None = MAX_BYTES) -> dict:
     Args:
         path: a checkpoint file, or a folder holding ``checkpoint.npz``.
         max_bytes: the largest file accepted (``None``: no limit), as ``st.load``.
+
+    Example:
+        >>> import strided as st
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> _ = save_checkpoint(os.path.join(folder, "checkpoint.npz"), training_state(model, None))
+        >>> dict(load_checkpoint(folder)["position"])    # a folder means its checkpoint.npz
+        {'epoch': 0, 'batch': 0, 'step': 0}
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -250,6 +281,15 @@ def restore_state(state: dict, model, optimizer=None, scheduler=None) -> None:
         model: the model loaded in place.
         optimizer: the optimizer loaded in place, or ``None``.
         scheduler: the scheduler loaded in place, or ``None``.
+
+    Example:
+        >>> import strided as st
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> state = training_state(model, None)
+        >>> other = st.nn.Linear(2, 2, rng=1)
+        >>> restore_state(state, other)
+        >>> bool(np.array_equal(other.weight.numpy(), model.weight.numpy()))
+        True
     """
     prepare_restore(state, model, optimizer, scheduler)()
 

@@ -16,6 +16,20 @@ class NonFiniteLoss(FloatingPointError):
         epoch: the epoch in progress, or ``None``.
         step: the optimizer step that failed, or ``None``.
         checkpoint: the last good checkpoint file, or ``None``.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> from strided.train import NonFiniteLoss
+        >>> try:
+        ...     fit(model, (x, y), optimizer=opt, epochs=1, seed=0, log=None,
+        ...         loss=lambda outputs, targets: outputs.sum() * float("nan"))
+        ... except NonFiniteLoss as error:
+        ...     print(error.epoch, error.step)
+        1 1
     """
 
     def __init__(self, message: str, epoch: int | None = None, step: int | None = None,
@@ -35,6 +49,11 @@ class TrainingInterrupted(KeyboardInterrupt):
         message: the error message (how to resume).
         checkpoint: the checkpoint file written, or ``None``.
         history: the rows of the completed epochs.
+
+    Example:
+        >>> error = TrainingInterrupted("interrupted; resume with resume_from='run'", checkpoint="run/checkpoint.npz")
+        >>> isinstance(error, KeyboardInterrupt), error.checkpoint, error.history
+        (True, 'run/checkpoint.npz', [])
     """
 
     def __init__(self, message: str, checkpoint: str | None = None, history: list | None = None):

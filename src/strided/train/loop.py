@@ -115,6 +115,19 @@ class Run:
         progress: show a progress bar per epoch.
         log: the function printing messages, or ``None``.
         config: the caller's own settings, saved in checkpoints.
+
+    Example:
+        >>> import numpy as np, strided as st
+        >>> from strided.train import fit
+        >>> model = st.nn.Linear(2, 2, rng=0)
+        >>> x, y = np.arange(8, dtype=np.float32).reshape(4, 2), np.array([0, 1, 0, 1])
+        >>> opt = st.optim.SGD(model.parameters(), lr=0.1)
+        >>> from strided.train import Callback
+        >>> class Where(Callback):
+        ...     def on_train_end(self, logs=None):
+        ...         print(self.run.epoch, self.run.step, len(self.run.history))
+        >>> _ = fit(model, (x, y), optimizer=opt, epochs=2, batch_size=2, seed=0, log=None, callbacks=[Where()])
+        2 4 2
     """
 
     def __init__(self, model, optimizer, scheduler, loss, loader, val_loader, metrics, callbacks, epochs, *,

@@ -29,6 +29,12 @@ def is_class_target(outputs: np.ndarray, targets: np.ndarray) -> bool:
     Args:
         outputs: the model's outputs ``(N, C, *d)``.
         targets: the targets.
+
+    Example:
+        >>> is_class_target(np.zeros((4, 3)), np.array([0, 2, 1, 0]))    # (N, C), (N,) ints
+        True
+        >>> is_class_target(np.zeros((4, 3)), np.zeros((4, 3)))          # float targets
+        False
     """
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if targets.dtype.kind not in "iu" or outputs.ndim != targets.ndim + 1 or outputs.ndim < 1:
@@ -44,6 +50,11 @@ def class_rows(outputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np
     Args:
         outputs: class scores ``(N, C, *d)``.
         targets: class indices ``(N, *d)``.
+
+    Example:
+        >>> rows, labels = class_rows(np.zeros((2, 3, 5)), np.zeros((2, 5), np.int64))   # (N, C, L), (N, L)
+        >>> rows.shape, labels.shape
+        ((10, 3), (10,))
     """
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if not is_class_target(outputs, targets):
@@ -64,6 +75,23 @@ class Metric:
 
     ``compute()`` returns ``{name: value}`` (several entries for some metrics); ``state_dict()``
     and ``load_state_dict()`` carry the counts through a checkpoint taken mid-epoch.
+
+    Example:
+        >>> class MeanAbsError(Metric):
+        ...     state_names = ("total", "count")
+        ...     def reset(self):
+        ...         self.total, self.count = 0.0, 0
+        ...     def applies(self, outputs, targets):
+        ...         return True
+        ...     def update(self, outputs, targets):
+        ...         self.total += float(np.abs(outputs - targets).sum())
+        ...         self.count += len(targets)
+        ...     def compute(self):
+        ...         return {"mae": self.total / self.count}
+        >>> metric = MeanAbsError()
+        >>> metric.update(np.array([1.0, 2.0]), np.array([1.5, 2.0]))
+        >>> metric.compute()
+        {'mae': 0.25}
     """
 
     state_names: tuple[str, ...] = ()
@@ -98,7 +126,15 @@ class Metric:
 
 
 class MeanLoss(Metric):
-    """The mean loss per example: ``sum(batch_mean * batch_size) / examples``."""
+    """The mean loss per example: ``sum(batch_mean * batch_size) / examples``.
+
+    Example:
+        >>> metric = MeanLoss()
+        >>> metric.update_loss(1.0, 3)
+        >>> metric.update_loss(2.0, 1)
+        >>> metric.compute()
+        {'loss': 1.25}
+    """
 
     state_names = ("total", "count")
 
@@ -226,6 +262,12 @@ class PrecisionRecallF1(ConfusionMatrix):
         average: ``None`` (per class), ``'macro'``, ``'weighted'`` or ``'micro'``.
         report: which of ``'precision'``, ``'recall'``, ``'f1'``, ``'support'`` to report.
         num_classes: ``C``, or ``None``: from the labels seen.
+
+    Example:
+        >>> metric = PrecisionRecallF1()
+        >>> metric.update(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1]))
+        >>> {name: round(float(value), 4) for name, value in metric.compute().items()}
+        {'precision': 0.75, 'recall': 0.75, 'f1': 0.6667}
     """
 
     def __init__(self, average: str | None = "macro", report=("precision", "recall", "f1"), num_classes=None):
@@ -339,6 +381,10 @@ def make_metric(spec) -> Metric:
 
     Args:
         spec: a ``Metric`` (returned as is) or a metric's name.
+
+    Example:
+        >>> type(make_metric("top3")).__name__, make_metric("top3").k
+        ('TopKAccuracy', 3)
     """
     if isinstance(spec, Metric):
         return spec

@@ -42,6 +42,12 @@ def progress_bar(total: int, desc: str, enabled: bool | None = None, initial: in
         desc: the bar's label.
         enabled: show it (``None``: when stdout is a terminal).
         initial: the steps already done (a resumed epoch).
+
+    Example:
+        >>> bar = progress_bar(3, "epoch 1", enabled=False)     # enabled=True: a tqdm bar on stderr
+        >>> for _ in range(3):
+        ...     bar.update()
+        >>> bar.close()
     """
     if not bar_enabled(enabled):
         return _NoBar()

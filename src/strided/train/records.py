@@ -25,6 +25,10 @@ def json_safe(obj):
 
     Args:
         obj: nested dicts, lists, tuples, NumPy and Python values.
+
+    Example:
+        >>> json_safe({"loss": np.float32(0.5), "best": float("nan"), "shape": (2, 3), "top": float("inf")})
+        {'loss': 0.5, 'best': None, 'shape': [2, 3], 'top': 'inf'}
     """
     if isinstance(obj, dict):
         return {str(key): json_safe(value) for key, value in obj.items()}
@@ -46,6 +50,14 @@ def write_json(obj, path, indent: int = 2) -> None:
         obj: what to write (made safe by ``json_safe``).
         path: the file written.
         indent: the JSON indentation.
+
+    Example:
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> path = os.path.join(folder, "result.json")
+        >>> write_json({"accuracy": np.float64(0.75)}, path, indent=None)
+        >>> open(path).read().strip()
+        '{"accuracy": 0.75}'
     """
     text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
     with atomic_path(path, ".json") as tmp:

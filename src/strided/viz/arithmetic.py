@@ -224,6 +224,10 @@ def plot_transposed_arithmetic(input_size, kernel, stride=1, padding=0, dilation
 
     Shape: grid ``(n - 1) s + d(k - 1) + 1`` cells per axis (more with ``output_padding``), output
     ``(n - 1) s - lo - hi + d(k - 1) + output_padding + 1``. Returns the ``Figure``.
+
+    Example:
+        >>> len(plot_transposed_arithmetic(3, 3, stride=2).axes)         # doctest: +SKIP
+        2
     """
     t = transposed_window(input_size, kernel, stride, padding, dilation, output_padding)
     return draw_transposed(t, position, cell=cell)
@@ -304,6 +308,12 @@ def save_conv_gif(path, input_size, kernel, stride=1, padding=0, dilation=1, *, 
         output_padding: with ``transposed``: pixels added at the high end.
         duration_ms: milliseconds per frame.
         cell: inches per grid cell.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "conv.gif")
+        >>> os.path.basename(save_conv_gif(path, 5, 3, stride=2))        # doctest: +SKIP
+        'conv.gif'
     """
     frames = conv_frames(input_size, kernel, stride, padding, dilation, transposed=transposed,
                          output_padding=output_padding, cell=cell)

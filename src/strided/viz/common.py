@@ -52,6 +52,10 @@ def require_matplotlib(what: str = "drawing"):
 
     Args:
         what: what needs matplotlib, the start of the error message (default ``"drawing"``).
+
+    Example:
+        >>> require_matplotlib("plot_kernels").__name__        # doctest: +SKIP
+        'matplotlib'
     """
     try:
         import matplotlib                       # noqa: F401  (first: a blocked parent must fail here)
@@ -68,6 +72,10 @@ def require_pillow(what: str = "writing images"):
 
     Args:
         what: what needs Pillow, the start of the error message (default ``"writing images"``).
+
+    Example:
+        >>> require_pillow("save_conv_gif").__name__           # doctest: +SKIP
+        'PIL.Image'
     """
     try:
         import PIL                              # noqa: F401
@@ -95,6 +103,13 @@ def save_figure(fig, path, dpi: int | None = None) -> str:
         fig: a matplotlib ``Figure``.
         path: the file to write (the extension picks the format; PNG by default).
         dpi: resolution (``None``: matplotlib's default).
+
+    Example:
+        >>> import tempfile
+        >>> from strided.viz import plot_kernel
+        >>> fig = plot_kernel(np.eye(8), "sobel-x")                                       # doctest: +SKIP
+        >>> os.path.basename(save_figure(fig, os.path.join(tempfile.mkdtemp(), "k.png")))  # doctest: +SKIP
+        'k.png'
     """
     from ..io.atomic import atomic_path
     path = os.fspath(path)

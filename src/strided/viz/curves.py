@@ -121,6 +121,10 @@ def plot_confusion(matrix, classes=None, path=None, title: str | None = None):
         classes: the class names.
         path: a file to save the figure to (optional).
         title: the figure's title (default: the accuracy).
+
+    Example:
+        >>> len(plot_confusion(np.array([[5, 1], [2, 7]]), classes=["cat", "dog"]).axes)   # doctest: +SKIP
+        1
     """
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:

@@ -55,6 +55,14 @@ def misclassified(model, x, y, batch_size: int = 256, probabilities=None) -> dic
         y: the true classes.
         batch_size: examples per forward pass.
         probabilities: the model's ``(N, K)`` probabilities, if already computed.
+
+    Example:
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, rng=0))
+        >>> x = np.random.default_rng(0).normal(size=(6, 1, 2, 2)).astype(np.float32)
+        >>> wrong = misclassified(model, x, np.array([0, 1, 2, 0, 1, 2]))
+        >>> wrong["index"].tolist(), wrong["predicted"].tolist(), wrong["true"].tolist()
+        ([1, 4, 3, 2, 0], [2, 2, 1, 1, 2], [1, 1, 0, 2, 0])
     """
     y = np.asarray(y).astype(np.int64)
     predicted, probability = predictions(model, x, batch_size, probabilities)
@@ -137,6 +145,13 @@ def plot_misclassified(model, x, y, classes=None, count: int = 16, images=None, 
         batch_size: examples per forward pass (default 256).
         cols: columns of the grid (default ``None``: up to 8).
         probabilities: the model's ``(N, K)`` probabilities on ``x``, if already computed (default ``None``).
+
+    Example:
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, rng=0))
+        >>> x = np.random.default_rng(0).normal(size=(6, 1, 2, 2)).astype(np.float32)
+        >>> len(plot_misclassified(model, x, np.array([0, 1, 2, 0, 1, 2])).axes)     # doctest: +SKIP
+        5
     """
     if count < 1:
         raise ValueError(f"plot_misclassified: count must be at least 1, got {count}")
@@ -164,6 +179,13 @@ def plot_predictions(model, x, y, classes=None, count: int = 16, images=None, pa
         batch_size: examples per forward pass.
         cols: columns of the grid.
         probabilities: the model's ``(N, K)`` probabilities, if already computed.
+
+    Example:
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, rng=0))
+        >>> x = np.random.default_rng(0).normal(size=(6, 1, 2, 2)).astype(np.float32)
+        >>> len(plot_predictions(model, x, np.array([0, 1, 2, 0, 1, 2]), count=4).axes)     # doctest: +SKIP
+        4
     """
     x, y = np.asarray(x)[:count], np.asarray(y)[:count].astype(np.int64)
     predicted, probability = predictions(model, x, batch_size,

@@ -63,6 +63,10 @@ def get_kernel(kernel) -> np.ndarray:
 
     Args:
         kernel: a name (``KERNELS``, ``KERNEL_ALIASES``) or a 2-D array of numbers.
+
+    Example:
+        >>> get_kernel("sobel-x").tolist()
+        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
     """
     if isinstance(kernel, str):
         return KERNELS[kernel_name(kernel)]
@@ -172,6 +176,10 @@ def plot_kernel(image, kernel, name: str | None = None, size: float = 3.2):
         kernel: a name or a 2-D array.
         name: the title (default: the kernel's name).
         size: inches per panel.
+
+    Example:
+        >>> len(plot_kernel(np.eye(8), "sobel-x").axes)                  # doctest: +SKIP
+        4
     """
     k = get_kernel(kernel)
     label = name or _label(kernel, k)
@@ -209,6 +217,10 @@ def plot_kernels(image, names=None, columns: int = 4, size: float = 2.4):
         names: kernel names (default: every ``KERNELS`` entry).
         columns: panels per row.
         size: inches per panel.
+
+    Example:
+        >>> len(plot_kernels(np.eye(8), ["sobel-x", "sobel-y"]).axes)    # doctest: +SKIP
+        4
     """
     names = [kernel_name(n) for n in (names or list(KERNELS))]
     count = len(names) + 1

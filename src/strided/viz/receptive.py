@@ -157,7 +157,7 @@ def receptive_field_box(model, input_shape=None, layer: str | None = None, unit=
         unit: output spatial indices (default: the centre unit).
 
     >>> receptive_field_box("vgg16", (3, 224, 224), "features.30", (0, 0)).clipped   # doctest: +SKIP
-    ((0, 105), (0, 105))
+    ((0, 121), (0, 121))
     """
     net, shape = build_for_geometry(model, input_shape)
     row = _find_row(spatial_rows(net, shape), layer)
@@ -206,6 +206,12 @@ def plot_receptive_field(model, input_shape=None, layer: str | None = None, unit
         unit: output spatial indices (default: the centre unit).
         image: an array, a file or a photo name drawn under the box (default: a blank canvas).
         size: the figure's size in inches.
+
+    Example:
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, rng=0))
+        >>> len(plot_receptive_field(model, (1, 16, 16)).axes)           # doctest: +SKIP
+        1
     """
     net, shape = build_for_geometry(model, input_shape)
     box = receptive_field_box(net, shape, layer, unit)
@@ -234,6 +240,12 @@ def receptive_field_sizes(model, input_shape=None, changed_only: bool = True) ->
         model: a ``Module``, a zoo name, a run folder or a spec string.
         input_shape: ``(C, *spatial)`` without the batch axis.
         changed_only: only the layers where the field changes.
+
+    Example:
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, rng=0))
+        >>> receptive_field_sizes(model, (1, 16, 16))                    # (name, type, size, jump)
+        [('0', 'Conv2d', (3, 3), (1, 1)), ('2', 'MaxPool2d', (4, 4), (2, 2)), ('3', 'Conv2d', (8, 8), (2, 2))]
     """
     rows, out, last = spatial_rows(model, input_shape), [], None
     for row in rows:
@@ -253,6 +265,12 @@ def plot_receptive_field_sizes(model, input_shape=None, title: str | None = None
         model: a ``Module``, a zoo name, a run folder or a spec string.
         input_shape: ``(C, *spatial)`` without the batch axis.
         title: the figure's title.
+
+    Example:
+        >>> from strided import nn
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, rng=0))
+        >>> len(plot_receptive_field_sizes(model, (1, 16, 16)).axes)     # doctest: +SKIP
+        1
     """
     net, shape = build_for_geometry(model, input_shape)
     data = receptive_field_sizes(net, shape)

@@ -152,6 +152,14 @@ def write_report(run_dir, path=None, best: bool = False, samples: int = 16, spli
         best: use ``best.npz`` rather than the last checkpoint.
         samples: how many misclassified examples to show.
         split: ``'test'`` or ``'train'``.
+
+    Example:
+        >>> # write_report("runs/lenet5")                # after `strided train ...`: runs/lenet5/report.html
+        >>> import tempfile
+        >>> write_report(tempfile.mkdtemp(), samples=0)
+        Traceback (most recent call last):
+            ...
+        ValueError: report: samples must be at least 1, got 0
     """
     from ..io.atomic import atomic_path
     from .runs import open_run, run_examples

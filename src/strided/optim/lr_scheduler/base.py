@@ -54,6 +54,17 @@ class LRScheduler:
         optimizer: the optimizer whose groups' ``lr`` this sets.
         last_epoch: the index of the last step: -1 starts the schedule; another value resumes one (each group then
             needs its ``initial_lr``).
+
+    Example:
+        >>> import numpy as np
+        >>> import strided as st
+        >>> class Halve(st.optim.LRScheduler):
+        ...     def get_lr(self):
+        ...         return [group["initial_lr"] / 2 ** self.last_epoch for group in self.optimizer.param_groups]
+        >>> optimizer = st.optim.SGD([st.nn.Parameter(np.zeros(1))], lr=0.1)
+        >>> scheduler = Halve(optimizer)
+        >>> optimizer.step(); scheduler.step(); scheduler.get_last_lr()
+        [0.05]
     """
 
     _is_initial = False
