@@ -76,14 +76,7 @@ def _out_sizes(ctx: NodeCtx, sizes, kernel, strides, pairs, dilations, ceil_mode
 # ----------------------------------------------------------------------------------------- convolution
 @onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"), check=_check_auto_pad)
 def conv(ctx: NodeCtx):
-    x, w = ctx.input(0), ctx.input(1)
-    d = w.rank - 2
-    sizes = _spatial(ctx, x, d)
-    kernel = ctx.ints("kernel_shape") or list(w.shape[2:])
-    if list(kernel) != list(w.shape[2:]):
-        raise ctx.invalid(f"kernel_shape {kernel} differs from the weight's {w.shape}")
-    group = int(ctx.attr("group", 1))
-    strides, dilations = _geometry(ctx, d, kernel)
+    x, w, _, sizes, kernel, group, strides, dilations = _windowed(ctx)
     c_out, c_in_g = w.shape[:2]
     if x.shape[1] != c_in_g * group or c_out % group:
         raise ctx.invalid(f"input channels {x.shape[1]} do not match the weight {w.shape} with group={group}")
@@ -94,16 +87,12 @@ def conv(ctx: NodeCtx):
 
     def run(v, weight, bias=None):
         return F.conv(v, weight, bias, tuple(strides), padding, tuple(dilations), group, owner=ctx.node.label)
-    return ctx.out((x.shape[0], c_out, *out), x.dtype, run, macs * _batch(x))
+    return ctx.out((x.shape[0], c_out, *out), x.dtype, run, macs * x.shape[0])
 
 
-def _batch(x):
-    return x.shape[0]
-
-
-@onnx_op("ConvTranspose", attrs=("auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape",
-                                 "pads", "strides"), check=_check_auto_pad)
-def conv_transpose(ctx: NodeCtx):
+def _windowed(ctx: NodeCtx):
+    """What Conv and ConvTranspose read alike: input, weight, spatial rank and sizes, the kernel (checked
+    against the weight's), group, strides and dilations."""
     x, w = ctx.input(0), ctx.input(1)
     d = w.rank - 2
     sizes = _spatial(ctx, x, d)
@@ -112,6 +101,13 @@ def conv_transpose(ctx: NodeCtx):
         raise ctx.invalid(f"kernel_shape {kernel} differs from the weight's {w.shape}")
     group = int(ctx.attr("group", 1))
     strides, dilations = _geometry(ctx, d, kernel)
+    return x, w, d, sizes, kernel, group, strides, dilations
+
+
+@onnx_op("ConvTranspose", attrs=("auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape",
+                                 "pads", "strides"), check=_check_auto_pad)
+def conv_transpose(ctx: NodeCtx):
+    x, w, d, sizes, kernel, group, strides, dilations = _windowed(ctx)
     if x.shape[1] != w.shape[0] or w.shape[0] % group:
         raise ctx.invalid(f"input channels {x.shape[1]} do not match the weight {w.shape} with group={group}")
     c_out = w.shape[1] * group
@@ -150,7 +146,7 @@ def conv_transpose(ctx: NodeCtx):
         full = F.conv_transpose(v, weight, None, tuple(strides), 0, 0, group, tuple(dilations), owner=owner)
         y = pad_axes(full, tuple((-lo, op - hi) for (lo, hi), op in zip(pairs, extra)), owner=owner)
         return y if bias is None else y + bias.reshape((c_out,) + (1,) * d)
-    return ctx.out((x.shape[0], c_out, *out), x.dtype, run, macs * _batch(x))
+    return ctx.out((x.shape[0], c_out, *out), x.dtype, run, macs * x.shape[0])
 
 
 # ----------------------------------------------------------------------------------------- pooling
