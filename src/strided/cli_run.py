@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from .cli_train import positive_int
+import sys
+
+from .cli_train import add_device, device_error, positive_int
 
 
 def _dims(shape) -> str:
@@ -24,10 +26,14 @@ def format_confusion(matrix, names) -> str:
 
 
 def run_eval(args) -> int:
+    problem = device_error("eval", getattr(args, "device", None))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     from .data.sources import load_data, normalize_, parse_data_spec
     from .train.evaluation import evaluate
     from .train.runs import load_run
-    model, config = load_run(args.run_dir, best=args.best)
+    model, config = load_run(args.run_dir, best=args.best, device=getattr(args, "device", None))
     spec = parse_data_spec(args.data) if args.data else parse_data_spec(config["data"])
     shape, classes = tuple(config["input_shape"]), list(config["classes"])
     limit = args.limit if args.limit is not None else (None if args.data else config.get("limit"))
@@ -71,10 +77,14 @@ def run_eval(args) -> int:
 
 
 def run_predict(args) -> int:
+    problem = device_error("predict", getattr(args, "device", None))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     from .train.evaluation import predict
     from .train.inputs import example_names, read_inputs
     from .train.runs import load_run
-    model, config = load_run(args.run_dir, best=args.best)
+    model, config = load_run(args.run_dir, best=args.best, device=getattr(args, "device", None))
     classes = config["classes"]
     inputs = read_inputs(args.inputs, config, normalized=args.normalized)
     rows = []
@@ -104,6 +114,7 @@ def add_commands(commands) -> None:
     ev.add_argument("--best", action="store_true", help="use best.npz (the best test accuracy), not the last epoch")
     ev.add_argument("--batch-size", type=positive_int, default=256)
     ev.add_argument("--format", choices=("text", "json"), default="text")
+    add_device(ev)
     ev.set_defaults(run=run_eval, keep_freed_memory=True)
 
     pr = commands.add_parser("predict", help="top classes of image files or .npy arrays, with a trained run",
@@ -117,6 +128,7 @@ def add_commands(commands) -> None:
     pr.add_argument("--normalized", action="store_true", help=".npy arrays are normalised already")
     pr.add_argument("--best", action="store_true", help="use best.npz, not the last epoch")
     pr.add_argument("--format", choices=("text", "json"), default="text")
+    add_device(pr)
     pr.set_defaults(run=run_predict, keep_freed_memory=True)
 
 

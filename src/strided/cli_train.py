@@ -16,7 +16,10 @@ those given, which are reported; a larger --epochs trains the extra epochs, the 
 replanned over the new total), --force replaces it (with --resume: the given --lr, --momentum,
 --weight-decay, --augment and --batch-size take effect from the resume point).
 A checkpoint holding NaN or infinite weights is not resumed without --allow-nonfinite.
-Exit status: 0 done, 1 the loss diverged, 2 usage error, 130 interrupted (Ctrl-C saves a checkpoint).
+--device cuda trains on an NVIDIA GPU (CuPy: pip install 'strided[gpu]'); the default is the CPU.
+The device is where this process computes, not part of the run: a run resumes on either.
+Exit status: 0 done, 1 the loss diverged, 2 usage error (or a device that cannot be used here),
+130 interrupted (Ctrl-C saves a checkpoint).
 """
 
 
@@ -29,6 +32,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
     return value
+
+
+def add_device(parser) -> None:
+    """The ``--device`` option (default ``cpu``) of ``train``, ``eval`` and ``predict``."""
+    parser.add_argument("--device", metavar="DEVICE",
+                        help="cpu (default), cuda or cuda:N (an NVIDIA GPU; needs CuPy: pip install 'strided[gpu]')")
+
+
+def device_error(command: str, device: str | None) -> str | None:
+    """Why ``--device`` cannot be used here (the message says how to install), or ``None`` when it can.
+
+    Checked before any work: nothing is loaded or written for a device that cannot be used.
+    """
+    if device is None:
+        return None
+    from .backend import backend_for, parse_device
+    try:
+        backend_for(parse_device(device))
+    except (RuntimeError, TypeError, ValueError) as error:
+        return f"strided {command}: error: --device {device}: {error}"
+    return None
 
 
 def add_train(commands, run=None) -> None:
@@ -65,6 +89,7 @@ def add_train(commands, run=None) -> None:
     train.add_argument("--stop-after", type=positive_int, metavar="N",
                        help="stop once N epochs are done, as an interruption would (--resume continues)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device(train)
     train.set_defaults(run=run or run_train, keep_freed_memory=True)   # trains a model: see cli.main()
 
 
@@ -86,6 +111,10 @@ def options_from(args) -> dict:
 
 
 def run_train(args) -> int:
+    problem = device_error("train", getattr(args, "device", None))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     from .train import NonFiniteCheckpoint, NonFiniteLoss, TrainingInterrupted
     from .train.digits_job import train_run
     from .train.runs import default_out_dir

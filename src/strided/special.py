@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from .backend import namespace
+
 TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 
@@ -60,37 +62,39 @@ TAIL_CLIP = 30.0
 """``erfc`` is 0 in float64 beyond 27; clipping there keeps ``Z`` finite for infinite inputs."""
 
 
-def _horner(coefficients: list[float], z: np.ndarray) -> np.ndarray:
-    """``sum_k coefficients[k] z^(K-1-k)``, in place on one accumulator."""
-    acc = np.full_like(z, coefficients[0])
+def _horner(coefficients: list[float], z: np.ndarray, xp=np) -> np.ndarray:
+    """``sum_k coefficients[k] z^(K-1-k)``, in place on one accumulator (``xp``: ``z``'s namespace)."""
+    acc = xp.full_like(z, coefficients[0])
     for c in coefficients[1:]:
         acc *= z
         acc += c
     return acc
 
 
-def _erf_small(x: np.ndarray, table) -> np.ndarray:
+def _erf_small(x: np.ndarray, table, xp=np) -> np.ndarray:
     """``erf(x)`` for ``|x| < 1`` (Maclaurin in ``x^2``)."""
-    return _horner(table[0], x * x) * x
+    return _horner(table[0], x * x, xp) * x
 
 
-def _erfc_large(a: np.ndarray, table) -> np.ndarray:
+def _erfc_large(a: np.ndarray, table, xp=np) -> np.ndarray:
     """``erfc(a)`` for ``a >= 1`` (Weideman's ``erfcx`` times a split ``exp(-a^2)``)."""
     _, length, coefficients = table
-    a = np.minimum(a, TAIL_CLIP)
-    h = np.floor(a * 16) / 16                                           # h^2 exact
-    gauss = np.exp(-h * h) * np.exp((h - a) * (a + h))                  # exp(-a^2)
+    a = xp.minimum(a, TAIL_CLIP)
+    h = xp.floor(a * 16) / 16                                           # h^2 exact
+    gauss = xp.exp(-h * h) * xp.exp((h - a) * (a + h))                  # exp(-a^2)
     r = 1 / (length + a)
-    p = _horner(coefficients, (length - a) * r)                         # P(Z)
+    p = _horner(coefficients, (length - a) * r, xp)                     # P(Z)
     return gauss * r * (2 * p * r + 1 / math.sqrt(math.pi))
 
 
-def _prepare(x) -> tuple[np.ndarray, tuple]:
-    """``x`` as a float32 or float64 array (other types become float64) and that dtype's table."""
-    x = np.asarray(x)
+def _prepare(x) -> tuple[np.ndarray, tuple, object]:
+    """``x`` as a float32 or float64 array (other types become float64), that dtype's table and
+    ``x``'s array namespace (NumPy for numbers and lists)."""
+    xp = namespace(x)
+    x = xp.asarray(x)
     if x.dtype not in _TABLES:
         x = x.astype(np.float64)
-    return x, _TABLES[x.dtype]
+    return x, _TABLES[x.dtype], xp
 
 
 def erf(x) -> np.ndarray:
@@ -99,15 +103,15 @@ def erf(x) -> np.ndarray:
     float32 stays float32; other types are computed in float64. ``erf(+-inf) = +-1``, NaN stays NaN.
     Shape: any, unchanged.
     """
-    x, table = _prepare(x)
-    small = np.abs(x) < 1
+    x, table, xp = _prepare(x)
+    small = xp.abs(x) < 1
     if small.all():
-        return _erf_small(x, table)
-    out = np.empty_like(x)
-    out[small] = _erf_small(x[small], table)
+        return _erf_small(x, table, xp)
+    out = xp.empty_like(x)
+    out[small] = _erf_small(x[small], table, xp)
     large = ~small
     x_large = x[large]
-    out[large] = np.copysign(1 - _erfc_large(np.abs(x_large), table), x_large)
+    out[large] = xp.copysign(1 - _erfc_large(xp.abs(x_large), table, xp), x_large)
     return out
 
 
@@ -116,14 +120,14 @@ def erfc(x) -> np.ndarray:
 
     Shape: any, unchanged.
     """
-    x, table = _prepare(x)
-    small = np.abs(x) < 1
-    out = np.empty_like(x)
-    out[small] = 1 - _erf_small(x[small], table)
+    x, table, xp = _prepare(x)
+    small = xp.abs(x) < 1
+    out = xp.empty_like(x)
+    out[small] = 1 - _erf_small(x[small], table, xp)
     large = ~small
     x_large = x[large]
-    tail = _erfc_large(np.abs(x_large), table)
-    out[large] = np.where(x_large > 0, tail, 2 - tail)
+    tail = _erfc_large(xp.abs(x_large), table, xp)
+    out[large] = xp.where(x_large > 0, tail, 2 - tail)
     return out
 
 

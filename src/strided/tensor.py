@@ -21,12 +21,14 @@ layers in ``strided.nn``.
 
 from __future__ import annotations
 
+import math
 import threading
 from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import numpy as np
 
+from . import backend as _backend
 from .hooks import add_hook, check_hook
 
 _state = threading.local()
@@ -66,17 +68,34 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _to_array(data, dtype) -> np.ndarray:
-    """A float ndarray of ``dtype``, copying only when a conversion is needed.
+    """A float array of ``dtype`` on ``data``'s device, copying only when a conversion is needed.
 
     Without ``dtype`` a float32 or float64 array keeps its dtype and anything else becomes float32.
+    Arrays of another backend (CuPy) stay on their device; anything else becomes a NumPy array.
     """
     if isinstance(data, Tensor):
         data = data.data
     if dtype is None:
-        dtype = data.dtype if isinstance(data, np.ndarray) and data.dtype in FLOAT_DTYPES else np.float32
+        is_array = isinstance(data, np.ndarray) or _backend.backend_of(data) is not _backend.CPU
+        dtype = data.dtype if is_array and data.dtype in FLOAT_DTYPES else np.float32
     elif np.dtype(dtype) not in FLOAT_DTYPES:
         raise TypeError(f"Tensor: dtype must be float32 or float64, got {np.dtype(dtype)}")
-    return np.asarray(data, dtype=dtype)
+    return _backend.backend_of(data).xp.asarray(data, dtype=dtype)
+
+
+def constant_like(value, like, dtype=None) -> np.ndarray:
+    """``value`` (a number, list or array, not a tensor) as an array of ``dtype`` beside ``like``.
+
+    Host values (numbers, lists, NumPy arrays) join ``like``'s device, so ``x * 2`` and
+    ``x + np.ones(3)`` work on a GPU tensor; an array of another device stays where it is (the op
+    that meets it names both devices). On the CPU this is ``np.asarray(value, dtype)``.
+    """
+    source = _backend.backend_of(value)
+    if type(like) is not np.ndarray and source is _backend.CPU:
+        target = _backend.backend_of(like)
+        if target is not _backend.CPU:
+            return target.from_host(np.asarray(value, dtype=dtype), target.device_of(like))
+    return source.xp.asarray(value, dtype=dtype)
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -102,10 +121,12 @@ class Tensor:
     """An n-dimensional float array that remembers how it was computed.
 
     Args:
-        data: anything ``np.asarray`` accepts.
+        data: anything ``np.asarray`` accepts, or a CuPy array (the tensor stays on its GPU).
         requires_grad: accumulate a gradient in ``.grad`` during ``backward()``.
         dtype: ``np.float32`` or ``np.float64``. Default: a float32 or float64 array keeps its
             dtype; anything else (ints, bools, lists, Python floats) becomes float32.
+        device: where the values live: ``"cpu"`` (default for host data) or ``"cuda"``/``"cuda:1"``
+            (CuPy, ``st.cuda``); the data is copied there.
 
     >>> x = Tensor([[1.0, 2.0]], requires_grad=True)
     >>> (x * x).sum().backward()
@@ -116,8 +137,10 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "op", "_hooks")
     __array_priority__ = 100.0
 
-    def __init__(self, data, requires_grad: bool = False, dtype=None):
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         self.data: np.ndarray = _to_array(data, dtype)
+        if device is not None:
+            self.data = _backend.to_device(self.data, device)
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = ()
@@ -165,9 +188,10 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"Tensor.backward: grad can be implied only for a single value, "
                                    f"got shape {self.shape}; pass grad=")
-            grad = np.ones_like(self.data)
+            grad = _backend.namespace(self.data).ones_like(self.data)
         else:
             grad = _to_array(grad, self.data.dtype)
+            _backend.common_backend("Tensor.backward", (self.data, grad), ("the tensor", "grad"))
             if grad.shape != self.shape:
                 raise ValueError(f"Tensor.backward: expected grad of shape {self.shape}, got {grad.shape}")
 
@@ -258,8 +282,15 @@ class Tensor:
     def size(self) -> int:
         return self.data.size
 
+    @property
+    def device(self) -> _backend.Device:
+        """Where the values live: ``device(type='cpu')`` or ``device(type='cuda', index=0)``."""
+        return _backend.device_of(self.data)
+
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying NumPy array (shared, not copied); a GPU tensor raises (use ``.cpu()`` first)."""
+        if _backend.backend_of(self.data) is not _backend.CPU:
+            raise TypeError(f"Tensor.numpy: the tensor is on {self.device}; call .cpu() first to copy it to the host")
         return self.data
 
     def item(self) -> float:
@@ -277,11 +308,17 @@ class Tensor:
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
+        where = "" if _backend.backend_of(self.data) is _backend.CPU else f", device='{self.device}'"
+        values = np.array2string(_backend.to_host(self.data), precision=4, threshold=20)
+        return f"Tensor({values}{where}{grad})"
 
     # ----------------------------------------------------------------------------- arithmetic
     def _lift(self, other) -> "Tensor":
-        return other if isinstance(other, Tensor) else Tensor(other, dtype=self.data.dtype)
+        if isinstance(other, Tensor):
+            return other
+        if type(self.data) is np.ndarray:                               # the CPU: no device to join
+            return Tensor(other, dtype=self.data.dtype)
+        return Tensor(constant_like(other, self.data, self.data.dtype), dtype=self.data.dtype)
 
     def __add__(self, other):
         return _ops.add(self, self._lift(other))
@@ -355,13 +392,24 @@ class Tensor:
 
     # ----------------------------------------------------------------------------- dtype and device
     def to(self, *args, dtype=None, device=None):
-        """This tensor in another float dtype (a new node; the gradient flows back), or itself.
+        """This tensor on another device or in another float dtype (a new node; the gradient flows
+        back to this device and dtype), or itself when nothing changes.
 
-        ``to(np.float64)``, ``to("cpu")`` (no-op), ``to(other_tensor)``; a GPU device raises a
-        ``RuntimeError`` (no GPU backend), a non-float dtype a ``TypeError``.
+        ``to(np.float64)``, ``to("cuda")``, ``to("cpu", np.float64)``, ``to(other_tensor)``. A
+        ``cuda`` device without CuPy or a GPU raises a ``RuntimeError`` saying how to install it, a
+        non-float dtype a ``TypeError``.
         """
-        wanted = _ops.resolve_to("Tensor.to", args, dtype, device)
-        return self if wanted is None else _ops.cast(self, wanted)
+        wanted_dtype, wanted_device = _ops.resolve_to("Tensor.to", args, dtype, device)
+        out = self if wanted_device is None else _ops.move(self, wanted_device)
+        return out if wanted_dtype is None else _ops.cast(out, wanted_dtype)
+
+    def cpu(self):
+        """This tensor on the host (itself when it is there)."""
+        return _ops.move(self, "cpu")
+
+    def cuda(self, device=None):
+        """This tensor on a GPU (``"cuda"`` or ``cuda:<device>``)."""
+        return _ops.move(self, "cuda" if device is None else (device if isinstance(device, str) else f"cuda:{device}"))
 
     def float(self):
         return _ops.cast(self, np.float32)
@@ -374,7 +422,7 @@ class Tensor:
         return _ops.reduce_sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
-        count = self.data.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
+        count = self.data.size if axis is None else math.prod(self.shape[a] for a in np.atleast_1d(axis).tolist())
         return self.sum(axis=axis, keepdims=keepdims) / count
 
     def max(self, axis=None, keepdims: bool = False):
@@ -390,7 +438,7 @@ class Tensor:
     def flatten(self, start_dim: int = 1):
         """Merge the axes from ``start_dim`` on; ``(N, C, H, W) -> (N, C*H*W)`` by default (the merged
         size is counted, not inferred, so an empty batch ``(0, 16, 5, 5)`` flattens to ``(0, 400)``)."""
-        return self.reshape(self.shape[:start_dim] + (int(np.prod(self.shape[start_dim:], dtype=np.int64)),))
+        return self.reshape(self.shape[:start_dim] + (math.prod(self.shape[start_dim:]),))
 
     def transpose(self, *axes):
         """NumPy's transpose: axes reversed, or in the order given (for PyTorch's reorder see ``permute``)."""

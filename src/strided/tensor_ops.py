@@ -17,18 +17,43 @@ import numbers
 
 import numpy as np
 
+from . import backend as _backend
 from .checks import is_int
-from .tensor import FLOAT_DTYPES, Tensor, as_tensor, unbroadcast
+from .tensor import FLOAT_DTYPES, Tensor, as_tensor, constant_like, unbroadcast
 
 AxisError = np.exceptions.AxisError
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _tensors(*values) -> list:
-    """Tensors as they are, ``None`` as is, anything else a tensor of the tensors' common dtype."""
-    dtypes = [v.dtype for v in values if isinstance(v, Tensor)]
-    dtype = np.result_type(*dtypes) if dtypes else None
-    return [v if v is None or isinstance(v, Tensor) else Tensor(v, dtype=dtype) for v in values]
+def _tensors(*values, owner: str = "op", names=("input", "other")) -> list:
+    """Tensors as they are, ``None`` as is, anything else a tensor of the tensors' common dtype on
+    their device (``constant_like``).
+
+    Tensors on different devices raise a ``RuntimeError`` naming ``owner`` and both devices
+    (``names``: the operands' roles in the message; the check costs a type comparison).
+    """
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    if not tensors:
+        return [v if v is None else Tensor(v) for v in values]
+    like = tensors[0].data
+    dtype = np.result_type(*[t.dtype for t in tensors])
+    if type(like) is np.ndarray:                                        # the CPU: no device to join
+        out = [v if v is None or isinstance(v, Tensor) else Tensor(v, dtype=dtype) for v in values]
+    else:
+        out = [v if v is None or isinstance(v, Tensor) else Tensor(constant_like(v, like, dtype), dtype=dtype)
+               for v in values]
+    kind = type(like)
+    for t in out:
+        if t is not None and type(t.data) is not kind:
+            _mixed(owner, out, names)
+    return out
+
+
+def _mixed(owner: str, tensors, names) -> None:
+    """The ``RuntimeError`` of tensors on different devices, naming ``owner`` and both devices."""
+    arrays = [None if t is None else t.data for t in tensors]
+    roles = list(names) + [f"argument {i}" for i in range(len(names), len(arrays))]
+    _backend.common_backend(owner, arrays, roles)
 
 
 def _grad(g: np.ndarray, parent: Tensor, shape=None):
@@ -59,17 +84,17 @@ def _is_number(value) -> bool:
 
 # ------------------------------------------------------------------------------------------ arithmetic
 def add(input, other) -> Tensor:
-    a, b = _tensors(input, other)
+    a, b = _tensors(input, other, owner="add")
     return Tensor.from_op(a.data + b.data, (a, b), lambda g: (_grad(g, a), _grad(g, b)), "add")
 
 
 def sub(input, other) -> Tensor:
-    a, b = _tensors(input, other)
+    a, b = _tensors(input, other, owner="sub")
     return Tensor.from_op(a.data - b.data, (a, b), lambda g: (_grad(g, a), _grad(-g, b)), "sub")
 
 
 def mul(input, other) -> Tensor:
-    a, b = _tensors(input, other)
+    a, b = _tensors(input, other, owner="mul")
 
     def backward(g):
         return (_grad(g * b.data, a) if a.requires_grad else None,
@@ -78,7 +103,7 @@ def mul(input, other) -> Tensor:
 
 
 def div(input, other) -> Tensor:
-    a, b = _tensors(input, other)
+    a, b = _tensors(input, other, owner="div")
     out = a.data / b.data
 
     def backward(g):
@@ -99,7 +124,7 @@ def exp(input) -> Tensor:
         2.7183
     """
     x = as_tensor(input)
-    out = np.exp(x.data)
+    out = _backend.namespace(x.data).exp(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * out,), "exp")
 
 
@@ -114,7 +139,7 @@ def log(input) -> Tensor:
         [0.0, 1.0]
     """
     x = as_tensor(input)
-    return Tensor.from_op(np.log(x.data), (x,), lambda g: (g / x.data,), "log")
+    return Tensor.from_op(_backend.namespace(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
 def sqrt(input) -> Tensor:
@@ -128,7 +153,7 @@ def sqrt(input) -> Tensor:
         [2.0, 3.0]
     """
     x = as_tensor(input)
-    out = np.sqrt(x.data)
+    out = _backend.namespace(x.data).sqrt(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g / (2 * out),), "sqrt")
 
 
@@ -143,7 +168,8 @@ def abs(input) -> Tensor:
         [1.5, 2.0]
     """
     x = as_tensor(input)
-    return Tensor.from_op(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),), "abs")
+    xp = _backend.namespace(x.data)
+    return Tensor.from_op(xp.abs(x.data), (x,), lambda g: (g * xp.sign(x.data),), "abs")
 
 
 def pow(input, exponent) -> Tensor:
@@ -165,11 +191,12 @@ def pow(input, exponent) -> Tensor:
         out = x.data ** exponent
 
         def backward(g):
-            return (np.zeros_like(g) if exponent == 0 else g * exponent * x.data ** (exponent - 1),)
+            return (_backend.namespace(g).zeros_like(g) if exponent == 0 else g * exponent * x.data ** (exponent - 1),)
         return Tensor.from_op(out, (x,), backward, "pow")
     if _is_number(base):                                                # number ** tensor
         e = as_tensor(exponent)
-        out = np.asarray(base ** e.data)
+        xp = _backend.namespace(e.data)
+        out = xp.asarray(base ** e.data)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_base = float(np.log(base)) if base != 0 else -np.inf     # a Python float: no upcast
 
@@ -177,15 +204,16 @@ def pow(input, exponent) -> Tensor:
             if base != 0:
                 return (g * out * log_base,)
             with np.errstate(invalid="ignore"):                         # 0 * -inf where the exponent is >= 0
-                return (np.where(e.data >= 0, 0, g * out * log_base).astype(g.dtype),)
+                return (xp.where(e.data >= 0, 0, g * out * log_base).astype(g.dtype),)
         return Tensor.from_op(out, (e,), backward, "pow")
-    x, e = _tensors(input, exponent)                                    # tensor ** tensor
+    x, e = _tensors(input, exponent, owner="pow", names=("input", "exponent"))   # tensor ** tensor
+    xp = _backend.namespace(x.data)
     out = x.data ** e.data
 
     def backward_both(g):
         with np.errstate(divide="ignore", invalid="ignore"):
-            gx = np.where(e.data == 0, 0, g * e.data * x.data ** (e.data - 1)) if x.requires_grad else None
-            ge = np.where((x.data == 0) & (e.data >= 0), 0, g * out * np.log(x.data)) if e.requires_grad else None
+            gx = xp.where(e.data == 0, 0, g * e.data * x.data ** (e.data - 1)) if x.requires_grad else None
+            ge = xp.where((x.data == 0) & (e.data >= 0), 0, g * out * xp.log(x.data)) if e.requires_grad else None
         return (None if gx is None else _grad(gx, x)), (None if ge is None else _grad(ge, e))
     return Tensor.from_op(out, (x, e), backward_both, "pow")
 
@@ -211,17 +239,18 @@ def clamp(input, min=None, max=None) -> Tensor:
         raise ValueError("clamp: at least one of min and max must be given")
     lo, hi = _scalar(min), _scalar(max)
     x, lo_t, hi_t = _tensors(input, None if lo is None or _is_number(lo) else lo,
-                             None if hi is None or _is_number(hi) else hi)
+                             None if hi is None or _is_number(hi) else hi, owner="clamp", names=("input", "min", "max"))
+    xp = _backend.namespace(x.data)
     lo_v = None if lo is None else (lo if lo_t is None else lo_t.data)
     hi_v = None if hi is None else (hi if hi_t is None else hi_t.data)
     out = x.data
     if lo_v is not None:
-        out = np.maximum(out, lo_v)
+        out = xp.maximum(out, lo_v)
     if hi_v is not None:
-        out = np.minimum(out, hi_v)
+        out = xp.minimum(out, hi_v)
 
     def backward(g):
-        keep = np.ones(g.shape, dtype=bool)                             # (*out): where the input passes through
+        keep = xp.ones(g.shape, dtype=bool)                             # (*out): where the input passes through
         if lo_v is not None:
             keep &= x.data >= lo_v
         if hi_v is not None:
@@ -229,28 +258,31 @@ def clamp(input, min=None, max=None) -> Tensor:
         to_lo = None
         if lo_v is not None:
             to_lo = (x.data < lo_v) & (lo_v <= hi_v) if hi_v is not None else (x.data < lo_v)
-        grads = [_grad(np.where(keep, g, 0).astype(g.dtype, copy=False), x)]
+        grads = [_grad(xp.where(keep, g, 0).astype(g.dtype, copy=False), x)]
         if lo_t is not None:
-            grads.append(_grad(np.where(to_lo, g, 0).astype(g.dtype, copy=False), lo_t))
+            grads.append(_grad(xp.where(to_lo, g, 0).astype(g.dtype, copy=False), lo_t))
         if hi_t is not None:
             to_hi = ~keep if to_lo is None else ~keep & ~to_lo
-            grads.append(_grad(np.where(to_hi, g, 0).astype(g.dtype, copy=False), hi_t))
+            grads.append(_grad(xp.where(to_hi, g, 0).astype(g.dtype, copy=False), hi_t))
         return tuple(grads)
     parents = tuple(t for t in (x, lo_t, hi_t) if t is not None)
-    return Tensor.from_op(np.asarray(out), parents, backward, "clamp")
+    return Tensor.from_op(xp.asarray(out), parents, backward, "clamp")
 
 
 clip = clamp
 
 
-def _extremum(input, other, pick, loses, name: str) -> Tensor:
-    a, b = _tensors(input, other)
+def _extremum(input, other, pick: str, loses: str, name: str) -> Tensor:
+    """``pick`` (``"maximum"``/``"minimum"``) of the two, ``loses`` the comparison that drops a side."""
+    a, b = _tensors(input, other, owner=name)
+    xp = _backend.namespace(a.data)
+    pick, loses = getattr(xp, pick), getattr(xp, loses)
     out = pick(a.data, b.data)
 
     def backward(g):
-        shared = np.where(a.data == b.data, g / 2, g)                   # (*out): ties split the gradient
-        return (_grad(np.where(loses(a.data, b.data), 0, shared), a) if a.requires_grad else None,
-                _grad(np.where(loses(b.data, a.data), 0, shared), b) if b.requires_grad else None)
+        shared = xp.where(a.data == b.data, g / 2, g)                   # (*out): ties split the gradient
+        return (_grad(xp.where(loses(a.data, b.data), 0, shared), a) if a.requires_grad else None,
+                _grad(xp.where(loses(b.data, a.data), 0, shared), b) if b.requires_grad else None)
     return Tensor.from_op(out, (a, b), backward, name)
 
 
@@ -265,7 +297,7 @@ def maximum(input, other) -> Tensor:
         >>> maximum(Tensor([1.0, 5.0]), 3.0).data.tolist()
         [3.0, 5.0]
     """
-    return _extremum(input, other, np.maximum, np.less, "maximum")
+    return _extremum(input, other, "maximum", "less", "maximum")
 
 
 def minimum(input, other) -> Tensor:
@@ -279,7 +311,7 @@ def minimum(input, other) -> Tensor:
         >>> minimum(Tensor([1.0, 5.0]), 3.0).data.tolist()
         [1.0, 3.0]
     """
-    return _extremum(input, other, np.minimum, np.greater, "minimum")
+    return _extremum(input, other, "minimum", "greater", "minimum")
 
 
 def where(condition, input, other) -> Tensor:
@@ -295,14 +327,20 @@ def where(condition, input, other) -> Tensor:
     >>> where(np.array([True, False]), Tensor([1.0, 2.0]), 0.0).data
     array([1., 0.], dtype=float32)
     """
-    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition).astype(bool, copy=False)
-    a, b = _tensors(input, other)
-    out = np.where(cond, a.data, b.data)                                # (*broadcast)
+    a, b = _tensors(input, other, owner="where")
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    if type(cond) is not type(a.data):
+        cond = constant_like(cond, a.data)                              # a host condition joins the device
+        if type(cond) is not type(a.data):
+            _backend.common_backend("where", (cond, a.data), ("condition", "input"))
+    cond = cond.astype(bool, copy=False)
+    xp = _backend.namespace(a.data)
+    out = xp.where(cond, a.data, b.data)                                # (*broadcast)
 
     def backward(g):
-        zero = np.zeros((), dtype=g.dtype)
-        return (_grad(np.where(cond, g, zero), a) if a.requires_grad else None,
-                _grad(np.where(cond, zero, g), b) if b.requires_grad else None)
+        zero = xp.zeros((), dtype=g.dtype)
+        return (_grad(xp.where(cond, g, zero), a) if a.requires_grad else None,
+                _grad(xp.where(cond, zero, g), b) if b.requires_grad else None)
     return Tensor.from_op(out, (a, b), backward, "where")
 
 
@@ -320,23 +358,24 @@ def matmul(input, other) -> Tensor:
         >>> matmul(np.ones((2, 3)), np.ones((3, 4))).shape
         (2, 4)
     """
-    a, b = _tensors(input, other)
+    a, b = _tensors(input, other, owner="matmul")
     x, y = a.data, b.data
-    out = np.matmul(x, y)
+    xp = _backend.namespace(x)
+    out = xp.matmul(x, y)
 
     def backward(g):
         xx = x[None, :] if x.ndim == 1 else x                           # (*, n, k)
         yy = y[:, None] if y.ndim == 1 else y                           # (*, k, m)
         gg = g
         if y.ndim == 1:                                                 # restore m first: a 0-d g has no axis -2
-            gg = np.expand_dims(gg, -1)
+            gg = xp.expand_dims(gg, -1)
         if x.ndim == 1:
-            gg = np.expand_dims(gg, -2)                                 # (*, n, m)
+            gg = xp.expand_dims(gg, -2)                                 # (*, n, m)
         ga = gb = None
         if a.requires_grad:
-            ga = _grad(np.matmul(gg, np.swapaxes(yy, -1, -2)), a, xx.shape).reshape(x.shape)
+            ga = _grad(xp.matmul(gg, xp.swapaxes(yy, -1, -2)), a, xx.shape).reshape(x.shape)
         if b.requires_grad:
-            gb = _grad(np.matmul(np.swapaxes(xx, -1, -2), gg), b, yy.shape).reshape(y.shape)
+            gb = _grad(xp.matmul(xp.swapaxes(xx, -1, -2), gg), b, yy.shape).reshape(y.shape)
         return ga, gb
     return Tensor.from_op(out, (a, b), backward, "matmul")
 
@@ -346,27 +385,29 @@ def reduce_sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """``Tensor.sum`` (NumPy's ``axis``/``keepdims``); the gradient takes the input's memory layout."""
     shape = x.shape
     layout = None if x.data.flags.c_contiguous else x.data              # a C-ordered input need not be kept
+    xp = _backend.namespace(x.data)
 
     def backward(g):
         if axis is not None and not keepdims:
-            g = np.expand_dims(g, axis)
-        gx = np.empty(shape, g.dtype) if layout is None else np.empty_like(layout, dtype=g.dtype)
-        np.copyto(gx, np.broadcast_to(g, shape))                        # (*S)
+            g = xp.expand_dims(g, axis)
+        gx = xp.empty(shape, g.dtype) if layout is None else xp.empty_like(layout, dtype=g.dtype)
+        xp.copyto(gx, xp.broadcast_to(g, shape))                        # (*S)
         return (gx,)
-    return Tensor.from_op(np.asarray(x.data.sum(axis=axis, keepdims=keepdims)), (x,), backward, "sum")
+    return Tensor.from_op(xp.asarray(x.data.sum(axis=axis, keepdims=keepdims)), (x,), backward, "sum")
 
 
 def reduce_max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """``Tensor.max``; the gradient is shared equally among tied maxima."""
     data = x.data
+    xp = _backend.namespace(data)
     out = data.max(axis=axis, keepdims=True)
 
     def backward(g):
         mask = data == out
-        g = g if keepdims or axis is None else np.expand_dims(g, axis)
+        g = g if keepdims or axis is None else xp.expand_dims(g, axis)
         return (mask * (g / mask.sum(axis=axis, keepdims=True)),)
-    value = out if keepdims else (out.reshape(()) if axis is None else np.squeeze(out, axis))
-    return Tensor.from_op(np.asarray(value), (x,), backward, "max")
+    value = out if keepdims else (out.reshape(()) if axis is None else xp.squeeze(out, axis))
+    return Tensor.from_op(xp.asarray(value), (x,), backward, "max")
 
 
 # ------------------------------------------------------------------------------------------ dtype
@@ -386,8 +427,11 @@ def match_dtypes(owner: str, input, weight, bias=None) -> tuple:
     TypeError: conv2d: input is float64 but weight is float32; convert one with .float()/.double() or ...
     """
     if (isinstance(input, Tensor) and isinstance(weight, Tensor) and input.data.dtype == weight.data.dtype
-            and (bias is None or isinstance(bias, Tensor) and bias.data.dtype == weight.data.dtype)):
+            and (bias is None or isinstance(bias, Tensor) and bias.data.dtype == weight.data.dtype)
+            and type(input.data) is type(weight.data) and (bias is None or type(bias.data) is type(weight.data))):
         return input, weight, bias                                      # the common case, kept cheap
+    raw = [v.data if isinstance(v, Tensor) else v for v in (input, weight, bias)]
+    _backend.common_backend(owner, [a if hasattr(a, "shape") else None for a in raw], ("input", "weight", "bias"))
     roles = (("weight", weight), ("input", input), ("bias", bias))
     ref = next(((name, v) for name, v in roles if isinstance(v, Tensor)), None)
     if ref is None:
@@ -400,33 +444,34 @@ def match_dtypes(owner: str, input, weight, bias=None) -> tuple:
     return tuple(v if v is None or isinstance(v, Tensor) else Tensor(v, dtype=dtype) for v in (input, weight, bias))
 
 
-_DEVICE_PREFIXES = ("cuda", "gpu", "mps", "xpu", "hip", "xla", "meta", "vulkan", "opengl", "ipu", "hpu", "mtia")
+def resolve_to(owner: str, args: tuple, dtype=None, device=None) -> tuple:
+    """``(dtype, device)`` that PyTorch-style ``to(...)`` arguments ask for, each ``None`` to keep.
 
-
-def no_gpu_error(owner: str, device) -> RuntimeError:
-    return RuntimeError(f"{owner}({device!r}): no GPU backend is installed; this version of strided computes "
-                        f"with NumPy on the CPU, and 'cpu' is its only device")
-
-
-def resolve_to(owner: str, args: tuple, dtype=None, device=None):
-    """The float dtype that PyTorch-style ``to(...)`` arguments ask for, or ``None`` (keep).
-
-    Accepts ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)`` and the keywords.
-    ``'cpu'`` is a no-op; any other device raises a ``RuntimeError`` (no GPU backend); a dtype other
-    than float32/float64 a ``TypeError`` naming the two.
+    Accepts ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)`` and the keywords;
+    a device is a string (``"cpu"``, ``"cuda:1"``) or a ``Device``. A dtype other than
+    float32/float64 raises a ``TypeError`` naming the two; a device that cannot be used here a
+    ``RuntimeError`` saying why (no CuPy, no GPU, no backend of that name).
     """
-    wanted = [] if dtype is None else [dtype]
-    for value in tuple(args) + (() if device is None else (device,)):
+    wanted, places = ([] if dtype is None else [dtype]), ([] if device is None else [device])
+    for value in args:
         if isinstance(value, Tensor):
             wanted.append(value.dtype)
-        elif value is None or (isinstance(value, str) and value.split(":")[0].lower() == "cpu"):
-            continue
-        elif isinstance(value, str) and value.split(":")[0].lower() in _DEVICE_PREFIXES:
-            raise no_gpu_error(owner, value)
-        else:
+            places.append(value.device)
+        elif isinstance(value, _backend.Device) or _backend.is_device_name(value):
+            places.append(value)
+        elif value is not None:
             wanted.append(value)
+    if len(places) > 1:
+        raise TypeError(f"{owner}: expected one device, got {len(places)}: {places}")
+    place = None
+    if places:
+        try:
+            place = _backend.parse_device(places[0])
+            _backend.backend_for(place)                                 # refused here, before anything moves
+        except (ValueError, RuntimeError) as error:
+            raise type(error)(f"{owner}: {error}") from None
     if not wanted:
-        return None
+        return None, place
     if len(wanted) > 1:
         raise TypeError(f"{owner}: expected one dtype, got {len(wanted)}: {wanted}")
     try:
@@ -435,18 +480,28 @@ def resolve_to(owner: str, args: tuple, dtype=None, device=None):
         found = None
     if found is None or found not in FLOAT_DTYPES:                      # (None == float64 in NumPy's eyes)
         got = found.name if found is not None else repr(wanted[0])
-        raise TypeError(f"{owner}: dtype must be float32 or float64 (or the device 'cpu'), got {got}")
-    return found
+        raise TypeError(f"{owner}: dtype must be float32 or float64 (or a device such as 'cpu'), got {got}")
+    return found, place
+
+
+def move(input, device) -> Tensor:
+    """``input`` on ``device`` (itself when already there); the gradient goes back to the input's device."""
+    x = as_tensor(input)
+    source = x.device
+    data = _backend.to_device(x.data, device)
+    if data is x.data:
+        return x
+    return Tensor.from_op(data, (x,), lambda g: (_backend.to_device(g, source),), "to")
 
 
 def cast(input, dtype) -> Tensor:
     """``input`` in ``dtype`` (float32 or float64); the gradient comes back in the input's dtype."""
     x = as_tensor(input)
-    dtype = resolve_to("Tensor.to", (dtype,))
+    dtype, _ = resolve_to("Tensor.to", (dtype,))
     if dtype is None or dtype == x.dtype:
         return x
     return Tensor.from_op(x.data.astype(dtype), (x,), lambda g: (g.astype(x.dtype),), "to")
 
 
 __all__ = ["add", "sub", "mul", "div", "exp", "log", "sqrt", "abs", "pow", "clamp", "clip", "maximum", "minimum",
-           "where", "matmul", "reduce_sum", "reduce_max", "match_dtypes", "cast", "resolve_to", "no_gpu_error"]
+           "where", "matmul", "reduce_sum", "reduce_max", "match_dtypes", "cast", "move", "resolve_to"]

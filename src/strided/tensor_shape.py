@@ -8,14 +8,26 @@ range raises an ``AxisError`` (both an ``IndexError``, as in PyTorch, and a ``Va
 
 from __future__ import annotations
 
+from itertools import accumulate, pairwise
 from typing import Sequence
 
 import numpy as np
 
+from . import backend as _backend
 from .checks import as_int, is_int
 from .errors import ShapeError, shape_str
 from .tensor import Tensor, as_tensor, unbroadcast
 from .tensor_ops import _dim, _grad, _tensors
+
+
+def _inverse(axes) -> tuple:
+    """The permutation that undoes ``axes`` (``np.argsort`` in plain Python ints)."""
+    return tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
+
+
+def _bounds(sizes) -> list:
+    """Where each of pieces of ``sizes`` ends, but the last: the split points of ``xp.split``."""
+    return list(accumulate(sizes))[:-1]
 
 
 def dims_of(dims) -> tuple:
@@ -31,8 +43,9 @@ def reshape(x: Tensor, shape) -> Tensor:
 
 def transpose(x: Tensor, axes) -> Tensor:
     """NumPy's transpose (``Tensor.transpose``): output axis ``i`` is input axis ``axes[i]``, unchecked."""
-    inverse = tuple(np.argsort(axes))
-    return Tensor.from_op(x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),), "transpose")
+    out = x.data.transpose(axes)                                        # raises on axes that are no permutation
+    inverse = _inverse([int(a) % x.ndim for a in axes]) if axes else ()  # negative axes count from the end
+    return Tensor.from_op(out, (x,), lambda g: (g.transpose(inverse),), "transpose")
 
 
 def getitem(x: Tensor, index) -> Tensor:
@@ -40,12 +53,13 @@ def getitem(x: Tensor, index) -> Tensor:
     if isinstance(index, Tensor):
         index = index.data.astype(np.int64)
     shape, dtype = x.shape, x.data.dtype
+    backend = _backend.backend_of(x.data)
 
     def backward(g):
-        full = np.zeros(shape, dtype=dtype)                             # (*S)
-        np.add.at(full, index, g)                                       # handles repeated fancy indices
+        full = backend.xp.zeros(shape, dtype=dtype)                     # (*S)
+        backend.add_at(full, index, g)                                  # handles repeated fancy indices
         return (full,)
-    return Tensor.from_op(np.asarray(x.data[index]), (x,), backward, "getitem")
+    return Tensor.from_op(backend.xp.asarray(x.data[index]), (x,), backward, "getitem")
 
 
 def permute(input, dims) -> Tensor:
@@ -68,7 +82,7 @@ def permute(input, dims) -> Tensor:
     axes = tuple(_dim(a, x.ndim, "permute") for a in dims)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} repeat an axis; expected a permutation of {tuple(range(x.ndim))}")
-    inverse = tuple(np.argsort(axes))
+    inverse = _inverse(axes)
     return Tensor.from_op(x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),), "permute")
 
 
@@ -86,7 +100,8 @@ def unsqueeze(input, dim: int) -> Tensor:
     x = as_tensor(input)
     d = _dim(dim, x.ndim, "unsqueeze", extra=1)
     shape = x.shape
-    return Tensor.from_op(np.expand_dims(x.data, d), (x,), lambda g: (g.reshape(shape),), "unsqueeze")
+    return Tensor.from_op(_backend.namespace(x.data).expand_dims(x.data, d), (x,), lambda g: (g.reshape(shape),),
+                          "unsqueeze")
 
 
 def squeeze(input, dim=None) -> Tensor:
@@ -108,7 +123,8 @@ def squeeze(input, dim=None) -> Tensor:
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
         axes = tuple(sorted({a for a in (_dim(d, x.ndim, "squeeze") for d in dims) if x.ndim and shape[a] == 1}))
-    return Tensor.from_op(np.squeeze(x.data, axes), (x,), lambda g: (g.reshape(shape),), "squeeze")
+    return Tensor.from_op(_backend.namespace(x.data).squeeze(x.data, axes), (x,), lambda g: (g.reshape(shape),),
+                          "squeeze")
 
 
 def expand(input, *sizes) -> Tensor:
@@ -139,14 +155,15 @@ def expand(input, *sizes) -> Tensor:
             raise ShapeError(f"expand: a {shape_str(x.shape)} tensor cannot grow to {shape_str(target)}: "
                              f"only axes of size 1 grow")
     shape = x.shape
-    return Tensor.from_op(np.broadcast_to(x.data, target), (x,), lambda g: (unbroadcast(g, shape),), "expand")
+    return Tensor.from_op(_backend.namespace(x.data).broadcast_to(x.data, target), (x,),
+                          lambda g: (unbroadcast(g, shape),), "expand")
 
 
 # ------------------------------------------------------------------------------------------ joining
 def _sequence(tensors, owner: str) -> list:
     if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, Sequence) or not tensors:
         raise TypeError(f"{owner}: expected a non-empty sequence of tensors, got {type(tensors).__name__}")
-    return _tensors(*tensors)
+    return _tensors(*tensors, owner=owner, names=[f"tensors[{i}]" for i in range(len(tensors))])
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -171,11 +188,12 @@ def cat(tensors, dim: int = 0) -> Tensor:
             expected = shape_str(first[:d] + ("*",) + first[d + 1:])
             raise ShapeError(f"cat: expected tensors of shape {expected} (equal on every axis but dim={dim}), "
                              f"got {', '.join(shape_str(u.shape) for u in ts)}")
-    out = np.concatenate([t.data for t in ts], axis=d)                  # (*, sum n_i, *)
-    bounds = np.cumsum([t.shape[d] for t in ts])[:-1]
+    xp = _backend.namespace(ts[0].data)
+    out = xp.concatenate([t.data for t in ts], axis=d)                  # (*, sum n_i, *)
+    bounds = _bounds([t.shape[d] for t in ts])
 
     def backward(g):
-        return tuple(_grad(piece, t) for piece, t in zip(np.split(g, bounds, axis=d), ts))   # views of g
+        return tuple(_grad(piece, t) for piece, t in zip(xp.split(g, bounds, axis=d), ts))   # views of g
     return Tensor.from_op(out, tuple(ts), backward, "cat")
 
 
@@ -197,10 +215,11 @@ def stack(tensors, dim: int = 0) -> Tensor:
     if len(shapes) != 1:
         raise ShapeError(f"stack: expected tensors of equal shape, got {', '.join(shape_str(t.shape) for t in ts)}")
     d = _dim(dim, ts[0].ndim, "stack", extra=1)
-    out = np.stack([t.data for t in ts], axis=d)                        # (*S[:d], k, *S[d:])
+    xp = _backend.namespace(ts[0].data)
+    out = xp.stack([t.data for t in ts], axis=d)                        # (*S[:d], k, *S[d:])
 
     def backward(g):
-        pieces = np.moveaxis(g, d, 0)                                   # (k, *S), a view
+        pieces = xp.moveaxis(g, d, 0)                                   # (k, *S), a view
         return tuple(_grad(piece, t) for piece, t in zip(pieces, ts))
     return Tensor.from_op(out, tuple(ts), backward, "stack")
 
@@ -208,9 +227,10 @@ def stack(tensors, dim: int = 0) -> Tensor:
 def _narrow(x: Tensor, d: int, start: int, stop: int) -> Tensor:
     """``x`` restricted to ``start:stop`` on axis ``d`` (a view); the gradient is zero elsewhere."""
     index = (slice(None),) * d + (slice(start, stop),)
+    xp = _backend.namespace(x.data)
 
     def backward(g):
-        gx = np.zeros(x.shape, dtype=g.dtype)                           # (*S)
+        gx = xp.zeros(x.shape, dtype=g.dtype)                           # (*S)
         gx[index] = g
         return (gx,)
     return Tensor.from_op(x.data[index], (x,), backward, "split")
@@ -249,8 +269,8 @@ def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
     else:
         raise TypeError(f"split: split_size_or_sections must be a positive int or a sequence of non-negative ints, "
                         f"got {split_size_or_sections!r}")
-    starts = np.cumsum([0] + sizes)
-    return tuple(_narrow(x, d, int(a), int(b)) for a, b in zip(starts[:-1], starts[1:]))
+    starts = list(accumulate([0] + sizes))
+    return tuple(_narrow(x, d, a, b) for a, b in pairwise(starts))
 
 
 def chunk(input, chunks: int, dim: int = 0) -> tuple:

@@ -32,8 +32,8 @@ import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from .backend import backend_of, namespace
 from .geometry import Window
 
 Pads = Sequence[tuple[int, int]]
@@ -49,12 +49,12 @@ def to_batch_last(x: np.ndarray) -> np.ndarray:
     if batch_last(x):
         return x
     moved = tuple(range(1, x.ndim)) + (0,)
-    return np.ascontiguousarray(x.transpose(moved)).transpose((x.ndim - 1,) + tuple(range(x.ndim - 1)))
+    return namespace(x).ascontiguousarray(x.transpose(moved)).transpose((x.ndim - 1,) + tuple(range(x.ndim - 1)))
 
 
 def empty_like_layout(like: np.ndarray, shape: Sequence[int], dtype=None) -> np.ndarray:
     """An uninitialised array of ``shape`` (same rank as ``like``) in ``like``'s memory order."""
-    return np.empty_like(like, dtype=dtype, shape=tuple(shape))
+    return namespace(like).empty_like(like, dtype=dtype, shape=tuple(shape))
 
 
 SMALL_PAD_BYTES = 1 << 16
@@ -72,11 +72,12 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     d = len(pads)
     shape = x.shape[:-d] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-d:], pads))
     interior = (Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[-d:], pads))
+    xp = namespace(x)
     if value == 0 and x.nbytes < SMALL_PAD_BYTES:                       # few calls beat few bytes here
-        out = np.zeros_like(x, shape=shape)                             # in x's memory order
+        out = xp.zeros_like(x, shape=shape)                             # in x's memory order
         out[interior] = x
         return out
-    out = np.empty_like(x, shape=shape)                                 # in x's memory order
+    out = xp.empty_like(x, shape=shape)                                 # in x's memory order
     # fill only the border strips, then copy the interior once
     for axis, (lo, hi) in enumerate(pads):
         ax = x.ndim - d + axis
@@ -96,47 +97,31 @@ def unpad(x: np.ndarray, pads: Pads) -> np.ndarray:
     return x[(Ellipsis,) + tuple(slice(lo, n - hi) for n, (lo, hi) in zip(x.shape[-d:], pads))]
 
 
-def window_view(xp: np.ndarray, window: Window) -> np.ndarray:
+def window_view(padded: np.ndarray, window: Window) -> np.ndarray:
     """A read-only strided view of all windows of the padded input, without copying.
 
-    Shape: ``(N, C, *Sp) -> (N, C, *K, *O)`` with ``view[n, c, *k, *o] == xp[n, c, *(o*s + k*d)]``.
+    Shape: ``(N, C, *Sp) -> (N, C, *K, *O)`` with ``view[n, c, *k, *o] == padded[n, c, *(o*s + k*d)]``.
+    The view is the backend's ``as_strided`` (on the CPU built straight on the dense buffer).
     """
     d = window.ndim
-    lead_strides = xp.strides[:-d]
-    axis_strides = xp.strides[-d:]
-    shape = xp.shape[:-d] + window.kernel + window.out_sizes
+    lead_strides = padded.strides[:-d]
+    axis_strides = padded.strides[-d:]
+    shape = padded.shape[:-d] + window.kernel + window.out_sizes
     strides = lead_strides + tuple(a * di for a, di in zip(axis_strides, window.dilation)) + tuple(
         a * si for a, si in zip(axis_strides, window.stride))
-    memory = _dense_memory(xp)
-    if memory is None:
-        return as_strided(xp, shape=shape, strides=strides, writeable=False)
-    # the same view built straight on xp's dense buffer: a fraction of as_strided's call cost
-    view = np.ndarray(shape, dtype=xp.dtype, buffer=memory, strides=strides)
-    view.flags.writeable = False
-    return view
+    return backend_of(padded).as_strided(padded, shape, strides)
 
 
-def _dense_memory(x: np.ndarray) -> np.ndarray | None:
-    """``x``'s memory as a C-contiguous array starting at ``x[0, ..., 0]`` (C order or batch-last), else None."""
-    if x.flags.c_contiguous:
-        return x
-    if x.ndim >= 2:
-        moved = x.transpose(tuple(range(1, x.ndim)) + (0,))
-        if moved.flags.c_contiguous:
-            return moved
-    return None
-
-
-def im2col(xp: np.ndarray, window: Window, groups: int = 1) -> np.ndarray:
+def im2col(padded: np.ndarray, window: Window, groups: int = 1) -> np.ndarray:
     """Copy every window into one column matrix per group: rows are kernel taps, columns are
     (output position, example) pairs, so a whole batch is one BLAS product per group.
 
     Shape: ``(N, C, *Sp) -> (G, C/G * prod(K), prod(O) * N)``; row ``(c, *k)``, column
-    ``(*o, n)`` holds ``xp[n, c, *(o*stride + k*dilation)]``. From a batch-last ``xp`` every
-    copied run is ``N`` contiguous values.
+    ``(*o, n)`` holds ``padded[n, c, *(o*stride + k*dilation)]``. From a batch-last ``padded``
+    every copied run is ``N`` contiguous values.
     """
-    n, c = xp.shape[:2]
-    cols = np.ascontiguousarray(window_columns(xp, window))            # (C, *K, *O, N), one copy
+    n, c = padded.shape[:2]
+    cols = namespace(padded).ascontiguousarray(window_columns(padded, window))   # (C, *K, *O, N), one copy
     return cols.reshape(groups, (c // groups) * math.prod(window.kernel), math.prod(window.out_sizes) * n)
 
 
@@ -200,13 +185,13 @@ def _flat_start(lead: tuple[int, ...], out_sizes: tuple[int, ...]) -> int:
     return flat * math.prod(out_sizes[len(lead):])
 
 
-def window_columns(xp: np.ndarray, window: Window) -> np.ndarray:
+def window_columns(padded: np.ndarray, window: Window) -> np.ndarray:
     """All windows of a padded input as a read-only view in the column order of ``im2col``.
 
     Shape: ``(N, C, *Sp) -> (C, *K, *O, N)``; copying it to a contiguous array and reshaping gives
     ``im2col``'s matrix, copying a ``ColumnBlock`` of it gives that block's columns.
     """
-    view = window_view(xp, window)                                      # (N, C, *K, *O)
+    view = window_view(padded, window)                                      # (N, C, *K, *O)
     return view.transpose(tuple(range(1, 2 + 2 * window.ndim)) + (0,))  # (C, *K, *O, N)
 
 
@@ -219,7 +204,7 @@ def gather_block(windows: np.ndarray, block: ColumnBlock, buffer: np.ndarray, gr
     d = len(block.positions)
     part = windows[(slice(None),) * (1 + d) + block.positions]          # (C, *K, *Ob, N)
     out = buffer[:part.size].reshape(part.shape)
-    np.copyto(out, part)
+    namespace(out).copyto(out, part)
     rows = part.shape[0] * math.prod(part.shape[1:1 + d])
     return out.reshape(groups, rows // groups, -1)
 
@@ -257,7 +242,8 @@ def col2im(cols: np.ndarray, lead: tuple[int, int], window: Window) -> np.ndarra
     cols = cols.reshape((c,) + window.kernel + window.out_sizes + (n,))  # (C, *K, *O, N)
     bl_shape = (c,) + window.padded_sizes + (n,)
     tiles = window.tiles
-    out = np.empty(bl_shape, dtype=cols.dtype) if tiles else np.zeros(bl_shape, dtype=cols.dtype)   # (C, *Sp, N)
+    xp = namespace(cols)
+    out = xp.empty(bl_shape, dtype=cols.dtype) if tiles else xp.zeros(bl_shape, dtype=cols.dtype)   # (C, *Sp, N)
     for k, index in window.taps:
         index = (slice(None),) + index[1:] + (slice(None),)             # (C, *O, N) slice of the buffer
         if tiles:
@@ -273,7 +259,7 @@ def to_channel_major(x: np.ndarray, groups: int = 1) -> np.ndarray:
     Shape: ``(N, C, *S) -> (G, C/G, prod(S) * N)``; free (a view) when ``x`` is batch-last.
     """
     n, c = x.shape[:2]
-    m = np.ascontiguousarray(x.transpose(tuple(range(1, x.ndim)) + (0,)))   # (C, *S, N)
+    m = namespace(x).ascontiguousarray(x.transpose(tuple(range(1, x.ndim)) + (0,)))   # (C, *S, N)
     return m.reshape(groups, c // groups, -1)
 
 
@@ -291,4 +277,4 @@ def grouped_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if a.shape[0] == 1:
         return (a[0] @ b[0])[None]
-    return np.matmul(a, b)
+    return namespace(a).matmul(a, b)

@@ -32,10 +32,12 @@ import math
 
 import numpy as np
 
+from .. import backend as _backend
 from ..checks import as_int
 from ..errors import ShapeError
 from ..nn.init import make_rng
 from ..random import default_generator
+from ..tensor import Tensor
 from .dataset import ArrayDataset
 
 STATE_KEYS = ("seed", "epoch", "batch")
@@ -266,6 +268,45 @@ class _LoaderIterator:
         return out
 
 
+def batch_to_device(batch, device):
+    """``batch`` with its arrays on ``device``: the loader's host-to-device transfer.
+
+    ``batch``: an array, a ``Tensor`` (its data is moved), or a tuple, list or dict of them
+    (``(x, y)`` as loaders yield it; inputs and targets of any dtype, integer labels included);
+    anything else (``None``, numbers, strings) is kept. An array already on ``device`` is
+    returned as it is, so on the CPU nothing is copied. ``fit``, ``evaluate`` and ``predict``
+    call it on every batch just before the forward pass.
+
+    Args:
+        batch: the batch as a loader yields it.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``Device``.
+
+    Shape: every array keeps its shape and dtype.
+
+    Example:
+        >>> x, y = np.zeros((4, 3), np.float32), np.arange(4)
+        >>> moved = batch_to_device((x, y), "cpu")
+        >>> moved[0] is x, moved[1] is y                              # already there: not copied
+        (True, True)
+    """
+    device = _backend.parse_device(device)
+    return _move(batch, device)
+
+
+def _move(value, device):
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_move(v, device) for v in value)
+    if isinstance(value, list):
+        return [_move(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: _move(v, device) for k, v in value.items()}
+    if isinstance(value, Tensor):                                       # moved as a new node (the gradient flows back)
+        return value.to(device)
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
+        return _backend.to_device(value, device)                        # a NumPy or device array
+    return value
+
+
 class ArrayLoader:
     """Iterate ``(x_batch, y_batch)`` over arrays that share their first axis.
 
@@ -315,4 +356,4 @@ class ArrayLoader:
             yield (xb if self.transform is None else self.transform(xb, self.rng)), self.y[index]
 
 
-__all__ = ["DataLoader", "ArrayLoader", "default_collate"]
+__all__ = ["DataLoader", "ArrayLoader", "default_collate", "batch_to_device"]

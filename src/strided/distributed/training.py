@@ -125,7 +125,8 @@ class FitSync:
         return value, batch
 
     def evaluate(self, model, loader, loss, metrics) -> dict:
-        from ..train.evaluation import _values, eval_mode
+        from ..data.loader import batch_to_device
+        from ..train.evaluation import _values, eval_mode, model_device
         from ..train.metrics import MetricSet
         results = MetricSet(metrics)
         dataset = getattr(loader, "dataset", None)
@@ -136,12 +137,14 @@ class FitSync:
                           transform=None)
         n, r, w = len(dataset), self.group.rank, self.group.world_size
         start, stop = n * r // w, n * (r + 1) // w
+        device = model_device(model)
         with eval_mode(model):
             for first in range(start, stop, part.batch_size):
                 index = np.arange(first, min(first + part.batch_size, stop))       # (B,)
                 x, y = _gather(part, index)
-                outputs = model(x)
-                value = float(loss(outputs, y).item()) if loss is not None else float("nan")
+                x_on, y_on = batch_to_device((x, y), device)                   # the loader's transfer
+                outputs = model(x_on)
+                value = float(loss(outputs, y_on).item()) if loss is not None else float("nan")
                 results.update(value, _values(outputs), y)
         reduce_metric_set(results, self.group)
         out = results.compute()

@@ -27,6 +27,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..backend import to_host
 from ..tensor import Tensor
 from .atomic import atomic_path
 
@@ -116,7 +117,7 @@ def _as_arrays(state) -> "OrderedDict[str, np.ndarray]":
     for name, value in state.items():
         if not isinstance(name, str):
             raise TypeError(f"save_safetensors: names must be str, got {name!r}")
-        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        array = to_host(value.data if isinstance(value, Tensor) else value)          # a device array: a host copy
         if array.dtype.kind not in "biuf":
             raise TypeError(f"save_safetensors: {name!r} has dtype {array.dtype}; expected numbers or booleans")
         arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")   # keeps 0-d arrays 0-d

@@ -34,6 +34,7 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
+from ..backend import CPU, backend_of
 from .atomic import atomic_path
 
 TREE_KEY = "__tree__"
@@ -57,7 +58,10 @@ class NoChecksumWarning(UserWarning):
 
 # ----------------------------------------------------------------------------------- writing
 def _encode(obj, arrays: dict, depth: int = 0):
-    """JSON-ready structure of ``obj``; arrays are moved into ``arrays`` and referenced by name."""
+    """JSON-ready structure of ``obj``; arrays are moved into ``arrays`` and referenced by name
+    (a device array, e.g. on a GPU, as a host copy)."""
+    if not isinstance(obj, np.ndarray) and backend_of(obj) is not CPU:
+        obj = backend_of(obj).to_host(obj)
     if isinstance(obj, np.ndarray) or isinstance(obj, np.generic) and not isinstance(obj, (np.bool_,)):
         arr = np.asarray(obj)
         if arr.dtype.kind not in "biuf" or arr.dtype.fields is not None:
@@ -65,8 +69,8 @@ def _encode(obj, arrays: dict, depth: int = 0):
         name = f"a{len(arrays)}"
         arrays[name] = arr
         return {"__array__": name}
-    if hasattr(obj, "data") and isinstance(getattr(obj, "data"), np.ndarray) and type(obj).__name__ in (
-            "Tensor", "Parameter"):
+    if type(obj).__name__ in ("Tensor", "Parameter") and hasattr(obj, "data") and (
+            isinstance(obj.data, np.ndarray) or backend_of(obj.data) is not CPU):
         return _encode(obj.data, arrays, depth)
     if obj is None or isinstance(obj, (bool, str)):
         return obj

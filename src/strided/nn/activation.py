@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_int, as_number
 from ..errors import ShapeError, expected_input, shape_str
 from ..tensor import Tensor, as_tensor
@@ -43,11 +44,12 @@ def relu(x, inplace: bool = False) -> Tensor:
     """
     check_inplace(inplace, "relu")
     x = as_tensor(x)
-    out = np.maximum(x.data, 0)
+    xp = namespace(x.data)
+    out = xp.maximum(x.data, 0)
 
     def backward(g):
-        gx = np.empty_like(out, dtype=g.dtype)                          # in the output's memory layout
-        return (np.multiply(g, out > 0, out=gx),)
+        gx = xp.empty_like(out, dtype=g.dtype)                          # in the output's memory layout
+        return (xp.multiply(g, out > 0, out=gx),)
     return Tensor.from_op(out, (x,), backward, "relu")
 
 
@@ -97,7 +99,7 @@ def _bounds(min_val, max_val, owner: str, strict: bool) -> tuple[float, float]:
 
 def _clip(x: Tensor, low: float, high: float, op: str) -> Tensor:
     """``hardtanh``'s op: the gradient passes strictly inside ``(low, high)`` only."""
-    out = np.clip(x.data, low, high)                                    # (*) in x's memory layout
+    out = namespace(x.data).clip(x.data, low, high)                     # (*) in x's memory layout
     return Tensor.from_op(out, (x,), lambda g: (g * ((x.data > low) & (x.data < high)),), op)
 
 
@@ -118,9 +120,10 @@ def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor
     negative_slope = as_number(negative_slope, "negative_slope", "leaky_relu")
     check_inplace(inplace, "leaky_relu")
     x = as_tensor(x)
+    xp = namespace(x.data)
     positive = x.data > 0
-    out = np.where(positive, x.data, x.data * negative_slope)
-    return Tensor.from_op(out, (x,), lambda g: (np.where(positive, g, g * negative_slope),), "leaky_relu")
+    out = xp.where(positive, x.data, x.data * negative_slope)
+    return Tensor.from_op(out, (x,), lambda g: (xp.where(positive, g, g * negative_slope),), "leaky_relu")
 
 
 def prelu(x, weight, owner: str = "prelu") -> Tensor:
@@ -151,14 +154,15 @@ def prelu(x, weight, owner: str = "prelu") -> Tensor:
     else:
         w = weight.data.reshape((-1,) + (1,) * (x.ndim - 2))            # (C, 1, ..., 1) against (N, C, *S)
         reduce_axes = (0,) + tuple(range(2, x.ndim))
+    xp = namespace(x.data)
     positive = x.data > 0                                               # (N, C, *S)
-    out = np.where(positive, x.data, w * x.data)                        # (N, C, *S)
+    out = xp.where(positive, x.data, w * x.data)                        # (N, C, *S)
 
     def backward(g):
-        gx = np.where(positive, g, g * w) if x.requires_grad else None  # (N, C, *S)
+        gx = xp.where(positive, g, g * w) if x.requires_grad else None  # (N, C, *S)
         gw = None
         if weight.requires_grad:                                        # d out / d w = x where x <= 0
-            gw = (g * np.minimum(x.data, 0)).sum(axis=reduce_axes)      # (C,) or ()
+            gw = (g * xp.minimum(x.data, 0)).sum(axis=reduce_axes)      # (C,) or ()
             gw = gw.reshape(weight.shape)
         return gx, gw
     return Tensor.from_op(out, (x, weight), backward, "prelu")
@@ -187,7 +191,7 @@ def hardsigmoid(x, inplace: bool = False) -> Tensor:
     """
     check_inplace(inplace, "hardsigmoid")
     x = as_tensor(x)
-    out = np.clip(x.data + 3, 0, 6) / 6
+    out = namespace(x.data).clip(x.data + 3, 0, 6) / 6
     return Tensor.from_op(out, (x,), lambda g: (g * ((x.data > -3) & (x.data < 3)) / 6,), "hardsigmoid")
 
 
@@ -205,11 +209,12 @@ def hardswish(x, inplace: bool = False) -> Tensor:
     """
     check_inplace(inplace, "hardswish")
     x = as_tensor(x)
-    out = x.data * np.clip(x.data + 3, 0, 6) / 6
+    xp = namespace(x.data)
+    out = x.data * xp.clip(x.data + 3, 0, 6) / 6
 
     def backward(g):
-        middle_or_top = np.where(x.data < 3, x.data / 3 + 0.5, 1.0)     # (*) slope on (-3, 3) and from 3 on
-        return (g * np.where(x.data <= -3, 0.0, middle_or_top),)        # (*) 0 up to -3, -3 included
+        middle_or_top = xp.where(x.data < 3, x.data / 3 + 0.5, 1.0)     # (*) slope on (-3, 3) and from 3 on
+        return (g * xp.where(x.data <= -3, 0.0, middle_or_top),)        # (*) 0 up to -3, -3 included
     return Tensor.from_op(out, (x,), backward, "hardswish")
 
 
@@ -230,8 +235,9 @@ def sigmoid(x) -> Tensor:
 
 def stable_sigmoid(a: np.ndarray) -> np.ndarray:
     """The logistic function of an array, from ``exp(-|a|)`` so that nothing overflows."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+    xp = namespace(a)
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def tanh(x) -> Tensor:
@@ -245,7 +251,7 @@ def tanh(x) -> Tensor:
         [0.0]
     """
     x = as_tensor(x)
-    out = np.tanh(x.data)
+    out = namespace(x.data).tanh(x.data)
     return Tensor.from_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
 
 
@@ -261,7 +267,7 @@ def softmax(x, dim: int = -1) -> Tensor:
         [[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]
     """
     x = as_tensor(x)
-    e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
+    e = namespace(x.data).exp(x.data - x.data.max(axis=dim, keepdims=True))
     out = e / e.sum(axis=dim, keepdims=True)
     return Tensor.from_op(out, (x,), lambda g: (out * (g - (g * out).sum(axis=dim, keepdims=True)),), "softmax")
 
@@ -278,9 +284,10 @@ def log_softmax(x, dim: int = -1) -> Tensor:
         [[-0.6931, -0.6931]]
     """
     x = as_tensor(x)
+    xp = namespace(x.data)
     shifted = x.data - x.data.max(axis=dim, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
-    return Tensor.from_op(out, (x,), lambda g: (g - np.exp(out) * g.sum(axis=dim, keepdims=True),), "log_softmax")
+    out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+    return Tensor.from_op(out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=dim, keepdims=True),), "log_softmax")
 
 
 EXAMPLE_SHAPE = (2, 3, 4)

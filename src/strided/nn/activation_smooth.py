@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use np)
 
+from ..backend import namespace
 from ..checks import as_number
 from ..special import erfc
 from ..tensor import Tensor, as_tensor
@@ -48,8 +49,9 @@ def gelu(x, approximate: str = "none") -> Tensor:
     approximate = check_approximate(approximate, "gelu")
     x = as_tensor(x)
     a = x.data
+    xp = namespace(a)
     if approximate == "tanh":
-        t = np.tanh(SQRT_2_OVER_PI * (a + GELU_TANH_CUBIC * (a * a * a)))    # (*)
+        t = xp.tanh(SQRT_2_OVER_PI * (a + GELU_TANH_CUBIC * (a * a * a)))    # (*)
         out = 0.5 * a * (1 + t)
 
         def backward(g):
@@ -59,7 +61,7 @@ def gelu(x, approximate: str = "none") -> Tensor:
 
     cdf = 0.5 * erfc(-SQRT_HALF * a)                                    # (*) Phi(x)
     out = a * cdf
-    return Tensor.from_op(out, (x,), lambda g: (g * (cdf + a * (INV_SQRT_2PI * np.exp(-0.5 * (a * a)))),), "gelu")
+    return Tensor.from_op(out, (x,), lambda g: (g * (cdf + a * (INV_SQRT_2PI * xp.exp(-0.5 * (a * a)))),), "gelu")
 
 
 def check_approximate(approximate, owner: str) -> str:
@@ -100,7 +102,8 @@ def mish(x, inplace: bool = False) -> Tensor:
     check_inplace(inplace, "mish")
     x = as_tensor(x)
     a = x.data
-    t = np.tanh(np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a))))       # (*) tanh(softplus(x))
+    xp = namespace(a)
+    t = xp.tanh(xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a))))       # (*) tanh(softplus(x))
     out = a * t
     return Tensor.from_op(out, (x,), lambda g: (g * (t + a * stable_sigmoid(a) * (1 - t * t)),), "mish")
 
@@ -120,11 +123,12 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """
     beta, threshold = check_softplus(beta, threshold, "softplus")
     x = as_tensor(x)
+    xp = namespace(x.data)
     z = beta * x.data                                                   # (*)
     linear = z > threshold
-    smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta   # (*) no overflow for any z
-    out = np.where(linear, x.data, smooth)
-    return Tensor.from_op(out, (x,), lambda g: (np.where(linear, g, g * stable_sigmoid(z)),), "softplus")
+    smooth = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta   # (*) no overflow for any z
+    out = xp.where(linear, x.data, smooth)
+    return Tensor.from_op(out, (x,), lambda g: (xp.where(linear, g, g * stable_sigmoid(z)),), "softplus")
 
 
 def check_softplus(beta, threshold, owner: str) -> tuple[float, float]:
@@ -198,12 +202,13 @@ def check_celu_alpha(alpha, owner: str) -> float:
 
 def _elu(x: Tensor, alpha: float, scale: float, input_scale: float, op: str) -> Tensor:
     """``scale * x`` where ``x > 0``, ``scale * alpha * (exp(input_scale * x) - 1)`` where ``x <= 0``."""
+    xp = namespace(x.data)
     positive = x.data > 0
-    negative_in = np.minimum(x.data, 0) * input_scale                   # (*) the exponent, never overflowing
-    out = np.where(positive, scale * x.data, (scale * alpha) * np.expm1(negative_in))
+    negative_in = xp.minimum(x.data, 0) * input_scale                   # (*) the exponent, never overflowing
+    out = xp.where(positive, scale * x.data, (scale * alpha) * xp.expm1(negative_in))
 
     def backward(g):
-        return (np.where(positive, g * scale, g * (scale * alpha * input_scale) * np.exp(negative_in)),)
+        return (xp.where(positive, g * scale, g * (scale * alpha * input_scale) * xp.exp(negative_in)),)
     return Tensor.from_op(out, (x,), backward, op)
 
 

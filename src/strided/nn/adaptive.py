@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import is_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField, adaptive_bins, adaptive_window
@@ -72,20 +73,20 @@ def check_output_size(output_size, ndim: int, owner: str) -> tuple:
     return tuple(None if v is None else int(v) for v in values)
 
 
-def _average_bins(x: np.ndarray, axis: int, starts, ends) -> np.ndarray:
-    """Mean of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)``."""
+def _average_bins(xp, x: np.ndarray, axis: int, starts, ends) -> np.ndarray:
+    """Mean of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)`` (``xp``: ``x``'s namespace)."""
     lead = (slice(None),) * axis
     parts = [x[lead + (slice(s, e),)].mean(axis=axis, keepdims=True)   # (..., 1, ...) per bin
              for s, e in zip(starts, ends)]
-    return np.concatenate(parts, axis=axis)                             # (..., O, ...)
+    return xp.concatenate(parts, axis=axis)                             # (..., O, ...)
 
 
-def _spread_bins(g: np.ndarray, axis: int, size: int, starts, ends) -> np.ndarray:
+def _spread_bins(xp, g: np.ndarray, axis: int, size: int, starts, ends) -> np.ndarray:
     """Adjoint of ``_average_bins``: ``(..., O, ...) -> (..., S, ...)``, each bin's gradient shared
     equally over its pixels; pixels in two bins receive from both."""
     lead = (slice(None),) * axis
     shape = g.shape[:axis] + (size,) + g.shape[axis + 1:]
-    out = np.zeros(shape, dtype=g.dtype)                                # (..., S, ...)
+    out = xp.zeros(shape, dtype=g.dtype)                                # (..., S, ...)
     for i, (s, e) in enumerate(zip(starts, ends)):
         out[lead + (slice(s, e),)] += g[lead + (slice(i, i + 1),)] / (e - s)   # (..., 1, ...) broadcast
     return out
@@ -113,34 +114,36 @@ def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Te
     check_output_bytes(owner, x, out_sizes)
     if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
         return drop_batch_axis(adaptive_avg_pool(x.unsqueeze(0), ndim, output_size, owner))
+    xp = namespace(x.data)
     in_sizes = x.shape[2:]
     axes = [(2 + a, s, adaptive_bins(s, o)) for a, (s, o) in enumerate(zip(in_sizes, out_sizes)) if s != o]
     out = x.data                                                        # (N, C, *S)
     for axis, _, (starts, ends) in axes:
-        out = _average_bins(out, axis, starts, ends)                    # axis: S_a -> O_a
+        out = _average_bins(xp, out, axis, starts, ends)                # axis: S_a -> O_a
     if not axes:
         out = out.copy()                                                # (N, C, *O), O == S
 
     def backward(g):
         for axis, size, (starts, ends) in reversed(axes):
-            g = _spread_bins(g, axis, size, starts, ends)               # axis: O_a -> S_a
+            g = _spread_bins(xp, g, axis, size, starts, ends)           # axis: O_a -> S_a
         return (g,)                                                     # (N, C, *S)
     return Tensor.from_op(out, (x,), backward, f"adaptive_avg_pool{ndim}d")
 
 
-def _max_bins(x: np.ndarray, coords: list, axis: int, starts, ends):
+def _max_bins(xp, x: np.ndarray, coords: list, axis: int, starts, ends):
     """First maximum of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)``, with the input
-    coordinates on the axes already reduced (``coords``, gathered at the winners) and on this one."""
+    coordinates on the axes already reduced (``coords``, gathered at the winners) and on this one
+    (``xp``: ``x``'s namespace)."""
     lead = (slice(None),) * axis
     values, found = [], [[] for _ in range(len(coords) + 1)]
     for s, e in zip(starts, ends):
         part = x[lead + (slice(s, e),)]                                 # (..., e - s, ...)
-        at = np.expand_dims(last_nan_or_first_max(part, axis), axis)    # (..., 1, ...): first maximum
-        values.append(np.take_along_axis(part, at, axis))
+        at = xp.expand_dims(last_nan_or_first_max(part, axis, xp), axis)   # (..., 1, ...): first maximum
+        values.append(xp.take_along_axis(part, at, axis))
         for c, kept in zip(coords, found):
-            kept.append(np.take_along_axis(c[lead + (slice(s, e),)], at, axis))
+            kept.append(xp.take_along_axis(c[lead + (slice(s, e),)], at, axis))
         found[-1].append(at + s)
-    return np.concatenate(values, axis=axis), [np.concatenate(k, axis=axis) for k in found]
+    return xp.concatenate(values, axis=axis), [xp.concatenate(k, axis=axis) for k in found]
 
 
 def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *, owner: str | None = None):
@@ -167,19 +170,20 @@ def adaptive_max_pool(x, ndim: int, output_size, return_indices: bool = False, *
     check_output_bytes(owner, x, out_sizes)
     if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
         return drop_batch_axis(adaptive_max_pool(x.unsqueeze(0), ndim, output_size, return_indices, owner=owner))
+    xp = namespace(x.data)
     in_sizes = x.shape[2:]
     out, coords = x.data, []                                            # coords: input index per reduced axis
     for a in reversed(range(ndim)):                                     # last axis first: row-major first maximum
-        out, coords = _max_bins(out, coords, 2 + a, *adaptive_bins(in_sizes[a], out_sizes[a]))
-    flat = np.zeros(out.shape, dtype=np.int64)                          # (N, C, *O)
+        out, coords = _max_bins(xp, out, coords, 2 + a, *adaptive_bins(in_sizes[a], out_sizes[a]))
+    flat = xp.zeros(out.shape, dtype=np.int64)                          # (N, C, *O)
     for a, c in zip(reversed(range(ndim)), coords):
-        flat += c * int(np.prod(in_sizes[a + 1:]))
+        flat += c * math.prod(in_sizes[a + 1:])
     n, c = x.shape[:2]
-    plane = int(np.prod(in_sizes))
+    plane = math.prod(in_sizes)
 
     def backward(g):
-        rows = np.arange(n * c).reshape(n, c, *(1,) * ndim) * plane     # (N, C, 1, ...): each plane's offset
-        summed = np.bincount((rows + flat).ravel(), weights=np.ravel(g), minlength=n * c * plane)
+        rows = xp.arange(n * c).reshape(n, c, *(1,) * ndim) * plane     # (N, C, 1, ...): each plane's offset
+        summed = xp.bincount((rows + flat).ravel(), weights=g.ravel(), minlength=n * c * plane)
         return (summed.reshape(x.shape).astype(g.dtype, copy=False),)   # (N, C, *S)
     result = Tensor.from_op(out, (x,), backward, f"adaptive_max_pool{ndim}d")
     return (result, flat) if return_indices else result

@@ -8,8 +8,8 @@ copy and the product meet in the cache. Three products, each the building block 
 convolution's forward or backward (``conv``) and of a transposed convolution's
 (``conv_transpose``, where their roles swap):
 
-* ``blocked_product``: ``W @ im2col(xp)``;
-* ``blocked_weight_grad``: ``gY @ im2col(xp)^T``, unfolding the windows again;
+* ``blocked_product``: ``W @ im2col(padded)``;
+* ``blocked_weight_grad``: ``gY @ im2col(padded)^T``, unfolding the windows again;
 * ``blocked_fold``: ``W^T @ gY``, folded back onto the padded grid (``col2im`` by blocks).
 
 The memory-bound copies stay on one thread while BLAS runs each product on all of its threads:
@@ -19,38 +19,39 @@ splitting the blocks between threads of our own (one BLAS thread each) was measu
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from ..geometry import Window
 from ..windows import gather_block, scatter_block
 
 
 def blocked_product(w, windows, blocks, groups):
-    """The product ``W @ im2col(xp)``, block by block of columns.
+    """The product ``W @ im2col(padded)``, block by block of columns.
 
     Shape: ``w`` ``(G, Cout/G, Cin/G*K)``, ``windows`` ``(Cin, *K, *O, N)`` -> ``(G, Cout/G, P*N)``.
     """
+    xp = namespace(windows)
     rows = w.shape[-1] * groups
     if len(blocks) == 1:                                                # all columns fit: one copy, one product
-        return np.matmul(w, np.ascontiguousarray(windows).reshape(groups, rows // groups, -1))
-    out_m = np.empty(w.shape[:2] + (blocks[-1].columns.stop,), dtype=np.result_type(w, windows))   # (G, Cout/G, P*N)
-    buffer = np.empty(rows * widest(blocks), dtype=windows.dtype)
+        return xp.matmul(w, xp.ascontiguousarray(windows).reshape(groups, rows // groups, -1))
+    out_m = xp.empty(w.shape[:2] + (blocks[-1].columns.stop,), dtype=xp.result_type(w, windows))   # (G, Cout/G, P*N)
+    buffer = xp.empty(rows * widest(blocks), dtype=windows.dtype)
     for block in blocks:
         cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
-        np.matmul(w, cols, out=out_m[..., block.columns])               # (G, Cout/G, m)
+        xp.matmul(w, cols, out=out_m[..., block.columns])               # (G, Cout/G, m)
     return out_m
 
 
 def blocked_weight_grad(gm, windows, blocks, groups, rows_per_group):
-    """``gW = gY @ im2col(xp)^T``, unfolding the kept windows again block by block.
+    """``gW = gY @ im2col(padded)^T``, unfolding the kept windows again block by block.
 
     Shape: ``gm`` ``(G, Cout/G, P*N)``, ``windows`` ``(Cin, *K, *O, N)`` -> ``(G, Cout/G, Cin/G*K)``.
     """
-    buffer = np.empty(rows_per_group * groups * widest(blocks), dtype=windows.dtype)
-    gw = np.zeros(gm.shape[:2] + (rows_per_group,), dtype=np.result_type(gm, windows))   # (G, Cout/G, Cin/G*K)
+    xp = namespace(windows)
+    buffer = xp.empty(rows_per_group * groups * widest(blocks), dtype=windows.dtype)
+    gw = xp.zeros(gm.shape[:2] + (rows_per_group,), dtype=xp.result_type(gm, windows))   # (G, Cout/G, Cin/G*K)
     for block in blocks:
         cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
-        gw += np.matmul(gm[..., block.columns], cols.swapaxes(-1, -2))
+        gw += xp.matmul(gm[..., block.columns], cols.swapaxes(-1, -2))
     return gw
 
 
@@ -61,16 +62,17 @@ def blocked_fold(w, gm, blocks, lead, window: Window, groups):
     grid ``(Cin, *Sp, N)`` (the batch-last buffer of ``(N, Cin, *window.padded_sizes)``).
     """
     n, c = lead
-    dtype = np.result_type(w, gm)
+    xp = namespace(gm)
+    dtype = xp.result_type(w, gm)
     grid_shape = (c,) + window.padded_sizes + (n,)
     tiles = window.tiles
-    grid = np.empty(grid_shape, dtype=dtype) if tiles else np.zeros(grid_shape, dtype=dtype)   # (Cin, *Sp, N)
+    grid = xp.empty(grid_shape, dtype=dtype) if tiles else xp.zeros(grid_shape, dtype=dtype)   # (Cin, *Sp, N)
     wt = w.swapaxes(-1, -2)                                             # (G, Cin/G*K, Cout/G)
     rows = wt.shape[0] * wt.shape[1]
-    buffer = np.empty(rows * widest(blocks), dtype=dtype)
+    buffer = xp.empty(rows * widest(blocks), dtype=dtype)
     for block in blocks:
         m = block.columns.stop - block.columns.start
-        gcols = np.matmul(wt, gm[..., block.columns], out=buffer[:rows * m].reshape(groups, rows // groups, m))
+        gcols = xp.matmul(wt, gm[..., block.columns], out=buffer[:rows * m].reshape(groups, rows // groups, m))
         scatter_block(grid, gcols, block, window, accumulate=not tiles)  # (G, Cin/G*K, m)
     return grid
 

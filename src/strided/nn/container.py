@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..backend import CPU, backend_of
 from ..checks import is_int
 from ..tensor import Tensor
 from .block import Block
@@ -307,7 +308,7 @@ class ParameterList(_NoForward, Module):
         return self
 
     def extend(self, values) -> "ParameterList":
-        if isinstance(values, (Tensor, np.ndarray)):
+        if isinstance(values, (Tensor, np.ndarray)) or backend_of(values) is not CPU:
             raise TypeError(f"{type(self).__name__}.extend: expected an iterable of parameters, "
                             f"got a {type(values).__name__}")
         for value in list(values):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use np)
 
 from ..checks import as_int
 from ..errors import expected_input
@@ -233,7 +233,7 @@ class _ConvTransposeNd(Module):
         self.padding = padding
         rng = make_rng(rng)
         # torch's fan_in for this weight layout: weight.shape[1] * prod(K) = (C_out / groups) * prod(K)
-        fan_in = self.out_channels // self.groups * int(np.prod(self.kernel_size))
+        fan_in = self.out_channels // self.groups * math.prod(self.kernel_size)
         self.weight, self.bias = weight_and_bias((self.in_channels, self.out_channels // self.groups)
                                                  + self.kernel_size, (self.out_channels,), fan_in, bias, rng)
 
@@ -251,9 +251,9 @@ class _ConvTransposeNd(Module):
 
     def cost(self, in_shape):
         self.window(in_shape)
-        per_input = self.out_channels // self.groups * int(np.prod(self.kernel_size))
+        per_input = self.out_channels // self.groups * math.prod(self.kernel_size)
         params = self.weight.size + (self.bias.size if self.bias is not None else 0)
-        return Cost(params, int(np.prod(in_shape[-self.ndim:])) * self.in_channels * per_input)
+        return Cost(params, int(math.prod(in_shape[-self.ndim:])) * self.in_channels * per_input)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         return self.window(in_shape).receptive_field(rf)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_number
 from ..errors import expected_input
 from ..tensor import Tensor, as_tensor
@@ -58,10 +59,11 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     x = as_tensor(x)
     if not training or p == 0:
         return x
+    xp = namespace(x.data)
     if p == 1:
-        keep = np.zeros(x.shape, dtype=x.dtype)
-    else:
-        keep = (make_rng(rng).random(x.shape, dtype=np.float32) >= p).astype(x.dtype) / (1 - p)
+        keep = xp.zeros(x.shape, dtype=x.dtype)
+    else:                                                               # drawn on the host, the same on every device
+        keep = xp.asarray((make_rng(rng).random(x.shape, dtype=np.float32) >= p).astype(x.dtype) / (1 - p))
     return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), "dropout")
 
 
@@ -92,10 +94,11 @@ def feature_dropout(x, p: float, training: bool, rng, ndim: int, owner: str) -> 
     if not training or p == 0:
         return x
     lead = x.shape[:x.ndim - ndim]                                      # (N, C) or (C,)
+    xp = namespace(x.data)
     if p == 1:
-        keep = np.zeros(lead, dtype=x.dtype)
-    else:
-        keep = (make_rng(rng).random(lead, dtype=np.float32) >= p).astype(x.dtype) / (1 - p)
+        keep = xp.zeros(lead, dtype=x.dtype)
+    else:                                                               # drawn on the host, the same on every device
+        keep = xp.asarray((make_rng(rng).random(lead, dtype=np.float32) >= p).astype(x.dtype) / (1 - p))
     keep = keep.reshape(lead + (1,) * ndim)                             # (N, C, 1, ..., 1)
     return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), f"dropout{ndim}d")
 
@@ -174,13 +177,14 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, rng=None) -> Tensor
     x = as_tensor(x)
     if not training or p == 0:
         return x
+    xp = namespace(x.data)
     if p == 1:
-        return Tensor.from_op(np.zeros_like(x.data), (x,), lambda g: (np.zeros_like(g),), "alpha_dropout")
+        return Tensor.from_op(xp.zeros_like(x.data), (x,), lambda g: (xp.zeros_like(g),), "alpha_dropout")
     alpha = SELU_SATURATION
     a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    keep = make_rng(rng).random(x.shape, dtype=np.float32) >= p         # (*), True where kept
-    scale = (keep * a).astype(x.dtype)                                  # (*), a or 0
-    shift = np.where(keep, a * alpha * p, a * alpha * (p - 1)).astype(x.dtype)   # (*)
+    keep = make_rng(rng).random(x.shape, dtype=np.float32) >= p         # (*), True where kept, drawn on the host
+    scale = xp.asarray((keep * a).astype(x.dtype))                      # (*), a or 0
+    shift = xp.asarray(np.where(keep, a * alpha * p, a * alpha * (p - 1)).astype(x.dtype))   # (*), host mask
     return Tensor.from_op(x.data * scale + shift, (x,), lambda g: (g * scale,), "alpha_dropout")
 
 
@@ -359,6 +363,7 @@ def stochastic_depth(x, p: float, mode: str = "row", training: bool = True, rng=
     keep = (make_rng(rng).random(mask_shape) < survival).astype(x.dtype)     # (N, 1, ..., 1): 1 kept, 0 dropped
     if survival > 0:
         keep /= x.dtype.type(survival)
+    keep = namespace(x.data).asarray(keep)                              # drawn on the host, moved to x's device
     return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), "stochastic_depth")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend as _backend
 from ..checks import as_int, is_int
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField
@@ -19,7 +20,8 @@ from .registry import register_layer
 
 
 def as_indices(indices, num_embeddings: int, owner: str) -> np.ndarray:
-    """``indices`` as an integer array with every value in ``[0, num_embeddings)``.
+    """``indices`` as an integer array with every value in ``[0, num_embeddings)``, on the device
+    it came on (lists and NumPy arrays on the host).
 
     A float array or a ``Tensor`` (always floating) raises a ``TypeError``, a value out of range an
     ``IndexError``; both name ``owner``.
@@ -27,7 +29,7 @@ def as_indices(indices, num_embeddings: int, owner: str) -> np.ndarray:
     if isinstance(indices, Tensor):
         raise TypeError(f"{owner}: expected an integer index array, got a {indices.dtype} Tensor "
                         f"(pass the indices as a NumPy integer array)")
-    array = np.asarray(indices)
+    array = _backend.namespace(indices).asarray(indices)
     if not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{owner}: expected an integer index array, got dtype {array.dtype}")
     if array.size and (array.min() < 0 or array.max() >= num_embeddings):
@@ -74,15 +76,22 @@ def embedding(input, weight, padding_idx=None, *, scale_grad_by_freq: bool = Fal
     num, dim = w.shape
     idx = as_indices(input, num, owner)
     padding_idx = as_padding_idx(padding_idx, num, owner)
+    backend = _backend.backend_of(w.data)
+    if type(idx) is not type(w.data):
+        if _backend.backend_of(idx) is _backend.CPU:                    # host indices join the table's device
+            idx = backend.from_host(idx, backend.device_of(w.data))
+        else:
+            _backend.common_backend(owner, (idx, w.data), ("input", "weight"))
+    xp = backend.xp
     out = w.data[idx]                                                   # (*I, D)
 
     def backward(g):
         flat = idx.reshape(-1)                                          # (M,)
         gm = g.reshape(-1, dim)                                         # (M, D)
         if scale_grad_by_freq:
-            gm = gm / np.bincount(flat, minlength=num)[flat, None]      # (M, D), each divided by its count
-        gw = np.zeros((num, dim), dtype=g.dtype)                        # (num, D)
-        np.add.at(gw, flat, gm)                                         # repeated indices add up
+            gm = gm / xp.bincount(flat, minlength=num)[flat, None]      # (M, D), each divided by its count
+        gw = xp.zeros((num, dim), dtype=g.dtype)                        # (num, D)
+        backend.add_at(gw, flat, gm)                                    # repeated indices add up
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)
@@ -133,7 +142,7 @@ class Embedding(Module):
                         scale_grad_by_freq: bool = False) -> "Embedding":
         """An ``Embedding`` holding a copy of ``embeddings`` ``(num, dim)`` (float32, or float64 if
         given so), trained only when ``freeze`` is false; the padding row is kept as given."""
-        embeddings = np.asarray(getattr(embeddings, "data", embeddings))
+        embeddings = _backend.to_host(getattr(embeddings, "data", embeddings))   # built on the host, like any layer
         if embeddings.ndim != 2:
             raise ShapeError(f"Embedding.from_pretrained: expected embeddings (num_embeddings, embedding_dim), "
                              f"got {shape_str(embeddings.shape)}")

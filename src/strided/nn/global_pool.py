@@ -11,12 +11,14 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..errors import expected_input
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from .helpers import expected_batched_input
 from .module import Module
 from .registry import register_layer
+from .unpool import put_along_last
 
 
 def _check_spatial(x: Tensor, owner: str) -> None:
@@ -26,19 +28,22 @@ def _check_spatial(x: Tensor, owner: str) -> None:
         raise expected_input(owner, "(N, C, *spatial) with no empty spatial axis", x.shape)
 
 
-def last_nan_or_first_max(a: np.ndarray, axis: int) -> np.ndarray:
+def last_nan_or_first_max(a: np.ndarray, axis: int, xp=None) -> np.ndarray:
     """Index along ``axis`` of the first maximum, or of the last NaN where there is one (PyTorch's
     CPU rule for max pooling: a NaN replaces the running maximum, nothing replaces a NaN but a NaN).
 
+    ``xp``: ``a``'s namespace, when the caller has it at hand (default: looked up).
+
     Shape: ``a`` with ``axis`` removed, int64.
     """
+    xp = namespace(a) if xp is None else xp
     first = a.argmax(axis=axis)                                         # NumPy: the first NaN, else the first max
-    best = np.take_along_axis(a, np.expand_dims(first, axis), axis)
-    if not np.isnan(best).any():
+    best = xp.take_along_axis(a, xp.expand_dims(first, axis), axis)
+    if not xp.isnan(best).any():
         return first
     size = a.shape[axis]
-    last_nan = size - 1 - np.flip(np.isnan(a), axis=axis).argmax(axis=axis)
-    return np.where(np.isnan(np.squeeze(best, axis)), last_nan, first)
+    last_nan = size - 1 - xp.flip(xp.isnan(a), axis=axis).argmax(axis=axis)
+    return xp.where(xp.isnan(xp.squeeze(best, axis)), last_nan, first)
 
 
 def global_avg_pool(x, keepdims: bool = False) -> Tensor:
@@ -73,15 +78,16 @@ def global_max_pool(x, keepdims: bool = False) -> Tensor:
     """
     x = as_tensor(x)
     _check_spatial(x, "global_max_pool")
+    xp = namespace(x.data)
     n, c = x.shape[:2]
     flat = x.data.reshape(n, c, math.prod(x.shape[2:]))                 # (N, C, P)
-    where = last_nan_or_first_max(flat, axis=2)                         # (N, C)
-    out = np.take_along_axis(flat, where[..., None], axis=2)[..., 0]    # (N, C)
+    where = last_nan_or_first_max(flat, 2, xp)                          # (N, C)
+    out = xp.take_along_axis(flat, where[..., None], axis=2)[..., 0]    # (N, C)
     out_shape = (n, c) + (1,) * (x.ndim - 2) if keepdims else (n, c)
 
     def backward(g):
-        gflat = np.zeros(flat.shape, dtype=g.dtype)                     # (N, C, P)
-        np.put_along_axis(gflat, where[..., None], g.reshape(n, c, 1), axis=2)
+        gflat = xp.zeros(flat.shape, dtype=g.dtype)                     # (N, C, P)
+        put_along_last(gflat, where[..., None], g.reshape(n, c, 1))
         return (gflat.reshape(x.shape),)
     return Tensor.from_op(out.reshape(out_shape), (x,), backward, "global_max_pool")
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..checks import as_int
 from ..errors import ShapeError, expected_input, shape_str
+from ..tensor import Tensor
 
 SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -71,9 +72,15 @@ def drop_batch_axis(result, added: bool = True):
         return result
     if isinstance(result, tuple):
         return tuple(drop_batch_axis(r) for r in result)
-    if isinstance(result, np.ndarray):
+    if not isinstance(result, Tensor):                                  # an index array (NumPy or CuPy)
         return result[0]
     return result.reshape(result.shape[1:])
+
+
+def _shape_of(value) -> tuple:
+    """The shape of an array of any backend, or of nested lists and numbers (``np.shape``)."""
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(value))
 
 
 def check_param_shape(value, shape, name: str, owner: str) -> None:
@@ -81,7 +88,7 @@ def check_param_shape(value, shape, name: str, owner: str) -> None:
     ``ShapeError`` naming ``owner`` and both shapes (before NumPy would fail on it later)."""
     if value is None:
         return
-    got = tuple(np.shape(getattr(value, "data", value)))
+    got = _shape_of(getattr(value, "data", value))
     if got != tuple(shape):
         raise ShapeError(f"{owner}: expected {name} {shape_str(shape)}, got {shape_str(got)}")
 
@@ -102,7 +109,7 @@ def check_channels(owner: str, in_channels, out_channels, groups=1) -> tuple[int
 
 def check_weight_rank(weight, d: int, owner: str, layout: str) -> None:
     """A ``d``-D op's weight has ``d + 2`` axes, ``layout`` naming the first two (``C_out, C_in/groups``)."""
-    shape = np.shape(getattr(weight, "data", weight))
+    shape = _shape_of(getattr(weight, "data", weight))
     if len(shape) != d + 2:
         raise ShapeError(f"{owner}: expected weight ({layout}, {SPATIAL_NAMES[d]}), got {shape_str(shape)}")
 

@@ -20,6 +20,10 @@ The helpers after them (``make_rng``, ``uniform``, ``normal``, ``default_fan_in_
 parameters. Under ``nn.meta()`` they draw nothing and return a shape-only array
 (``shape_only.meta_array``: one zero seen with strides 0), and the in-place functions leave a
 meta tensor as it is, so a model built for analysis allocates nothing.
+
+Devices: the in-place functions fill a tensor on any device (CPU or GPU). Random values are drawn
+on the host generator, so a seed gives the same weights on every device, and then copied to the
+tensor's device.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import warnings
 
 import numpy as np
 
+from ..backend import CPU, backend_of
 from ..checks import as_int, as_number
 from ..random import default_generator
 from .shape_only import is_meta, is_meta_enabled, meta_array
@@ -72,16 +77,25 @@ def _skips_meta(fill):
 
 def _array(tensor, owner: str) -> np.ndarray:
     """The float array behind a Parameter/Tensor, or the array itself, to be filled in place."""
-    array = getattr(tensor, "data", None) if not isinstance(tensor, np.ndarray) else tensor
-    if not isinstance(array, np.ndarray):
+    array = tensor if _is_array(tensor) else getattr(tensor, "data", None)
+    if not _is_array(array):
         raise TypeError(f"{owner}: expected a Parameter, Tensor or numpy array, got {type(tensor).__name__}")
     if array.dtype.kind != "f":
         raise TypeError(f"{owner}: expected a floating-point array, got dtype {array.dtype}")
     return array
 
 
+def _is_array(value) -> bool:
+    """A NumPy array or an array of another backend (a CuPy array on a GPU)."""
+    return isinstance(value, np.ndarray) or backend_of(value) is not CPU
+
+
 def _fill(tensor, values, owner: str):
+    """Write ``values`` (a number, or host values drawn on the host) into the tensor, on its device."""
     array = _array(tensor, owner)
+    place = backend_of(array)
+    if place is not CPU and isinstance(values, np.ndarray):
+        values = place.from_host(values, place.device_of(array))      # host draw -> the tensor's device
     array[...] = values
     return tensor
 
@@ -303,7 +317,7 @@ def eye_(tensor):
     array = _array(tensor, "eye_")
     if array.ndim != 2:
         raise ValueError(f"eye_: expected a 2-D tensor, got shape {array.shape}")
-    return _fill(tensor, np.eye(*array.shape), "eye_")
+    return _fill(tensor, backend_of(array).xp.eye(*array.shape), "eye_")
 
 
 @_skips_meta
@@ -484,10 +498,10 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     rng = make_rng(generator)
     rows, cols = array.shape
     zeros = math.ceil(as_number(sparsity, "sparsity", "sparse_") * rows)
-    normal_(tensor, 0.0, std, rng)
+    values = normal_(np.empty(array.shape, array.dtype), 0.0, std, rng)    # drawn and zeroed on the host
     for col in range(cols):
-        array[rng.permutation(rows)[:zeros], col] = 0
-    return tensor
+        values[rng.permutation(rows)[:zeros], col] = 0
+    return _fill(tensor, values, "sparse_")
 
 
 # ------------------------------------------------------------------------------------------ layer helpers

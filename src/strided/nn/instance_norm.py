@@ -8,8 +8,11 @@ PyTorch, and evaluation uses them instead: then the layer is an element-wise aff
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_int, as_number
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
@@ -17,6 +20,7 @@ from ..tensor import Tensor, as_tensor
 from .helpers import SPATIAL_NAMES
 from .layer_norm import affine_op, field_across, grouped_norm, optional_param
 from .module import Cost, Module, Parameter
+from .norm import _shape
 from .registry import register_layer
 
 
@@ -55,14 +59,14 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     w = optional_param(weight, (c,), "weight", owner)
     b = optional_param(bias, (c,), "bias", owner)
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
-        if stat is not None and np.shape(stat) != (c,):
+        if stat is not None and _shape(stat) != (c,):
             raise ShapeError(f"{owner}: expected {name} of shape ({c},) for input {shape_str(x.shape)}, "
-                             f"got {shape_str(np.shape(stat))}")
+                             f"got {shape_str(_shape(stat))}")
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError(f"{owner}: running_mean and running_var are needed when use_input_stats is False")
         return _with_running_stats(x, running_mean, running_var, w, b, eps)
-    positions = int(np.prod(x.shape[2:]))
+    positions = math.prod(x.shape[2:])
     if positions < 2:
         raise ValueError(f"{owner}: expected more than 1 spatial element per channel when using input "
                          f"statistics, got input {shape_str(x.shape)}")
@@ -81,10 +85,11 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
 
 def _with_running_stats(x: Tensor, running_mean, running_var, w, b, eps: float) -> Tensor:
     """``(x - running_mean) / sqrt(running_var + eps) * w + b`` per channel: an element-wise map."""
+    xp = namespace(x.data)
     dtype = x.dtype
     per_channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)                # broadcasts over (N, C, *S)
-    mean = np.asarray(running_mean, dtype=dtype).reshape(per_channel)
-    inv_std = (1.0 / np.sqrt(np.asarray(running_var, dtype=dtype) + eps)).astype(dtype).reshape(per_channel)
+    mean = xp.asarray(running_mean, dtype=dtype).reshape(per_channel)
+    inv_std = (1.0 / xp.sqrt(xp.asarray(running_var, dtype=dtype) + eps)).astype(dtype).reshape(per_channel)
     scale = inv_std if w is None else inv_std * w.data.astype(dtype, copy=False).reshape(per_channel)
     shift = -mean * scale if b is None else b.data.astype(dtype, copy=False).reshape(per_channel) - mean * scale
     out = x.data * scale + shift                                        # (N, C, *S)

@@ -12,8 +12,9 @@ each output flows to the one input position it was copied from, nowhere else.
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use np)
 
+from .. import backend as _backend
 from ..checks import as_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField
@@ -56,14 +57,16 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
     k = _check_k(k, owner)
     x = as_tensor(x)
     kmax_geometry(x.shape, k, owner)
-    order = np.argsort(-x.data, axis=-1, kind="stable")                 # (N, C, L): largest first, ties by position
-    where = np.sort(order[..., :k], axis=-1)                            # (N, C, k): chosen positions, in order
-    out = np.take_along_axis(x.data, where, axis=-1)                    # (N, C, k)
+    xp = _backend.namespace(x.data)
+    order = xp.argsort(-x.data, axis=-1, kind="stable")                 # (N, C, L): largest first, ties by position
+    where = xp.sort(order[..., :k], axis=-1)                            # (N, C, k): chosen positions, in order
+    out = xp.take_along_axis(x.data, where, axis=-1)                    # (N, C, k)
 
     def backward(g):
-        gx = np.zeros(x.shape, dtype=g.dtype)                           # (N, C, L)
-        np.put_along_axis(gx, where, g, axis=-1)                        # positions are distinct within a row
-        return (gx,)
+        gx = xp.zeros(x.shape, dtype=g.dtype)                           # (N, C, L)
+        lead = tuple(xp.arange(n).reshape((n,) + (1,) * (where.ndim - 1 - i)) for i, n in enumerate(where.shape[:-1]))
+        gx[lead + (where,)] = g                                         # put_along_axis (CuPy has none); positions
+        return (gx,)                                                    # are distinct within a row
     return Tensor.from_op(out, (x,), backward, "kmax_pool1d")
 
 

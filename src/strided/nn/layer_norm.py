@@ -15,10 +15,12 @@ statistics: training and evaluation compute the same thing.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_int, as_number, is_int
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
@@ -36,11 +38,12 @@ def normalize_rows(xm: np.ndarray, eps: float):
 
     Shape: ``(M, K) -> xhat (M, K), mean (M,), var (M,), inv_std (M, 1)``.
     """
+    xp = namespace(xm)
     k = xm.shape[1]
     mean = xm.sum(axis=1, keepdims=True) / k                            # (M, 1)
     xhat = xm - mean                                                    # (M, K), centred
-    var = np.einsum("ij,ij->i", xhat, xhat) / k                         # (M,), biased
-    inv_std = (1.0 / np.sqrt(var + eps))[:, None].astype(xm.dtype, copy=False)   # (M, 1)
+    var = xp.einsum("ij,ij->i", xhat, xhat) / k                         # (M,), biased
+    inv_std = (1.0 / xp.sqrt(var + eps))[:, None].astype(xm.dtype, copy=False)   # (M, 1)
     xhat *= inv_std                                                     # (M, K), normalised
     return xhat, mean[:, 0], var, inv_std
 
@@ -51,9 +54,10 @@ def normalize_rows_backward(gxhat: np.ndarray, xhat: np.ndarray, inv_std: np.nda
     ``gx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))``, means along each row.
     Shape: ``(M, K), (M, K), (M, 1) -> (M, K)``.
     """
+    xp = namespace(gxhat)
     k = gxhat.shape[1]
     m1 = gxhat.sum(axis=1, keepdims=True) / k                           # (M, 1)
-    m2 = np.einsum("ij,ij->i", gxhat, xhat)[:, None] / k                # (M, 1)
+    m2 = xp.einsum("ij,ij->i", gxhat, xhat)[:, None] / k                # (M, 1)
     gx = gxhat - m1                                                     # (M, K)
     gx -= xhat * m2
     gx *= inv_std
@@ -104,9 +108,10 @@ def grouped_norm(x: Tensor, groups: int, w, b, eps: float, name: str):
     ``None``. Returns the output tensor and the per-row ``(mean, var)`` (biased), ``(N * groups,)``
     each, for callers that keep running statistics (instance norm).
     """
+    xp = namespace(x.data)
     n, c = x.shape[:2]
     dtype = x.dtype
-    p = int(np.prod(x.shape[2:]))                                       # positions per channel (sizes, not -1: N may be 0)
+    p = math.prod(x.shape[2:])                                          # positions per channel (sizes, not -1: N may be 0)
     xm = x.data.reshape(n * groups, c // groups * p)                    # (N*G, C/G * P)
     xhat, mean, var, inv_std = normalize_rows(xm, eps)
     xc = xhat.reshape(n, c, p)                                          # (N, C, P)
@@ -118,7 +123,7 @@ def grouped_norm(x: Tensor, groups: int, w, b, eps: float, name: str):
 
     def backward(g):
         gc = g.reshape(n, c, p)                                         # (N, C, P)
-        gw = np.einsum("ncp,ncp->c", gc, xc) if w is not None and w.requires_grad else None   # (C,)
+        gw = xp.einsum("ncp,ncp->c", gc, xc) if w is not None and w.requires_grad else None   # (C,)
         gb = gc.sum(axis=(0, 2)) if b is not None and b.requires_grad else None              # (C,)
         gx = None
         if x.requires_grad:
@@ -177,7 +182,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5, o
     _check_trailing(x.shape, shape, owner)
     w = optional_param(weight, shape, "weight", owner)
     b = optional_param(bias, shape, "bias", owner)
-    k = int(np.prod(shape))
+    xp = namespace(x.data)
+    k = math.prod(shape)
     xhat, _, _, inv_std = normalize_rows(x.data.reshape(-1, k), eps)    # (M, K), (M, 1)
     wv = None if w is None else w.data.astype(x.dtype, copy=False).reshape(k)   # (K,)
     bv = None if b is None else b.data.astype(x.dtype, copy=False).reshape(k)   # (K,)
@@ -187,7 +193,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5, o
 
     def backward(g):
         gm = g.reshape(-1, k)                                           # (M, K)
-        gw = np.einsum("ij,ij->j", gm, xhat).reshape(shape) if w is not None and w.requires_grad else None
+        gw = xp.einsum("ij,ij->j", gm, xhat).reshape(shape) if w is not None and w.requires_grad else None
         gb = gm.sum(axis=0).reshape(shape) if b is not None and b.requires_grad else None
         gx = None
         if x.requires_grad:
@@ -238,7 +244,7 @@ class LayerNorm(Module):
         return tuple(in_shape)
 
     def cost(self, in_shape):
-        k = int(np.prod(self.normalized_shape))
+        k = math.prod(self.normalized_shape)
         return Cost(k * ((self.weight is not None) + (self.bias is not None)), 0)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use np)
 
 from ..checks import as_int
 from ..errors import ShapeError, expected_input, shape_str
@@ -93,7 +93,7 @@ class Linear(Module):
         return tuple(in_shape[:-1]) + (self.out_features,)
 
     def cost(self, in_shape):
-        rows = int(np.prod(in_shape[1:-1])) if len(in_shape) > 2 else 1
+        rows = int(math.prod(in_shape[1:-1])) if len(in_shape) > 2 else 1
         params = self.weight.size + (self.bias.size if self.bias is not None else 0)
         return Cost(params, rows * self.in_features * self.out_features)
 
@@ -148,7 +148,7 @@ class Flatten(Module):
 
     def output_shape(self, in_shape):
         self._check(tuple(in_shape))
-        return tuple(in_shape[:self.start_dim]) + (int(np.prod(in_shape[self.start_dim:])),)
+        return tuple(in_shape[:self.start_dim]) + (int(math.prod(in_shape[self.start_dim:])),)
 
     def receptive_field(self, rf: ReceptiveField, in_shape) -> ReceptiveField:
         # every output sees the whole spatial input

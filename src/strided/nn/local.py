@@ -17,8 +17,11 @@ and one bias: 105,705,600 parameters).
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+import numpy as np  # noqa: F401  (the doctests use np)
+
+from ..backend import namespace
 from ..checks import as_int, as_tuple
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField, Window, check_window, resolve_window
@@ -76,14 +79,15 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
                          f"got {shape_str(bias.shape)}")
     x, unbatched = add_batch_axis(x, d)                                 # (C_in, *S) -> (1, C_in, *S)
     n = x.shape[0]
-    p = int(np.prod(out_sizes))
+    xp = namespace(x.data)
+    p = math.prod(out_sizes)
     w = weight.data.reshape(p, c_out, -1)                               # (P, Cout, R), R = Cin*prod(K)
 
-    xp = pad(x.data, window.pads)                                       # (N, Cin, *Sp)
-    cols = im2col(xp, window)[0]                                        # (R, P*N)
+    padded = pad(x.data, window.pads)                                   # (N, Cin, *Sp)
+    cols = im2col(padded, window)[0]                                        # (R, P*N)
     cols_t = cols.reshape(cols.shape[0], p, n).transpose(1, 0, 2)       # (P, R, N), a view
-    out_t = np.matmul(w, cols_t)                                        # (P, Cout, N): one product per position
-    out = np.ascontiguousarray(out_t.transpose(2, 1, 0))                # (N, Cout, P)
+    out_t = xp.matmul(w, cols_t)                                        # (P, Cout, N): one product per position
+    out = xp.ascontiguousarray(out_t.transpose(2, 1, 0))                # (N, Cout, P)
     out = out.reshape((n, c_out) + tuple(out_sizes))                    # (N, Cout, *O)
     if bias is not None:
         out += bias.data                                                # (Cout, *O) broadcast over N
@@ -92,15 +96,15 @@ def locally_connected(x, weight, bias=None, stride=1, padding=0, dilation=1, own
         g_t = g.reshape(n, c_out, p).transpose(2, 1, 0)                 # (P, Cout, N)
         gx = gw = gb = None
         if weight.requires_grad:
-            gw = np.matmul(g_t, cols_t.swapaxes(1, 2))                  # (P, Cout, R)
+            gw = xp.matmul(g_t, cols_t.swapaxes(1, 2))                  # (P, Cout, R)
             gw = gw.reshape(weight.shape)                               # (*O, Cout, Cin, *K)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=0)                                          # (Cout, *O)
         if x.requires_grad:
-            gcols_t = np.matmul(w.swapaxes(1, 2), g_t)                  # (P, R, N)
+            gcols_t = xp.matmul(w.swapaxes(1, 2), g_t)                  # (P, R, N)
             gcols = gcols_t.transpose(1, 0, 2)                          # (R, P, N): im2col's layout
             gxp = col2im(gcols, (n, c_in), window)                      # (N, Cin, *Sp)
-            gx = np.ascontiguousarray(unpad(gxp, window.pads))          # (N, Cin, *S)
+            gx = xp.ascontiguousarray(unpad(gxp, window.pads))          # (N, Cin, *S)
         return gx, gw, gb
 
     if bias is None:
@@ -160,8 +164,8 @@ def local_cost(in_shape, out_channels: int, kernel_size, stride=1, padding=0, di
     """
     c_in, in_size = in_shape[1], tuple(in_shape[2:])
     window = resolve_window(in_size, kernel_size, stride, dilation, padding, owner=owner, in_shape=in_size)
-    outputs = int(np.prod(window.out_sizes)) * out_channels
-    macs = outputs * c_in * int(np.prod(window.kernel))
+    outputs = math.prod(window.out_sizes) * out_channels
+    macs = outputs * c_in * math.prod(window.kernel)
     return Cost(macs + (outputs if bias else 0), macs)
 
 
@@ -187,7 +191,7 @@ class _LocallyConnectedNd(Module):
         self.out_size = resolve_window(self.in_size, self.kernel_size, self.stride, self.dilation, padding,
                                        owner=name, in_shape=self.in_size).out_sizes
         rng = make_rng(rng)
-        fan_in = self.in_channels * int(np.prod(self.kernel_size))
+        fan_in = self.in_channels * math.prod(self.kernel_size)
         shape = self.out_size + (self.out_channels, self.in_channels) + self.kernel_size
         self.weight, self.bias = weight_and_bias(shape, (self.out_channels,) + self.out_size, fan_in, bias,
                                                  rng)                                  # (*O, Cout, Cin, *K)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import backend_of, common_backend, namespace
 from ..checks import as_number, is_int
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
@@ -42,11 +43,12 @@ def reduce_loss(values: np.ndarray, reduction: str, owner: str, total=None):
     check_reduction(reduction, owner)
     if reduction == "none":
         return values, None
+    xp = namespace(values)
     if reduction == "sum":
-        return np.asarray(values.sum(), dtype=values.dtype), 1.0
+        return xp.asarray(values.sum(), dtype=values.dtype), 1.0
     total = values.size if total is None else total
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.asarray(values.sum() / total, dtype=values.dtype)
+        out = xp.asarray(values.sum() / total, dtype=values.dtype)
     return out, (1.0 / total if total else 0.0)
 
 
@@ -56,21 +58,24 @@ def spread(g, scale):
 
 
 def as_weight(weight, dtype, owner: str, name: str, shape: tuple[int, ...], what: str = "",
-              broadcast: bool = False) -> np.ndarray | None:
+              broadcast: bool = False, like=None) -> np.ndarray | None:
     """A weight argument (array or Tensor; a constant, never differentiated) as an array of ``dtype``.
 
     Its shape must equal ``shape``, or with ``broadcast`` broadcast to it (the returned view has
-    ``shape``).
+    ``shape``). With ``like`` (the input's array) it lives on the input's device (see ``on_input_device``).
     """
     if weight is None:
         return None
-    raw = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if like is None:
+        raw = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    else:
+        raw = on_input_device(weight, like, owner, name)
     if raw.dtype.kind not in "fiu":
         raise TypeError(f"{owner}: {name} must be an array of numbers, got {weight!r}")
     raw = raw.astype(dtype, copy=False)
     if broadcast:
         try:
-            return np.broadcast_to(raw, shape)
+            return namespace(raw).broadcast_to(raw, shape)
         except ValueError:
             raise ShapeError(f"{owner}: expected {name} broadcastable to {shape_str(shape)}, "
                              f"got {shape_str(raw.shape)}") from None
@@ -83,7 +88,8 @@ def as_buffer(weight, owner: str, name: str = "weight"):
     """A module's constant weight as the array to register as a buffer (``None`` stays ``None``)."""
     if weight is None:
         return None
-    raw = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    raw = weight.data if isinstance(weight, Tensor) else weight
+    raw = backend_of(raw).xp.asarray(raw)                               # stays on its device
     if raw.dtype.kind not in "fiu":
         raise TypeError(f"{owner}: {name} must be an array of numbers, got {weight!r}")
     return raw if raw.dtype.kind == "f" else raw.astype(np.float32)
@@ -92,10 +98,30 @@ def as_buffer(weight, owner: str, name: str = "weight"):
 def pair(input, target, owner: str) -> tuple[Tensor, Tensor]:
     """``input`` and ``target`` as tensors of one shape (the target in the input's dtype when it is an array)."""
     x = as_tensor(input)
-    t = as_tensor(target, dtype=x.dtype)
+    if isinstance(target, Tensor):
+        t = target
+        if type(t.data) is not type(x.data):
+            common_backend(owner, (x.data, t.data), ("input", "target"))
+    else:
+        t = Tensor(on_input_device(target, x.data, owner, "target"), dtype=x.dtype)
     if x.shape != t.shape:
         raise ShapeError(f"{owner}: expected target of shape {shape_str(x.shape)}, got {shape_str(t.shape)}")
     return x, t
+
+
+def on_input_device(value, like, owner: str, role: str):
+    """``value`` (an array, a ``Tensor``, nested lists or a number) as an array beside the input array ``like``.
+
+    Lists and numbers become arrays of ``like``'s namespace; an array must already be on ``like``'s
+    device, as in PyTorch (else a ``RuntimeError`` names both devices).
+    """
+    raw = value.data if isinstance(value, Tensor) else value
+    if type(raw) is type(like):                                         # the common case: nothing to check
+        return raw
+    if hasattr(raw, "shape") and not isinstance(raw, np.generic):
+        common_backend(owner, (like, raw), ("input", role))
+        return raw
+    return namespace(like).asarray(raw)
 
 
 def pointwise_loss(x: Tensor, t: Tensor, values: np.ndarray, derivatives, reduction: str, owner: str,
@@ -143,7 +169,7 @@ def class_rows(x: np.ndarray) -> np.ndarray:
     """The ``(M, C)`` rows of an input ``(C,)``, ``(N, C)`` or ``(N, C, *d)``: one row per prediction."""
     if x.ndim <= 2:
         return x.reshape(-1, x.shape[-1])                               # (M, C): a view
-    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])                # (N, *d, C) -> (M, C)
+    return namespace(x).moveaxis(x, 1, -1).reshape(-1, x.shape[1])     # (N, *d, C) -> (M, C)
 
 
 def from_rows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -151,7 +177,7 @@ def from_rows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if len(shape) <= 2:
         return rows.reshape(shape)
     n, c, *d = shape
-    return np.moveaxis(rows.reshape(n, *d, c), -1, 1)                   # (N, *d, C) -> (N, C, *d)
+    return namespace(rows).moveaxis(rows.reshape(n, *d, c), -1, 1)     # (N, *d, C) -> (N, C, *d)
 
 
 def target_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -160,15 +186,20 @@ def target_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def class_targets(target, shape: tuple[int, ...], owner: str, noun: str, ignore_index: int | None,
-                  probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  probabilities: bool = False, like=None) -> tuple[np.ndarray, np.ndarray]:
     """Class indices ``(M,)`` for the input's ``(M, C)`` rows, and the mask of those not ignored.
 
     Integer arrays or Tensors; integer-valued floats count as indices. Each index not equal to
-    ``ignore_index`` must be in ``[0, C)``.
+    ``ignore_index`` must be in ``[0, C)``. With ``like`` (the input's array) the targets must be
+    on the input's device (see ``on_input_device``).
     """
-    raw = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if like is None:
+        raw = target.data if isinstance(target, Tensor) else np.asarray(target)
+    else:
+        raw = on_input_device(target, like, owner, "target")
+    xp = namespace(raw)
     if raw.dtype.kind == "f":
-        if not np.all(raw == np.round(raw)):
+        if not xp.all(raw == xp.round(raw)):
             raise TypeError(f"{owner}: expected integer class labels, got non-integer values")
         raw = raw.astype(np.int64)
     elif raw.dtype.kind not in "iu":
@@ -183,23 +214,23 @@ def class_targets(target, shape: tuple[int, ...], owner: str, noun: str, ignore_
                          f"(N, d1, ...) or (C,) with a scalar label, got {shape_str(shape)} with labels "
                          f"{shape_str(raw.shape)} (expected labels {shape_str(expected)}{also})")
     y = raw.reshape(-1)                                                 # (M,)
-    keep = y != ignore_index if ignore_index is not None else np.ones(y.shape, dtype=bool)
+    keep = y != ignore_index if ignore_index is not None else xp.ones(y.shape, dtype=bool)
     counted = y[keep]
     classes = check_scores(shape, owner, noun)
     if counted.size and (counted.min() < 0 or counted.max() >= classes):
         ignored = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
         raise ValueError(f"{owner}: expected labels in [0, {classes}){ignored}, "
                          f"got values from {counted.min()} to {counted.max()}")
-    return np.where(keep, y, 0).astype(np.intp), keep
+    return xp.where(keep, y, 0).astype(np.intp), keep
 
 
-def class_weights(weight, dtype, classes: int, owner: str) -> np.ndarray | None:
-    return as_weight(weight, dtype, owner, "weight", (classes,), " (one per class)")
+def class_weights(weight, dtype, classes: int, owner: str, like=None) -> np.ndarray | None:
+    return as_weight(weight, dtype, owner, "weight", (classes,), " (one per class)", like=like)
 
 
 def target_weights(w: np.ndarray | None, y: np.ndarray, keep: np.ndarray, dtype) -> np.ndarray:
     """``weight[y]`` per row, 0 where the target is ignored. Shape: ``(M,)``."""
-    wy = w[y] if w is not None else np.ones(y.shape, dtype=dtype)
+    wy = w[y] if w is not None else namespace(y).ones(y.shape, dtype=dtype)
     return wy * keep
 
 
@@ -241,28 +272,29 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
     check_reduction(reduction, owner)
     eps = check_label_smoothing(label_smoothing, owner)
     ignore_index = check_ignore_index(ignore_index, owner)
-    w = class_weights(weight, z.dtype, classes, owner)
+    xp = namespace(z.data)
+    w = class_weights(weight, z.dtype, classes, owner, like=z.data)
     rows = class_rows(z.data)                                           # (M, C)
     shifted = rows - rows.max(axis=1, keepdims=True)                    # (M, C)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (M, C)
-    t_shape = target.shape if isinstance(target, Tensor) else np.shape(target)
+    logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # (M, C)
+    t_shape = target.shape if hasattr(target, "shape") else np.shape(target)   # np.shape: lists, numbers
     if tuple(t_shape) == z.shape:
         return _soft_cross_entropy(z, logp, target, w, eps, ignore_index, reduction)
 
-    y, keep = class_targets(target, z.shape, owner, "logits", ignore_index, probabilities=True)
+    y, keep = class_targets(target, z.shape, owner, "logits", ignore_index, probabilities=True, like=z.data)
     m = len(y)
     wy = target_weights(w, y, keep, z.dtype)                            # (M,)
-    losses = -logp[np.arange(m), y] * wy                                # (M,)
+    losses = -logp[xp.arange(m), y] * wy                                # (M,)
     if eps:
         smooth = -(logp * w if w is not None else logp).sum(axis=1) * keep  # (M,)
         losses = (1 - eps) * losses + eps / classes * smooth            # (M,)
     out, scale = reduce_loss(losses.reshape(target_shape(z.shape)), reduction, owner, total=wy.sum())
 
     def backward(g):
-        gr = np.broadcast_to(spread(g, scale), target_shape(z.shape)).reshape(m, 1)  # (M, 1)
-        probs = np.exp(logp)                                            # (M, C)
+        gr = xp.broadcast_to(spread(g, scale), target_shape(z.shape)).reshape(m, 1)  # (M, 1)
+        probs = xp.exp(logp)                                            # (M, C)
         gz = probs * wy[:, None]                                        # (M, C): w[y] (p - onehot(y))
-        gz[np.arange(m), y] -= wy
+        gz[xp.arange(m), y] -= wy
         if eps:
             w_sum = w.sum() if w is not None else classes
             smooth_grad = w_sum * probs - (w if w is not None else 1)   # (M, C)
@@ -275,13 +307,14 @@ def _soft_cross_entropy(z: Tensor, logp: np.ndarray, target, w, eps: float, igno
                         reduction: str) -> Tensor:
     """``cross_entropy`` with class probabilities ``target`` shaped like the logits ``z``."""
     owner = "cross_entropy"
-    raw = target.data if isinstance(target, Tensor) else np.asarray(target)
+    xp = namespace(z.data)
+    raw = on_input_device(target, z.data, owner, "target")
     if raw.dtype.kind != "f":
         raise TypeError(f"{owner}: expected floating class probabilities for a target shaped like the logits "
                         f"{shape_str(z.shape)}, got dtype {raw.dtype}")
     if ignore_index >= 0:
         raise ValueError(f"{owner}: ignore_index is not supported with class probabilities, got {ignore_index}")
-    t = as_tensor(target, dtype=z.dtype)
+    t = target if isinstance(target, Tensor) else Tensor(raw, dtype=z.dtype)
     classes = logp.shape[1]
     q = class_rows(t.data.astype(z.dtype, copy=False))                  # (M, C)
     if eps:
@@ -291,8 +324,8 @@ def _soft_cross_entropy(z: Tensor, logp: np.ndarray, target, w, eps: float, igno
     out, scale = reduce_loss(losses.reshape(target_shape(z.shape)), reduction, owner, total=len(losses))
 
     def backward(g):
-        gr = np.broadcast_to(spread(g, scale), target_shape(z.shape)).reshape(-1, 1)  # (M, 1)
-        gz = (np.exp(logp) * wq.sum(axis=1, keepdims=True) - wq) * gr   # (M, C)
+        gr = xp.broadcast_to(spread(g, scale), target_shape(z.shape)).reshape(-1, 1)  # (M, 1)
+        gz = (xp.exp(logp) * wq.sum(axis=1, keepdims=True) - wq) * gr   # (M, C)
         gt = None
         if t.requires_grad:
             gq = -(1 - eps) * (logp * w if w is not None else logp) * gr  # (M, C)
@@ -326,17 +359,18 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
     x = as_tensor(input)
     classes = check_scores(x.shape, owner, "input")
     check_reduction(reduction, owner)
-    w = class_weights(weight, x.dtype, classes, owner)
-    y, keep = class_targets(target, x.shape, owner, "input", check_ignore_index(ignore_index, owner))
+    xp = namespace(x.data)
+    w = class_weights(weight, x.dtype, classes, owner, like=x.data)
+    y, keep = class_targets(target, x.shape, owner, "input", check_ignore_index(ignore_index, owner), like=x.data)
     m = len(y)
     wy = target_weights(w, y, keep, x.dtype)                            # (M,)
-    losses = -class_rows(x.data)[np.arange(m), y] * wy                  # (M,)
+    losses = -class_rows(x.data)[xp.arange(m), y] * wy                  # (M,)
     out, scale = reduce_loss(losses.reshape(target_shape(x.shape)), reduction, owner, total=wy.sum())
 
     def backward(g):
-        gr = np.broadcast_to(spread(g, scale), target_shape(x.shape)).reshape(m)  # (M,)
-        gx = np.zeros((m, classes), dtype=x.dtype)                      # (M, C)
-        gx[np.arange(m), y] = -wy * gr
+        gr = xp.broadcast_to(spread(g, scale), target_shape(x.shape)).reshape(m)  # (M,)
+        gx = xp.zeros((m, classes), dtype=x.dtype)                      # (M, C)
+        gx[xp.arange(m), y] = -wy * gr
         return (from_rows(gx, x.shape),)
     return Tensor.from_op(out, (x,), backward, owner)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from ..tensor import Tensor
 from .loss import REDUCTIONS, as_buffer, as_weight, check_reduction, pair, pointwise_loss
 from .module import Module
@@ -40,17 +41,18 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = "mean")
     owner = "binary_cross_entropy"
     x, t = pair(input, target, owner)
     check_reduction(reduction, owner)
-    w = as_weight(weight, x.dtype, owner, "weight", x.shape, broadcast=True)
+    w = as_weight(weight, x.dtype, owner, "weight", x.shape, broadcast=True, like=x.data)
     xd, td = x.data, t.data.astype(x.dtype, copy=False)                 # like x
+    xp = namespace(xd)
     if xd.size and not (xd.min() >= 0 and xd.max() <= 1):               # NaN fails too
         raise ValueError(f"{owner}: expected input values in [0, 1] (probabilities), "
                          f"got values from {xd.min()} to {xd.max()}")
     with np.errstate(divide="ignore"):
-        log_x, log_1mx = np.log(xd), np.log(1 - xd)                     # like x; -inf at the ends
-    values = -(td * np.maximum(log_x, LOG_FLOOR) + (1 - td) * np.maximum(log_1mx, LOG_FLOOR))
+        log_x, log_1mx = xp.log(xd), xp.log(1 - xd)                     # like x; -inf at the ends
+    values = -(td * xp.maximum(log_x, LOG_FLOOR) + (1 - td) * xp.maximum(log_1mx, LOG_FLOOR))
 
     def derivatives():
-        dx = (xd - td) / np.maximum(xd * (1 - xd), PRODUCT_FLOOR)       # like x
+        dx = (xd - td) / xp.maximum(xd * (1 - xd), PRODUCT_FLOOR)       # like x
         with np.errstate(invalid="ignore"):
             dt = log_1mx - log_x                                        # -logit(x), unclamped as in PyTorch
         return (dx, dt) if w is None else (dx * w, dt * w)
@@ -84,15 +86,16 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: s
     owner = "binary_cross_entropy_with_logits"
     x, t = pair(input, target, owner)
     check_reduction(reduction, owner)
-    w = as_weight(weight, x.dtype, owner, "weight", x.shape, broadcast=True)
-    pw = as_weight(pos_weight, x.dtype, owner, "pos_weight", x.shape, broadcast=True)
+    w = as_weight(weight, x.dtype, owner, "weight", x.shape, broadcast=True, like=x.data)
+    pw = as_weight(pos_weight, x.dtype, owner, "pos_weight", x.shape, broadcast=True, like=x.data)
     xd, td = x.data, t.data.astype(x.dtype, copy=False)                 # like x
-    softplus = np.logaddexp(0, -xd)                                     # log(1 + exp(-x)), like x
+    xp = namespace(xd)
+    softplus = xp.logaddexp(0, -xd)                                     # log(1 + exp(-x)), like x
     scale = 1 if pw is None else 1 + (pw - 1) * td                      # like x
     values = (1 - td) * xd + scale * softplus
 
     def derivatives():
-        sig = np.exp(-softplus)                                         # sigmoid(x) in (0, 1]
+        sig = xp.exp(-softplus)                                         # sigmoid(x) in (0, 1]
         dx = scale * sig - (td if pw is None else pw * td)
         dt = -xd if pw is None else (pw - 1) * softplus - xd
         return (dx, dt) if w is None else (dx * w, dt * w)
@@ -124,18 +127,19 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False) 
     x, t = pair(input, target, owner)
     check_reduction(reduction, owner, KL_REDUCTIONS)
     xd, td = x.data, t.data.astype(x.dtype, copy=False)                 # like x
+    xp = namespace(xd)
     if log_target:
-        prob = np.exp(td)                                               # like x
+        prob = xp.exp(td)                                               # like x
         values = prob * (td - xd)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(td == 0, 0, td * np.log(td)) - td * xd    # xlogy(t, t): NaN for t < 0
+            values = xp.where(td == 0, 0, td * xp.log(td)) - td * xd    # xlogy(t, t): NaN for t < 0
 
     def derivatives():
         if log_target:
             return -prob, prob * (td - xd + 1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            dt = np.log(td) + td / td - xd                              # t / t: NaN at t = 0, as in PyTorch
+            dt = xp.log(td) + td / td - xd                              # t / t: NaN at t = 0, as in PyTorch
         return -td, dt
     total = None
     if reduction == "batchmean":

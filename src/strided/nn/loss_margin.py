@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use np)
 
+from ..backend import namespace
 from ..checks import as_int, as_number
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
@@ -50,24 +51,25 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     margin = as_number(margin, "margin", owner)
     check_reduction(reduction, owner)
     classes = x.shape[-1]
-    w = class_weights(weight, x.dtype, classes, owner)
-    y, _ = class_targets(target, x.shape, owner, "input", None)
+    xp = namespace(x.data)
+    w = class_weights(weight, x.dtype, classes, owner, like=x.data)
+    y, _ = class_targets(target, x.shape, owner, "input", None, like=x.data)
     m = len(y)
     rows = x.data.reshape(m, classes)                                   # (M, C)
-    scale_y = (w[y] if w is not None else np.ones(m, dtype=x.dtype)) / classes  # (M,)
-    short = margin - rows[np.arange(m), y][:, None] + rows              # (M, C)
-    short[np.arange(m), y] = 0                                          # the target's own class never counts
+    scale_y = (w[y] if w is not None else xp.ones(m, dtype=x.dtype)) / classes  # (M,)
+    short = margin - rows[xp.arange(m), y][:, None] + rows              # (M, C)
+    short[xp.arange(m), y] = 0                                          # the target's own class never counts
     active = short > 0                                                  # (M, C)
-    hinge = np.where(active, short, 0)                                  # (M, C)
+    hinge = xp.where(active, short, 0)                                  # (M, C)
     terms = hinge if p == 1 else hinge * hinge                          # (M, C)
     losses = terms.sum(axis=1) * scale_y                                # (M,)
     # PyTorch's 'mean' of no examples is 0 here (not NaN, as in the other losses): total 1 when there are none
     out, scale = reduce_loss(losses.reshape(y.shape if x.ndim == 2 else ()), reduction, owner, total=max(m, 1))
 
     def backward(g):
-        gr = np.broadcast_to(spread(g, scale), (m,) if x.ndim == 2 else ()).reshape(m) * scale_y  # (M,)
+        gr = xp.broadcast_to(spread(g, scale), (m,) if x.ndim == 2 else ()).reshape(m) * scale_y  # (M,)
         gx = (active if p == 1 else 2 * hinge) * gr[:, None]            # (M, C)
-        gx[np.arange(m), y] = -gx.sum(axis=1)                           # the target's own entry is 0 until here
+        gx[xp.arange(m), y] = -gx.sum(axis=1)                           # the target's own entry is 0 until here
         return (gx.astype(x.dtype, copy=False).reshape(x.shape),)
     return Tensor.from_op(out, (x,), backward, owner)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_number
 from ..tensor import Tensor
 from .loss import as_weight, check_reduction, pair, pointwise_loss
@@ -39,9 +40,10 @@ def l1_loss(input, target, *, reduction: str = "mean", weight=None) -> Tensor:
     """
     x, t = pair(input, target, "l1_loss")
     check_reduction(reduction, "l1_loss")
-    w = as_weight(weight, x.dtype, "l1_loss", "weight", x.shape)
+    w = as_weight(weight, x.dtype, "l1_loss", "weight", x.shape, like=x.data)
     diff = x.data - t.data.astype(x.dtype, copy=False)                  # like x
-    return pointwise_loss(x, t, _weighted(np.abs(diff), w), lambda: (_weighted(np.sign(diff), w), None),
+    xp = namespace(diff)
+    return pointwise_loss(x, t, _weighted(xp.abs(diff), w), lambda: (_weighted(xp.sign(diff), w), None),
                           reduction, "l1_loss", total=None if w is None else w.sum())
 
 
@@ -63,7 +65,7 @@ def mse_loss(input, target, *, reduction: str = "mean", weight=None) -> Tensor:
     """
     x, t = pair(input, target, "mse_loss")
     check_reduction(reduction, "mse_loss")
-    w = as_weight(weight, x.dtype, "mse_loss", "weight", x.shape)
+    w = as_weight(weight, x.dtype, "mse_loss", "weight", x.shape, like=x.data)
     diff = x.data - t.data.astype(x.dtype, copy=False)                  # like x
     return pointwise_loss(x, t, _weighted(diff * diff, w), lambda: (_weighted(2 * diff, w), None),
                           reduction, "mse_loss", total=None if w is None else w.sum())
@@ -104,12 +106,13 @@ def smooth_l1_loss(input, target, *, reduction: str = "mean", beta: float = 1.0)
     check_reduction(reduction, "smooth_l1_loss")
     beta = _check_beta(beta, "smooth_l1_loss")
     diff = x.data - t.data.astype(x.dtype, copy=False)                  # like x
-    size = np.abs(diff)
+    xp = namespace(diff)
+    size = xp.abs(diff)
     if beta == 0:
-        return pointwise_loss(x, t, size, lambda: (np.sign(diff), None), reduction, "smooth_l1_loss")
+        return pointwise_loss(x, t, size, lambda: (xp.sign(diff), None), reduction, "smooth_l1_loss")
     inside = size < beta                                                # like x
-    values = np.where(inside, 0.5 * diff * diff / beta, size - 0.5 * beta)
-    return pointwise_loss(x, t, values, lambda: (np.where(inside, diff / beta, np.sign(diff)), None),
+    values = xp.where(inside, 0.5 * diff * diff / beta, size - 0.5 * beta)
+    return pointwise_loss(x, t, values, lambda: (xp.where(inside, diff / beta, xp.sign(diff)), None),
                           reduction, "smooth_l1_loss")
 
 
@@ -135,11 +138,12 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     x, t = pair(input, target, "huber_loss")
     check_reduction(reduction, "huber_loss")
     delta = _check_delta(delta, "huber_loss")
-    w = as_weight(weight, x.dtype, "huber_loss", "weight", x.shape)
+    w = as_weight(weight, x.dtype, "huber_loss", "weight", x.shape, like=x.data)
     diff = x.data - t.data.astype(x.dtype, copy=False)                  # like x
-    size = np.abs(diff)
-    values = np.where(size <= delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
-    return pointwise_loss(x, t, _weighted(values, w), lambda: (_weighted(np.clip(diff, -delta, delta), w), None),
+    xp = namespace(diff)
+    size = xp.abs(diff)
+    values = xp.where(size <= delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+    return pointwise_loss(x, t, _weighted(values, w), lambda: (_weighted(xp.clip(diff, -delta, delta), w), None),
                           reduction, "huber_loss")
 
 

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_number
 from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window
 from ..tensor import Tensor, as_tensor
@@ -34,14 +35,15 @@ def check_norm_type(norm_type, owner: str) -> float:
     return p
 
 
-def _partial_scale(window: Window, in_sizes, dtype):
+def _partial_scale(window: Window, in_sizes, dtype, xp=np):
     """``prod(kernel) / (input positions in the window)`` per output, ``(1, 1, *O)``, where
-    ``ceil_mode`` left a partial last window; ``None`` when every window is whole."""
+    ``ceil_mode`` left a partial last window; ``None`` when every window is whole. Made with the
+    namespace ``xp`` (default NumPy), on the device of the input it will scale."""
     if not window.overhang:
         return None
-    region = pad(np.ones((1, 1) + tuple(in_sizes), dtype=dtype), window.pads)   # (1, 1, *Sp)
+    region = pad(xp.ones((1, 1) + tuple(in_sizes), dtype=dtype), window.pads)   # (1, 1, *Sp)
     count = sum(region[index] for index in window.tap_slices)           # (1, 1, *O)
-    return float(np.prod(window.kernel)) / count
+    return float(math.prod(window.kernel)) / count
 
 
 def lp_pool(x, ndim: int, norm_type, kernel_size, stride=None, ceil_mode: bool = False, *,
@@ -71,25 +73,26 @@ def lp_pool(x, ndim: int, norm_type, kernel_size, stride=None, ceil_mode: bool =
         return drop_batch_axis(lp_pool(x.unsqueeze(0), ndim, norm_type, kernel_size, stride, ceil_mode, owner=owner))
     window = pool_window(x.shape, ndim, kernel_size, stride, 0, 1, ceil_mode, owner)
     check_pool_bytes(owner, x, window, 2)                               # x^p and its padded copy
-    powered = np.power(x.data, p)                                       # (N, C, *S)
-    xp = pad(powered, window.pads)                                      # (N, C, *Sp): zeros past a partial window
-    total = empty_like_layout(xp, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
+    xp = namespace(x.data)
+    powered = xp.power(x.data, p)                                       # (N, C, *S)
+    xpad = pad(powered, window.pads)                                    # (N, C, *Sp): zeros past a partial window
+    total = empty_like_layout(xpad, x.shape[:2] + window.out_sizes)     # (N, C, *O), in the input's layout
     total[...] = 0
     for index in window.tap_slices:
-        total += xp[index]
-    scale = _partial_scale(window, x.shape[2:], xp.dtype)
-    out = np.power(total if scale is None else total * scale, 1.0 / p)   # (N, C, *O)
+        total += xpad[index]
+    scale = _partial_scale(window, x.shape[2:], xpad.dtype, xp)
+    out = xp.power(total if scale is None else total * scale, 1.0 / p)   # (N, C, *O)
 
     def backward(g):
         if p == 1:                                                      # y = scale * T
             share = g if scale is None else g * scale                   # (N, C, *O): dL/dT
         else:                                                           # dy/dT = y / (p T)
             share = g * out / total                                     # (N, C, *O): p * dL/dT
-        gxp = np.zeros_like(xp, dtype=g.dtype)                          # (N, C, *Sp)
+        gxp = xp.zeros_like(xpad, dtype=g.dtype)                        # (N, C, *Sp)
         for index in window.tap_slices:
             gxp[index] += share
         gx = unpad(gxp, window.pads)                                    # (N, C, *S)
-        return (gx if p == 1 else gx * np.power(x.data, p - 1),)
+        return (gx if p == 1 else gx * xp.power(x.data, p - 1),)
     return Tensor.from_op(out, (x,), backward, f"lp_pool{ndim}d")
 
 

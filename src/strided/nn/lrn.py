@@ -22,8 +22,7 @@ slices: no loop over examples, positions or channels.
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from ..checks import as_int, as_number
 from ..geometry import resolve_window
 from ..tensor import Tensor, as_tensor
@@ -68,6 +67,7 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
     Shape: ``(N, C, *S)``, unchanged (at least one spatial axis, as in PyTorch).
 
     Example:
+        >>> import numpy as np
         >>> local_response_norm(np.ones((1, 4, 2, 2)), size=3).shape
         (1, 4, 2, 2)
     """
@@ -79,22 +79,23 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
     scale = alpha if paper_alpha else alpha / size
     window = resolve_window((c,), size, 1, 1, (channel_window(size),), owner=owner)   # over the channel axis
     pads = window.pads
+    xp = namespace(x.data)
 
     def window_sum(a):
         """``out[:, c] = sum_{j=c-lo}^{c+hi} a[:, j]`` (zero outside), channels moved last and back."""
-        ap = pad(np.moveaxis(a, 1, -1), pads)                           # (N, *S, C + size - 1)
-        total = np.zeros(ap.shape[:-1] + (c,), dtype=a.dtype)           # (N, *S, C)
+        ap = pad(xp.moveaxis(a, 1, -1), pads)                           # (N, *S, C + size - 1)
+        total = xp.zeros(ap.shape[:-1] + (c,), dtype=a.dtype)           # (N, *S, C)
         for _, index in window.taps:
             total += ap[index]
-        return np.moveaxis(total, -1, 1)                                # (N, C, *S)
+        return xp.moveaxis(total, -1, 1)                                # (N, C, *S)
 
     def window_sum_adjoint(t):
         """Transpose of ``window_sum``: ``out[:, j] = sum of t[:, c] over the windows c that contain j``."""
-        tm = np.moveaxis(t, 1, -1)                                      # (N, *S, C)
-        gp = np.zeros(tm.shape[:-1] + (c + size - 1,), dtype=t.dtype)   # (N, *S, C + size - 1)
+        tm = xp.moveaxis(t, 1, -1)                                      # (N, *S, C)
+        gp = xp.zeros(tm.shape[:-1] + (c + size - 1,), dtype=t.dtype)   # (N, *S, C + size - 1)
         for _, index in window.taps:
             gp[index] += tm
-        return np.moveaxis(unpad(gp, pads), -1, 1)                      # (N, C, *S)
+        return xp.moveaxis(unpad(gp, pads), -1, 1)                      # (N, C, *S)
 
     a = x.data
     denom = k + scale * window_sum(a * a)                               # (N, C, *S)
@@ -105,7 +106,7 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
         # d b_c / d a_j = [c == j] * inv_c - 2 * scale * beta * a_c * inv_c / denom_c * a_j * [j in window(c)]
         inner = g * out / denom                                         # (N, C, *S): g_c * a_c * inv_c / denom_c
         gx = g * inv - (2 * scale * beta) * a * window_sum_adjoint(inner)
-        return (np.ascontiguousarray(gx, dtype=a.dtype),)
+        return (xp.ascontiguousarray(gx, dtype=a.dtype),)
     return Tensor.from_op(out, (x,), backward, "local_response_norm")
 
 
@@ -126,6 +127,7 @@ class LocalResponseNorm(Module):
 
     Shape: ``(N, C, *S)``, unchanged.
 
+    >>> import numpy as np
     >>> LocalResponseNorm(5)(np.ones((1, 8, 3, 3))).shape
     (1, 8, 3, 3)
     """

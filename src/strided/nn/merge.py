@@ -9,10 +9,12 @@ for such blocks, ``MultiScaleBlock`` the Inception-v1 module built on it.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import accumulate
 from typing import Sequence
 
 import numpy as np
 
+from .. import backend as _backend
 from ..checks import as_int
 from ..errors import ShapeError
 from ..geometry import concat_shape
@@ -51,11 +53,15 @@ def concat(tensors: Sequence, dim: int = 1, owner: str = "concat") -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     shape = concat_shape([t.shape for t in tensors], dim, owner)
     axis = dim % len(shape)
-    out = np.concatenate([t.data for t in tensors], axis=axis)         # (..., sum C_i, ...)
-    bounds = np.cumsum([t.shape[axis] for t in tensors])[:-1]           # where each piece ends
+    kind = type(tensors[0].data)
+    if any(type(t.data) is not kind for t in tensors):                  # tensors on different devices
+        _backend.common_backend(owner, [t.data for t in tensors], [f"tensors[{i}]" for i in range(len(tensors))])
+    xp = _backend.namespace(tensors[0].data)
+    out = xp.concatenate([t.data for t in tensors], axis=axis)         # (..., sum C_i, ...)
+    bounds = list(accumulate(t.shape[axis] for t in tensors))[:-1]     # where each piece ends
 
     def backward(g):
-        pieces = np.split(g, bounds, axis=axis)                         # one (..., C_i, ...) per input
+        pieces = xp.split(g, bounds, axis=axis)                         # one (..., C_i, ...) per input
         return tuple(p.astype(t.dtype, copy=False) for p, t in zip(pieces, tensors))
     return Tensor.from_op(out, tensors, backward, "concat")
 

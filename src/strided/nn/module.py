@@ -24,7 +24,8 @@ from ..errors import expected_input
 from ..geometry import ReceptiveField
 from ..hooks import ForwardHookMethods
 from ..tensor import Tensor
-from ..tensor_ops import no_gpu_error, resolve_to
+from .. import backend as _backend
+from ..tensor_ops import resolve_to
 from . import shape_only
 from .registry import has_static_rules
 from .shape_only import is_meta, is_meta_enabled, meta_array, refuse_meta
@@ -101,7 +102,12 @@ def _is_raw(value) -> bool:
     """An array, a number or a list of numbers: an input ``Module.__call__`` converts to a tensor."""
     if isinstance(value, list):
         return not any(isinstance(v, Tensor) for v in value)
-    return isinstance(value, (np.ndarray, numbers.Number))
+    return isinstance(value, (np.ndarray, numbers.Number)) or _is_device_array(value)
+
+
+def _is_device_array(value) -> bool:
+    """An array of a backend other than NumPy's (a CuPy array on a GPU)."""
+    return _backend.backend_of(value) is not _backend.CPU
 
 
 class Module(ForwardHookMethods, StateDictMethods):
@@ -143,7 +149,7 @@ class Module(ForwardHookMethods, StateDictMethods):
             target = self._parameters
         elif isinstance(value, Module):
             target = self._modules
-        elif name in self._buffers and (value is None or isinstance(value, np.ndarray)):
+        elif name in self._buffers and (value is None or isinstance(value, np.ndarray) or _is_device_array(value)):
             target = self._buffers   # assigning an array to a buffer updates the buffer, as in torch
         else:
             target = None
@@ -173,7 +179,7 @@ class Module(ForwardHookMethods, StateDictMethods):
     def register_buffer(self, name: str, value) -> None:
         """A non-trainable array saved in ``state_dict`` (e.g. running statistics); shape-only under ``nn.meta()``."""
         self.__dict__.pop(name, None)
-        value = None if value is None else np.asarray(value)
+        value = None if value is None or _is_device_array(value) else np.asarray(value)   # a device array stays
         if value is not None and is_meta_enabled() and not is_meta(value):
             value = meta_array(value.shape, value.dtype)
         self._buffers[name] = value
@@ -262,20 +268,33 @@ class Module(ForwardHookMethods, StateDictMethods):
             param.grad = None
 
     def to(self, *args, dtype=None, device=None) -> "Module":
-        """Cast parameters and floating buffers to ``np.float32`` or ``np.float64``, in place; returns self.
+        """Move parameters and buffers to a device and/or cast the floating ones to ``np.float32`` or
+        ``np.float64``, in place; returns self.
 
-        PyTorch's forms: ``to(np.float64)``, ``to("cpu")``, ``to("cpu", np.float64)``, ``to(tensor)``,
-        ``to(dtype=..., device=...)``. ``"cpu"`` changes nothing (strided computes on the CPU); any
-        other device raises a ``RuntimeError`` (no GPU backend is installed), and any dtype other
-        than float32/float64 a ``TypeError``. A cast parameter loses its gradient.
+        PyTorch's forms: ``to(np.float64)``, ``to("cuda")``, ``to("cpu", np.float64)``, ``to(tensor)``,
+        ``to(dtype=..., device=...)``. A ``cuda`` device needs CuPy and a GPU (``st.cuda``; without
+        them a ``RuntimeError`` says how to install), and any dtype other than float32/float64 raises a
+        ``TypeError``. A moved parameter takes its gradient along; a cast one loses it.
 
         >>> from strided import nn
         >>> nn.Linear(2, 1, rng=0).to(np.int32)
         Traceback (most recent call last):
         ...
-        TypeError: Linear.to: dtype must be float32 or float64 (or the device 'cpu'), got int32
+        TypeError: Linear.to: dtype must be float32 or float64 (or a device such as 'cpu'), got int32
         """
-        dtype = resolve_to(f"{type(self).__name__}.to", args, dtype, device)
+        return self._to(f"{type(self).__name__}.to", args, dtype, device)
+
+    def _to(self, owner: str, args: tuple, dtype=None, device=None) -> "Module":
+        dtype, place = resolve_to(owner, args, dtype, device)          # an unusable device fails here
+        if place is not None:
+            for module in self.modules():
+                for param in module._parameters.values():
+                    if not is_meta(param.data):
+                        param.data = _backend.to_device(param.data, place)
+                        param.grad = None if param.grad is None else _backend.to_device(param.grad, place)
+                for name, buf in module._buffers.items():
+                    if buf is not None and not is_meta(buf):
+                        module._buffers[name] = _backend.to_device(buf, place)
         if dtype is None:
             return self
         for module in self.modules():
@@ -296,11 +315,13 @@ class Module(ForwardHookMethods, StateDictMethods):
         return self.to(np.float32)
 
     def cpu(self) -> "Module":
-        """Nothing to move: strided computes on the CPU."""
-        return self
+        """Parameters and buffers moved to the host (nothing to do when they are there)."""
+        return self._to(f"{type(self).__name__}.cpu", ("cpu",))
 
     def cuda(self, device=None) -> "Module":
-        raise no_gpu_error(f"{type(self).__name__}.cuda", "cuda" if device is None else device)
+        """Parameters and buffers moved to a GPU (``"cuda"`` or ``cuda:<device>``; needs CuPy)."""
+        return self._to(f"{type(self).__name__}.cuda",
+                        ("cuda" if device is None else (device if isinstance(device, str) else f"cuda:{device}"),))
 
     # ----------------------------------------------------------------------------- static rules
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_int
 from ..errors import expected_input, shape_str
 from ..tensor import Tensor, as_tensor
@@ -65,8 +66,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         raise expected_input(owner, "(N, C, *)", x.shape)
     c = x.shape[1]
     count = x.data.size // max(c, 1)
-    if running_mean is not None and np.shape(running_mean) != (c,):
-        raise expected_input(owner, f"(N, {np.shape(running_mean)[0]}, *)", x.shape)
+    if running_mean is not None and _shape(running_mean) != (c,):
+        raise expected_input(owner, f"(N, {_shape(running_mean)[0]}, *)", x.shape)
     for name, value in (("running_var", running_var), ("weight", weight), ("bias", bias)):
         check_param_shape(value, (c,), name, owner)
     if training and count == 1:
@@ -76,24 +77,25 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     dtype = x.dtype
     w = None if weight is None else as_tensor(weight)
     b = None if bias is None else as_tensor(bias)
+    xp = namespace(x.data)
     xm = channel_rows(x.data)                                           # (C, M)
-    out_m = np.empty_like(xm)
-    wv = np.ones(c, dtype=dtype) if w is None else w.data.astype(dtype, copy=False)
-    bv = np.zeros(c, dtype=dtype) if b is None else b.data.astype(dtype, copy=False)
+    out_m = xp.empty_like(xm)
+    wv = xp.ones(c, dtype=dtype) if w is None else w.data.astype(dtype, copy=False)
+    bv = xp.zeros(c, dtype=dtype) if b is None else b.data.astype(dtype, copy=False)
     if training:
-        mean = np.empty(c, dtype=dtype)
-        var = np.empty(c, dtype=dtype)
-        inv_std = np.empty(c, dtype=dtype)
+        mean = xp.empty(c, dtype=dtype)
+        var = xp.empty(c, dtype=dtype)
+        inv_std = xp.empty(c, dtype=dtype)
         for r in row_blocks(xm):
             xr = xm[r]
             mean[r] = xr.sum(axis=1) / divisor
             d = xr - mean[r, None]                                      # cache-resident temporary
-            var[r] = np.einsum("ij,ij->i", d, d) / divisor              # biased
-            inv_std[r] = 1.0 / np.sqrt(var[r] + eps)
+            var[r] = xp.einsum("ij,ij->i", d, d) / divisor              # biased
+            inv_std[r] = 1.0 / xp.sqrt(var[r] + eps)
             d *= (wv[r] * inv_std[r])[:, None]
-            np.add(d, bv[r, None], out=out_m[r])
+            xp.add(d, bv[r, None], out=out_m[r])
             if relu:
-                np.maximum(out_m[r], 0, out=out_m[r])
+                xp.maximum(out_m[r], 0, out=out_m[r])
         if running_mean is not None and count:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.astype(running_mean.dtype)
@@ -101,14 +103,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
             running_var *= 1 - momentum
             running_var += momentum * (var * count / (count - 1)).astype(running_var.dtype)
     else:
-        mean = np.asarray(running_mean, dtype=dtype)
-        inv_std = (1.0 / np.sqrt(np.asarray(running_var, dtype=dtype) + eps)).astype(dtype)
+        mean = xp.asarray(running_mean, dtype=dtype)
+        inv_std = (1.0 / xp.sqrt(xp.asarray(running_var, dtype=dtype) + eps)).astype(dtype)
         scale = wv * inv_std
         shift = bv - mean * scale
-        np.multiply(xm, scale[:, None], out=out_m)
+        xp.multiply(xm, scale[:, None], out=out_m)
         out_m += shift[:, None]
         if relu:
-            np.maximum(out_m, 0, out=out_m)
+            xp.maximum(out_m, 0, out=out_m)
     out = from_channel_rows(out_m, x.shape)
     relu_out = out_m if relu else None                                  # the ReLU's mask source, kept only then
 
@@ -116,15 +118,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         gm = channel_rows(g)                                            # (C, M)
         need_x = x.requires_grad
         need_w = w is not None and w.requires_grad
-        gx_m = np.empty_like(gm) if need_x else None
-        sg = np.empty(c, dtype=dtype)                                   # sum of g per channel
-        sgd = np.empty(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
+        gx_m = xp.empty_like(gm) if need_x else None
+        sg = xp.empty(c, dtype=dtype)                                   # sum of g per channel
+        sgd = xp.empty(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
         for r in row_blocks(gm):
             gr = gm[r] * (relu_out[r] > 0) if relu else gm[r]            # (rows, M), cache-resident when masked
             sg[r] = gr.sum(axis=1)
             if training or need_w:
                 d = xm[r] - mean[r, None]                               # cache-resident temporary
-                sgd[r] = np.einsum("ij,ij->i", gr, d)
+                sgd[r] = xp.einsum("ij,ij->i", gr, d)
             if need_x:
                 k1 = wv[r] * inv_std[r]
                 if training:
@@ -132,11 +134,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
                     k2 = -k1 * inv_std[r] * inv_std[r] * sgd[r] / divisor
                     k3 = -k1 * sg[r] / divisor
                     d *= k2[:, None]
-                    np.multiply(gr, k1[:, None], out=gx_m[r])
+                    xp.multiply(gr, k1[:, None], out=gx_m[r])
                     gx_m[r] += d
                     gx_m[r] += k3[:, None]
                 else:
-                    np.multiply(gr, k1[:, None], out=gx_m[r])
+                    xp.multiply(gr, k1[:, None], out=gx_m[r])
         gx = None if gx_m is None else from_channel_rows(gx_m, x.shape)
         gw = sgd * inv_std if need_w else None                          # sum(g * xhat)
         gb = sg if b is not None and b.requires_grad else None
@@ -148,6 +150,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         gx, gw, gb = backward(g)
         return (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
     return Tensor.from_op(out, parents, routed, "batch_norm_relu" if relu else "batch_norm")
+
+
+def _shape(a) -> tuple:
+    """``a``'s shape without a NumPy call on a device array (lists and scalars through ``np.shape``)."""
+    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
 
 
 def channel_rows(a: np.ndarray) -> np.ndarray:

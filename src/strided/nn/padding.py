@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_number, as_tuple, is_int
 from ..errors import ShapeError, expected_input
 from ..geometry import ReceptiveField
@@ -43,12 +44,16 @@ from .registry import register_layer
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _ANY = -(1 << 62)   # as_tuple's lower bound for pads: negative amounts crop
+_TAKE_OPTIONS = {np: {"mode": "clip"}}
+"""Extra arguments of ``xp.take`` per namespace: NumPy's ``mode='clip'`` skips the buffered copy that
+its default ``'raise'`` makes (the indices are valid either way); CuPy's ``take`` has no ``mode``."""
 
 
 # ------------------------------------------------------------------------------------- gather by index
 def take_axis(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
     """``a`` gathered along ``axis`` by ``index`` (``out[..., j, ...] = a[..., index[j], ...]``), in ``a``'s layout.
 
+    ``index`` is a small host (NumPy) integer array, moved to ``a``'s device for the gather.
     Returns ``a`` itself when ``index`` is ``0, 1, ..., S - 1``.
     Shape: ``(..., S, ...) -> (..., len(index), ...)``.
     """
@@ -59,7 +64,8 @@ def take_axis(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
     if axis > 0 and not a.flags.c_contiguous and batch_last(a):        # gather on the contiguous (C, *S, N) views
         move = tuple(range(1, a.ndim)) + (0,)
         src, dst, axis = a.transpose(move), out.transpose(move), axis - 1
-    np.take(src, index, axis=axis, out=dst, mode="clip")                # indices are valid: clip skips buffering
+    xp = namespace(a)
+    xp.take(src, xp.asarray(index), axis=axis, out=dst, **_TAKE_OPTIONS.get(xp, {}))
     return out
 
 
@@ -68,7 +74,8 @@ def take_axis_adjoint(g: np.ndarray, index: np.ndarray, axis: int, size: int) ->
 
     Vectorised as one segmented sum: the positions are sorted by the index they read (no sort for
     a non-decreasing index: replication, interpolation), ``np.add.reduceat`` sums each run of
-    equal indices, and the sums land on their (distinct) input positions.
+    equal indices, and the sums land on their (distinct) input positions. ``index`` is a host
+    integer array (its sorting and run-finding stay on the host).
     Shape: ``(..., len(index), ...) -> (..., size, ...)``.
     """
     if len(index) == size and np.array_equal(index, np.arange(size)):
@@ -77,12 +84,13 @@ def take_axis_adjoint(g: np.ndarray, index: np.ndarray, axis: int, size: int) ->
     ordered = index if order is None else index[order]                 # (J,) non-decreasing
     gs = g if order is None else take_axis(g, order, axis)              # (..., J, ...) in that order
     starts = np.flatnonzero(np.diff(ordered, prepend=-1))              # (U,) first position of each run
-    sums = np.add.reduceat(gs, starts, axis=axis)                      # (..., U, ...)
+    xp = namespace(g)
+    sums = xp.add.reduceat(gs, xp.asarray(starts), axis=axis)          # (..., U, ...)
     targets = ordered[starts]                                           # (U,) distinct, increasing
     if len(targets) == size:                                            # every input position was read
         return sums
-    gx = np.zeros_like(g, shape=g.shape[:axis] + (size,) + g.shape[axis + 1:])
-    gx[(slice(None),) * axis + (targets,)] = sums
+    gx = xp.zeros_like(g, shape=g.shape[:axis] + (size,) + g.shape[axis + 1:])
+    gx[(slice(None),) * axis + (xp.asarray(targets),)] = sums
     return gx
 
 
@@ -151,7 +159,7 @@ def pad_axes(x, pads, mode: str = "constant", value: float = 0.0, owner: str = "
             gk = unpad(g, grow)                                         # (*, *kept), a view
             if not cropped:
                 return (gk,)
-            gx = np.zeros_like(x.data, dtype=g.dtype)                   # (*, *S), in the input's layout
+            gx = namespace(g).zeros_like(x.data, dtype=g.dtype)         # (*, *S), in the input's layout
             gx[keep] = gk
             return (gx,)
         return Tensor.from_op(out, (x,), backward, "pad")

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import as_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window, explicit_padding, resolve_window
@@ -106,22 +107,23 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
                                         return_indices, owner=owner))
     window = pool_window(x.shape, ndim, kernel_size, stride, padding, dilation, ceil_mode, owner)
     check_pool_bytes(owner, x, window, 1 if window.padded else 0)
-    xp = pad(x.data, window.pads, value=-np.inf)                        # (N, C, *Sp)
+    xp = namespace(x.data)
+    xpad = pad(x.data, window.pads, value=-np.inf)                      # (N, C, *Sp)
     slices = window.tap_slices                                          # one index per kernel offset
-    out = empty_like_layout(xp, x.shape[:2] + window.out_sizes)         # (N, C, *O), in the input's layout
+    out = empty_like_layout(xpad, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
     if len(slices) == 1:
-        np.copyto(out, xp[slices[0]])
+        xp.copyto(out, xpad[slices[0]])
     else:
-        np.maximum(xp[slices[0]], xp[slices[1]], out=out)               # NaN propagates, as in PyTorch
+        xp.maximum(xpad[slices[0]], xpad[slices[1]], out=out)           # NaN propagates, as in PyTorch
         for index in slices[2:]:
-            np.maximum(out, xp[index], out=out)
+            xp.maximum(out, xpad[index], out=out)
 
     def backward(g):
         with np.errstate(invalid="ignore"):                             # inf + -inf upstream: NaN, as in PyTorch
-            return (unpad(max_pool_backward(xp, out, g, window), window.pads),)
+            return (unpad(max_pool_backward(xpad, out, g, window), window.pads),)
     result = Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
     if return_indices:
-        return result, first_max_indices(xp, out, window)
+        return result, first_max_indices(xpad, out, window)
     return result
 
 
@@ -134,13 +136,14 @@ def edge_values(out: np.ndarray, window: Window):
     """
     if out.size == 0:
         return None, False
+    xp = namespace(out)
     lowest = out.min()                                                  # NaN when any maximum is NaN
-    nan = bool(np.isnan(lowest))
-    neg_inf = lowest == -np.inf if not nan else bool(np.isneginf(out).any())
+    nan = bool(xp.isnan(lowest))
+    neg_inf = lowest == -np.inf if not nan else bool(xp.isneginf(out).any())
     return (window.tap_inside if neg_inf and window.padded else None), nan
 
 
-def max_pool_backward(xp: np.ndarray, out: np.ndarray, g: np.ndarray, window: Window) -> np.ndarray:
+def max_pool_backward(xpad: np.ndarray, out: np.ndarray, g: np.ndarray, window: Window) -> np.ndarray:
     """The gradient on the padded grid ``(N, C, *Sp)``: each window's ``g`` at its winner.
 
     The winner is the first tap (scan order) equal to the maximum that reads the input, or the
@@ -149,25 +152,26 @@ def max_pool_backward(xp: np.ndarray, out: np.ndarray, g: np.ndarray, window: Wi
     so the loops below run over long contiguous runs. A non-finite ``g`` is routed by masked
     copies instead of products, so that ``inf * 0`` never reaches the positions that did not win.
     """
+    xp = namespace(xpad)
     masks, nan = edge_values(out, window)
     slices = window.tap_slices
     tiles = window.tiles
-    finite = g.size == 0 or bool(np.isfinite(np.add.reduce(g, axis=None)))   # inf or NaN anywhere: not finite
-    gxp = empty_like_layout(xp, xp.shape, g.dtype) if tiles else np.zeros_like(xp, dtype=g.dtype)
+    finite = g.size == 0 or bool(xp.isfinite(g.sum()))                 # inf or NaN anywhere: not finite
+    gxp = empty_like_layout(xpad, xpad.shape, g.dtype) if tiles else xp.zeros_like(xpad, dtype=g.dtype)
     left = empty_like_layout(out, out.shape, g.dtype)                   # (N, C, *O): gradient not routed yet
-    np.copyto(left, g)
-    routed = left if tiles else np.empty_like(left)
+    xp.copyto(left, g)
+    routed = left if tiles else xp.empty_like(left)
     for i, index in enumerate(slices):
-        hit = np.equal(xp[index], out)                                  # (N, C, *O)
+        hit = xp.equal(xpad[index], out)                                # (N, C, *O)
         if masks is not None and masks[i] is not None:
-            hit &= masks[i]                                             # (*O): a padded tap never wins
+            hit &= xp.asarray(masks[i])                                 # (*O): a padded tap never wins
         if tiles:
             routed = gxp[index]
         if finite:
-            np.multiply(left, hit, out=routed)                          # the gradient of this offset's maxima
+            xp.multiply(left, hit, out=routed)                          # the gradient of this offset's maxima
         else:
             routed[...] = 0
-            np.copyto(routed, left, where=hit)
+            xp.copyto(routed, left, where=hit)
         if not tiles:
             gxp[index] += routed
         if i + 1 < len(slices):                                         # first maximum wins ties
@@ -176,30 +180,31 @@ def max_pool_backward(xp: np.ndarray, out: np.ndarray, g: np.ndarray, window: Wi
             else:
                 left[hit] = 0
     if nan:                                                             # NaN maxima: to the last NaN
-        pending = np.isnan(out)                                         # (N, C, *O)
+        pending = xp.isnan(out)                                         # (N, C, *O)
         for index in reversed(slices):
-            hit = np.isnan(xp[index])
+            hit = xp.isnan(xpad[index])
             hit &= pending
-            np.add(gxp[index], g, out=gxp[index], where=hit)            # gxp held 0 there
+            xp.copyto(gxp[index], gxp[index] + g, where=hit)            # a masked add (CuPy's add has no where=)
             pending &= ~hit
     return gxp
 
 
-def _avg_divisor(window: Window, in_sizes, dtype, count_include_pad: bool, divisor_override):
+def _avg_divisor(window: Window, in_sizes, dtype, count_include_pad: bool, divisor_override, xp=np):
     """What each window's sum is divided by: a number, or ``(1, 1, *O)`` counts (PyTorch's rule).
 
     ``count_include_pad`` counts the window's positions inside the input and the padding asked
-    for (never ``ceil_mode``'s overhang past it); otherwise only the input positions.
+    for (never ``ceil_mode``'s overhang past it); otherwise only the input positions. The counts are
+    made with the namespace ``xp`` (default NumPy), on the device of the input they will divide.
     """
     if divisor_override is not None:
         return float(divisor_override)
     if count_include_pad and not window.overhang:
-        return float(np.prod(window.kernel))
+        return float(math.prod(window.kernel))
     if count_include_pad:
         declared = tuple(n + lo + hi for n, (lo, hi) in zip(in_sizes, window.declared_pads))
-        region = pad(np.ones((1, 1) + declared, dtype=dtype), tuple((0, v) for v in window.overhang))
+        region = pad(xp.ones((1, 1) + declared, dtype=dtype), tuple((0, v) for v in window.overhang))
     else:
-        region = pad(np.ones((1, 1) + tuple(in_sizes), dtype=dtype), window.pads)   # (1, 1, *Sp)
+        region = pad(xp.ones((1, 1) + tuple(in_sizes), dtype=dtype), window.pads)   # (1, 1, *Sp)
     return sum(region[index] for index in window.tap_slices)            # (1, 1, *O)
 
 
@@ -239,17 +244,18 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
     window = pool_window(x.shape, ndim, kernel_size, stride, padding, 1, ceil_mode, owner)
     divisor_override = check_divisor_override(divisor_override, owner)
     check_pool_bytes(owner, x, window, 1 if window.padded else 0)
-    xp = pad(x.data, window.pads)                                       # (N, C, *Sp)
-    total = empty_like_layout(xp, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
+    xp = namespace(x.data)
+    xpad = pad(x.data, window.pads)                                     # (N, C, *Sp)
+    total = empty_like_layout(xpad, x.shape[:2] + window.out_sizes)     # (N, C, *O), in the input's layout
     total[...] = 0
     for index in window.tap_slices:
-        total += xp[index]
-    divisor = _avg_divisor(window, x.shape[2:], xp.dtype, count_include_pad, divisor_override)
+        total += xpad[index]
+    divisor = _avg_divisor(window, x.shape[2:], xpad.dtype, count_include_pad, divisor_override, xp)
     out = total / divisor                                               # (N, C, *O)
 
     def backward(g):
         share = g / divisor                                             # (N, C, *O)
-        gxp = np.zeros_like(xp, dtype=g.dtype)                          # (N, C, *Sp), in the input's layout
+        gxp = xp.zeros_like(xpad, dtype=g.dtype)                        # (N, C, *Sp), in the input's layout
         for index in window.tap_slices:
             gxp[index] += share
         return (unpad(gxp, window.pads),)

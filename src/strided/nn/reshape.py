@@ -8,6 +8,8 @@ adjoint is its inverse).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import as_int, is_int
@@ -211,7 +213,7 @@ class Unflatten(Module):
         dim = self.dim + len(shape) if self.dim < 0 else self.dim
         if not 0 <= dim < len(shape):
             raise expected_input(self._describe(), f"an axis dim={self.dim}", shape)
-        known = int(np.prod([v for v in self.unflattened_size if v != -1]))
+        known = int(math.prod(v for v in self.unflattened_size if v != -1))
         n = shape[dim]
         if n % known or (-1 not in self.unflattened_size and n != known):
             raise expected_input(self._describe(), f"axis {self.dim} of a size that unflattens into "

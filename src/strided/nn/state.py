@@ -4,6 +4,10 @@
 (``features.0.weight``), parameters before buffers within each module, so weights move 1:1
 to and from ``torch.nn``. A meta module (``nn.meta()``) gives its shape-only views uncopied,
 and loading real arrays into one gives it values.
+
+Devices: ``state_dict()`` gives host NumPy arrays whatever device the module is on, and
+``load_state_dict`` checks on the host, then puts every value on the device of the parameter or
+buffer it replaces, so one checkpoint loads onto the CPU or a GPU.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..backend import CPU, backend_of
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor
 from .shape_only import is_meta
@@ -22,15 +27,18 @@ class StateDictMethods:
     """``state_dict()`` and ``load_state_dict()`` for ``Module``."""
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter and buffer, under dotted names, in registration order (a meta
-        array, which holds no values, is given as it is: copying it would allocate its zeros)."""
+        """Copies of every parameter and buffer, under dotted names, in registration order, as host
+        NumPy arrays whatever the module's device (a meta array, which holds no values, is given as it
+        is: copying it would allocate its zeros)."""
         state = OrderedDict()
         for prefix, module in self.named_modules():
             for name, param in module._parameters.items():
-                state[f"{prefix}.{name}" if prefix else name] = param.data if is_meta(param.data) else param.data.copy()
+                data = param.data
+                state[f"{prefix}.{name}" if prefix else name] = (
+                    data if is_meta(data) else data.copy() if type(data) is np.ndarray else host_copy(data))
             for name, buf in module._buffers.items():
                 if buf is not None:
-                    state[f"{prefix}.{name}" if prefix else name] = buf if is_meta(buf) else np.array(buf, copy=True)
+                    state[f"{prefix}.{name}" if prefix else name] = buf if is_meta(buf) else host_copy(buf)
         return state
 
     def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True):
@@ -43,7 +51,9 @@ class StateDictMethods:
         complex, datetime and structured arrays are refused (``TypeError``), as are keys that
         are not strings. A value that does not fit the target dtype (a NaN or a fraction for an
         integer buffer, a float64 beyond float32's range) is a ``ValueError``. With ``strict``,
-        missing and unexpected keys are errors too. Returns ``(missing_keys, unexpected_keys)``.
+        missing and unexpected keys are errors too. Values may live on any device (they are checked
+        on the host); each is put on the device of the parameter or buffer it replaces. Returns
+        ``(missing_keys, unexpected_keys)``.
         """
         return self.prepare_state_dict(state, strict)()
 
@@ -96,16 +106,20 @@ class StateDictMethods:
         writes, unfit = [], []
         for key, value in values.items():
             module, name, kind = targets[key]
-            dtype = module._parameters[name].data.dtype if kind == "param" else module._buffers[name].dtype
-            converted, problem = convert_exactly(value, dtype)
+            current = module._parameters[name].data if kind == "param" else module._buffers[name]
+            converted, problem = convert_exactly(value, current.dtype)
             if problem:
                 unfit.append(f"{key}: {problem}")
-            writes.append((module, name, kind, converted))
+            writes.append((module, name, kind, converted, current))
         if unfit:
             raise ValueError(f"{owner}: " + "; ".join(unfit) + " (nothing was loaded)")
+        for i, (module, name, kind, converted, current) in enumerate(writes):
+            place = backend_of(current)                    # moved before the commit: a failed copy loads nothing
+            if place is not CPU:
+                writes[i] = (module, name, kind, place.from_host(converted, place.device_of(current)), current)
 
         def commit():
-            for module, name, kind, array in writes:
+            for module, name, kind, array, _ in writes:
                 if kind == "param":
                     module._parameters[name].data = array
                 else:
@@ -119,6 +133,9 @@ def as_state_array(value) -> tuple[np.ndarray | None, str | None]:
     else ``(None, why)``: booleans and real numbers only."""
     if isinstance(value, Tensor):
         value = value.data
+    source = backend_of(value)
+    if source is not CPU:                                  # a device array: checked on the host
+        value = source.to_host(value)
     if isinstance(value, (str, bytes)) or value is None:
         return None, f"got {type(value).__name__} {value!r:.40}, expected an array of numbers"
     try:
@@ -128,6 +145,12 @@ def as_state_array(value) -> tuple[np.ndarray | None, str | None]:
     if array.dtype.kind not in "biuf" or array.dtype.fields is not None or array.dtype.subdtype is not None:
         return None, f"has dtype {array.dtype}, expected booleans or real numbers"
     return array, None
+
+
+def host_copy(array) -> np.ndarray:
+    """A host NumPy copy of ``array`` from any device (for ``state_dict``)."""
+    source = backend_of(array)
+    return np.array(array, copy=True) if source is CPU else source.to_host(array)
 
 
 def convert_exactly(array: np.ndarray, dtype) -> tuple[np.ndarray, str | None]:

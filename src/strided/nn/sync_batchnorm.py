@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import backend_of, namespace
 from ..errors import expected_input, shape_str
 from ..tensor import Tensor, as_tensor
 from .helpers import check_param_shape
@@ -30,10 +31,12 @@ def _group():
     return init()
 
 
-def _sum_over_ranks(group, local: np.ndarray) -> np.ndarray:
-    total = np.ascontiguousarray(local, dtype=np.float64)
+def _sum_over_ranks(group, local, xp):
+    """The sum over ranks of every rank's ``local`` (float64), back in the namespace ``xp``: MPI reduces
+    host arrays, so a device array goes to the host and back (on the CPU both moves are the array itself)."""
+    total = np.ascontiguousarray(backend_of(local).to_host(local), dtype=np.float64)
     group.comm.Allreduce(group.in_place, total, op=group.op("sum"))
-    return total
+    return xp.asarray(total)
 
 
 def sync_batch_norm(x, running_mean, running_var, weight=None, bias=None, momentum: float = 0.1, eps: float = 1e-5,
@@ -52,21 +55,22 @@ def sync_batch_norm(x, running_mean, running_var, weight=None, bias=None, moment
     for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                         ("bias", bias)):
         check_param_shape(value, (c,), name, owner)
+    xp = namespace(x.data)
     xm = channel_rows(x.data)                                           # (C, M_r)
     local_count = xm.shape[1]
-    sums = _sum_over_ranks(group, np.append(xm.sum(axis=1, dtype=np.float64), local_count))   # (C + 1,)
-    count = int(round(sums[-1]))
+    sums = _sum_over_ranks(group, xp.append(xm.sum(axis=1, dtype=np.float64), local_count), xp)   # (C + 1,)
+    count = int(round(float(sums[-1])))
     if count <= 1:
         raise ValueError(f"{owner}: expected more than 1 value per channel over all ranks in training, got input "
                          f"{shape_str(x.shape)} on each of {group.world_size} ranks")
     mean64 = sums[:c] / count                                           # (C,)
     centred = xm - mean64.astype(dtype)[:, None]                        # (C, M_r)
-    var64 = _sum_over_ranks(group, np.einsum("ij,ij->i", centred, centred, dtype=np.float64)) / count   # (C,) biased
-    inv_std = (1.0 / np.sqrt(var64 + eps)).astype(dtype)                # (C,)
+    var64 = _sum_over_ranks(group, xp.einsum("ij,ij->i", centred, centred, dtype=np.float64), xp) / count   # (C,) biased
+    inv_std = (1.0 / xp.sqrt(var64 + eps)).astype(dtype)                # (C,)
     w = None if weight is None else as_tensor(weight)
     b = None if bias is None else as_tensor(bias)
-    wv = np.ones(c, dtype=dtype) if w is None else w.data.astype(dtype, copy=False)
-    bv = np.zeros(c, dtype=dtype) if b is None else b.data.astype(dtype, copy=False)
+    wv = xp.ones(c, dtype=dtype) if w is None else w.data.astype(dtype, copy=False)
+    bv = xp.zeros(c, dtype=dtype) if b is None else b.data.astype(dtype, copy=False)
     out_m = centred * (wv * inv_std)[:, None] + bv[:, None]             # (C, M_r)
     if running_mean is not None:
         running_mean *= 1 - momentum
@@ -79,10 +83,10 @@ def sync_batch_norm(x, running_mean, running_var, weight=None, bias=None, moment
     def backward(g):
         gm = channel_rows(g)                                            # (C, M_r)
         sg = gm.sum(axis=1, dtype=np.float64)                           # (C,) sum of g
-        sgd = np.einsum("ij,ij->i", gm, centred, dtype=np.float64)      # (C,) sum of g * (x - mean)
+        sgd = xp.einsum("ij,ij->i", gm, centred, dtype=np.float64)      # (C,) sum of g * (x - mean)
         grads = []
         if x.requires_grad:
-            both = _sum_over_ranks(group, np.concatenate([sg, sgd]) * share) / share   # (2C,) global, this rank's scale
+            both = _sum_over_ranks(group, xp.concatenate([sg, sgd]) * share, xp) / share   # (2C,) global, this rank's scale
             k1 = wv * inv_std                                           # (C,)
             k2 = (-k1 * inv_std * inv_std * both[c:] / count).astype(dtype)
             k3 = (-k1 * both[:c] / count).astype(dtype)

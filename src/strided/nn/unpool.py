@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import is_int
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField, TransposedWindow, Window, check_window, resolve_transposed_window
@@ -31,34 +32,48 @@ from .helpers import describe_layout, drop_batch_axis
 from .module import Module
 
 
-def first_max_indices(xp: np.ndarray, out: np.ndarray, window: Window) -> np.ndarray:
+def first_max_indices(xpad: np.ndarray, out: np.ndarray, window: Window) -> np.ndarray:
     """PyTorch's ``indices``: for every window, the flat index of its first maximum (scan order)
     in its channel's unpadded input plane, int64; a padded position never wins, a window whose
     maximum is NaN names its last NaN, and a window that reads only padding gets ``-1``.
 
-    Shape: ``xp (N, C, *Sp)``, ``out (N, C, *O)`` -> ``(N, C, *O)``.
+    Shape: ``xpad (N, C, *Sp)``, ``out (N, C, *O)`` -> ``(N, C, *O)``.
     """
+    xp = namespace(xpad)
     d = window.ndim
-    plane = [int(np.prod(window.in_sizes[a + 1:])) for a in range(d)]   # element stride of each input axis
-    base = np.zeros(window.out_sizes, dtype=np.int64)                   # (*O): input index of each window's tap 0
+    plane = [math.prod(window.in_sizes[a + 1:]) for a in range(d)]     # element stride of each input axis
+    base = xp.zeros(window.out_sizes, dtype=np.int64)                   # (*O): input index of each window's tap 0
     for a, (o, s, lo) in enumerate(zip(window.out_sizes, window.stride, window.pad_lo)):
         shape = [1] * d
         shape[a] = o
-        base = base + ((np.arange(o) * s - lo) * plane[a]).reshape(shape)
-    index = np.full(out.shape, -1, dtype=np.int64)                      # (N, C, *O)
-    found = np.zeros(out.shape, dtype=bool)                             # (N, C, *O): first maximum seen
-    nan = np.isnan(out)                                                 # (N, C, *O): windows that hold a NaN
+        base = base + ((xp.arange(o) * s - lo) * plane[a]).reshape(shape)
+    index = xp.full(out.shape, -1, dtype=np.int64)                      # (N, C, *O)
+    found = xp.zeros(out.shape, dtype=bool)                             # (N, C, *O): first maximum seen
+    nan = xp.isnan(out)                                                 # (N, C, *O): windows that hold a NaN
     for (k, taps), inside in zip(window.taps, window.tap_inside):
         offset = sum(ki * di * pa for ki, di, pa in zip(k, window.dilation, plane))
-        value = xp[taps]                                                # (N, C, *O)
-        hit = np.equal(value, out)
+        value = xpad[taps]                                              # (N, C, *O)
+        hit = xp.equal(value, out)
         if inside is not None:
-            hit &= inside                                               # (*O): padding never wins
+            hit &= xp.asarray(inside)                                   # (*O): padding never wins
         hit &= ~found
         found |= hit
-        hit |= nan & np.isnan(value)                                    # a later NaN replaces an earlier one
-        np.copyto(index, base + offset, where=hit)                      # (*O) broadcast over (N, C)
+        hit |= nan & xp.isnan(value)                                    # a later NaN replaces an earlier one
+        xp.copyto(index, base + offset, where=hit)                      # (*O) broadcast over (N, C)
     return index
+
+
+def put_along_last(target, index, values) -> None:
+    """``np.put_along_axis(target, index, values, axis=2)`` in ``target``'s namespace (CuPy has none).
+
+    Where an index repeats in a row, the namespace decides which value lands: NumPy the last in
+    C order (as ``put_along_axis``), CuPy any one of them.
+
+    Shape: ``target (N, C, P)``, ``index (N, C, K)`` integers in ``[0, P)``, ``values`` broadcast to ``index``.
+    """
+    xp = namespace(target)
+    n, c = index.shape[:2]
+    target[xp.arange(n).reshape(n, 1, 1), xp.arange(c).reshape(1, c, 1), index] = values
 
 
 def unpool_window(in_shape, ndim: int, kernel_size, stride, padding, owner: str) -> TransposedWindow:
@@ -122,7 +137,8 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
     owner = owner or f"max_unpool{ndim}d"
     window = unpool_window(x.shape, ndim, kernel_size, stride, padding, owner)
     out_sizes = unpool_output_size(window, output_size, owner)
-    where = np.asarray(getattr(indices, "data", indices))
+    xp = namespace(x.data)
+    where = xp.asarray(getattr(indices, "data", indices))
     if where.shape != x.shape:
         raise ShapeError(f"{owner}: expected indices of the input's shape {shape_str(x.shape)}, got "
                          f"{shape_str(where.shape)}")
@@ -134,17 +150,17 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
     if not np.issubdtype(where.dtype, np.integer):
         raise TypeError(f"{owner}: indices must be integers (max pooling's return_indices), got {where.dtype}")
     n, c = x.shape[:2]
-    plane = int(np.prod(out_sizes))
+    plane = math.prod(out_sizes)
     where = where.reshape(n, c, math.prod(x.shape[2:]))                 # (N, C, P_in)
     if where.size and (where.min() < 0 or where.max() >= plane):
         raise ValueError(f"{owner}: indices must lie in [0, {plane}) for the output {out_sizes}, got values "
-                         f"in [{where.min()}, {where.max()}]")
-    out = np.zeros((n, c, plane), dtype=x.dtype)                        # (N, C, P_out)
-    np.put_along_axis(out, where, x.data.reshape(where.shape), axis=2)
+                         f"in [{int(where.min())}, {int(where.max())}]")
+    out = xp.zeros((n, c, plane), dtype=x.dtype)                        # (N, C, P_out)
+    put_along_last(out, where, x.data.reshape(where.shape))
 
     def backward(g):
-        gflat = np.reshape(g, (n, c, plane))                            # (N, C, P_out)
-        return (np.take_along_axis(gflat, where, axis=2).reshape(x.shape),)   # (N, C, *S)
+        gflat = g.reshape((n, c, plane))                                # (N, C, P_out)
+        return (xp.take_along_axis(gflat, where, axis=2).reshape(x.shape),)   # (N, C, *S)
     return Tensor.from_op(out.reshape((n, c) + out_sizes), (x,), backward, f"max_unpool{ndim}d")
 
 

@@ -31,6 +31,7 @@ from numbers import Real
 
 import numpy as np
 
+from ..backend import namespace
 from ..checks import is_int
 from ..errors import ShapeError, expected_input
 from ..geometry import ReceptiveField, adaptive_window
@@ -144,10 +145,13 @@ def axis_taps(n_in: int, n_out: int, scale, mode: str, align_corners: bool, dtyp
 
 
 def resample_axis(a: np.ndarray, index, weight, axis: int) -> np.ndarray:
-    """``out[..., o, ...] = sum_k weight[k, o] * a[..., index[k, o], ...]``, in ``a``'s layout."""
+    """``out[..., o, ...] = sum_k weight[k, o] * a[..., index[k, o], ...]``, in ``a``'s layout.
+
+    ``index`` and ``weight`` are the host arrays of ``axis_taps``; the weights move to ``a``'s device.
+    """
     if weight is None:
         return take_axis(a, index[0], axis)
-    w = weight.astype(a.dtype).reshape((len(weight), -1) + (1,) * (a.ndim - axis - 1))   # (K, O, 1, ...)
+    w = namespace(a).asarray(weight.astype(a.dtype)).reshape((len(weight), -1) + (1,) * (a.ndim - axis - 1))   # (K, O, 1, ...)
     out = take_axis(a, index[0], axis) * w[0]                           # (..., O, ...)
     for k in range(1, len(index)):
         out += take_axis(a, index[k], axis) * w[k]
@@ -158,7 +162,7 @@ def resample_axis_adjoint(g: np.ndarray, index, weight, axis: int, n_in: int) ->
     """The adjoint of ``resample_axis``: each tap's weighted gradient added back to the pixel it read."""
     if weight is None:
         return take_axis_adjoint(g, index[0], axis, n_in)
-    w = weight.astype(g.dtype).reshape((len(weight), -1) + (1,) * (g.ndim - axis - 1))   # (K, O, 1, ...)
+    w = namespace(g).asarray(weight.astype(g.dtype)).reshape((len(weight), -1) + (1,) * (g.ndim - axis - 1))   # (K, O, 1, ...)
     total = take_axis_adjoint(g * w[0], index[0], axis, n_in)          # (..., S, ...)
     for k in range(1, len(index)):
         total = total + take_axis_adjoint(g * w[k], index[k], axis, n_in)

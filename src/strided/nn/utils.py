@@ -10,6 +10,9 @@ Call between ``loss.backward()`` and ``optimizer.step()``; the gradients (each p
     5.0
     >>> np.round(p.grad, 6).tolist()                                 # scaled by 1 / (5 + 1e-6)
     [0.6, 0.8]
+
+The gradients are scaled or clamped on their own device (CPU or GPU); the total norm is computed
+there too and returned as a NumPy scalar on the host.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from ..backend import CPU, backend_of, namespace
 from ..checks import as_number
 from ..tensor import Tensor
 
@@ -35,21 +39,28 @@ def _as_list(parameters) -> list:
     return parameters
 
 
-def _norm(array: np.ndarray, p: float):
+def _norm(array, p: float, xp):
     """PyTorch's ``vector_norm``: ``(sum |x|^p)^(1/p)``; ``inf``/``-inf`` the max/min of ``|x|``,
-    ``0`` the number of non-zeros."""
-    x = np.abs(np.asarray(array).reshape(-1))
+    ``0`` the number of non-zeros. A scalar (0-d array) of ``xp``, the namespace of ``array``."""
+    x = xp.abs(array.reshape(-1))
     if p == math.inf:
-        return x.max(initial=0)
+        return x.max() if x.size else xp.zeros((), x.dtype)
     if p == -math.inf:
-        return x.min() if x.size else x.dtype.type(math.inf)
+        return x.min() if x.size else xp.full((), math.inf, x.dtype)
     if p == 0:
-        return x.dtype.type(np.count_nonzero(x))
+        return xp.asarray(xp.count_nonzero(x), dtype=x.dtype)
     if p == 2:
-        return np.sqrt(np.dot(x, x))
+        return xp.sqrt(xp.dot(x, x))
     if p == 1:
         return x.sum()
-    return np.sum(x ** p) ** (1.0 / p)
+    return xp.sum(x ** p) ** (1.0 / p)
+
+
+def _as_array(value):
+    """A Tensor's data, a device array as it is, anything else as a host NumPy array."""
+    if isinstance(value, Tensor):
+        return value.data
+    return np.asarray(value) if backend_of(value) is CPU else value
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False):
@@ -67,18 +78,20 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
         >>> float(get_total_norm([np.array([3.0]), np.array([4.0])]))
         5.0
     """
-    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in
-              ([tensors] if isinstance(tensors, (Tensor, np.ndarray)) else list(tensors))]
+    single = isinstance(tensors, (Tensor, np.ndarray)) or backend_of(tensors) is not CPU
+    arrays = [_as_array(t) for t in ([tensors] if single else list(tensors))]
     p = float(norm_type) if isinstance(norm_type, str) else as_number(norm_type, "norm_type", "clip_grad_norm_")
     if not arrays:
         return np.float32(0.0)
-    dtype = np.result_type(*arrays)
-    total = _norm(np.array([_norm(a, p) for a in arrays], dtype=dtype), p)
+    xp = namespace(*arrays)                                # on the gradients' device; one device for all
+    dtype = np.result_type(*(a.dtype for a in arrays))
+    norms = xp.stack([xp.asarray(_norm(a, p, xp)) for a in arrays]).astype(dtype, copy=False)
+    total = dtype.type(float(_norm(norms, p, xp)))         # the one value brought to the host
     if error_if_nonfinite and not np.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {p} of the gradients is non-finite "
                            f"({total}), so it cannot be clipped; pass error_if_nonfinite=False to scale "
                            f"the gradients by it anyway")
-    return dtype.type(total)
+    return total
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
@@ -100,7 +113,7 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
     max_norm = as_number(max_norm, "max_norm", "clip_grad_norm_")
     if not grads:
         return
-    total = np.asarray(total_norm)
+    total = backend_of(total_norm).to_host(total_norm)      # a host number: scales gradients on any device
     coefficient = np.minimum(total.dtype.type(max_norm) / (total + total.dtype.type(1e-6)), 1)   # nan stays nan
     with np.errstate(invalid="ignore"):                   # inf * 0 -> nan, as in PyTorch, without a warning
         for grad in grads:
@@ -155,7 +168,7 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     clip_value = as_number(clip_value, "clip_value", "clip_grad_value_")
     for param in _as_list(parameters):
         if param.grad is not None:
-            np.clip(param.grad, -clip_value, clip_value, out=param.grad)
+            namespace(param.grad).clip(param.grad, -clip_value, clip_value, out=param.grad)
 
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]

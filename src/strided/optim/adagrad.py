@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .optimizer import Optimizer, check_flag, check_number
 
 
@@ -42,7 +41,7 @@ class Adagrad(Optimizer):
 
     @staticmethod
     def _fresh_state(param, group) -> dict:
-        return {"step": 0, "sum": np.full_like(param.data, group["initial_accumulator_value"])}
+        return {"step": 0, "sum": namespace(param.data).full_like(param.data, group["initial_accumulator_value"])}
 
     def _init_state(self, param, group):
         self.state[id(param)] = self._fresh_state(param, group)
@@ -56,7 +55,7 @@ class Adagrad(Optimizer):
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         s = state["sum"]
         s += g * g
-        param.data -= clr * (g / (np.sqrt(s) + group["eps"]))
+        param.data -= clr * (g / (namespace(param.data).sqrt(s) + group["eps"]))
 
 
 class Adadelta(Optimizer):
@@ -91,17 +90,18 @@ class Adadelta(Optimizer):
 
     def _update(self, param, grad, state, group):
         rho, eps = group["rho"], group["eps"]
+        xp = namespace(param.data)
         if not state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(param.data)
-            state["acc_delta"] = np.zeros_like(param.data)
+            state["square_avg"] = xp.zeros_like(param.data)
+            state["acc_delta"] = xp.zeros_like(param.data)
         state["step"] += 1
         wd = group["weight_decay"]
         g = grad + wd * param.data if wd else grad
         v, u = state["square_avg"], state["acc_delta"]
         v *= rho
         v += (1 - rho) * g * g
-        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        delta = xp.sqrt(u + eps) / xp.sqrt(v + eps) * g
         u *= rho
         u += (1 - rho) * delta * delta
         param.data -= group["lr"] * delta

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..backend import namespace
 from .optimizer import Optimizer, check_betas, check_flag, check_number
 
 
@@ -39,9 +38,10 @@ def decay(param, grad, group: dict, decoupled: bool):
 
 
 def zero_moments(param, state: dict) -> None:
+    xp = namespace(param.data)
     state["step"] = 0
-    state["exp_avg"] = np.zeros_like(param.data)
-    state["exp_avg_sq"] = np.zeros_like(param.data)
+    state["exp_avg"] = xp.zeros_like(param.data)
+    state["exp_avg_sq"] = xp.zeros_like(param.data)
 
 
 class Adam(Optimizer):
@@ -81,18 +81,19 @@ class Adam(Optimizer):
 
     def _update(self, param, grad, state, group):
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        xp = namespace(param.data)
         g = decay(param, grad, group, group["decoupled_weight_decay"])
         if not state:
             zero_moments(param, state)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = np.zeros_like(param.data)
+            state["max_exp_avg_sq"] = xp.zeros_like(param.data)
         state["step"] += 1
         t = state["step"]
         m, v = moments(g, state, b1, b2)
         if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
+        denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
         param.data -= (lr / (1 - b1 ** t)) * m / denom
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .adam import check_adam_group, decay, moments, zero_moments
 from .optimizer import Optimizer, check_number
 
@@ -57,6 +56,6 @@ class NAdam(Optimizer):
         state["mu_product"] *= mu
         product = state["mu_product"]
         m, v = moments(g, state, b1, b2)
-        denom = np.sqrt(v / (1 - b2 ** t)) + eps
+        denom = namespace(param.data).sqrt(v / (1 - b2 ** t)) + eps
         param.data -= (lr * (1.0 - mu) / (1.0 - product)) * g / denom
         param.data -= (lr * mu_next / (1.0 - product * mu_next)) * m / denom

@@ -14,6 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..backend import CPU, backend_of, to_device
 from ..checks import as_number, is_int
 from ..nn import shape_only
 from ..nn.state import as_state_array, convert_exactly
@@ -54,7 +55,8 @@ class Optimizer:
     ``params`` is an iterable of parameters or of dicts ``{'params': [...], 'lr': ...}`` whose
     missing hyper-parameters take the defaults. Subclasses implement ``_update``; ``step``
     calls it for every parameter that has a gradient (``maximize=True`` negates the gradient).
-    ``state`` is keyed by ``id(param)``.
+    ``state`` is keyed by ``id(param)``. Updates run on each parameter's device (CPU or GPU), its
+    gradient and state buffers there with it.
 
     ``state_keys``: ``{name: (kind, required)}`` of a parameter's state, for ``load_state_dict``'s
     checks; kinds ``'param'`` (an array of the parameter's shape), ``'count'`` (a whole number
@@ -76,7 +78,7 @@ class Optimizer:
     state_keys: dict | None = None
 
     def __init__(self, params, defaults: dict):
-        if isinstance(params, (Tensor, np.ndarray)):
+        if isinstance(params, (Tensor, np.ndarray)) or backend_of(params) is not CPU:
             raise TypeError(f"{type(self).__name__}: params must be an iterable of parameters or of dicts, "
                             f"got a single {type(params).__name__}")
         self.defaults = dict(defaults)
@@ -130,7 +132,7 @@ class Optimizer:
                 if set_to_none or param.grad is None:
                     param.grad = None
                 else:
-                    param.grad = np.zeros_like(param.grad)
+                    param.grad = backend_of(param.grad).xp.zeros_like(param.grad)
 
     def step(self, closure: object = None) -> object:
         """One update of every parameter that has a gradient; returns ``closure()`` if given.
@@ -146,13 +148,15 @@ class Optimizer:
                 if shape_only.USED and shape_only.is_meta(param):
                     raise shape_only.meta_error(f"{type(self).__name__}.step", "be updated",
                                                 f"a parameter of shape {param.shape} is")
-                grad = np.asarray(param.grad)
+                grad = _on_device_of(param.grad, param.data)
                 if group.get("maximize", False):
                     grad = -grad
                 self._update(param, grad, self.state.setdefault(id(param), {}), group)
         return loss
 
     def _update(self, param, grad: np.ndarray, state: dict, group: dict) -> None:
+        """Update ``param.data`` in place from ``grad`` (an array on the parameter's device); buffers kept
+        in ``state`` are made with the namespace of ``param.data`` (``namespace(param.data).zeros_like``)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -164,14 +168,14 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
-        """``{'state': {index: {name: array}}, 'param_groups': [{..., 'params': [index, ...]}]}``."""
+        """``{'state': {index: {name: array}}, 'param_groups': [{..., 'params': [index, ...]}]}``; the buffers
+        are host NumPy copies whatever the parameters' device."""
         index, groups, state = 0, [], {}
         for group in self.param_groups:
             indices = []
             for param in group["params"]:
                 if id(param) in self.state:
-                    state[index] = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
-                                    for k, v in self.state[id(param)].items()}
+                    state[index] = {k: _host_copy(v) for k, v in self.state[id(param)].items()}
                 indices.append(index)
                 index += 1
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
@@ -185,7 +189,8 @@ class Optimizer:
         hyper-parameters by the optimizer's own rules (a string ``lr`` is a ``TypeError``, a
         negative one a ``ValueError``, both naming the group), and every state entry against
         ``state_keys``: buffers must be real numbers of their parameter's shape, step counts
-        whole numbers >= 0, required entries present.
+        whole numbers >= 0, required entries present. Buffers are checked on the host and placed on
+        their parameter's device, so a state saved on one device loads onto another.
         """
         self.prepare_state_dict(state_dict)()
 
@@ -254,7 +259,7 @@ class Optimizer:
             raise ValueError(f"{where}: lacks {', '.join(missing)}")
         checked = {}
         for key, value in entry.items():
-            kind = spec[key][0] if spec is not None else ("param" if np.ndim(value) else "number")
+            kind = spec[key][0] if spec is not None else ("param" if _ndim(value) else "number")
             if kind == "param" and value is None and spec is not None and not spec[key][1]:
                 continue                                       # PyTorch's momentum_buffer=None: not made yet
             if kind == "param":
@@ -265,9 +270,10 @@ class Optimizer:
                     array, problem = convert_exactly(array, param.data.dtype)
                 if problem:
                     raise ValueError(f"{where}: {key} {problem}")
-                checked[key] = array
+                checked[key] = to_device(array, backend_of(param.data).device_of(param.data))
                 continue
-            number = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+            is_array = isinstance(value, np.ndarray) or backend_of(value) is not CPU
+            number = value.item() if is_array and value.ndim == 0 else value
             number = number.item() if isinstance(number, np.generic) else number
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 raise TypeError(f"{where}: {key} must be a number, got {value!r:.60}")
@@ -314,6 +320,29 @@ def conforms(value, current) -> bool:
         return isinstance(value, Mapping) and (set(value) != set(current) or all(
             conforms(value[k], current[k]) for k in value))
     return True
+
+
+def _ndim(value) -> int:
+    """The number of dimensions of an array of any device, or of a list or number."""
+    return value.ndim if hasattr(value, "ndim") else np.ndim(value)
+
+
+def _on_device_of(grad, data):
+    """``grad`` as an array on the device of ``data`` (a list or host array is moved to a device parameter)."""
+    target = backend_of(data)
+    if backend_of(grad) is target:
+        return target.xp.asarray(grad) if target is CPU else grad
+    return to_device(grad, target.device_of(data))
+
+
+def _host_copy(value):
+    """A state entry for ``state_dict()``: arrays as host NumPy copies (from any device), numbers as they are."""
+    if isinstance(value, (int, float, np.generic)) or value is None:
+        return value
+    source = backend_of(value)
+    if source is CPU:
+        return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+    return source.to_host(value)
 
 
 def _plain(value):

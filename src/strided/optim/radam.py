@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..backend import namespace
 from .adam import check_adam_group, decay, moments, zero_moments
 from .optimizer import Optimizer
 
@@ -58,6 +57,6 @@ class RAdam(Optimizer):
         rho_t = rho_inf - 2 * t * b2 ** t / correction2
         if rho_t > 5.0:
             rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-            param.data -= m_hat * lr * (math.sqrt(correction2) / (np.sqrt(v) + eps)) * rect
+            param.data -= m_hat * lr * (math.sqrt(correction2) / (namespace(param.data).sqrt(v) + eps)) * rect
         else:
             param.data -= m_hat * lr

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .optimizer import Optimizer, check_flag, check_number
 
 
@@ -47,27 +46,28 @@ class RMSprop(Optimizer):
 
     def _update(self, param, grad, state, group):
         alpha, momentum, wd = group["alpha"], group["momentum"], group["weight_decay"]
+        xp = namespace(param.data)
         if not state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(param.data)
+            state["square_avg"] = xp.zeros_like(param.data)
             if momentum > 0:
-                state["momentum_buffer"] = np.zeros_like(param.data)
+                state["momentum_buffer"] = xp.zeros_like(param.data)
             if group["centered"]:
-                state["grad_avg"] = np.zeros_like(param.data)
+                state["grad_avg"] = xp.zeros_like(param.data)
         state["step"] += 1
         g = grad + wd * param.data if wd else grad
         v = state["square_avg"]
         v *= alpha
         v += (1 - alpha) * g * g
         if group["centered"]:
-            a = state.setdefault("grad_avg", np.zeros_like(param.data))
+            a = state.setdefault("grad_avg", xp.zeros_like(param.data))
             a += (1 - alpha) * (g - a)
-            avg = np.sqrt(v - a * a)
+            avg = xp.sqrt(v - a * a)
         else:
-            avg = np.sqrt(v)
+            avg = xp.sqrt(v)
         avg += group["eps"]
         if momentum > 0:
-            buf = state.setdefault("momentum_buffer", np.zeros_like(param.data))
+            buf = state.setdefault("momentum_buffer", xp.zeros_like(param.data))
             buf *= momentum
             buf += g / avg
             param.data -= group["lr"] * buf

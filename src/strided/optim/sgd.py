@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..backend import namespace
 from .optimizer import Optimizer, check_flag, check_number
 
 
@@ -52,7 +51,7 @@ class SGD(Optimizer):
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, dtype=param.data.dtype, copy=True)
+                buf = state["momentum_buffer"] = namespace(param.data).array(g, dtype=param.data.dtype, copy=True)
             else:
                 buf *= momentum
                 buf += (1 - group["dampening"]) * g

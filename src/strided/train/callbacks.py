@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from .checkpoint import BEST, CHECKPOINT
+from .checkpoint import BEST, CHECKPOINT, on_host
 from .records import write_csv, write_json
 
 
@@ -232,7 +232,8 @@ class EarlyStopping(Callback):
         if self.tracker.improved(value):
             self.tracker.best, self.tracker.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
-                self.best_weights = {k: np.array(v, copy=True) for k, v in self.run.model.state_dict().items()}
+                self.best_weights = {k: np.array(v, copy=True)                    # host copies, as checkpoints
+                                     for k, v in on_host(self.run.model.state_dict()).items()}
             return
         self.wait += 1
         if self.wait >= self.patience and value is not None:
@@ -244,6 +245,9 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None) -> None:
         if self.restore_best and self.best_weights is not None:
             self.run.model.load_state_dict(self.best_weights)
+            device = getattr(self.run, "device", None)
+            if device is not None:
+                self.run.model.to(device)                                   # back where the run computes
 
     def state_dict(self) -> dict:
         return {**self.tracker.state_dict(), "wait": self.wait, "stopped_epoch": self.stopped_epoch,

@@ -31,6 +31,7 @@ import os
 
 import numpy as np
 
+from .. import backend as _backend
 from .. import random as st_random
 from ..io import load, save
 from ..io.serialization import MAX_BYTES
@@ -130,16 +131,43 @@ def prepare_generators(model, saved) -> "callable":
 
 
 def non_finite_parameters(model) -> list[str]:
-    """Names of the parameters and buffers holding a NaN or an infinity."""
-    bad = [name for name, p in model.named_parameters() if not np.isfinite(p.data).all()]
-    return bad + [name for name, b in model.named_buffers()
-                  if np.issubdtype(b.dtype, np.floating) and not np.isfinite(b).all()]
+    """Names of the parameters and buffers holding a NaN or an infinity (checked where they live)."""
+    def finite(a) -> bool:
+        return bool(_backend.namespace(a).isfinite(a).all())
+    bad = [name for name, p in model.named_parameters() if not finite(p.data)]
+    return bad + [name for name, b in model.named_buffers() if np.issubdtype(b.dtype, np.floating) and not finite(b)]
+
+
+def on_host(node):
+    """``node`` with every array of a device (a GPU) copied to the host; dicts, lists and tuples walked,
+    host arrays and everything else kept as they are.
+
+    Args:
+        node: a state dict (or any nest of dicts, lists and tuples of arrays and values).
+
+    Example:
+        >>> host = np.zeros(2)
+        >>> on_host({"w": host, "n": 3})["w"] is host
+        True
+    """
+    if isinstance(node, dict):
+        return type(node)((key, on_host(value)) for key, value in node.items())
+    if isinstance(node, list):
+        return [on_host(value) for value in node]
+    if isinstance(node, tuple) and not hasattr(node, "_fields"):
+        return tuple(on_host(value) for value in node)
+    if not hasattr(node, "shape") or isinstance(node, np.generic):
+        return node
+    backend = _backend.backend_of(node)
+    return node if backend is _backend.CPU else backend.to_host(node)
 
 
 def training_state(model, optimizer, *, scheduler=None, loader_state=None, val_loader_state=None, generators=None,
                    default_generator=None, position: dict | None = None, history=(), metrics=None, callbacks=None,
                    stopped: bool = False, config=None) -> dict:
     """The dictionary a checkpoint holds (see the module's docstring); generator states default to now.
+
+    The model's and optimizer's arrays are host NumPy arrays whatever device they train on.
 
     ``position``: ``{"epoch", "batch", "step"}`` and whatever else the loop needs to continue.
 
@@ -167,8 +195,8 @@ def training_state(model, optimizer, *, scheduler=None, loader_state=None, val_l
     """
     return {
         "format": FORMAT,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "model": on_host(model.state_dict()),                                        # host arrays: loads anywhere
+        "optimizer": on_host(optimizer.state_dict()) if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "loader": loader_state,
         "val_loader": val_loader_state,
@@ -312,4 +340,4 @@ def non_finite_entries(state: dict) -> list[str]:
 
 __all__ = ["CHECKPOINT", "BEST", "training_state", "save_checkpoint", "load_checkpoint", "restore_state",
            "prepare_restore", "model_generators", "generator_states", "restore_generators", "prepare_generators",
-           "non_finite_parameters", "non_finite_entries", "NonFiniteCheckpoint"]
+           "non_finite_parameters", "non_finite_entries", "NonFiniteCheckpoint", "on_host"]

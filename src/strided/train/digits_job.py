@@ -3,7 +3,7 @@
 ``train_run(options, out_dir=...)`` trains (or continues) the run the options describe:
 ``options`` are those of ``strided train`` (``job.OPTIONS``: model, data, epochs, batch size,
 optimizer, learning rate, momentum, weight decay, scheduler, augmentation, seed, limit, image
-size); the rest take their defaults (``job.DEFAULTS``), or a resumed run's own values. The run
+size, device); the rest take their defaults (``job.DEFAULTS``), or a resumed run's own values. The run
 folder (``strided.train.runs``) gets ``config.json`` (written before training starts),
 ``checkpoint.npz`` after every epoch (atomically: the whole training state, so a resume
 continues exactly), ``best.npz`` and, when training ends, ``metrics.json`` (strict JSON).
@@ -27,6 +27,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from .. import __version__
+from ..backend import backend_for
 from ..checks import as_int
 from ..data import DataLoader
 from ..data.sources import channel_stats, load_data, normalize_
@@ -56,9 +57,11 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
     ``out_dir``: default ``default_out_dir(model, data)``. ``stop_after``: stop once this many
     epochs are done (as an interruption would; ``resume`` continues). ``warn``: prints the
     notes about options a resumed run keeps or changes (default: ``log``). ``allow_nonfinite``:
-    resume even from a checkpoint holding NaN or infinite weights (``fit``'s).
+    resume even from a checkpoint holding NaN or infinite weights (``fit``'s). ``options["device"]``
+    (default ``'cpu'``): where to train; one that cannot be used here (``'cuda'`` without CuPy or a
+    GPU) raises the ``RuntimeError`` of ``strided.backend.backend_for`` before anything is read.
 
-    Raises ``RunExists``, ``RunInUse``, ``ConfigConflict``, ``NonFiniteCheckpoint`` (``ValueError``s), ``NonFiniteLoss``
+    Raises ``RuntimeError`` (an unusable device), ``RunExists``, ``RunInUse``, ``ConfigConflict``, ``NonFiniteCheckpoint`` (``ValueError``s), ``NonFiniteLoss``
     and ``TrainingInterrupted`` (after saving the checkpoint), as ``fit`` does.
     """
     warn = warn or log
@@ -68,6 +71,7 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
     unknown = sorted(set(given) - set(OPTIONS))
     if unknown:
         raise TypeError(f"train_run: unknown options {unknown}; known: {list(OPTIONS)}")
+    backend_for(given.get("device", DEFAULTS["device"]))   # a device not usable here fails before any work
     out_dir = out_dir or default_out_dir(given.get("model", DEFAULTS["model"]), given.get("data", DEFAULTS["data"]))
     state = run_state(out_dir)
     if state["locked"] is not None:
@@ -131,12 +135,12 @@ def train_run(options: dict | None = None, *, out_dir: str | None = None, resume
         log(f"{config['model']} on {data.spec.kind}: {len(data.train)} train / {len(data.test)} test examples of "
             f"{'x'.join(map(str, shape))}, {len(data.classes)} classes; {model.num_parameters():,} parameters; "
             f"{config['optimizer']} lr {config['lr']:g}, {config['scheduler']} schedule, augment "
-            f"{config['augment']}; seed {config['seed']}")
+            f"{config['augment']}; seed {config['seed']}" + ("" if config["device"] == "cpu" else f"; on {config['device']}"))
         started = time.perf_counter()
         epochs = config["epochs"] if stop_after is None else min(config["epochs"], stop_after)
         history = fit(model, loader, test, optimizer=optimizer, scheduler=scheduler, epochs=epochs,
                       callbacks=callbacks, val_name="test", val_batch_size=512, progress=progress, log=log,
-                      resume_from=resume_from, allow_nonfinite=allow_nonfinite, config=config)
+                      resume_from=resume_from, allow_nonfinite=allow_nonfinite, config=config, device=config["device"])
         k = min(5, len(data.classes))
         sync, final_metrics = fit_sync(), ("accuracy", f"top{k}", "confusion_matrix")
         final = (evaluate(model, test, metrics=final_metrics, batch_size=512) if sync is None else

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend as _backend
+from ..data.loader import batch_to_device
 from ..nn.functional import cross_entropy
 from ..tensor import Tensor, no_grad
 from .data import as_loader, is_loader
@@ -43,20 +45,55 @@ class eval_mode:
 
 
 def _values(outputs) -> np.ndarray:
-    """The array metrics read: a tensor's data; of several outputs (auxiliary heads), the first."""
+    """The array metrics read, on the host: a tensor's data; of several outputs (auxiliary heads), the first."""
     if isinstance(outputs, (tuple, list)):
         outputs = outputs[0]
-    return outputs.data if isinstance(outputs, Tensor) else np.asarray(outputs)
+    return _backend.to_host(outputs.data if isinstance(outputs, Tensor) else outputs)
 
 
-def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size: int = 256) -> dict:
+def model_device(model, device=None, owner: str = "fit") -> _backend.Device:
+    """The device ``model`` computes on: ``device``, after moving the model there (``model.to(device)``),
+    or, with ``device=None``, where its first parameter (else buffer) lives; ``cpu`` for a model with neither.
+
+    A device that cannot be used here (``cuda`` without CuPy or a GPU) raises the ``RuntimeError``
+    of ``strided.backend.backend_for`` (it says how to install), before the model moves.
+
+    Args:
+        model: the ``Module``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``Device`` or ``None``.
+        owner: the function to name in errors.
+
+    Example:
+        >>> import strided as st
+        >>> model_device(st.nn.Linear(2, 2, rng=0))
+        device(type='cpu')
+    """
+    if device is not None:
+        try:
+            device = _backend.parse_device(device)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{owner}: {error}") from None
+        _backend.backend_for(device)                                    # fails before anything moves
+        if model is not None:
+            model.to(device)
+        return device
+    for param in model.parameters():
+        return _backend.device_of(param.data)
+    for buffer in model.buffers() if hasattr(model, "buffers") else ():
+        return _backend.device_of(buffer)
+    return _backend.Device("cpu")
+
+
+def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size: int = 256, device=None) -> dict:
     """The mean loss and ``metrics`` of ``model`` over ``data``, in eval mode.
 
     ``data``: a DataLoader, a dataset or an ``(x, y)`` tuple (batched by ``batch_size``, in
     order). ``loss``: ``loss(outputs, targets)`` returning the batch mean (``None``: no loss).
     ``metrics``: names or ``Metric`` objects (see ``strided.train.metrics``), accumulated over
     batches; class metrics are left out for float targets. Returns ``{"loss": ..., "accuracy":
-    ..., ...}`` (arrays for ``confusion_matrix`` and ``per_class``).
+    ..., ...}`` (arrays for ``confusion_matrix`` and ``per_class``). ``device``: move the model
+    there first (``model.to(device)``); ``None``: the model's own device. Each batch is moved to
+    that device before the forward pass; the results are host values.
 
     Args:
         model: the ``Module`` evaluated (put in eval mode, then back in its mode).
@@ -64,6 +101,7 @@ def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size:
         loss: ``loss(outputs, targets)`` returning the batch mean, or ``None``.
         metrics: metric names or ``Metric`` objects.
         batch_size: the batch size when ``data`` is not a loader.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` (the model is moved there), or ``None``: the model's device.
 
     Example:
         >>> import numpy as np
@@ -75,11 +113,13 @@ def evaluate(model, data, loss=cross_entropy, metrics=("accuracy",), batch_size:
         (['accuracy', 'loss'], 1.0986)
     """
     loader = as_loader(data, batch_size, shuffle=False, seed=0, owner="evaluate")
+    place = model_device(model, device, "evaluate")
     results = MetricSet(metrics)
     with eval_mode(model):
         for x, y in loader:
-            outputs = model(x)
-            value = float(loss(outputs, y).item()) if loss is not None else float("nan")
+            x_on, y_on = batch_to_device((x, y), place)
+            outputs = model(x_on)
+            value = float(loss(outputs, y_on).item()) if loss is not None else float("nan")
             results.update(value, _values(outputs), y)
     out = results.compute()
     if loss is None:
@@ -110,14 +150,16 @@ def _batches(data, batch_size: int):
         yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def predict(model, data, batch_size: int = 256, output: str = "logits", k: int = 5):
+def predict(model, data, batch_size: int = 256, output: str = "logits", k: int = 5, device=None):
     """The model's outputs for every example of ``data``, in order, in eval mode.
 
     ``data``: an input array ``(N, *)``, an ``(x, y)`` tuple, a dataset or a loader (its
     batches' inputs). ``output``: ``'logits'`` (the model's raw outputs, ``(N, C)``),
     ``'probabilities'`` (softmax over the class axis 1) or ``'topk'``: the ``k`` most probable
     classes and their probabilities, ``(classes (N, k) int64, probabilities (N, k))``, most
-    probable first (``k`` is capped at ``C``).
+    probable first (``k`` is capped at ``C``). ``device``: move the model there first
+    (``model.to(device)``); ``None``: the model's own device. The batches are computed there; the
+    results are host NumPy arrays.
 
     Args:
         model: the ``Module`` run (in eval mode, without gradients).
@@ -125,6 +167,7 @@ def predict(model, data, batch_size: int = 256, output: str = "logits", k: int =
         batch_size: the batch size when ``data`` is not a loader.
         output: ``'logits'``, ``'probabilities'`` or ``'topk'``.
         k: with ``'topk'``, how many classes per example.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` (the model is moved there), or ``None``: the model's device.
 
     Example:
         >>> import numpy as np
@@ -140,10 +183,11 @@ def predict(model, data, batch_size: int = 256, output: str = "logits", k: int =
         raise ValueError(f"predict: output must be one of {OUTPUTS}, got {output!r}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"predict: k must be a positive int, got {k!r}")
+    place = model_device(model, device, "predict")
     chunks = []
     with eval_mode(model):
         for x in _batches(data, batch_size):
-            chunks.append(np.array(_values(model(x))))
+            chunks.append(np.array(_values(model(batch_to_device(x, place)))))     # a host copy
     if not chunks:
         raise ValueError("predict: the data has no examples")
     logits = np.concatenate(chunks)                                  # (N, C, ...)
@@ -159,4 +203,4 @@ def predict(model, data, batch_size: int = 256, output: str = "logits", k: int =
     return classes.astype(np.int64), np.take_along_axis(probabilities, classes, axis=1)
 
 
-__all__ = ["evaluate", "predict", "softmax", "eval_mode"]
+__all__ = ["evaluate", "predict", "softmax", "eval_mode", "model_device"]

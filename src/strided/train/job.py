@@ -11,7 +11,9 @@ such as ``'conv3-16 maxpool FC-10'``), ``data`` ``'digits'``, ``epochs`` 20, ``b
 ``optimizer`` ``'sgd'`` (``lr`` 0.02, ``momentum`` 0.9, ``weight_decay`` 5e-4; ``'adam'``: lr
 1e-3, weight decay 0; ``'adamw'``: lr 1e-3, weight decay 0.01), ``scheduler`` ``'cosine'``,
 ``augment`` (``'shift:2'`` for grey images, ``'crop:4,flip'`` for colour ones, ``'none'`` for
-1-D signals), ``seed`` 0, ``limit`` and ``image_size`` ``None``.
+1-D signals), ``seed`` 0, ``limit`` and ``image_size`` ``None``, ``device`` ``'cpu'`` (where this
+process trains: ``'cuda'`` needs CuPy and a GPU; not a property of the run, so a resumed run
+takes the device given now, and a run folder written before ``device`` existed reads as ``'cpu'``).
 
 Schedules are planned over the run's epochs: ``cosine`` anneals to 0 at the last epoch,
 ``step`` multiplies the rate by 0.1 at 1/2 and 3/4 of the epochs, ``onecycle`` is
@@ -33,9 +35,9 @@ from .callbacks import Callback
 
 FORMAT = "strided-run/1"
 OPTIONS = ("model", "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler",
-           "augment", "seed", "limit", "image_size")
+           "augment", "seed", "limit", "image_size", "device")
 DEFAULTS = {"model": "lenet5", "data": "digits", "epochs": 20, "batch_size": 32, "optimizer": "sgd",
-            "scheduler": "cosine", "seed": 0, "limit": None, "image_size": None}
+            "scheduler": "cosine", "seed": 0, "limit": None, "image_size": None, "device": "cpu"}
 OPTIMIZERS = {"sgd": (SGD, 0.02, 5e-4), "adam": (Adam, 1e-3, 0.0), "adamw": (AdamW, 1e-3, 1e-2)}
 SCHEDULERS = ("cosine", "step", "onecycle", "none")
 AUGMENTS = {"shift": (int, 2), "crop": (int, 4), "flip": (float, 0.5), "rotate": (float, 10.0)}

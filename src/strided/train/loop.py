@@ -24,8 +24,12 @@ import threading
 import time
 from contextlib import contextmanager
 
+import numpy as np
+
+from .. import backend as _backend
 from .. import random as st_random
 from ..checks import as_int
+from ..data.loader import batch_to_device
 from ..nn.functional import cross_entropy
 from ..optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from .callbacks import Checkpoint, ordered
@@ -34,7 +38,7 @@ from .checkpoint import (NonFiniteCheckpoint, load_checkpoint, model_generators,
 from ..distributed.training import add_metric_set, fit_sync
 from .data import as_loader
 from .errors import NonFiniteLoss, TrainingInterrupted
-from .evaluation import _values, evaluate
+from .evaluation import _values, evaluate, model_device
 from .metrics import MetricSet
 from .progress import _NoBar, bar_text, epoch_line, progress_bar
 
@@ -92,6 +96,18 @@ def _interval(scheduler, interval):
     return interval
 
 
+def _move_optimizer_state(optimizer, device) -> None:
+    """Move the arrays of ``optimizer.state`` (momentum and moment buffers) to ``device``, in place."""
+    state = getattr(optimizer, "state", None)
+    if not isinstance(state, dict):
+        return
+    for entry in state.values():
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.generic):
+                    entry[key] = _backend.to_device(value, device)
+
+
 class Run:
     """One call of ``fit``: what it trains with, where it is, and what callbacks see (``callback.run``).
 
@@ -115,6 +131,8 @@ class Run:
         progress: show a progress bar per epoch.
         log: the function printing messages, or ``None``.
         config: the caller's own settings, saved in checkpoints.
+        device: the device the model computes on (``None``: its first parameter's); every batch
+            is moved there before the forward pass.
 
     Example:
         >>> import numpy as np, strided as st
@@ -131,12 +149,15 @@ class Run:
     """
 
     def __init__(self, model, optimizer, scheduler, loss, loader, val_loader, metrics, callbacks, epochs, *,
-                 scheduler_interval, scheduler_monitor, val_name, progress, log, config):
+                 scheduler_interval, scheduler_monitor, val_name, progress, log, config, device=None):
         self.model, self.optimizer, self.scheduler, self.loss = model, optimizer, scheduler, loss
         self.loader, self.val_loader, self.metric_specs = loader, val_loader, metrics
         self.callbacks, self.epochs = ordered(callbacks), epochs
         self.interval, self.monitor = scheduler_interval, scheduler_monitor
         self.val_name, self.progress, self.config = val_name, progress, dict(config or {})
+        self.device = model_device(model, device, "fit")                 # moves the model when device is given
+        if device is not None:
+            _move_optimizer_state(optimizer, self.device)                # buffers of earlier steps follow the model
         self.log = log if log is not None else (lambda *args: None)
         self.train_metrics = MetricSet(metrics)
         self.epoch = self.batch = self.step = 0
@@ -218,6 +239,8 @@ class Run:
         restore = prepare_restore(state, self.model, self.optimizer, self.scheduler)
         self._restore_parts(state)                   # loaders, metrics, callbacks: all or none
         restore()                                    # checked: cannot fail
+        self.model.to(self.device)                   # the saved host arrays compute where the run does
+        _move_optimizer_state(self.optimizer, self.device)
         self.epoch, self.batch, self.step = epoch, batch, step
         self.epoch_lr, self.begun = epoch_lr, begun
         self.history = history
@@ -285,8 +308,8 @@ class Run:
         train_logs = self.train_metrics.compute(scalars_only=True)
         val_logs = {}
         if self.val_loader is not None:
-            val_logs = (evaluate if self._sync is None else self._sync.evaluate)(
-                self.model, self.val_loader, self.loss, self.metric_specs)
+            val_logs = (evaluate(self.model, self.val_loader, self.loss, self.metric_specs) if self._sync is None
+                        else self._sync.evaluate(self.model, self.val_loader, self.loss, self.metric_specs))
         with guard.critical():
             row = {"epoch": number, "lr": self.epoch_lr}
             row.update({f"train_{k}": float(v) for k, v in train_logs.items()})
@@ -302,8 +325,9 @@ class Run:
 
     def _step(self, guard, bar, number: int, b: int, count: int, x, y) -> None:
         self.optimizer.zero_grad()
-        outputs = self.model(x)
-        loss = self.loss(outputs, y)
+        x_on, y_on = batch_to_device((x, y), self.device)      # the loader's host batch, moved to the model
+        outputs = self.model(x_on)
+        loss = self.loss(outputs, y_on)
         value, batch_metrics = float(loss.item()), None
         if self._sync is not None:                       # the global batch's mean loss and metric counts
             value, batch_metrics = self._sync.step(value, self.metric_specs, _values(outputs), y)
@@ -315,7 +339,7 @@ class Run:
             if self.interval == "batch":
                 self.scheduler.step()
             if batch_metrics is None:
-                self.train_metrics.update(value, _values(outputs), y)
+                self.train_metrics.update(value, _values(outputs), y)          # read on the host
             else:
                 add_metric_set(self.train_metrics, batch_metrics)
             self.batch, self.step = b + 1, self.step + 1
@@ -376,7 +400,7 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
         metrics=("accuracy",), batch_size: int = 32, val_batch_size: int | None = None, shuffle: bool = True,
         seed=None, progress: bool | None = None, log=print, checkpoint_dir=None, checkpoint_every: int | None = None,
         resume_from=None, allow_nonfinite: bool = False, val_name: str = "val",
-        config: dict | None = None) -> list[dict]:
+        config: dict | None = None, device=None) -> list[dict]:
     """Train ``model`` on ``train`` for ``epochs`` epochs; returns the history, one dict per epoch.
 
     ``train``, ``val``: a ``DataLoader``, a dataset or an ``(x, y)`` tuple (wrapped in a
@@ -398,6 +422,13 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
     ``ValueError``) unless ``allow_nonfinite=True``.
     ``progress``: a tqdm bar per epoch (``None``: when stdout is a terminal); ``log``: the
     function that prints the per-epoch line and messages (``None``: silent).
+
+    ``device``: where to train: ``"cpu"``, ``"cuda"`` or ``"cuda:1"`` (the model is moved there
+    first, ``model.to(device)``; build the optimizer before or after, it holds the same
+    parameters); ``None``: the model's own device, that of its first parameter. Each batch of
+    the loader (host NumPy arrays) is moved there just before the forward pass; the loss,
+    metrics, history and progress are read on the host, and checkpoints hold host arrays, so a
+    run saved on one device resumes on another.
 
     Raises ``NonFiniteLoss`` when the loss becomes NaN or infinite (the model keeps the weights
     of before that step, the checkpoints are never overwritten with non-finite weights) and
@@ -431,6 +462,7 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
         allow_nonfinite: resume even from a checkpoint holding NaN or infinite weights.
         val_name: the prefix of the validation columns of the history (default ``'val'``).
         config: the caller's own settings, saved in checkpoints (a JSON-able dict).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` (the model is moved there), or ``None``: the model's device.
 
     Example:
         >>> import numpy as np
@@ -457,7 +489,7 @@ def fit(model, train, val=None, *, optimizer, loss=cross_entropy, epochs: int, s
                                     mode="min", every_n_steps=checkpoint_every))
     run = Run(model, optimizer, scheduler, loss, loader, val_loader, metrics, callbacks, epochs,
               scheduler_interval=interval, scheduler_monitor=monitor, val_name=val_name, progress=progress, log=log,
-              config=config)
+              config=config, device=device)
     if resume_from is not None:
         run.resume(os.fspath(resume_from), allow_nonfinite=allow_nonfinite)
     with InterruptGuard() as guard:

@@ -22,6 +22,8 @@ import re
 
 import numpy as np
 
+from .. import backend as _backend
+
 
 def is_class_target(outputs: np.ndarray, targets: np.ndarray) -> bool:
     """True when ``targets`` are integer class indices for ``outputs (N, C, *d)``.
@@ -427,8 +429,11 @@ class MetricSet:
             metric.reset()
 
     def update(self, loss_value: float, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Add one batch: its mean loss (weighted by the batch's examples) and its outputs."""
-        targets = np.asarray(targets)
+        """Add one batch: its mean loss (weighted by the batch's examples) and its outputs.
+
+        Arrays on a device (a GPU) are read on the host: counts are kept there.
+        """
+        outputs, targets = _backend.to_host(outputs), np.asarray(_backend.to_host(targets))
         self.loss.update_loss(loss_value, len(targets) if targets.ndim else 1)
         for metric in self.metrics:
             if metric.applies(outputs, targets):

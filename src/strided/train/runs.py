@@ -34,7 +34,9 @@ from .records import write_json
 
 CONFIG, METRICS, LOCK = "config.json", "metrics.json", "run.lock"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, BEST)
-RECORDED = OPTIONS + ("input_shape", "classes", "normalize", "resize")
+RECORDED = tuple(name for name in OPTIONS if name != "device") + ("input_shape", "classes", "normalize", "resize")
+# ``device`` is recorded too, but a run folder from before it existed (no ``device``) is still read: as 'cpu'
+
 
 
 class RunExists(ValueError):
@@ -162,6 +164,12 @@ def canonical(name: str, value):
     """An option's value as recorded (so that equal choices compare equal)."""
     if value is None:
         return None
+    if name == "device":
+        from ..backend import parse_device
+        try:
+            return str(parse_device(value))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--device: {error}") from None
     if name == "model":
         return normalize_model(value)
     if name == "data":
@@ -181,12 +189,20 @@ def canonical(name: str, value):
 
 def merge_options(given: dict, saved: dict | None, force: bool, done: int):
     """``(options, changes, notes)``: a new run's options are the given ones over ``DEFAULTS``; a resumed
-    run's are its own, except ``epochs`` and, with ``force``, the options not in ``FIXED``."""
+    run's are its own, except ``epochs``, ``device`` (always the one given, default ``'cpu'``: where this
+    process computes) and, with ``force``, the options not in ``FIXED``."""
     if saved is None:
         return {**DEFAULTS, **given}, set(), []
     options = {name: saved.get(name) for name in OPTIONS}
     changes, notes = set(), []
+    device = given.get("device") or DEFAULTS["device"]
+    before = saved.get("device") or DEFAULTS["device"]
+    if device != before:
+        notes.append(f"{flag('device')} {device}: the run trained on {before} so far and continues on {device}")
+    options["device"] = device
     for name, value in given.items():
+        if name == "device":
+            continue
         old = options[name]
         if value == old:
             continue
@@ -225,14 +241,17 @@ def read_config(run_dir: str) -> dict:
     return config
 
 
-def load_run(run_dir: str, best: bool = False):
-    """``(model, config)``: the run's model with its last (or ``best``) checkpoint's weights, in eval mode."""
+def load_run(run_dir: str, best: bool = False, device=None):
+    """``(model, config)``: the run's model with its last (or ``best``) checkpoint's weights, in eval mode,
+    on ``device`` (``None``: the CPU; the run's recorded device is where it trained, not a requirement)."""
     config = read_config(run_dir)
     path = os.path.join(run_dir, BEST if best else CHECKPOINT)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{run_dir} has no {os.path.basename(path)} yet (no epoch finished)")
     model = build_model(config["model"], config["input_shape"], len(config["classes"]), built_meta=True)
     model.load_state_dict(load_checkpoint(path)["model"])
+    if device is not None:
+        model.to(device)
     model.eval()
     return model, config
 
