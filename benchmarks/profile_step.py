@@ -74,17 +74,28 @@ class TimingNamespace:
 
     def __getattr__(self, name):
         obj = getattr(np, name)
-        if isinstance(obj, type) or not callable(obj) or isinstance(obj, np.ufunc):
+        if isinstance(obj, type) or not callable(obj):
             return obj
+        timed = _Timed(obj, name, self)
+        return timed if isinstance(obj, np.ufunc) else timed.__call__
 
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return obj(*args, **kwargs)
-            finally:
-                self.seconds[name] += time.perf_counter() - start
-                self.calls[name] += 1
-        return timed
+
+class _Timed:
+    """One function (or ufunc: its methods such as ``.reduce`` pass through untimed), timed when called."""
+
+    def __init__(self, function, name: str, owner: TimingNamespace):
+        self.function, self.name, self.owner = function, name, owner
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            self.owner.seconds[self.name] += time.perf_counter() - start
+            self.owner.calls[self.name] += 1
+
+    def __getattr__(self, attr):
+        return getattr(self.function, attr)
 
 
 def make_step(st, workload):

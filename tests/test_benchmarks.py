@@ -80,3 +80,15 @@ def test_quick_run_has_both_sides_and_the_ratio_of_the_bests(tmp_path):
     assert data["peak_gflops"] > 0
     for text in ("MNIST-1D CNN train", "strided", "PyTorch eager", "PyTorch channels_last", "ratio of the bests"):
         assert text in proc.stdout
+
+
+def test_gpu_check_script_runs_on_the_recording_device(tmp_path):
+    """The prepared GPU script, dry-run without a GPU: the device side is the tests' recording backend,
+    whose arrays are NumPy underneath, so every check must agree with the CPU within its tolerance."""
+    out = tmp_path / "gpu.json"
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_check.py"), "--device", "recorded", "--quick",
+                             "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(out.read_text())["checks"]
+    assert {r["part"] for r in rows} == {"layer", "loss", "optimizer", "training"}
+    assert all(r["ok"] for r in rows) and len(rows) >= 20
