@@ -31,7 +31,14 @@ import numpy as np
 from . import backend as _backend
 from .hooks import add_hook, check_hook
 
-_state = threading.local()
+
+class _GradState(threading.local):
+    """Per-thread recording switch; the class default makes the read a plain attribute lookup."""
+
+    grad_enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
@@ -44,7 +51,7 @@ def is_grad_enabled() -> bool:
         ...     print(is_grad_enabled())
         False
     """
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 @contextmanager
@@ -165,7 +172,7 @@ class Tensor:
         out.grad = None
         out.op = op
         out._hooks = None
-        if is_grad_enabled() and any(p.requires_grad for p in parents):
+        if _state.grad_enabled and any(p.requires_grad for p in parents):   # is_grad_enabled(), inlined
             out.requires_grad = True
             out._parents = tuple(parents)
             out._backward = backward

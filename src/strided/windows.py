@@ -27,6 +27,7 @@ axis. For ``N = 1`` the layout is plain C order.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import NamedTuple, Sequence
@@ -67,26 +68,38 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
 
     Shape: ``(*lead, *S) -> (*lead, *(S + lo + hi))``. Returns ``x`` itself when nothing is padded.
     """
-    if not any(lo or hi for lo, hi in pads):
+    geometry = _pad_geometry(x.shape, pads if type(pads) is tuple else tuple(map(tuple, pads)))
+    if geometry is None:                                                # nothing padded
         return x
-    d = len(pads)
-    shape = x.shape[:-d] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-d:], pads))
-    interior = (Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[-d:], pads))
+    shape, interior = geometry
     xp = namespace(x)
     if value == 0 and x.nbytes < SMALL_PAD_BYTES:                       # few calls beat few bytes here
-        out = xp.zeros_like(x, shape=shape)                             # in x's memory order
+        # in x's memory order: plain zeros when that is C order (zeros_like costs a Python call more)
+        out = xp.zeros(shape, dtype=x.dtype) if x.flags.c_contiguous else xp.zeros_like(x, shape=shape)
         out[interior] = x
         return out
     out = xp.empty_like(x, shape=shape)                                 # in x's memory order
     # fill only the border strips, then copy the interior once
     for axis, (lo, hi) in enumerate(pads):
-        ax = x.ndim - d + axis
+        ax = x.ndim - len(pads) + axis
         if lo:
             out[(slice(None),) * ax + (slice(0, lo),)] = value
         if hi:
             out[(slice(None),) * ax + (slice(out.shape[ax] - hi, None),)] = value
     out[interior] = x
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _pad_geometry(in_shape: tuple[int, ...], pads: Pads):
+    """``(padded shape, interior index)`` of ``pad``, or ``None`` when nothing is padded; remembered
+    because batch-1 inference pays for this per call (the key is two small tuples)."""
+    if not any(lo or hi for lo, hi in pads):
+        return None
+    d = len(pads)
+    shape = in_shape[:-d] + tuple(n + lo + hi for n, (lo, hi) in zip(in_shape[-d:], pads))
+    interior = (Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(in_shape[-d:], pads))
+    return shape, interior
 
 
 def unpad(x: np.ndarray, pads: Pads) -> np.ndarray:
@@ -153,11 +166,17 @@ def column_blocks(out_sizes: Sequence[int], n: int, column_bytes: int,
     the size of one column (rows times item size). At least one position per block.
     """
     budget = COLUMN_BLOCK_BYTES if budget is None else budget
+    return list(_column_blocks(tuple(out_sizes), n, column_bytes, budget))
+
+
+@functools.lru_cache(maxsize=256)
+def _column_blocks(out_sizes: tuple[int, ...], n: int, column_bytes: int, budget: int) -> tuple[ColumnBlock, ...]:
+    """``column_blocks``, remembered: a pure function of small ints, asked once per convolution call."""
     out_sizes = tuple(int(o) for o in out_sizes)
     d = len(out_sizes)
     positions = math.prod(out_sizes)
     if positions * n * column_bytes <= budget:                         # the usual small case: one block
-        return [ColumnBlock(tuple(slice(0, o) for o in out_sizes), slice(0, positions * n))]
+        return (ColumnBlock(tuple(slice(0, o) for o in out_sizes), slice(0, positions * n)),)
 
     def index_bytes(axis):                  # one index of `axis`, all later axes whole
         return n * column_bytes * math.prod(out_sizes[axis + 1:])
@@ -174,7 +193,7 @@ def column_blocks(out_sizes: Sequence[int], n: int, column_bytes: int,
             stop = min(start + run, out_sizes[axis])
             positions = tuple(slice(i, i + 1) for i in lead) + (slice(start, stop),) + rest
             blocks.append(ColumnBlock(positions, slice(base + start * per_index, base + stop * per_index)))
-    return blocks
+    return tuple(blocks)
 
 
 def _flat_start(lead: tuple[int, ...], out_sizes: tuple[int, ...]) -> int:

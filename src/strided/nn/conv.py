@@ -35,6 +35,7 @@ from ..tensor import Tensor, as_tensor
 from ..toeplitz import conv_entries
 from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, gather_block, grouped_matmul, pad,
                        to_batch_last, to_channel_major, unpad, window_columns)
+from . import allocation
 from .allocation import check_bytes
 from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad, widest
 from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_spatial_sizes,
@@ -68,11 +69,13 @@ def check_conv_bytes(owner: str, x_shape, c_out: int, window: Window, rows: int,
     columns = min(positions * n * rows, max(COLUMN_BLOCK_BYTES // itemsize, n * rows))   # the widest block
     padded = n * c_in * math.prod(window.padded_sizes) if window.padded else 0
     nbytes = (n * c_out * positions + padded + columns) * itemsize
-    check_bytes(owner, nbytes, f"its output {(n, c_out) + window.out_sizes}, padded input and column buffer",
-                x_shape)
+    if nbytes > allocation.CHECK_ABOVE_BYTES:                          # below it nothing to check: no message built
+        check_bytes(owner, nbytes, f"its output {(n, c_out) + window.out_sizes}, padded input and column buffer",
+                    x_shape)
 
 
-def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner: str | None = None) -> Tensor:
+def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner: str | None = None, *,
+         window: Window | None = None) -> Tensor:
     """N-d convolution (cross-correlation) with PyTorch's semantics; ``d`` = ``weight.ndim - 2``.
 
     Args:
@@ -84,6 +87,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         dilation: the spacing between kernel taps, an int or one per spatial axis.
         groups: independent channel groups; divides ``C_in`` and ``C_out``.
         owner: the name error messages give (default ``'conv{d}d'``).
+        window: the ``conv_window`` of exactly these arguments and shapes, already checked (a layer
+            remembers its own per input shape); ``None``: resolved here.
 
     Shape:
         ``O_i = floor((S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) / stride_i) + 1``;
@@ -99,7 +104,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     d = weight.ndim - 2
     owner = owner or f"conv{d}d"
     check_param_shape(bias, weight.shape[:1], "bias", owner)
-    window = conv_window(x.shape, weight.shape, stride, padding, dilation, groups, owner)
+    if window is None:
+        window = conv_window(x.shape, weight.shape, stride, padding, dilation, groups, owner)
     x, unbatched = add_batch_axis(x, d)                                 # (C_in, *S) -> (1, C_in, *S)
     xp = namespace(x.data)
     groups, n, c_out = int(groups), x.shape[0], weight.shape[0]
@@ -344,8 +350,13 @@ class _ConvNd(Module):
 
     def forward(self, x) -> Tensor:
         if self.padding_mode == "zeros":
-            return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                        self._describe())
+            weight, bias = self._weight_and_bias()
+            if isinstance(x, Tensor):                                   # the window, resolved once per input shape
+                window = self._resolved_for((x.data.shape, weight.shape), lambda: self.window(x.data.shape))
+            else:
+                window = None
+            return conv(x, weight, bias, self.stride, self.padding, self.dilation, self.groups,
+                        self._describe(), window=window)
         # another mode: pad the input by the resolved pads of this layer's window ('same' and per-side
         # pairs included), then convolve without padding; shapes, cost and receptive field are unchanged
         x = as_tensor(x)

@@ -10,6 +10,7 @@ from ..checks import as_int
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
+from . import allocation
 from .allocation import check_bytes
 from .helpers import check_param_shape
 from .init import make_rng, weight_and_bias
@@ -41,7 +42,9 @@ def linear(x, weight, bias=None, owner: str = "linear") -> Tensor:
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise expected_input(owner, f"(*, {weight.shape[1]})", x.shape)
     out_shape = x.shape[:-1] + weight.shape[:1]
-    check_bytes(owner, math.prod(out_shape) * x.data.itemsize, f"its output {out_shape}", x.shape)
+    nbytes = math.prod(out_shape) * x.data.itemsize
+    if nbytes > allocation.CHECK_ABOVE_BYTES:                          # below it nothing to check: no message built
+        check_bytes(owner, nbytes, f"its output {out_shape}", x.shape)
     out = x.data @ weight.data.T                                        # (*, out)
     if bias is not None:
         out += bias.data
@@ -85,7 +88,8 @@ class Linear(Module):
         self.weight, self.bias = weight_and_bias((out_features, in_features), (out_features,), in_features, bias, rng)
 
     def forward(self, x) -> Tensor:
-        return linear(x, self.weight, self.bias, self._describe())
+        weight, bias = self._weight_and_bias()
+        return linear(x, weight, bias, self._describe())
 
     def output_shape(self, in_shape):
         if len(in_shape) < 1 or in_shape[-1] != self.in_features:

@@ -145,6 +145,7 @@ class Module(ForwardHookMethods, StateDictMethods):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         self.__dict__.pop("_description", None)                         # settings change: describe anew
+        self.__dict__.pop("_resolved", None)                            # ... and resolve geometry anew
         if isinstance(value, Parameter):
             target = self._parameters
         elif isinstance(value, Module):
@@ -163,8 +164,12 @@ class Module(ForwardHookMethods, StateDictMethods):
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
-        for store in ("_parameters", "_buffers", "_modules"):
-            values = self.__dict__.get(store)
+        state = self.__dict__
+        parameters = state.get("_parameters")                          # the common case first: layer.weight
+        if parameters is not None and name in parameters:
+            return parameters[name]
+        for store in ("_buffers", "_modules"):
+            values = state.get(store)
             if values is not None and name in values:
                 return values[name]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
@@ -389,6 +394,29 @@ class Module(ForwardHookMethods, StateDictMethods):
             description = f"{type(self).__name__}({self.extra_repr()})"
             object.__setattr__(self, "_description", description)
         return description
+
+    def _weight_and_bias(self) -> tuple:
+        """``(self.weight, self.bias)``, read from the parameter dict when they are there: a plain
+        attribute read of a parameter first fails on the instance (about 0.4 us before ``__getattr__``
+        answers), which a batch-1 forward pays per layer."""
+        parameters = self.__dict__["_parameters"]
+        weight = parameters["weight"] if "weight" in parameters else self.weight
+        bias = parameters["bias"] if "bias" in parameters else self.bias
+        return weight, bias
+
+    def _resolved_for(self, key, resolve):
+        """``resolve()``, remembered per ``key`` (the input and weight shapes) until an attribute of this
+        layer changes: a windowed layer's checked geometry, resolved once rather than per call."""
+        resolved = self.__dict__.get("_resolved")
+        if resolved is None:
+            resolved = {}
+            object.__setattr__(self, "_resolved", resolved)
+        value = resolved.get(key)
+        if value is None:
+            if len(resolved) >= 64:                                     # a few input sizes, not every one seen
+                resolved.clear()
+            value = resolved[key] = resolve()
+        return value
 
     def _check_rank(self, shape, ranks: tuple[int, ...], expected: str) -> None:
         """Raise a ShapeError naming this layer when ``len(shape)`` is not one of ``ranks``."""

@@ -119,8 +119,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         need_x = x.requires_grad
         need_w = w is not None and w.requires_grad
         gx_m = xp.empty_like(gm) if need_x else None
-        sg = xp.empty(c, dtype=dtype)                                   # sum of g per channel
-        sgd = xp.empty(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
+        sg = xp.zeros(c, dtype=dtype)                                   # sum of g per channel
+        sgd = xp.zeros(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
         for r in row_blocks(gm):
             gr = gm[r] * (relu_out[r] > 0) if relu else gm[r]            # (rows, M), cache-resident when masked
             sg[r] = gr.sum(axis=1)

@@ -26,6 +26,7 @@ from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window, explicit_padding, resolve_window
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout, pad, unpad
+from . import allocation
 from .allocation import check_bytes
 from .helpers import check_spatial_sizes, describe_layout, drop_batch_axis
 from .module import Module
@@ -53,8 +54,9 @@ def check_pool_bytes(owner: str, x, window: Window, copies: int) -> None:
     """Refuse a pooling whose ``copies`` padded-size buffers and output would not fit in memory."""
     planes = x.data.size // max(1, math.prod(window.in_sizes))          # N * C
     nbytes = planes * (copies * math.prod(window.padded_sizes) + math.prod(window.out_sizes)) * x.data.itemsize
-    check_bytes(owner, nbytes, f"its padded input {x.shape[:2] + window.padded_sizes} and output "
-                f"{x.shape[:2] + window.out_sizes}", x.shape)
+    if nbytes > allocation.CHECK_ABOVE_BYTES:                          # below it nothing to check: no message built
+        check_bytes(owner, nbytes, f"its padded input {x.shape[:2] + window.padded_sizes} and output "
+                    f"{x.shape[:2] + window.out_sizes}", x.shape)
 
 
 def _check_half_kernel(pads, kernel, padding, owner: str) -> None:
@@ -68,7 +70,7 @@ def check_divisor_override(divisor_override, owner: str):
 
 
 def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-             return_indices: bool = False, *, owner: str | None = None):
+             return_indices: bool = False, *, owner: str | None = None, window: Window | None = None):
     """Max pooling over the last ``ndim`` axes, with PyTorch's rule at every edge value.
 
     A window's maximum is NaN when it holds a NaN, and its gradient goes to the last NaN in scan
@@ -91,6 +93,8 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
         ceil_mode: round the output size up (a last, partial window).
         return_indices: also return the indices of the maxima (for ``max_unpool``).
         owner: the name error messages give (default ``'max_pool{ndim}d'``).
+        window: the ``pool_window`` of exactly these arguments and this input shape, already checked
+            (a layer remembers its own per input shape); ``None``: resolved here.
 
     Shape: ``(N, C, *S) -> (N, C, *O)`` (or unbatched ``(C, *S) -> (C, *O)``),
     ``O = floor((S + lo + hi - dilation*(K-1) - 1) / stride) + 1`` (``ceil`` with ``ceil_mode``,
@@ -104,8 +108,9 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
     owner = owner or f"max_pool{ndim}d"
     if x.ndim == ndim + 1:                                              # unbatched (C, *S), as PyTorch
         return drop_batch_axis(max_pool(x.unsqueeze(0), ndim, kernel_size, stride, padding, dilation, ceil_mode,
-                                        return_indices, owner=owner))
-    window = pool_window(x.shape, ndim, kernel_size, stride, padding, dilation, ceil_mode, owner)
+                                        return_indices, owner=owner, window=window))
+    if window is None:
+        window = pool_window(x.shape, ndim, kernel_size, stride, padding, dilation, ceil_mode, owner)
     check_pool_bytes(owner, x, window, 1 if window.padded else 0)
     xp = namespace(x.data)
     xpad = pad(x.data, window.pads, value=-np.inf)                      # (N, C, *Sp)
@@ -425,8 +430,10 @@ class _MaxPoolNd(_PoolNd):
         self.return_indices = bool(return_indices)
 
     def forward(self, x):
+        # the window, resolved once per input shape (the pooled axes are the last ndim: batched or not)
+        window = self._resolved_for(x.data.shape, lambda: self.window(x.data.shape)) if isinstance(x, Tensor) else None
         return max_pool(x, self.ndim, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                        self.return_indices, owner=self._describe())
+                        self.return_indices, owner=self._describe(), window=window)
 
 
 class _AvgPoolNd(_PoolNd):
