@@ -103,8 +103,17 @@ def interrupt_when(training: bool, call: int):
     return loss
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test: a runner started in the background inherits SIGINT
+    ignored, and ``fit`` (by design) only takes over SIGINT where Python's default handler is set."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("where", ["forward", "validation", "critical section"])
-def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_identical(straight, tmp_path, where, capsys):
+def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_identical(straight, tmp_path, where, capsys, python_sigint):
     loader_class, params, history = straight
     callbacks, loss = [], st.nn.functional.cross_entropy
     if where == "forward":                          # mid-step: the forward of step 13 is thrown away
