@@ -184,6 +184,14 @@ class RecordingBackend(backend.Backend):
     def as_strided(self, array, shape, strides):
         return as_strided(array, shape=tuple(shape), strides=tuple(strides), subok=True, writeable=False)
 
+    def put_along_axis(self, target, index, values, axis=-1):
+        with _Allowed():
+            np.put_along_axis(_plain(target), _plain(index), _plain(values), axis)
+
+    def take(self, array, index, axis, out):
+        with _Allowed():
+            np.take(_plain(array), _plain(index), axis=axis, out=_plain(out), mode="clip")
+
     def add_at(self, target, index, values):
         index = tuple(_plain(i) for i in index) if isinstance(index, tuple) else _plain(index)
         with _Allowed():

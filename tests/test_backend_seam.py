@@ -278,3 +278,19 @@ def test_every_namespace_name_the_ops_used_exists_in_cupy(device):
                 break
     assert {"matmul", "einsum", "where", "zeros_like", "exp"} <= rec.names_used, sorted(rec.names_used)
     assert not missing, f"CuPy lacks what the ops call through the namespace: {missing}"
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_cupy_backends_put_along_axis_equals_numpys(axis):
+    """The CuPy backend's stand-in for ``put_along_axis`` (CuPy has none), run with NumPy as its namespace,
+    against NumPy's own; distinct indices per row, where both must agree exactly."""
+    cupy_like = st.cuda.CupyBackend.__new__(st.cuda.CupyBackend)
+    cupy_like.xp = np
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((3, 4, 5))
+    index = np.argsort(rng.random(target.shape), axis=axis).take(range(2), axis=axis)   # distinct along axis
+    values = rng.standard_normal(index.shape)
+    want, got = target.copy(), target.copy()
+    np.put_along_axis(want, index, values, axis)
+    cupy_like.put_along_axis(got, index, values, axis)
+    np.testing.assert_array_equal(got, want)

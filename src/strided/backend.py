@@ -163,6 +163,16 @@ class Backend:
         """``target[index] += values`` in place, repeated indices adding up (``np.add.at``)."""
         np.add.at(target, index, values)
 
+    def put_along_axis(self, target, index, values, axis: int = -1) -> None:
+        """``target``'s entries at ``index`` along ``axis`` set to ``values`` in place (``np.put_along_axis``);
+        where an index repeats, NumPy keeps the last value in C order."""
+        np.put_along_axis(target, index, values, axis)
+
+    def take(self, array, index, axis: int, out) -> None:
+        """``array`` gathered by valid ``index`` along ``axis`` into ``out`` (``np.take``; ``mode='clip'``
+        skips the buffered copy that NumPy's default ``'raise'`` makes)."""
+        np.take(array, index, axis=axis, out=out, mode="clip")
+
     def synchronize(self) -> None:
         """Wait until the device has finished its queued work (nothing to wait for on the CPU)."""
 

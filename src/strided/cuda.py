@@ -102,6 +102,17 @@ class CupyBackend(_backend.Backend):
     def add_at(self, target, index, values) -> None:
         self._cupyx.scatter_add(target, index, values)
 
+    def put_along_axis(self, target, index, values, axis: int = -1) -> None:
+        # CuPy has no put_along_axis: the same assignment through broadcast aranges on the other axes
+        # (where an index repeats in a row, any one of the values lands)
+        axis = axis % target.ndim
+        grids = [self.xp.arange(n).reshape((n,) + (1,) * (index.ndim - 1 - i)) for i, n in enumerate(index.shape)]
+        grids[axis] = index
+        target[tuple(grids)] = values
+
+    def take(self, array, index, axis: int, out) -> None:
+        self.xp.take(array, index, axis=axis, out=out)                 # CuPy's take has no mode
+
     def synchronize(self) -> None:
         self.xp.cuda.Device().synchronize()
 

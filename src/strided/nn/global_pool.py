@@ -11,14 +11,13 @@ import math
 
 import numpy as np
 
-from ..backend import namespace
+from ..backend import backend_of, namespace
 from ..errors import expected_input
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from .helpers import expected_batched_input
 from .module import Module
 from .registry import register_layer
-from .unpool import put_along_last
 
 
 def _check_spatial(x: Tensor, owner: str) -> None:
@@ -87,7 +86,7 @@ def global_max_pool(x, keepdims: bool = False) -> Tensor:
 
     def backward(g):
         gflat = xp.zeros(flat.shape, dtype=g.dtype)                     # (N, C, P)
-        put_along_last(gflat, where[..., None], g.reshape(n, c, 1))
+        backend_of(gflat).put_along_axis(gflat, where[..., None], g.reshape(n, c, 1), 2)
         return (gflat.reshape(x.shape),)
     return Tensor.from_op(out.reshape(out_shape), (x,), backward, "global_max_pool")
 

@@ -64,9 +64,8 @@ def kmax_pool1d(x, k: int, owner: str | None = None) -> Tensor:
 
     def backward(g):
         gx = xp.zeros(x.shape, dtype=g.dtype)                           # (N, C, L)
-        lead = tuple(xp.arange(n).reshape((n,) + (1,) * (where.ndim - 1 - i)) for i, n in enumerate(where.shape[:-1]))
-        gx[lead + (where,)] = g                                         # put_along_axis (CuPy has none); positions
-        return (gx,)                                                    # are distinct within a row
+        _backend.backend_of(gx).put_along_axis(gx, where, g, -1)         # positions are distinct within a row
+        return (gx,)
     return Tensor.from_op(out, (x,), backward, "kmax_pool1d")
 
 

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ..backend import namespace
+from ..backend import backend_of, namespace
 from ..checks import as_number, as_tuple, is_int
 from ..errors import ShapeError, expected_input
 from ..geometry import ReceptiveField
@@ -44,9 +44,6 @@ from .registry import register_layer
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _ANY = -(1 << 62)   # as_tuple's lower bound for pads: negative amounts crop
-_TAKE_OPTIONS = {np: {"mode": "clip"}}
-"""Extra arguments of ``xp.take`` per namespace: NumPy's ``mode='clip'`` skips the buffered copy that
-its default ``'raise'`` makes (the indices are valid either way); CuPy's ``take`` has no ``mode``."""
 
 
 # ------------------------------------------------------------------------------------- gather by index
@@ -64,8 +61,8 @@ def take_axis(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
     if axis > 0 and not a.flags.c_contiguous and batch_last(a):        # gather on the contiguous (C, *S, N) views
         move = tuple(range(1, a.ndim)) + (0,)
         src, dst, axis = a.transpose(move), out.transpose(move), axis - 1
-    xp = namespace(a)
-    xp.take(src, xp.asarray(index), axis=axis, out=dst, **_TAKE_OPTIONS.get(xp, {}))
+    backend = backend_of(a)
+    backend.take(src, backend.xp.asarray(index), axis, dst)
     return out
 
 

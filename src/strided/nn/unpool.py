@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ..backend import namespace
+from ..backend import backend_of, namespace
 from ..checks import is_int
 from ..errors import ShapeError, expected_input, shape_str
 from ..geometry import ReceptiveField, TransposedWindow, Window, check_window, resolve_transposed_window
@@ -61,19 +61,6 @@ def first_max_indices(xpad: np.ndarray, out: np.ndarray, window: Window) -> np.n
         hit |= nan & xp.isnan(value)                                    # a later NaN replaces an earlier one
         xp.copyto(index, base + offset, where=hit)                      # (*O) broadcast over (N, C)
     return index
-
-
-def put_along_last(target, index, values) -> None:
-    """``np.put_along_axis(target, index, values, axis=2)`` in ``target``'s namespace (CuPy has none).
-
-    Where an index repeats in a row, the namespace decides which value lands: NumPy the last in
-    C order (as ``put_along_axis``), CuPy any one of them.
-
-    Shape: ``target (N, C, P)``, ``index (N, C, K)`` integers in ``[0, P)``, ``values`` broadcast to ``index``.
-    """
-    xp = namespace(target)
-    n, c = index.shape[:2]
-    target[xp.arange(n).reshape(n, 1, 1), xp.arange(c).reshape(1, c, 1), index] = values
 
 
 def unpool_window(in_shape, ndim: int, kernel_size, stride, padding, owner: str) -> TransposedWindow:
@@ -156,7 +143,7 @@ def max_unpool(x, indices, ndim: int, kernel_size, stride=None, padding=0, outpu
         raise ValueError(f"{owner}: indices must lie in [0, {plane}) for the output {out_sizes}, got values "
                          f"in [{int(where.min())}, {int(where.max())}]")
     out = xp.zeros((n, c, plane), dtype=x.dtype)                        # (N, C, P_out)
-    put_along_last(out, where, x.data.reshape(where.shape))
+    backend_of(out).put_along_axis(out, where, x.data.reshape(where.shape), 2)   # a repeated index: the last wins
 
     def backward(g):
         gflat = g.reshape((n, c, plane))                                # (N, C, P_out)
