@@ -61,13 +61,13 @@ def measure(workload, model, loss_fn, opt, x, y, no_grad, args) -> dict:
     return time_latency_for(forward, args.rounds * args.round_s, args.warmup * 5)
 
 
-def engine_path() -> str:
-    """Which of strided's paths ran: ``compiled`` when a compiled module of strided or Numba is loaded."""
-    compiled = [name for name, module in sys.modules.items() if name.startswith("strided")
-                and str(getattr(module, "__file__", "")).endswith((".so", ".pyd"))]
-    if "numba" in sys.modules:
-        compiled.append("numba")
-    return "compiled (" + ", ".join(sorted(compiled)) + ")" if compiled else "NumPy"
+def engine_path(st) -> str:
+    """Which of strided's paths ran: ``numba`` (the compiled kernels of ``strided.fast``, with the
+    kernels that were loaded) or ``NumPy``."""
+    if st.fast.path() == "numpy":
+        return "NumPy"
+    loaded = sorted(name.rsplit(".", 1)[-1] for name in sys.modules if name.startswith("strided.fast."))
+    return "numba (" + ", ".join(loaded) + ")" if loaded else "numba (no kernel used)"
 
 
 def run_strided(workload, args) -> dict:
@@ -83,7 +83,7 @@ def run_strided(workload, args) -> dict:
     else:
         result = measure(workload, model, loss_fn, opt, st.Tensor(x), y, st.no_grad, args)
     assert "torch" not in sys.modules, "importing strided pulled in torch"
-    result.update(peak_rss_mib=peak_rss_mib(), threads=st.get_num_threads(), path=engine_path())
+    result.update(peak_rss_mib=peak_rss_mib(), threads=st.get_num_threads(), path=engine_path(st))
     return result
 
 
@@ -153,7 +153,8 @@ def measure_all(args) -> dict:
             sides = sides[i % len(sides):] + sides[:i % len(sides)]        # who goes first rotates
             for side in sides:
                 run = timed_spawn(SCRIPT, ["--worker", side, name] + timing,
-                                  unset=OPENBLAS_TUNING_VARS if args.unset_openblas_env else ())
+                                  unset=OPENBLAS_TUNING_VARS if args.unset_openblas_env else (),
+                                  env_changes={"STRIDED_FAST": "0"} if args.numpy else None)
                 results[name][side].append(run)
                 note = "  (other processes competed)" if contended(run) and not args.busy else ""
                 print(f"  {i + 1}/{args.processes} {name:<20} {side:<8} {run['wall_s']:5.1f} s{note}",
@@ -175,6 +176,9 @@ def parse_args(argv=None):
     p.add_argument("--busy", action="store_true", help="a competing busy process on every usable CPU while measuring")
     p.add_argument("--unset-openblas-env", action="store_true",
                    help="run the workers without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in their environment")
+    p.add_argument("--numpy", action="store_true",
+                   help="strided on NumPy alone (STRIDED_FAST=0 for the workers); default: the compiled kernels "
+                        "where Numba is installed (strided[fast])")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="skip the PyTorch channels_last processes")
     p.add_argument("--no-import-time", dest="import_time", action="store_false", help="skip the import-time row")

@@ -24,3 +24,14 @@ def single_threaded_torch():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def compute_path(request):
+    """Run a test once on NumPy alone and once on the compiled kernels (``strided.fast``); the
+    Numba run skips, with the reason, where Numba is not installed."""
+    from strided import fast
+    if request.param == "numba" and not fast.available():
+        pytest.skip('the compiled path needs Numba: pip install "strided[fast]"')
+    with fast.using(request.param == "numba"):
+        yield request.param

@@ -25,6 +25,17 @@ from strided.train.runs import merge_options, read_config
 
 pytest.importorskip("sklearn")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def on_the_numpy_path():
+    """The recorded device stands for CuPy, whose arrays always take the array-namespace code, and
+    its runs must equal the CPU's to the bit: the CPU runs here take that code too, not the
+    compiled kernels (``strided.fast``), which round float32 differently."""
+    from strided import fast
+    with fast.disabled():
+        yield
+
+
 DEVICE = "recorded"
 EPOCHS, BATCH, LR = 2, 32, 0.05
 

@@ -110,11 +110,13 @@ def test_pointwise_and_grouped_convs_on_batch_last_inputs():
     (9, 2, 2),        # a remainder row/column no window touches: zero-filled buffer
     (9, 3, 2),        # overlapping windows: accumulation
 ])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled folds
 def test_conv_input_gradient_both_col2im_branches(size, kernel, stride):
     check_against_torch(lambda x, w: F.conv2d(x, w, stride=stride), lambda x, w: TF.conv2d(x, w, stride=stride),
                         [(2, 3, size, size), (4, 3, kernel, kernel)])
 
 
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled folds
 def test_col2im_tiling_matches_accumulation():
     rng = np.random.default_rng(3)
     padded, kernel, stride, dil, out = (2, 3, 8, 6), (2, 3), (2, 3), (1, 1), (4, 2)
@@ -165,6 +167,7 @@ def test_max_pool_one_tap_window():
 @needs_torch
 @pytest.mark.parametrize("padding, stride", [(1, 1), (0, 2)])
 @pytest.mark.parametrize("c_in, c_out", [(2, 4), (4, 2)])             # folding; stride 1: flipped
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled folds
 def test_conv_with_frozen_weight_or_frozen_input(padding, stride, c_in, c_out):
     """Either gradient alone: the folded backward unfolds the kept padded input again, the
     flipped one multiplies the kept input's columns; a frozen weight keeps nothing."""
@@ -224,6 +227,7 @@ def test_column_blocks_partition_the_columns_in_order(out_sizes, n, column_bytes
     ((2, 2, 3), (2, 2, 11), dict(padding="causal", dilation=2)),
     ((2, 3, 2, 3, 2), (2, 3, 4, 5, 4), dict(padding=(1, 2, 0))),
 ])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled folds
 def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shape, x_shape, kwargs):
     monkeypatch.setattr(windows, "COLUMN_BLOCK_BYTES", block_bytes)
     d = len(weight_shape) - 2
@@ -247,6 +251,7 @@ def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shap
     ((3, 4, 3, 3), dict(padding=1, stride=2), False),
     ((6, 4, 3, 3), dict(padding=1), False),                             # more outputs than inputs: folded
 ])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled folds
 def test_input_gradient_path_choice(monkeypatch, weight_shape, kwargs, as_convolution):
     from strided.nn import conv as conv_module
 

@@ -386,6 +386,7 @@ BLOCKS = {
 
 
 @needs_torch
+@pytest.mark.usefixtures("compute_path")
 @pytest.mark.parametrize("case", sorted(BLOCKS))
 def test_block_equals_torch_float64(case):
     """A block in training mode (batch statistics) against the PyTorch block: output, input gradient and
@@ -468,6 +469,7 @@ def test_eval_output_equals_torch_float32(name):
 
 @needs_torch
 @pytest.mark.slow
+@pytest.mark.usefixtures("compute_path")
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_training_step_equals_torch_float64(name):
     """Training mode, 10 classes, batch 2 at 64x64: the loss, every parameter's gradient, the parameters

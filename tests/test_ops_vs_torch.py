@@ -64,6 +64,7 @@ CONV_CASES = [
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "plain")
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_int_arguments(d, case, bias):
     groups = case.get("groups", 1)
     check_against_torch(ST_CONV[d], TH_CONV[d], conv_shapes(d, groups=groups, bias=bias), kwargs=case,
@@ -73,6 +74,7 @@ def test_conv_int_arguments(d, case, bias):
 @needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("multiplier", [1, 2])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_depthwise(d, multiplier):
     c = 3
     check_against_torch(ST_CONV[d], TH_CONV[d], conv_shapes(d, c_in=c, c_out=c * multiplier, groups=c),
@@ -80,6 +82,7 @@ def test_conv_depthwise(d, multiplier):
 
 
 @needs_torch
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv2d_grouped_three_groups_rectangular_kernel():
     check_against_torch(F.conv2d, TF.conv2d,
                         conv_shapes(2, n=3, c_in=6, c_out=9, kernel=(3, 2), groups=3, spatial=(8, 7)),
@@ -92,6 +95,7 @@ def test_conv2d_grouped_three_groups_rectangular_kernel():
     (2, dict(stride=(1, 2), padding=(2, 0), dilation=(1, 3))),
     (3, dict(stride=(2, 1, 1), padding=(0, 1, 2), dilation=(1, 2, 1))),
 ])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_tuple_arguments(d, kw):
     kernel = {1: (4,), 2: (3, 2), 3: (2, 3, 2)}[d]
     check_against_torch(ST_CONV[d], TH_CONV[d], conv_shapes(d, kernel=kernel, spatial={1: (12,), 2: (7, 9),
@@ -108,6 +112,7 @@ def test_conv_tuple_arguments(d, kw):
     (3, ((1, 0), (0, 1), (2, 1))),
 ])
 @pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_per_side_padding(d, pairs, stride):
     def torch_fn(x, w, b):
         return TH_CONV[d](TF.pad(x, torch_pad_arg(pairs)), w, b, stride=stride)
@@ -118,6 +123,7 @@ def test_conv_per_side_padding(d, pairs, stride):
 @needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("kernel, dilation", [(3, 1), (2, 1), (2, 3), (1, 1)])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_valid(d, kernel, dilation):
     check_against_torch(lambda x, w, b: ST_CONV[d](x, w, b, padding="valid", dilation=dilation),
                         lambda x, w, b: TH_CONV[d](x, w, b, padding="valid", dilation=dilation),
@@ -127,6 +133,7 @@ def test_conv_valid(d, kernel, dilation):
 @needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("kernel, dilation", [(3, 1), (2, 1), (4, 1), (3, 2), (2, 3)])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_same_stride1_matches_torch_same(d, kernel, dilation):
     st_out, _ = check_against_torch(lambda x, w, b: ST_CONV[d](x, w, b, padding="same", dilation=dilation),
                                     lambda x, w, b: TH_CONV[d](x, w, b, padding="same", dilation=dilation),
@@ -138,6 +145,7 @@ def test_conv_same_stride1_matches_torch_same(d, kernel, dilation):
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("stride", [2, 3])
 @pytest.mark.parametrize("kernel, dilation", [(3, 1), (2, 1), (4, 1), (3, 2), (1, 1)])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_same_strided_is_tensorflow_rule(d, stride, kernel, dilation):
     spatial = {1: (10,), 2: (7, 8), 3: (5, 6, 7)}[d]
     pairs = [tf_same_pads(n, kernel, stride, dilation) for n in spatial]
@@ -162,6 +170,7 @@ def test_tf_same_pads_reference_values():
 @needs_torch
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("kernel, dilation, stride", [(3, 1, 1), (2, 2, 1), (3, 1, 2)])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_full(d, kernel, dilation, stride):
     p = (kernel - 1) * dilation
     st_out, _ = check_against_torch(
@@ -174,6 +183,7 @@ def test_conv_full(d, kernel, dilation, stride):
 
 @needs_torch
 @pytest.mark.parametrize("kernel, dilation, stride", [(3, 1, 1), (2, 1, 1), (3, 2, 1), (4, 3, 1), (3, 1, 2)])
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv1d_causal(kernel, dilation, stride):
     left = (kernel - 1) * dilation
     st_out, _ = check_against_torch(
@@ -184,6 +194,7 @@ def test_conv1d_causal(kernel, dilation, stride):
         assert st_out.shape[2] == 11
 
 
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv1d_causal_output_ignores_the_future():
     # Naive oracle: changing x[t] may only change outputs at positions >= t.
     rng = np.random.default_rng(0)
@@ -198,6 +209,7 @@ def test_conv1d_causal_output_ignores_the_future():
 
 
 @needs_torch
+@pytest.mark.usefixtures("compute_path")                            # NumPy and compiled kernels
 def test_conv_generic_entry_point_matches_conv2d():
     check_against_torch(lambda x, w, b: F.conv(x, w, b, stride=2, padding=1),
                         lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1), conv_shapes(2), seed=3)

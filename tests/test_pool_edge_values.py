@@ -22,7 +22,7 @@ import strided as st
 from oracle import TF, assert_close, needs_torch, torch
 from strided.nn import functional as F
 
-pytestmark = needs_torch
+pytestmark = [needs_torch, pytest.mark.usefixtures("compute_path")]   # NumPy and compiled paths
 
 SPATIAL = {1: (9,), 2: (6, 7), 3: (4, 5, 4)}
 ST_MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

@@ -22,6 +22,8 @@ from strided import nn
 from strided.geometry import ReceptiveField, conv_output_size, resolve_window
 from strided.nn import functional as F
 
+pytestmark = pytest.mark.usefixtures("compute_path")                # NumPy and compiled paths
+
 SPATIAL = {1: (9,), 2: (7, 6), 3: (5, 4, 5)}
 ST_MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 ST_AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}

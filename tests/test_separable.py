@@ -18,6 +18,7 @@ from strided.nn import conv as conv_module
 ST_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TH_CONV = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d} if torch is not None else {}
 SPATIAL = {1: (7,), 2: (5, 6), 3: (3, 4, 5)}
+pytestmark = pytest.mark.usefixtures("compute_path")                 # NumPy alone and the compiled kernels
 
 
 # ------------------------------------------------------------------------------------ 1x1 fast path
@@ -119,6 +120,7 @@ def torch_separable(c, c_out, k, stride=1, padding=0, dilation=1, bias=True, m=1
 ], ids=["same3", "strided-nobias", "dilated", "multiplier"])
 def test_separable_matches_torch(args):
     c, c_out = 4, 6
+    args = dict(args)                                                    # the parameter is shared by both paths
     k, m = args.pop("k"), args.pop("m", 1)
     ours = nn.SeparableConv2d(c, c_out, k, rng=0, depth_multiplier=m, **args)
     check_module_against_torch(ours, torch_separable(c, c_out, k, m=m, **args), (2, c, 9, 8))

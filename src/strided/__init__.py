@@ -8,6 +8,7 @@
 # st.memory.keep_freed_memory(), made by `strided train`, strided.train and the benchmarks (see memory.py).
 from . import analysis, data, geometry, memory, models, nn, optim  # noqa: E402
 from . import backend, cuda  # noqa: E402  (array backends: NumPy always, CuPy for device="cuda" on first use)
+from . import fast  # noqa: E402  (the compiled path: Numba kernels where installed, st.fast.path())
 from . import random  # noqa: E402  (the default generator: st.manual_seed)
 from .backend import Device as device  # noqa: E402
 from .analysis import summary  # noqa: E402
@@ -49,4 +50,4 @@ __all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad
            "random", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "as_tensor", "abs", "clamp", "clip", "exp", "log", "matmul", "maximum", "minimum", "pow", "sqrt", "where",
            "cat", "chunk", "expand", "permute", "split", "squeeze", "stack", "unsqueeze",
-           "get_num_threads", "set_num_threads", "backend", "cuda", "device"]
+           "get_num_threads", "set_num_threads", "backend", "cuda", "device", "fast"]

@@ -34,6 +34,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from . import fast
 from .backend import backend_of, namespace
 from .geometry import Window
 
@@ -237,6 +238,10 @@ def scatter_block(grid: np.ndarray, cols: np.ndarray, block: ColumnBlock, window
     """
     c = grid.shape[0]
     sizes = tuple(p.stop - p.start for p in block.positions)
+    if _fast_fold_fits(grid, cols, window):                             # the compiled fold (fast/windows.py)
+        first = tuple(p.start for p in block.positions)
+        _fast_fold(grid, cols, window, first, sizes, accumulate)
+        return
     cols = cols.reshape((c,) + window.kernel + sizes + (grid.shape[-1],))   # (C, *K, *Ob, N)
     for k in itertools.product(*(range(n) for n in window.kernel)):
         index = (slice(None),) + tuple(
@@ -263,6 +268,9 @@ def col2im(cols: np.ndarray, lead: tuple[int, int], window: Window) -> np.ndarra
     tiles = window.tiles
     xp = namespace(cols)
     out = xp.empty(bl_shape, dtype=cols.dtype) if tiles else xp.zeros(bl_shape, dtype=cols.dtype)   # (C, *Sp, N)
+    if _fast_fold_fits(out, cols, window):                              # the compiled fold (fast/windows.py)
+        _fast_fold(out, cols, window, (0,) * d, window.out_sizes, not tiles)
+        return out.transpose((d + 1,) + tuple(range(d + 1)))            # (N, C, *Sp), batch-last
     for k, index in window.taps:
         index = (slice(None),) + index[1:] + (slice(None),)             # (C, *O, N) slice of the buffer
         if tiles:
@@ -270,6 +278,26 @@ def col2im(cols: np.ndarray, lead: tuple[int, int], window: Window) -> np.ndarra
         else:
             out[index] += cols[(slice(None),) + k]
     return out.transpose((d + 1,) + tuple(range(d + 1)))                # (N, C, *Sp), batch-last
+
+
+def _fast_fold_fits(grid, cols, window: Window) -> bool:
+    """Whether the compiled fold takes this grid ``(C, *Sp, N)`` and these columns: NumPy float
+    arrays of one dtype, a C-contiguous grid, 1-D or 2-D windows, nothing empty."""
+    return (window.ndim <= 2 and fast.applies(grid, cols) and grid.dtype == cols.dtype
+            and grid.flags.c_contiguous and grid.size > 0 and cols.size > 0)
+
+
+def _fast_fold(grid, cols, window: Window, first, sizes, accumulate: bool) -> None:
+    """Fold columns ``(.., (*Ob, N))`` of the block of output positions starting at ``first``
+    (``sizes`` of them per axis) onto ``grid`` ``(C, *Sp, N)`` with the compiled kernel, in place."""
+    c, n = grid.shape[0], grid.shape[-1]
+    lift = (1,) * (2 - window.ndim)                                     # 1-D as a 2-D window of height 1
+    kernel, stride, dilation = lift + window.kernel, lift + window.stride, lift + window.dilation
+    first, sizes = (0,) * len(lift) + tuple(first), lift + tuple(sizes)
+    grid_2d = grid.reshape((c,) + lift + grid.shape[1:])                # (C, HP, WP, N), a view
+    cols_2d = cols.reshape((c * kernel[0] * kernel[1],) + sizes + (n,))  # (C*KH*KW, OH, OW, N)
+    fast.kernels("windows").scatter_windows(grid_2d, cols_2d, kernel[0], kernel[1], first[0], first[1],
+                                            stride[0], stride[1], dilation[0], dilation[1], accumulate)
 
 
 def to_channel_major(x: np.ndarray, groups: int = 1) -> np.ndarray:

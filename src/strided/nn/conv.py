@@ -27,6 +27,7 @@ import math
 
 import numpy as np  # noqa: F401  (the doctests use np)
 
+from .. import fast
 from ..backend import namespace
 from ..checks import as_int
 from ..errors import expected_input
@@ -112,6 +113,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
     check_conv_bytes(owner, x.shape, c_out, window, math.prod(weight.shape[1:]) * groups, x.data.itemsize)
     if window.pointwise:
         form = pointwise_form
+    elif d == 2 and fast.applies(x.data, weight.data) and depthwise_fits(x.shape, weight.shape, groups):
+        form = fast.kernels("depthwise").depthwise_form               # compiled: taps straight on the input
     elif x.requires_grad and flipped_form_fits(window, x.shape[1], c_out):
         form = flipped_form
     else:
@@ -178,6 +181,11 @@ def folding_form(x, weight, window: Window, groups: int):
             gx = unpad(gxp, window.pads)                                    # (N, Cin, *S), a view
         return gx, gw
     return out_m, backward
+
+
+def depthwise_fits(x_shape, weight_shape, groups: int) -> bool:
+    """Whether a convolution is depthwise: one input channel per filter (``groups == C_in``)."""
+    return groups == x_shape[1] and weight_shape[1] == 1
 
 
 def flipped_form_fits(window: Window, in_channels: int, out_channels: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import fast
 from ..backend import namespace
 from ..checks import as_int
 from ..errors import expected_input, shape_str
@@ -17,6 +18,10 @@ from .registry import register_layer
 
 ROW_BLOCK_BYTES = 1 << 18
 """Bytes of the per-channel ``(C, M)`` matrix handled at once: a block's temporaries stay in cache."""
+
+KERNEL_SUM_ZERO = np.float64(0)
+"""Where the compiled kernels' per-channel sums start, and so their dtype: float64 for float32 input
+too (closer to PyTorch for a few percent of time, see ``fast/norm.py``)."""
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -36,7 +41,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     is a row reduction. Rows go in cache-sized blocks, and each block is read once and written
     once per pass: forward ``mean``, ``x - mean``, its variance and ``(x - mean) * a + b``;
     backward both sums and ``g * k1 + (x - mean) * k2 + k3``. Only the input is kept for the
-    backward (no normalised copy).
+    backward (no normalised copy). On the compiled path (``fast``, NumPy float arrays) the same
+    steps run row by row in the kernels of ``fast/norm.py``.
 
     ``relu=True`` returns ``relu(batch_norm(x))`` as one op: the maximum is taken on each block
     while it is in the cache, and the backward masks the incoming gradient block by block, which
@@ -73,29 +79,34 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     if training and count == 1:
         raise ValueError(f"{owner}: expected more than 1 value per channel in training, got input "
                          f"{shape_str(x.shape)}")
-    divisor = max(count, 1)                                             # an empty batch: sums of nothing, no 0/0
+    divisor = max(count, 1)                                         # an empty batch: sums of nothing, no 0/0
     dtype = x.dtype
     w = None if weight is None else as_tensor(weight)
     b = None if bias is None else as_tensor(bias)
     xp = namespace(x.data)
-    xm = channel_rows(x.data)                                           # (C, M)
+    xm = channel_rows(x.data)                                       # (C, M)
     out_m = xp.empty_like(xm)
     wv = xp.ones(c, dtype=dtype) if w is None else w.data.astype(dtype, copy=False)
     bv = xp.zeros(c, dtype=dtype) if b is None else b.data.astype(dtype, copy=False)
+    compiled = fast.applies(xm, wv, bv)                                # the kernels of fast/norm.py
     if training:
         mean = xp.empty(c, dtype=dtype)
         var = xp.empty(c, dtype=dtype)
         inv_std = xp.empty(c, dtype=dtype)
-        for r in row_blocks(xm):
-            xr = xm[r]
-            mean[r] = xr.sum(axis=1) / divisor
-            d = xr - mean[r, None]                                      # cache-resident temporary
-            var[r] = xp.einsum("ij,ij->i", d, d) / divisor              # biased
-            inv_std[r] = 1.0 / xp.sqrt(var[r] + eps)
-            d *= (wv[r] * inv_std[r])[:, None]
-            xp.add(d, bv[r, None], out=out_m[r])
-            if relu:
-                xp.maximum(out_m[r], 0, out=out_m[r])
+        if compiled:
+            fast.kernels("norm").batch_norm_train_forward(xm, wv, bv, eps, divisor, relu, dtype.type(0),
+                                                          KERNEL_SUM_ZERO, out_m, mean, var, inv_std)
+        else:
+            for r in row_blocks(xm):
+                xr = xm[r]
+                mean[r] = xr.sum(axis=1) / divisor
+                d = xr - mean[r, None]                                      # cache-resident temporary
+                var[r] = xp.einsum("ij,ij->i", d, d) / divisor              # biased
+                inv_std[r] = 1.0 / xp.sqrt(var[r] + eps)
+                d *= (wv[r] * inv_std[r])[:, None]
+                xp.add(d, bv[r, None], out=out_m[r])
+                if relu:
+                    xp.maximum(out_m[r], 0, out=out_m[r])
         if running_mean is not None and count:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.astype(running_mean.dtype)
@@ -107,40 +118,49 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         inv_std = (1.0 / xp.sqrt(xp.asarray(running_var, dtype=dtype) + eps)).astype(dtype)
         scale = wv * inv_std
         shift = bv - mean * scale
-        xp.multiply(xm, scale[:, None], out=out_m)
-        out_m += shift[:, None]
-        if relu:
-            xp.maximum(out_m, 0, out=out_m)
+        if compiled:
+            fast.kernels("norm").batch_norm_eval_forward(xm, scale, shift, relu, dtype.type(0), out_m)
+        else:
+            xp.multiply(xm, scale[:, None], out=out_m)
+            out_m += shift[:, None]
+            if relu:
+                xp.maximum(out_m, 0, out=out_m)
     out = from_channel_rows(out_m, x.shape)
-    relu_out = out_m if relu else None                                  # the ReLU's mask source, kept only then
+    relu_out = out_m if relu else None                              # the ReLU's mask source, kept only then
 
     def backward(g):
-        gm = channel_rows(g)                                            # (C, M)
+        gm = channel_rows(g)                                        # (C, M)
         need_x = x.requires_grad
         need_w = w is not None and w.requires_grad
         gx_m = xp.empty_like(gm) if need_x else None
-        sg = xp.zeros(c, dtype=dtype)                                   # sum of g per channel
-        sgd = xp.zeros(c, dtype=dtype)                                  # sum of g * (x - mean) per channel
-        for r in row_blocks(gm):
-            gr = gm[r] * (relu_out[r] > 0) if relu else gm[r]            # (rows, M), cache-resident when masked
-            sg[r] = gr.sum(axis=1)
-            if training or need_w:
-                d = xm[r] - mean[r, None]                               # cache-resident temporary
-                sgd[r] = xp.einsum("ij,ij->i", gr, d)
-            if need_x:
-                k1 = wv[r] * inv_std[r]
-                if training:
-                    # gx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * w
-                    k2 = -k1 * inv_std[r] * inv_std[r] * sgd[r] / divisor
-                    k3 = -k1 * sg[r] / divisor
-                    d *= k2[:, None]
-                    xp.multiply(gr, k1[:, None], out=gx_m[r])
-                    gx_m[r] += d
-                    gx_m[r] += k3[:, None]
-                else:
-                    xp.multiply(gr, k1[:, None], out=gx_m[r])
+        sg = xp.zeros(c, dtype=dtype)                               # sum of g per channel
+        sgd = xp.zeros(c, dtype=dtype)                              # sum of g * (x - mean) per channel
+        compiled = fast.applies(gm, xm, mean, inv_std, wv) and gm.dtype == dtype
+        if compiled:
+            fast.kernels("norm").batch_norm_backward(
+                xm, gm, relu_out if relu else xm, mean, inv_std, wv, divisor, training, relu, need_x,
+                training or need_w, dtype.type(0), KERNEL_SUM_ZERO, xm if gx_m is None else gx_m, sg, sgd)
+        else:
+            for r in row_blocks(gm):
+                gr = gm[r] * (relu_out[r] > 0) if relu else gm[r]            # (rows, M), cache-resident when masked
+                sg[r] = gr.sum(axis=1)
+                if training or need_w:
+                    d = xm[r] - mean[r, None]                               # cache-resident temporary
+                    sgd[r] = xp.einsum("ij,ij->i", gr, d)
+                if need_x:
+                    k1 = wv[r] * inv_std[r]
+                    if training:
+                        # gx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * w
+                        k2 = -k1 * inv_std[r] * inv_std[r] * sgd[r] / divisor
+                        k3 = -k1 * sg[r] / divisor
+                        d *= k2[:, None]
+                        xp.multiply(gr, k1[:, None], out=gx_m[r])
+                        gx_m[r] += d
+                        gx_m[r] += k3[:, None]
+                    else:
+                        xp.multiply(gr, k1[:, None], out=gx_m[r])
         gx = None if gx_m is None else from_channel_rows(gx_m, x.shape)
-        gw = sgd * inv_std if need_w else None                          # sum(g * xhat)
+        gw = sgd * inv_std if need_w else None                      # sum(g * xhat)
         gb = sg if b is not None and b.requires_grad else None
         return gx, gw, gb
 

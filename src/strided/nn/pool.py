@@ -20,12 +20,13 @@ import math
 
 import numpy as np
 
+from .. import fast
 from ..backend import namespace
 from ..checks import as_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, check_ceil_mode, check_window, explicit_padding, resolve_window
-from ..tensor import Tensor, as_tensor
-from ..windows import empty_like_layout, pad, unpad
+from ..tensor import Tensor, as_tensor, is_grad_enabled
+from ..windows import batch_last, empty_like_layout, pad, unpad
 from . import allocation
 from .allocation import check_bytes
 from .helpers import check_spatial_sizes, describe_layout, drop_batch_axis
@@ -111,6 +112,10 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
                                         return_indices, owner=owner, window=window))
     if window is None:
         window = pool_window(x.shape, ndim, kernel_size, stride, padding, dilation, ceil_mode, owner)
+    if ndim == 2 and x.data.size and fast.applies(x.data) and (return_indices or _compiled_pays(x)):
+        keep = return_indices or (x.requires_grad and is_grad_enabled())   # compiled; the winners are wanted
+        check_pool_bytes(owner, x, window, 0)
+        return _max_pool2d_compiled(x, window, keep, return_indices)
     check_pool_bytes(owner, x, window, 1 if window.padded else 0)
     xp = namespace(x.data)
     xpad = pad(x.data, window.pads, value=-np.inf)                      # (N, C, *Sp)
@@ -129,6 +134,30 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
     result = Tensor.from_op(out, (x,), backward, f"max_pool{ndim}d")
     if return_indices:
         return result, first_max_indices(xpad, out, window)
+    return result
+
+
+def _compiled_pays(x: Tensor) -> bool:
+    """Whether a 2-D pooling of ``x`` gains from the compiled kernels: in training (the backward
+    pass gains most) and on a batch-last buffer with ``N > 1``; an inference in C order (batch 1)
+    stays on NumPy's strided maxima and sums, as fast there (measured on ResNet's stem)."""
+    return (x.requires_grad and is_grad_enabled()) or (x.shape[0] > 1 and batch_last(x.data))
+
+
+def _max_pool2d_compiled(x: Tensor, window: Window, keep: bool, return_indices: bool):
+    """``max_pool`` of a 2-D float NumPy input on the compiled kernels (``fast/pool.py``): the
+    winners are recorded in the forward pass when ``keep`` (a gradient or the indices are wanted)."""
+    kernels = fast.kernels("pool")
+    out, index = kernels.max_pool2d(x.data, window, keep)               # (N, C, Ho, Wo); (P, Ho, Wo, M)
+    layout = kernels.takes_batch_last(x.data)
+
+    def backward(g):
+        if not fast.applies(g):                                         # an odd upstream: as the NumPy path
+            return (unpad(max_pool_backward(pad(x.data, window.pads, value=-np.inf), out, g, window), window.pads),)
+        return (kernels.max_pool2d_backward(g, index, x.shape, layout),)
+    result = Tensor.from_op(out, (x,), backward, "max_pool2d")
+    if return_indices:
+        return result, kernels.from_planes(index, x.shape[0], layout).astype(np.int64)
     return result
 
 
@@ -248,6 +277,9 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
                                         count_include_pad, divisor_override, owner=owner))
     window = pool_window(x.shape, ndim, kernel_size, stride, padding, 1, ceil_mode, owner)
     divisor_override = check_divisor_override(divisor_override, owner)
+    if ndim == 2 and x.data.size and fast.applies(x.data) and _compiled_pays(x):   # compiled: windows read in place
+        check_pool_bytes(owner, x, window, 0)
+        return _avg_pool2d_compiled(x, window, count_include_pad, divisor_override)
     check_pool_bytes(owner, x, window, 1 if window.padded else 0)
     xp = namespace(x.data)
     xpad = pad(x.data, window.pads)                                     # (N, C, *Sp)
@@ -265,6 +297,22 @@ def avg_pool(x, ndim: int, kernel_size, stride=None, padding=0, ceil_mode: bool 
             gxp[index] += share
         return (unpad(gxp, window.pads),)
     return Tensor.from_op(out, (x,), backward, f"avg_pool{ndim}d")
+
+
+def _avg_pool2d_compiled(x: Tensor, window: Window, count_include_pad: bool, divisor_override) -> Tensor:
+    """``avg_pool`` of a 2-D float NumPy input on the compiled kernels (``fast/pool.py``)."""
+    divisor = _avg_divisor(window, x.shape[2:], x.data.dtype, count_include_pad, divisor_override)
+    out, compiled_backward = fast.kernels("pool").avg_pool2d(x.data, window, divisor)
+
+    def backward(g):
+        if fast.applies(g):
+            return (compiled_backward(g),)
+        share = g / divisor                                             # an odd upstream: as the NumPy path
+        gxp = np.zeros(x.shape[:2] + window.padded_sizes, dtype=share.dtype)
+        for index in window.tap_slices:
+            gxp[index] += share
+        return (unpad(gxp, window.pads),)
+    return Tensor.from_op(out, (x,), backward, "avg_pool2d")
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):

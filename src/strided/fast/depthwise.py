@@ -1,0 +1,160 @@
+"""Depthwise 2-D convolution compiled by Numba: each output channel filters one input channel.
+
+The NumPy path runs a depthwise layer (``groups == in_channels``) as ``C`` tiny matrix products
+over copied windows (``(1, K) @ (K, P*N)`` per channel), where the copies and the per-group calls
+cost far more than the arithmetic. Here each channel's ``kh * kw`` taps are applied straight to
+the input: for every output row and tap, one multiply-add over a contiguous run of the
+batch-last buffer (the batch, or the whole row of positions and batch at stride 1). Padding is
+never materialised: each tap's run is clipped to the input. Channels go in parallel.
+
+``depthwise_form`` plugs into ``nn.conv.conv`` as one of its forms (same contract: the forward
+product ``(G, Cout/G, P*N)`` and a backward giving both gradients).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import PARALLEL
+from ..windows import from_channel_major, to_batch_last, to_channel_major
+
+REDUCE = {"reassoc", "contract"}        # reductions may reorder (SIMD); NaN and inf still propagate
+
+
+@numba.njit(cache=True, inline="always")
+def _columns(tap_offset, stride, in_size, out_size):
+    """The outputs ``o`` in ``[lo, hi)`` whose tap reads inside the input: ``0 <= o*stride + tap_offset < in_size``."""
+    lo = 0 if tap_offset >= 0 else (-tap_offset + stride - 1) // stride
+    hi = 0 if in_size - 1 - tap_offset < 0 else (in_size - 1 - tap_offset) // stride + 1
+    return lo, max(lo, min(out_size, hi))
+
+
+@numba.njit(cache=True, inline="always")
+def _axpy(y, a, x):
+    """``y += a * x`` over two equal-length 1-D runs (indexed from 0, so the loop is SIMD)."""
+    for k in range(y.shape[0]):
+        y[k] += a * x[k]
+
+
+@numba.njit(cache=True, inline="always", fastmath=REDUCE)
+def _dot(x, y, zero):
+    """``sum(x * y)`` over two equal-length 1-D runs, accumulated from ``zero`` (its dtype)."""
+    total = zero
+    for k in range(x.shape[0]):
+        total += x[k] * y[k]
+    return total
+
+
+@numba.njit(cache=True, parallel=PARALLEL)
+def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):
+    """``out[o, i, j, n] = sum_{a, b} w[o, 0, a, b] * x[o // m, i*sh + a*dh - ph, j*sw + b*dw - pw, n]``.
+
+    Shape: ``x`` ``(C, H, W, N)`` batch-last buffer, ``w`` ``(C*m, 1, KH, KW)``, ``out``
+    ``(C*m, Ho, Wo, N)`` (written whole).
+    """
+    c_out, ho, wo, n = out.shape
+    h, wi = x.shape[1], x.shape[2]
+    m = c_out // x.shape[0]
+    for o in numba.prange(c_out):
+        c = o // m
+        out_o = out[o].reshape(ho, wo * n)                              # (Ho, Wo*N)
+        x_c = x[c].reshape(h, wi * n)                                   # (H, W*N)
+        out_o[:] = 0
+        for i in range(ho):
+            for a in range(w.shape[2]):
+                row = i * sh + a * dh - ph
+                if row < 0 or row >= h:
+                    continue
+                for b in range(w.shape[3]):
+                    weight = w[o, 0, a, b]
+                    lo, hi = _columns(b * dw - pw, sw, wi, wo)
+                    if sw == 1:                                         # one contiguous run of (Wo, N)
+                        start = (lo * sw + b * dw - pw) * n
+                        _axpy(out_o[i, lo * n:hi * n], weight, x_c[row, start:start + (hi - lo) * n])
+                    else:
+                        for j in range(lo, hi):
+                            src = (j * sw + b * dw - pw) * n
+                            _axpy(out_o[i, j * n:j * n + n], weight, x_c[row, src:src + n])
+    return out
+
+
+@numba.njit(cache=True, parallel=PARALLEL, fastmath=REDUCE)
+def depthwise_backward(x, w, g, sh, sw, dh, dw, ph, pw, gx, gw, need_x, need_w, zero):
+    """Both gradients of ``depthwise_forward`` in one pass over ``g`` and ``x`` per channel.
+
+    ``gx[c] = sum over its m outputs and taps of w * g`` (scattered back along each tap's run);
+    ``gw[o, 0, a, b] = sum_{i, j, n} g[o, i, j, n] * x[c, row, col, n]`` (summed per output row in
+    the input's dtype, starting from ``zero`` of that dtype, across rows in float64). ``x`` is read
+    only when ``need_w`` (without it any array of its shape, ``gx`` for one, will do).
+
+    Shape: ``x`` ``(C, H, W, N)``, ``w`` ``(C*m, 1, KH, KW)``, ``g`` ``(C*m, Ho, Wo, N)`` ->
+    ``gx`` ``(C, H, W, N)`` (written whole when ``need_x``), ``gw`` ``(C*m, 1, KH, KW)`` (when ``need_w``).
+    """
+    c_in, h, wi, n = x.shape
+    c_out, ho, wo = g.shape[0], g.shape[1], g.shape[2]
+    kh, kw = w.shape[2], w.shape[3]
+    m = c_out // c_in
+    for c in numba.prange(c_in):
+        x_c = x[c].reshape(h, wi * n)                                   # (H, W*N)
+        gx_c = gx[c].reshape(h, wi * n)                                 # (H, W*N)
+        if need_x:
+            gx_c[:] = 0
+        for o in range(c * m, c * m + m):
+            g_o = g[o].reshape(ho, wo * n)                              # (Ho, Wo*N)
+            sums = np.zeros((kh, kw), dtype=np.float64)                 # the weight gradient of output o
+            for i in range(ho):
+                for a in range(kh):
+                    row = i * sh + a * dh - ph
+                    if row < 0 or row >= h:
+                        continue
+                    for b in range(kw):
+                        weight = w[o, 0, a, b]
+                        lo, hi = _columns(b * dw - pw, sw, wi, wo)
+                        partial = zero                                  # in g's dtype
+                        if sw == 1:                                     # one contiguous run of (Wo, N)
+                            start = (lo * sw + b * dw - pw) * n
+                            runs, step = 1, (hi - lo) * n
+                        else:
+                            start, runs, step = (lo * sw + b * dw - pw) * n, hi - lo, n
+                        for r in range(runs):                           # runs of the batch (or one of the row)
+                            src = start + r * sw * n
+                            dst = lo * n + r * n
+                            if need_x:
+                                _axpy(gx_c[row, src:src + step], weight, g_o[i, dst:dst + step])
+                            if need_w:
+                                partial += _dot(g_o[i, dst:dst + step], x_c[row, src:src + step], zero)
+                        sums[a, b] += partial
+            if need_w:
+                for a in range(kh):
+                    for b in range(kw):
+                        gw[o, 0, a, b] = sums[a, b]
+
+
+def depthwise_form(x, weight, window, groups: int):
+    """``nn.conv``'s form for a 2-D depthwise convolution on the compiled kernels.
+
+    Returns the forward product ``(G, Cout/G, P*N)`` (``G = C_in``) and its backward ``(g, gm) ->
+    (gx, gw)``; keeps the batch-last input (a view) only when the weight needs a gradient.
+    """
+    (sh, sw), (dh, dw) = window.stride, window.dilation
+    (ph, _), (pw, _) = window.pads
+    n, c_in = x.shape[:2]
+    xb = to_batch_last(x.data)                                          # (N, C, H, W), batch-last
+    x_buf = to_channel_major(xb)[0].reshape((c_in,) + window.in_sizes + (n,))   # (C, H, W, N), a view
+    w = np.ascontiguousarray(weight.data)                               # (C*m, 1, KH, KW)
+    c_out = w.shape[0]
+    out = np.empty((c_out,) + window.out_sizes + (n,), dtype=x_buf.dtype)   # (C*m, Ho, Wo, N)
+    depthwise_forward(x_buf, w, sh, sw, dh, dw, ph, pw, out)
+    kept = x_buf if weight.requires_grad else None
+
+    def backward(g, gm):
+        g_buf = np.ascontiguousarray(gm).reshape(out.shape)            # (C*m, Ho, Wo, N), a view
+        gx = np.empty(x_buf.shape, dtype=g_buf.dtype)                   # (C, H, W, N)
+        gw = np.empty(w.shape, dtype=g_buf.dtype)                       # (C*m, 1, KH, KW)
+        source = kept if kept is not None else gx                       # x is read only for gw
+        depthwise_backward(source, w, g_buf, sh, sw, dh, dw, ph, pw, gx, gw, x.requires_grad,
+                           kept is not None, g_buf.dtype.type(0))
+        gx_out = from_channel_major(gx.reshape(1, c_in, -1), n, window.in_sizes) if x.requires_grad else None
+        return gx_out, (gw if kept is not None else None)
+    return out.reshape(groups, c_out // groups, -1), backward
