@@ -19,6 +19,10 @@ its backward, which holds only what it reads:
 * ``flipped_form``: stride 1 with at least as many input as output channels (training); the
   input gradient is a convolution of the output gradient with the spatially flipped kernel, and
   the same windows of the output gradient give the weight gradient (no fold, no padded copy kept).
+
+On the compiled path (``strided.fast``) two more forms live with their kernels: depthwise
+convolution (``fast/depthwise.py``) and, for 3x3 inference at stride 1, Winograd's F(4x4, 3x3)
+(``fast/winograd.py``, chosen by its measured ``winograd_fits``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ..backend import namespace
 from ..checks import as_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, check_window, resolve_window
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, as_tensor, is_grad_enabled
 from ..toeplitz import conv_entries
 from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, gather_block, grouped_matmul, pad,
                        to_batch_last, to_channel_major, unpad, window_columns)
@@ -115,6 +119,9 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         form = pointwise_form
     elif d == 2 and fast.applies(x.data, weight.data) and depthwise_fits(x.shape, weight.shape, groups):
         form = fast.kernels("depthwise").depthwise_form               # compiled: taps straight on the input
+    elif d == 2 and fast.applies(x.data, weight.data) and fast.kernels("winograd").winograd_fits(
+            x.shape, weight.shape, window, groups, is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+        form = fast.kernels("winograd").winograd_form                 # compiled transforms, F(4x4, 3x3)
     elif x.requires_grad and flipped_form_fits(window, x.shape[1], c_out):
         form = flipped_form
     else:
