@@ -130,22 +130,27 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
 ])
 def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, chosen):
     window = window_of(n, c_in, c_out, size)
-    assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1, False) is chosen
-    assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1, True) is False   # training
+    assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1) is chosen
 
 
 @pytest.mark.parametrize("kernel, stride, dilation, groups", [(5, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (3, 1, 1, 2)])
 def test_other_geometries_never_take_the_form(kernel, stride, dilation, groups):
     shape, weight = (128, 32, 16, 16), (32, 32 // groups, kernel, kernel)
     window = conv_module.conv_window(shape, weight, stride, 1, dilation, groups, "conv2d")
-    assert not winograd.winograd_fits(shape, weight, window, groups, False)
+    assert not winograd.winograd_fits(shape, weight, window, groups)
 
 
-def test_conv2d_inference_matches_torch_on_both_paths(compute_path, monkeypatch):
-    """A layer the rule sends to the form on the compiled path (batch 128, 16 channels, 16x16)."""
+@pytest.fixture
+def form_calls(monkeypatch):
+    """A list that gets one entry per call ``nn.conv`` makes to ``winograd_form``."""
     calls = []
     form = winograd.winograd_form
     monkeypatch.setattr(winograd, "winograd_form", lambda *args: calls.append(1) or form(*args))
+    return calls
+
+
+def test_conv2d_inference_matches_torch_on_both_paths(compute_path, form_calls):
+    """A layer the rule sends to the form on the compiled path (batch 128, 16 channels, 16x16)."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((128, 16, 16, 16)).astype(np.float32)
     layer = st.nn.Conv2d(16, 24, 3, padding=1, rng=np.random.default_rng(5))
@@ -155,4 +160,18 @@ def test_conv2d_inference_matches_torch_on_both_paths(compute_path, monkeypatch)
     w, b = (torch.tensor(p.data, dtype=torch.float64) for p in (layer.weight, layer.bias))
     expected = TF.conv2d(torch.tensor(x, dtype=torch.float64), w, b, padding=1).numpy()
     assert y.dtype == np.float32 and scaled_error(y, expected) < 2e-5
-    assert len(calls) == (1 if compute_path == "numba" else 0)
+    assert len(form_calls) == (1 if compute_path == "numba" else 0)
+
+
+def test_training_never_takes_the_form(compute_path, form_calls):
+    """The same layer with gradients: the im2col forms, and PyTorch's gradients."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((128, 16, 16, 16)).astype(np.float32)
+    layer = st.nn.Conv2d(16, 24, 3, padding=1, rng=np.random.default_rng(5))
+    y = layer(st.Tensor(x))
+    y.sum().backward()
+    wt = torch.tensor(layer.weight.data, dtype=torch.float64, requires_grad=True)
+    TF.conv2d(torch.tensor(x, dtype=torch.float64), wt, torch.tensor(layer.bias.data, dtype=torch.float64),
+              padding=1).sum().backward()
+    assert scaled_error(layer.weight.grad, wt.grad.numpy()) < 2e-5
+    assert form_calls == []

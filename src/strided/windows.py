@@ -310,6 +310,14 @@ def to_channel_major(x: np.ndarray, groups: int = 1) -> np.ndarray:
     return m.reshape(groups, c // groups, -1)
 
 
+def channel_buffer(x: np.ndarray) -> np.ndarray:
+    """``x`` as its batch-last buffer, the layout the compiled kernels read.
+
+    Shape: ``(N, C, *S) -> (C, *S, N)``; a view when ``x`` is batch-last, else one copy.
+    """
+    return to_channel_major(x)[0].reshape(x.shape[1:] + x.shape[:1])
+
+
 def from_channel_major(m: np.ndarray, n: int, spatial: Sequence[int]) -> np.ndarray:
     """Inverse of ``to_channel_major`` as a view: ``(G, C/G, prod(S) * N) -> (N, C, *S)``, batch-last."""
     c = m.shape[0] * m.shape[1]

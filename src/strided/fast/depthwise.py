@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from . import PARALLEL
-from ..windows import from_channel_major, to_batch_last, to_channel_major
+from ..windows import channel_buffer, from_channel_major
 
 REDUCE = {"reassoc", "contract"}        # reductions may reorder (SIMD); NaN and inf still propagate
 
@@ -140,8 +140,7 @@ def depthwise_form(x, weight, window, groups: int):
     (sh, sw), (dh, dw) = window.stride, window.dilation
     (ph, _), (pw, _) = window.pads
     n, c_in = x.shape[:2]
-    xb = to_batch_last(x.data)                                          # (N, C, H, W), batch-last
-    x_buf = to_channel_major(xb)[0].reshape((c_in,) + window.in_sizes + (n,))   # (C, H, W, N), a view
+    x_buf = channel_buffer(x.data)                                      # (C, H, W, N), a view if batch-last
     w = np.ascontiguousarray(weight.data)                               # (C*m, 1, KH, KW)
     c_out = w.shape[0]
     out = np.empty((c_out,) + window.out_sizes + (n,), dtype=x_buf.dtype)   # (C*m, Ho, Wo, N)

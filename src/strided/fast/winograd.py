@@ -30,10 +30,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..windows import from_channel_major, to_batch_last, to_channel_major
+from ..windows import channel_buffer, from_channel_major
 
 TILE = 4                                   # outputs per tile side: F(4x4, 3x3)
-ALPHA = TILE + 2                           # inputs per tile side
 MIN_CHANNELS = 16                          # fewer: the transforms cost more than the products save
 LONG_BATCH = 128                           # the batch (each transform's run) from which any layer gains
 WIDE_CHANNELS = 128                        # the channels from which a shorter batch gains
@@ -58,10 +57,10 @@ A_T = np.array([[1, 1, 1, 1, 1, 0],
                 [0, 1, -1, 8, -8, 1]], dtype=np.float64)
 
 
-def winograd_fits(x_shape, weight_shape, window, groups: int, needs_grad: bool) -> bool:
-    """Whether a 2-D convolution takes ``winograd_form``: a 3x3 kernel at stride 1 and dilation 1
-    in one group, without gradients (inference), where the measured forward is faster than the
-    im2col form.
+def winograd_fits(x_shape, weight_shape, window, groups: int) -> bool:
+    """Whether a 2-D convolution without gradients (``nn.conv`` asks only then) takes
+    ``winograd_form``: a 3x3 kernel at stride 1 and dilation 1 in one group, where the measured
+    forward is faster than the im2col form.
 
     The transforms run along the batch, so the batch decides: from ``LONG_BATCH`` examples every
     layer of at least ``MIN_CHANNELS`` channels whose outputs fill at least 90% of the 4x4 tiles
@@ -71,22 +70,25 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, needs_grad: bool) 
     256 and 14x14; 512 at 7x7 lost, 0.75-0.85x, and 64 at 56x56, 0.6x). Outputs of 2x2 fill a
     quarter of a tile and lose (0.5x).
 
-    Training keeps the im2col forms: its three transforms per layer and step cost more than the
+    Training keeps the im2col forms (``nn.conv`` does not ask): its three transforms per layer and step cost more than the
     products save. ResNet-20's step (batch 128) took 279-315 ms keeping ``V`` for the weight
     gradient (peak memory 505 -> 680-750 MiB) and 341 ms transforming the input again, against
     307 ms; the U-Net's 147 -> 151 ms.
     """
-    if needs_grad:
-        return False
     if not (groups == 1 and tuple(weight_shape[2:]) == (3, 3) and window.stride == (1, 1)
             and window.dilation == (1, 1) and len(x_shape) == 4):
         return False
     ho, wo = window.out_sizes
-    filled = ho * wo / (TILE * -(-ho // TILE) * TILE * -(-wo // TILE))
+    filled = ho * wo / (TILE * tiles_along(ho) * TILE * tiles_along(wo))
     channels, batch = min(weight_shape[0], x_shape[1]), x_shape[0]
     if batch >= LONG_BATCH:
         return channels >= MIN_CHANNELS and filled >= 0.9
     return batch >= SHORT_BATCH and channels >= WIDE_CHANNELS and filled >= 0.75 and min(ho, wo) >= 3 * TILE
+
+
+def tiles_along(size: int) -> int:
+    """How many 4x4 tiles cover ``size`` outputs along one axis (the last one may be partial)."""
+    return -(-size // TILE)
 
 
 # ------------------------------------------------------------------------- the 1-D transforms
@@ -336,20 +338,20 @@ def winograd_form(x, weight, window, groups: int):
     n, c_in = x.shape[:2]
     (ph, _), (pw, _) = window.pads
     ho, wo = window.out_sizes
-    tiles_w = -(-wo // TILE)
-    tiles = -(-ho // TILE) * tiles_w
-    xb = to_batch_last(x.data)                                          # (N, C, H, W), batch-last
-    x_buf = to_channel_major(xb)[0].reshape((c_in,) + window.in_sizes + (n,))   # (C, H, W, N), a view
+    tiles_w = tiles_along(wo)
+    tiles = tiles_along(ho) * tiles_w
+    x_buf = channel_buffer(x.data)                                      # (C, H, W, N), a view if batch-last
     u = weight_transform(weight.data)                                   # (36, K, C)
     v = input_transform(x_buf, ph, pw, tiles_w, np.empty((36, c_in, tiles * n), dtype=x_buf.dtype))
     m = np.matmul(u, v)                                                 # (36, K, T)
     c_out = u.shape[1]
-    out = output_transform(m, tiles_w, np.empty((c_out, ho, wo, n), dtype=x_buf.dtype))   # (K, Ho, Wo, N)
+    out_shape = (c_out, ho, wo, n)
+    out = output_transform(m, tiles_w, np.empty(out_shape, dtype=x_buf.dtype))   # (K, Ho, Wo, N)
     del m, v                                                            # V is recomputed for gW: memory
     kept = x_buf if weight.requires_grad else None
 
     def backward(g, gm):
-        g_buf = np.ascontiguousarray(gm).reshape(out.shape)            # (K, Ho, Wo, N), a view
+        g_buf = np.ascontiguousarray(gm).reshape(out_shape)            # (K, Ho, Wo, N), a view
         gy = grad_output_transform(g_buf, tiles_w, np.empty((36, c_out, tiles * n), dtype=g_buf.dtype))
         gx = gw = None
         if kept is not None:
