@@ -143,7 +143,22 @@ def markdown_table(summary: dict, imports: dict | None) -> str:
 
 
 def import_seconds(module: str, tries: int) -> float:
-    """Best wall time of ``import module`` in ``tries`` fresh interpreters."""
+    """Best wall time of ``import module`` in ``tries`` fresh interpreters (see ``compile_package``)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
                                     check=True).stdout) for _ in range(tries))
+
+
+def compile_package(module: str) -> None:
+    """Write the bytecode of ``module``'s package, as pip does when it installs a wheel.
+
+    An editable checkout under ``PYTHONDONTWRITEBYTECODE=1`` (as this machine's environment sets)
+    has none, and compiles every module again at each import (strided: 0.19-0.26 s against
+    0.08-0.12 s with its bytecode); an installed package has it. A no-op where it is current.
+    """
+    import compileall
+    import importlib.util
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            compileall.compile_dir(folder, quiet=1)

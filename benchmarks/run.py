@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (OPENBLAS_TUNING_VARS, TORCH_THREADS, BusyProcesses, contended, emit, import_strided, load_warning,  # noqa: E402
                     matmul_peak_gflops, openblas_env_note, peak_rss_mib, rss_mib, strided_worker, time_latency_for,
                     time_rounds, timed_spawn, usable_cpus)
-from report import import_seconds, markdown_table, summarize, text_report  # noqa: E402
+from report import compile_package, import_seconds, markdown_table, summarize, text_report  # noqa: E402
 from workloads import LR, MOMENTUM, WORKLOADS, random_batch  # noqa: E402
 
 SCRIPT = str(Path(__file__).resolve())
@@ -232,6 +232,8 @@ def main(argv=None) -> None:
             results = measure_all(args)
     else:
         results = measure_all(args)
+    if args.import_time:
+        compile_package("strided")     # as installed: its bytecode written (torch's was, by pip)
     imports = {m: import_seconds(m, 5) for m in ("strided", "torch")} if args.import_time else None
     summary = summarize(results, peak, busy=args.busy)
     print(header(args, peak))
