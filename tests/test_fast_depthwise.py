@@ -22,11 +22,12 @@ pytestmark = [needs_torch, pytest.mark.usefixtures("compute_path")]
 GEOMETRIES = [  # (N, C, multiplier, H, W, kernel, stride, padding, dilation)
     (3, 4, 1, 7, 6, 3, 1, 1, 1),
     (2, 3, 2, 9, 8, 3, 2, 1, 1),
-    (1, 5, 1, 6, 7, (3, 2), (2, 1), (2, 0), (1, 2)),
+    (2, 5, 1, 6, 7, (3, 2), (2, 1), (2, 0), (1, 2)),
+    (1, 5, 1, 6, 7, (3, 2), (2, 1), (2, 0), (1, 2)),   # batch 1: the windowed forms on both paths
     (4, 2, 3, 10, 10, 5, 3, 2, 2),
     (2, 3, 1, 4, 5, 3, 1, 3, 1),             # padding wider than the kernel reaches: empty taps
     (2, 2, 1, 5, 5, 2, 2, 0, 1),             # windows that tile the input
-    (1, 6, 1, 1, 1, 3, 1, 1, 1),             # a single pixel
+    (2, 6, 1, 1, 1, 3, 1, 1, 1),             # a single pixel
 ]
 
 
@@ -114,3 +115,18 @@ def test_the_compiled_path_runs_the_kernel(compute_path, monkeypatch):
     st.nn.DepthwiseConv2d(4, 3, padding=1, rng=0)(np.zeros((2, 4, 6, 6), dtype=np.float32))
     assert len(calls) == (1 if compute_path == "numba" else 0)
     assert fast.path() == compute_path
+
+
+def test_a_single_image_takes_the_windowed_form(monkeypatch):
+    """The kernel vectorises along the batch: a batch of one runs the NumPy forms on either path."""
+    if not fast.available():
+        pytest.skip("the compiled path needs Numba (strided[fast])")
+    calls = []
+    kernels = fast.kernels("depthwise")
+    real = kernels.depthwise_form
+    monkeypatch.setattr(kernels, "depthwise_form", lambda *a: calls.append(a[0].shape[0]) or real(*a))
+    layer = st.nn.DepthwiseConv2d(4, 3, padding=1, rng=0)
+    with fast.using(True):
+        layer(np.zeros((1, 4, 6, 6), dtype=np.float32))
+        layer(np.zeros((2, 4, 6, 6), dtype=np.float32))
+    assert calls == [2]
