@@ -14,7 +14,7 @@ C-order array seen as ``(N*C, H, W, 1)`` (``P = N*C``, ``M = 1``); ``planes`` ma
 PyTorch's rules, as the NumPy path: a window's maximum is the first one in scan order, NaN wins
 (the last NaN, so the gradient goes to it), a tap in the padding never wins, and a window that
 reads only padding gives ``-inf`` and index ``-1``. The average divides by a per-window
-``divisor`` computed by ``nn.pool`` (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
+``divisor`` computed by ``nn.avg_pool`` (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .layer_norm import GroupNorm, LayerNorm
 from .global_pool import GlobalAvgPool, GlobalMaxPool
-from .pool import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+from .max_pool import MaxPool1d, MaxPool2d, MaxPool3d
+from .avg_pool import AvgPool1d, AvgPool2d, AvgPool3d
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
                       ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
                       ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)

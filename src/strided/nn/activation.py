@@ -20,7 +20,7 @@ from ..checks import as_int, as_number
 from ..errors import ShapeError, expected_input, shape_str
 from ..tensor import Tensor, as_tensor
 from .module import Cost, Module, Parameter
-from .pool import MaxPool1d, MaxPool2d, MaxPool3d
+from .max_pool import MaxPool1d, MaxPool2d, MaxPool3d
 from .registry import register_layer
 
 

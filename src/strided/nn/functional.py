@@ -24,7 +24,8 @@ from .merge import concat
 from .norm import batch_norm
 from .padding import pad
 from .global_pool import global_avg_pool, global_max_pool
-from .pool import avg_pool, avg_pool1d, avg_pool2d, avg_pool3d, max_pool, max_pool1d, max_pool2d, max_pool3d
+from .max_pool import max_pool, max_pool1d, max_pool2d, max_pool3d
+from .avg_pool import avg_pool, avg_pool1d, avg_pool2d, avg_pool3d
 from .unpool import max_unpool, max_unpool1d, max_unpool2d, max_unpool3d
 from .reshape import pixel_shuffle, pixel_unshuffle
 from .upsample import interpolate

@@ -25,7 +25,7 @@ from .container import Sequential
 from .conv import Conv2d
 from .init import make_rng
 from .module import Module
-from .pool import MaxPool2d
+from .max_pool import MaxPool2d
 from .registry import register_layer
 from .separable import PointwiseConv2d
 

@@ -31,7 +31,8 @@ from .init import make_rng
 from .linear import Flatten, Linear
 from .norm import BatchNorm1d, BatchNorm2d
 from .global_pool import GlobalAvgPool
-from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .max_pool import MaxPool1d, MaxPool2d
+from .avg_pool import AvgPool1d, AvgPool2d
 
 CONV = re.compile(r"conv(\d+)-(\d+)$")
 POOL = re.compile(r"(max|avg)pool(?:(\d+)/(\d+))?$")

@@ -10,7 +10,7 @@ Windowed layers write the ``Window`` they resolve for the exported input size
 * average pooling: ``AveragePool`` with ``count_include_pad`` where ONNX's divisor is PyTorch's
   (no ``ceil_mode`` overhang, no ``divisor_override``); otherwise an explicit zero ``Pad``, an
   unpadded ``AveragePool`` and a ``Mul`` by the constant ``prod(kernel) / divisor`` of each output
-  (strided's own divisor, ``nn.pool._avg_divisor``); Lp pooling likewise around ``Pow``;
+  (strided's own divisor, ``nn.avg_pool._avg_divisor``); Lp pooling likewise around ``Pow``;
 * adaptive pooling: global pooling, a regular pool where the bins tile the axis, else per axis a
   ``Gather`` where every bin is one pixel, or ``Slice`` + reduce + ``Concat`` of the exact bins
   (``geometry.adaptive_bins``);
@@ -31,8 +31,8 @@ import numpy as np
 from .. import nn
 from ..geometry import adaptive_bins
 from ..nn import activation_smooth as smooth
+from ..nn.avg_pool import _avg_divisor
 from ..nn.lp_pool import _partial_scale
-from ..nn.pool import _avg_divisor
 from ..nn.upsample import LINEAR_MODES, resample_geometry
 from .export import ExportError, export_rule
 
