@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..checks import as_int, as_tuple, is_int
 from ..errors import expected_input
 from ..nn.init import make_rng
+from ..windows import pad
 from .geometric import RandomRotation, Resize, check_images, rotate
 
 PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge",
@@ -49,7 +50,7 @@ def random_shift(images: np.ndarray, max_shift: int, rng=None) -> np.ndarray:
     rng = make_rng(rng)
     n, _, h, w = images.shape
     s = max_shift
-    padded = pad_constant(images, ((s, s), (s, s)))                       # (N, C, H+2s, W+2s)
+    padded = pad(images, ((s, s), (s, s)))                                # (N, C, H+2s, W+2s)
     dy, dx = rng.integers(-s, s + 1, size=(2, n))                        # (N,), (N,)
     return crop_each(padded, s + dy, s + dx, h, w)
 
@@ -75,20 +76,6 @@ def crop_each(x: np.ndarray, top: np.ndarray, left: np.ndarray, h: int, w: int) 
     # one (h, w) window per image: rows of w contiguous pixels copied at once (10x faster than
     # indexing every pixel)
     return windows[np.arange(len(x)), :, np.asarray(top), np.asarray(left)]   # (N, C, h, w)
-
-
-def pad_constant(x: np.ndarray, widths, value: float = 0.0) -> np.ndarray:
-    """``x`` padded on its last two axes by ``widths = ((top, bottom), (left, right))`` with ``value``.
-
-    ``np.pad``'s constant mode, a fill and one copy (a third of its time on a batch of small images).
-
-    Shape: ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``.
-    """
-    (top, bottom), (left, right) = widths
-    n, c, h, w = x.shape
-    out = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)   # (N, C, H', W')
-    out[:, :, top:top + h, left:left + w] = x
-    return out
 
 
 class Compose:
@@ -226,7 +213,7 @@ class Pad:
             raise expected_input(repr(self), f"images larger than the padding for mode={self.mode!r}", x.shape)
         widths = ((0, 0), (0, 0), (top, bottom), (left, right))
         if self.mode == "constant":
-            return pad_constant(x, widths[2:], self.value)
+            return pad(x, widths[2:], self.value)
         return np.pad(x, widths, mode=PAD_MODES[self.mode])
 
     def __repr__(self) -> str:
