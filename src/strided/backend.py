@@ -151,7 +151,7 @@ class Backend:
 
         Shape: ``array`` (any) -> ``shape``.
         """
-        memory = _dense_memory(array)
+        memory = dense_memory(array)
         if memory is None or type(memory) is not np.ndarray:
             return _np_as_strided(array, shape=tuple(shape), strides=tuple(strides), writeable=False)
         # the same view built straight on the dense buffer: a fraction of as_strided's call cost
@@ -177,7 +177,7 @@ class Backend:
         """Wait until the device has finished its queued work (nothing to wait for on the CPU)."""
 
 
-def _dense_memory(x) -> Any:
+def dense_memory(x) -> Any:
     """``x``'s memory as a C-contiguous array starting at ``x[0, ..., 0]`` (C order or batch-last), else None."""
     if x.flags.c_contiguous:
         return x

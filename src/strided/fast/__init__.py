@@ -15,7 +15,9 @@ one channel at a time, on the calling thread (``PARALLEL``). Where one exists:
 * batch normalisation, forward (with the fused ReLU) and backward: each channel row read two or
   three times while it is in cache, sums in float64 (``fast/norm.py``);
 * 2-D max and average pooling, forward and backward: windows read in place, no padded copy, the
-  max-pool winners recorded in the forward (``fast/pool.py``).
+  max-pool winners recorded in the forward (``fast/pool.py``);
+* ReLU and clipping (``hardtanh``, ``relu6``), forward and backward: one vectorised pass over
+  the memory where NumPy's loop against a scalar bound is not vectorised (``fast/elementwise.py``);
 * 3x3 convolution at stride 1 for inference by Winograd's F(4x4, 3x3): tile transforms of our
   own around 36 BLAS products a quarter of im2col's size (``fast/winograd.py``).
 
@@ -129,7 +131,13 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def kernels(family: str):
     """The kernel module of one op family (``'depthwise'``, ...), imported (and Numba with it) on
     first use."""
-    return importlib.import_module(f".{family}", __name__)
+    module = _kernel_modules.get(family)
+    if module is None:                                                  # importlib's lookup costs ~2 us a call
+        module = _kernel_modules[family] = importlib.import_module(f".{family}", __name__)
+    return module
+
+
+_kernel_modules: dict = {}
 
 
 __all__ = ["available", "enabled", "set_enabled", "using", "disabled", "path", "applies", "kernels"]

@@ -3,7 +3,8 @@ the sigmoid and tanh, and softmax; each with its backward. The smooth ones (GELU
 Softplus, Mish, ...) are in ``activation_smooth.py``.
 
 Gradients at the kinks follow PyTorch exactly: ``relu``, ``leaky_relu`` and ``prelu`` take the
-negative side's slope at 0; ``hardtanh`` and ``relu6`` pass no gradient at either bound;
+negative side's slope at 0; ``hardtanh`` and ``relu6`` pass no gradient at either bound nor at
+NaN, while ``relu`` passes it through a NaN input (as PyTorch's vectorised loops do);
 ``hardsigmoid`` none at +-3; ``hardswish`` 0 at -3 and 1 at +3.
 
 ``inplace=`` is accepted wherever PyTorch has it, for code written against PyTorch, but the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import fast
 from ..backend import namespace
 from ..checks import as_int, as_number
 from ..errors import ShapeError, expected_input, shape_str
@@ -45,12 +47,43 @@ def relu(x, inplace: bool = False) -> Tensor:
     check_inplace(inplace, "relu")
     x = as_tensor(x)
     xp = namespace(x.data)
-    out = xp.maximum(x.data, 0)
+    out = _compiled("relu_forward", x.data)
+    if out is None:
+        out = xp.maximum(x.data, 0)
 
     def backward(g):
-        gx = xp.empty_like(out, dtype=g.dtype)                          # in the output's memory layout
-        return (xp.multiply(g, out > 0, out=gx),)
+        g = _aligned(g, out)
+        gx = _compiled("relu_backward", g, out)
+        return (gx if gx is not None else xp.multiply(g, ~(out <= 0), out=xp.empty_like(g)),)   # NaN passes
     return Tensor.from_op(out, (x,), backward, "relu")
+
+
+def _compiled(kernel: str, *arrays, bounds=()):
+    """The compiled kernel ``kernel`` of ``fast/elementwise.py`` over ``arrays`` and a new output
+    in the first one's layout, or ``None`` where the compiled path does not take them (NumPy alone,
+    another backend or dtype, layouts that differ)."""
+    if not fast.applies(*arrays):
+        return None
+    kernels = fast.kernels("elementwise")
+    out = np.empty_like(arrays[0], dtype=arrays[0].dtype)              # in the first array's memory order
+    flats = kernels.flat_memory(*arrays, out)
+    if flats is None:
+        return None
+    getattr(kernels, kernel)(*flats[:-1], *bounds, flats[-1])
+    return out
+
+
+def _aligned(g, like):
+    """The gradient ``g`` in the memory order of ``like`` (the op's input or output): itself when it
+    lies so, else one copy. The input gradient then keeps the input's layout (a batch-last input
+    gets a batch-last gradient, which the convolution below reads without a copy), and the mask is
+    applied within one layout: across two, NumPy's casting loop walks a strided element at a time
+    (47,500 float32 values: 134 us against 12 us for the copy)."""
+    if g.strides == like.strides and g.dtype == like.dtype:
+        return g
+    out = namespace(g).empty_like(like, dtype=g.dtype)                  # in like's memory order
+    out[...] = g
+    return out
 
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -99,8 +132,17 @@ def _bounds(min_val, max_val, owner: str, strict: bool) -> tuple[float, float]:
 
 def _clip(x: Tensor, low: float, high: float, op: str) -> Tensor:
     """``hardtanh``'s op: the gradient passes strictly inside ``(low, high)`` only."""
-    out = namespace(x.data).clip(x.data, low, high)                     # (*) in x's memory layout
-    return Tensor.from_op(out, (x,), lambda g: (g * ((x.data > low) & (x.data < high)),), op)
+    dtype = x.data.dtype
+    bounds = (dtype.type(low), dtype.type(high)) if dtype.kind == "f" else ()
+    out = _compiled("clip_forward", x.data, bounds=bounds) if bounds else None
+    if out is None:
+        out = namespace(x.data).clip(x.data, low, high)                 # (*) in x's memory layout
+
+    def backward(g):
+        g = _aligned(g, x.data)
+        gx = _compiled("clip_backward", g, x.data, bounds=bounds) if bounds and g.dtype == dtype else None
+        return (gx if gx is not None else g * ((x.data > low) & (x.data < high)),)
+    return Tensor.from_op(out, (x,), backward, op)
 
 
 def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

@@ -1,0 +1,76 @@
+"""ReLU and clipping (``hardtanh``, ``relu6``) compiled by Numba: one pass over the array's memory.
+
+NumPy's ``maximum`` and ``clip`` against a scalar bound take a loop that is not vectorised:
+``np.maximum(x, 0)`` on 47,500 float32 values took 15.4 us against 3.3 us for the same call
+against an array of zeros, and 611 us on 2,000,000 values. The backward's ``g * (out > 0)``
+multiplies by a boolean mask, a casting loop (12.6 us on 47,500 values). Here each is one
+vectorised loop over the flat memory of arrays that lie in the same order (C order or
+batch-last, ``flat_memory``): 2.0 us and 134 us for the ReLU above.
+
+PyTorch's rules, as the NumPy path: NaN passes the forward unchanged; the ReLU's backward stops the
+gradient where its output is at most 0 (a NaN passes its gradient through), the clip's passes it
+strictly inside the bounds only (a NaN gets none, as PyTorch's vectorised loop does).
+"""
+
+from __future__ import annotations
+
+import numba
+
+from ..backend import dense_memory
+
+
+def flat_memory(*arrays):
+    """The arrays' memory as 1-D views when all are dense and lie in the same order (their strides
+    equal), else ``None``: the kernels then pair up the right elements by walking memory.
+
+    Shape: each ``(*S)`` -> ``(prod(S),)``.
+    """
+    first = arrays[0]
+    flats = []
+    for a in arrays:
+        if a.shape != first.shape or a.strides != first.strides:
+            return None
+        memory = dense_memory(a)
+        if memory is None:
+            return None
+        flats.append(memory.reshape(-1))                               # a view: the memory is C-contiguous
+    return flats
+
+
+@numba.njit(cache=True)
+def clip_forward(x, low, high, out):
+    """``out = min(max(x, low), high)``, NaN kept; ``low`` and ``high`` in ``x``'s dtype. Shape: ``x``,
+    ``out`` ``(M,)``."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v < low:
+            v = low
+        elif v > high:
+            v = high
+        out[i] = v
+
+
+@numba.njit(cache=True)
+def clip_backward(g, ref, low, high, out):
+    """``out = g`` where ``low < ref < high``, else 0. Shape: ``g``, ``ref``, ``out`` ``(M,)``."""
+    zero = g.dtype.type(0)
+    for i in range(g.shape[0]):
+        r = ref[i]
+        out[i] = g[i] if (r > low) & (r < high) else zero
+
+
+@numba.njit(cache=True)
+def relu_forward(x, out):
+    """``out = max(x, 0)``, NaN kept. Shape: ``x``, ``out`` ``(M,)``."""
+    zero = x.dtype.type(0)
+    for i in range(x.shape[0]):
+        v = x[i]
+        out[i] = zero if v < zero else v
+
+
+@numba.njit(cache=True)
+def relu_backward(g, out_ref, out):
+    """``out = 0`` where the ReLU's output ``out_ref <= 0``, else ``g``. Shape: all ``(M,)``."""
+    zero = g.dtype.type(0)
+    for i in range(g.shape[0]):
+        out[i] = zero if out_ref[i] <= zero else g[i]

@@ -1,0 +1,77 @@
+"""ReLU, ReLU6 and Hardtanh on both paths (NumPy and the kernels of ``fast/elementwise.py``) against PyTorch.
+
+* forward and input gradient, float32 and float64, exactly (both are selections of the input or
+  of the gradient, no arithmetic): NaN, +-inf, values at the bounds;
+* input and gradient in C order, batch-last, mixed (one of each) and a strided slice;
+* the compiled path really runs its kernels; the input gradient keeps the input's layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import strided as st
+from strided import fast, windows
+from strided.nn import functional as F
+from oracle import TF, needs_torch, torch
+
+pytestmark = pytest.mark.usefixtures("compute_path")
+
+ACTIVATIONS = {
+    "relu": (F.relu, lambda t: TF.relu(t)),
+    "relu6": (F.relu6, lambda t: TF.relu6(t)),
+    "hardtanh": (lambda x: F.hardtanh(x, -0.5, 0.75), lambda t: TF.hardtanh(t, -0.5, 0.75)),
+}
+LAYOUTS = {
+    "C": lambda a: np.ascontiguousarray(a),
+    "batch_last": lambda a: windows.to_batch_last(np.ascontiguousarray(a)),
+    "slice": lambda a: np.repeat(a, 2, axis=-1)[..., ::2],
+}
+
+
+def special_input(dtype, seed: int = 0) -> np.ndarray:
+    """Random values with NaN, +-inf and every bound of the three activations among them."""
+    x = np.random.default_rng(seed).standard_normal((5, 3, 4, 7)).astype(dtype) * 4
+    x.flat[:9] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 6.0, -0.5, 0.75, 6.5]
+    return x
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("x_layout", LAYOUTS)
+@pytest.mark.parametrize("g_layout", LAYOUTS)
+def test_forward_and_gradient_equal_torch(name, dtype, x_layout, g_layout):
+    ours, theirs = ACTIVATIONS[name]
+    x = special_input(dtype)
+    g = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
+    xs = st.Tensor(LAYOUTS[x_layout](x), requires_grad=True)
+    ys = ours(xs)
+    ys.backward(LAYOUTS[g_layout](g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(ys.data, yt.detach().numpy())       # NaN equal to NaN
+    np.testing.assert_array_equal(xs.grad, xt.grad.numpy())
+    assert ys.data.dtype == xs.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("same_layout", [True, False], ids=["same", "mixed"])
+def test_the_compiled_path_runs_its_kernels_and_keeps_the_input_layout(monkeypatch, same_layout, compute_path):
+    """On the compiled path both kernels run, a gradient in another layout being copied into the
+    output's first; on the NumPy path no kernel runs. On both, a batch-last input gets a batch-last
+    gradient (the convolution below reads it without a copy)."""
+    calls = []
+    if compute_path == "numba":
+        kernels = fast.kernels("elementwise")
+        for kernel in ("relu_forward", "relu_backward"):
+            monkeypatch.setattr(kernels, kernel,
+                                lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
+    x = windows.to_batch_last(np.random.default_rng(2).standard_normal((4, 3, 5)))
+    g = np.random.default_rng(3).standard_normal(x.shape)
+    xs = st.Tensor(x, requires_grad=True)
+    F.relu(xs).backward(windows.to_batch_last(g) if same_layout else g)
+    np.testing.assert_array_equal(xs.grad, g * (x > 0))                 # the oracle: the ReLU's derivative
+    assert windows.batch_last(xs.grad)
+    assert calls == ([] if compute_path == "numpy" else ["relu_forward", "relu_backward"])
