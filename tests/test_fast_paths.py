@@ -253,12 +253,12 @@ def test_blocked_convolution_against_torch(monkeypatch, block_bytes, weight_shap
 ])
 @pytest.mark.usefixtures("compute_path")                            # NumPy and compiled folds
 def test_input_gradient_path_choice(monkeypatch, weight_shape, kwargs, as_convolution):
-    from strided.nn import conv as conv_module
+    from strided.nn import conv_forms
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the other input-gradient path was expected")
     other = "blocked_fold" if as_convolution else "flipped_gradients"
-    monkeypatch.setattr(conv_module, other, forbidden)
+    monkeypatch.setattr(conv_forms, other, forbidden)
     check_against_torch(lambda x, w: F.conv2d(x, w, **kwargs), lambda x, w: TF.conv2d(x, w, **kwargs),
                         [(2, 4, 6, 7), weight_shape])
 

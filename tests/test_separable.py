@@ -13,7 +13,7 @@ from module_oracle import check_module_against_torch
 from oracle import TF, check_against_torch, needs_torch, torch
 from strided import nn
 from strided.geometry import ReceptiveField
-from strided.nn import conv as conv_module
+from strided.nn import conv_forms
 
 ST_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TH_CONV = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d} if torch is not None else {}
@@ -49,7 +49,7 @@ def test_fast_path_uses_no_windows(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the 1x1 fast path must not unfold windows")
     for name in ("window_columns", "blocked_product", "blocked_weight_grad", "blocked_fold"):
-        monkeypatch.setattr(conv_module, name, forbidden)
+        monkeypatch.setattr(conv_forms, name, forbidden)
     check_against_torch(F.conv2d, TF.conv2d, [(2, 6, 4, 5), (8, 3, 1, 1), (8,)], kwargs=dict(groups=2))
     layer = nn.PointwiseConv2d(4, 3, rng=0)
     out = layer(st.Tensor(np.ones((1, 4, 2, 2), np.float32), requires_grad=True))
