@@ -30,9 +30,12 @@ LAYOUTS = {
 }
 
 
-def special_input(dtype, seed: int = 0) -> np.ndarray:
+SIZES = {"small": (5, 3, 4, 7), "kernel_sized": (6, 4, 16, 12)}        # below and above activation.COMPILED_FROM
+
+
+def special_input(dtype, shape, seed: int = 0) -> np.ndarray:
     """Random values with NaN, +-inf and every bound of the three activations among them."""
-    x = np.random.default_rng(seed).standard_normal((5, 3, 4, 7)).astype(dtype) * 4
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype) * 4
     x.flat[:9] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 6.0, -0.5, 0.75, 6.5]
     return x
 
@@ -42,9 +45,10 @@ def special_input(dtype, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("x_layout", LAYOUTS)
 @pytest.mark.parametrize("g_layout", LAYOUTS)
-def test_forward_and_gradient_equal_torch(name, dtype, x_layout, g_layout):
+@pytest.mark.parametrize("size", SIZES)
+def test_forward_and_gradient_equal_torch(name, dtype, x_layout, g_layout, size):
     ours, theirs = ACTIVATIONS[name]
-    x = special_input(dtype)
+    x = special_input(dtype, SIZES[size])
     g = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
     xs = st.Tensor(LAYOUTS[x_layout](x), requires_grad=True)
     ys = ours(xs)
@@ -59,7 +63,7 @@ def test_forward_and_gradient_equal_torch(name, dtype, x_layout, g_layout):
 
 @pytest.mark.parametrize("same_layout", [True, False], ids=["same", "mixed"])
 def test_the_compiled_path_runs_its_kernels_and_keeps_the_input_layout(monkeypatch, same_layout, compute_path):
-    """On the compiled path both kernels run, a gradient in another layout being copied into the
+    """On the compiled path both kernels run (from ``COMPILED_FROM`` values), a gradient in another layout being copied into the
     output's first; on the NumPy path no kernel runs. On both, a batch-last input gets a batch-last
     gradient (the convolution below reads it without a copy)."""
     calls = []
@@ -68,7 +72,7 @@ def test_the_compiled_path_runs_its_kernels_and_keeps_the_input_layout(monkeypat
         for kernel in ("relu_forward", "relu_backward"):
             monkeypatch.setattr(kernels, kernel,
                                 lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
-    x = windows.to_batch_last(np.random.default_rng(2).standard_normal((4, 3, 5)))
+    x = windows.to_batch_last(np.random.default_rng(2).standard_normal(SIZES["kernel_sized"]))
     g = np.random.default_rng(3).standard_normal(x.shape)
     xs = st.Tensor(x, requires_grad=True)
     F.relu(xs).backward(windows.to_batch_last(g) if same_layout else g)
