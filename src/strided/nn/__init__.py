@@ -1,8 +1,8 @@
 """Layers and networks: ``Module``, ``Parameter``, ``Sequential`` and one class per op."""
 
 from . import functional, init, utils
-from .activation import (Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, PReLU, ReLU, ReLU6, Sigmoid,
-                         Softmax, Tanh)
+from .activation import Hardtanh, LeakyReLU, PReLU, ReLU, ReLU6
+from .activation_sigmoid import Hardsigmoid, Hardswish, LogSoftmax, Sigmoid, Softmax, Tanh
 from .activation_smooth import CELU, ELU, GELU, SELU, Mish, SiLU, Softplus
 from .adaptive import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
                        AdaptiveMaxPool3d)

@@ -18,7 +18,8 @@ from ..backend import namespace
 from ..checks import as_number
 from ..special import erfc
 from ..tensor import Tensor, as_tensor
-from .activation import EXAMPLE_SHAPE, Elementwise, check_inplace, stable_sigmoid
+from .activation import EXAMPLE_SHAPE, Elementwise, check_inplace
+from .activation_sigmoid import stable_sigmoid
 from .module import Module
 from .registry import register_layer
 

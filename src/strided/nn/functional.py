@@ -1,7 +1,7 @@
 """The ops, with PyTorch's names and argument order: ``import strided.nn.functional as F``."""
 
-from .activation import (hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, prelu, relu, relu6, sigmoid,
-                         softmax, tanh)
+from .activation import hardtanh, leaky_relu, prelu, relu, relu6
+from .activation_sigmoid import hardsigmoid, hardswish, log_softmax, sigmoid, softmax, tanh
 from .activation_smooth import celu, elu, gelu, mish, selu, silu, softplus
 from .adaptive import adaptive_avg_pool, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
 from .adaptive import adaptive_max_pool, adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d

@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 
 from ..errors import ShapeError
-from .activation import ReLU, Softmax
+from .activation import ReLU
+from .activation_sigmoid import Softmax
 from .container import Sequential
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
