@@ -70,12 +70,6 @@ def test_one_image_without_a_graph_equals_torch(monkeypatch, case, dtype, contig
     assert ours.dtype == dtype and taken == [1]
 
 
-def freeze(layer):
-    for parameter in layer.parameters():
-        parameter.requires_grad = False
-    return layer
-
-
 @pytest.mark.parametrize("situation", ["batch_of_two", "grouped", "input_needs_grad", "weight_needs_grad"])
 def test_the_shortcut_keeps_off_where_conv_must_decide(monkeypatch, situation):
     """Batches and groups (even without a graph) and graphs go through ``conv``."""
@@ -89,7 +83,7 @@ def test_the_shortcut_keeps_off_where_conv_must_decide(monkeypatch, situation):
             assert layer(st.Tensor(x)).shape[:2] == (x.shape[0], 6)
         return
     if situation == "input_needs_grad":
-        freeze(layer)
+        layer.requires_grad_(False)
     xs = st.Tensor(x, requires_grad=situation == "input_needs_grad")
     out = layer(xs)
     assert out.requires_grad
@@ -99,7 +93,7 @@ def test_the_shortcut_keeps_off_where_conv_must_decide(monkeypatch, situation):
 
 def test_a_frozen_layer_takes_the_shortcut_and_matches_conv(monkeypatch):
     """No graph is needed when no parameter and no input asks for a gradient, even outside no_grad."""
-    layer = freeze(nn.Conv2d(3, 5, 3, stride=2, padding=1, rng=0))
+    layer = nn.Conv2d(3, 5, 3, stride=2, padding=1, rng=0).requires_grad_(False)
     x = np.random.default_rng(3).standard_normal((1, 3, 9, 9)).astype(np.float32)
     expected = conv.conv(st.Tensor(x), layer.weight, layer.bias, 2, 1).data     # conv's own forms
     taken = []

@@ -220,6 +220,24 @@ def test_train_and_eval_propagate_to_every_descendant():
     assert not any(m.training for m in net.modules())
 
 
+@needs_torch
+def test_requires_grad_freezes_and_thaws_as_in_torch():
+    """The same calls on the same network leave the same parameters trainable as in PyTorch, and
+    a frozen part gets no gradient in a backward pass."""
+    ours, theirs = Block(), TorchBlock()
+    assert ours.requires_grad_(False) is ours and theirs.requires_grad_(False) is theirs
+    ours.head.requires_grad_()
+    theirs.head.requires_grad_()
+    trainable = [name for name, p in ours.named_parameters() if p.requires_grad]
+    assert trainable == [name for name, p in theirs.named_parameters() if p.requires_grad]
+    assert trainable and len(trainable) < len(names(ours))
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    ours(st.Tensor(x)).sum().backward()
+    assert all((p.grad is not None) == (name in trainable) for name, p in ours.named_parameters())
+    with pytest.raises(TypeError, match="requires_grad_: expected True or False"):
+        ours.requires_grad_("yes")
+
+
 def test_modes_change_what_dropout_and_batch_norm_do():
     x = np.random.default_rng(0).standard_normal((8, 3, 4, 4)).astype(np.float32) * 3 + 2
     net = nn.Sequential(nn.BatchNorm2d(3), nn.Dropout(0.5, rng=0))
