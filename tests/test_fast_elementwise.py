@@ -1,4 +1,4 @@
-"""ReLU, ReLU6 and Hardtanh on both paths (NumPy and the kernels of ``fast/elementwise.py``) against PyTorch.
+"""ReLU, ReLU6, Hardtanh and LeakyReLU on both paths (NumPy and the kernels of ``fast/elementwise.py``) against PyTorch.
 
 * forward and input gradient, float32 and float64, exactly (both are selections of the input or
   of the gradient, no arithmetic): NaN, +-inf, values at the bounds;
@@ -22,6 +22,8 @@ ACTIVATIONS = {
     "relu": (F.relu, lambda t: TF.relu(t)),
     "relu6": (F.relu6, lambda t: TF.relu6(t)),
     "hardtanh": (lambda x: F.hardtanh(x, -0.5, 0.75), lambda t: TF.hardtanh(t, -0.5, 0.75)),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), lambda t: TF.leaky_relu(t, 0.1)),
+    "leaky_relu_steep": (lambda x: F.leaky_relu(x, 1.5), lambda t: TF.leaky_relu(t, 1.5)),
 }
 LAYOUTS = {
     "C": lambda a: np.ascontiguousarray(a),
@@ -59,6 +61,27 @@ def test_forward_and_gradient_equal_torch(name, dtype, x_layout, g_layout, size)
     np.testing.assert_array_equal(ys.data, yt.detach().numpy())       # NaN equal to NaN
     np.testing.assert_array_equal(xs.grad, xt.grad.numpy())
     assert ys.data.dtype == xs.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("size", SIZES)
+def test_a_nan_gradient_where_the_gradient_stops_stays_nan_on_both_paths(name, size, compute_path):
+    """The stopped gradient is ``g * 0`` on both paths (the NumPy path multiplies by a mask), so a
+    NaN or infinite incoming gradient is NaN there, and equal values elsewhere."""
+    ours, _ = ACTIVATIONS[name]
+    x = special_input(np.float32, SIZES[size])
+    g = np.random.default_rng(4).standard_normal(x.shape).astype(np.float32)
+    g.flat[2:5] = [np.nan, np.inf, -np.inf]                             # at x = -inf, 0.0, -0.0: stopped
+
+    def grad():
+        xs = st.Tensor(x, requires_grad=True)
+        with np.errstate(invalid="ignore"):                             # inf * 0 on the NumPy path
+            ours(xs).backward(g)
+        return xs.grad
+    with fast.disabled():
+        reference = grad()
+    np.testing.assert_array_equal(grad(), reference)
+    assert np.isnan(reference.flat[2:5]).all() if name in ("relu", "relu6") else np.isnan(reference.flat[2])
 
 
 @pytest.mark.parametrize("same_layout", [True, False], ids=["same", "mixed"])

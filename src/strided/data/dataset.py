@@ -23,7 +23,7 @@ import numpy as np
 
 from ..checks import as_int, is_int
 from ..errors import ShapeError, shape_str
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 
 
 class Dataset:

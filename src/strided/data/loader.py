@@ -35,7 +35,7 @@ import numpy as np
 from .. import backend as _backend
 from ..checks import as_int
 from ..errors import ShapeError
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from ..random import default_generator
 from ..tensor import Tensor
 from .dataset import ArrayDataset

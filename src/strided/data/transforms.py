@@ -21,7 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..checks import as_int, as_tuple, is_int
 from ..errors import expected_input
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from ..windows import pad
 from .geometric import RandomRotation, Resize, check_images, rotate
 

@@ -16,8 +16,9 @@ one channel at a time, on the calling thread (``PARALLEL``). Where one exists:
   three times while it is in cache, sums in float64 (``fast/norm.py``);
 * 2-D max and average pooling, forward and backward: windows read in place, no padded copy, the
   max-pool winners recorded in the forward (``fast/pool.py``);
-* ReLU and clipping (``hardtanh``, ``relu6``), forward and backward: one vectorised pass over
-  the memory where NumPy's loop against a scalar bound is not vectorised (``fast/elementwise.py``);
+* ReLU, clipping (``hardtanh``, ``relu6``) and the leaky ReLU, forward and backward: one
+  vectorised pass over the memory where NumPy's loop against a scalar bound is not vectorised and
+  ``np.where`` is slow (``fast/elementwise.py``);
 * 3x3 convolution at stride 1 for inference by Winograd's F(4x4, 3x3): tile transforms of our
   own around 36 BLAS products a quarter of im2col's size (``fast/winograd.py``).
 

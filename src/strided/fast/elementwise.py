@@ -1,15 +1,19 @@
-"""ReLU and clipping (``hardtanh``, ``relu6``) compiled by Numba: one pass over the array's memory.
+"""ReLU, clipping (``hardtanh``, ``relu6``) and the leaky ReLU compiled by Numba: one pass over the
+array's memory.
 
 NumPy's ``maximum`` and ``clip`` against a scalar bound take a loop that is not vectorised:
 ``np.maximum(x, 0)`` on 47,500 float32 values took 15.4 us against 3.3 us for the same call
 against an array of zeros, and 611 us on 2,000,000 values. The backward's ``g * (out > 0)``
 multiplies by a boolean mask, a casting loop (12.6 us on 47,500 values). Here each is one
 vectorised loop over the flat memory of arrays that lie in the same order (C order or
-batch-last, ``flat_memory``): 2.0 us and 134 us for the ReLU above.
+batch-last, ``flat_memory``): 2.0 us and 134 us for the ReLU above. ``np.where``, the NumPy
+path's leaky ReLU, takes about 3 ns a value on this kind of machine (142 us for 47,500 values).
 
 PyTorch's rules, as the NumPy path: NaN passes the forward unchanged; the ReLU's backward stops the
 gradient where its output is at most 0 (a NaN passes its gradient through), the clip's passes it
-strictly inside the bounds only (a NaN gets none, as PyTorch's vectorised loop does).
+strictly inside the bounds only (a NaN gets none, as PyTorch's vectorised loop does). A stopped
+gradient is ``g * 0``, as the NumPy path's multiplication by the mask gives it: a NaN or an
+infinity in the incoming gradient stays NaN there (PyTorch writes 0).
 """
 
 from __future__ import annotations
@@ -52,11 +56,11 @@ def clip_forward(x, low, high, out):
 
 @numba.njit(cache=True)
 def clip_backward(g, ref, low, high, out):
-    """``out = g`` where ``low < ref < high``, else 0. Shape: ``g``, ``ref``, ``out`` ``(M,)``."""
+    """``out = g`` where ``low < ref < high``, else ``g * 0``. Shape: ``g``, ``ref``, ``out`` ``(M,)``."""
     zero = g.dtype.type(0)
     for i in range(g.shape[0]):
         r = ref[i]
-        out[i] = g[i] if (r > low) & (r < high) else zero
+        out[i] = g[i] if (r > low) & (r < high) else g[i] * zero
 
 
 @numba.njit(cache=True)
@@ -70,7 +74,24 @@ def relu_forward(x, out):
 
 @numba.njit(cache=True)
 def relu_backward(g, out_ref, out):
-    """``out = 0`` where the ReLU's output ``out_ref <= 0``, else ``g``. Shape: all ``(M,)``."""
+    """``out = g * 0`` where the ReLU's output ``out_ref <= 0``, else ``g``. Shape: all ``(M,)``."""
     zero = g.dtype.type(0)
     for i in range(g.shape[0]):
-        out[i] = zero if out_ref[i] <= zero else g[i]
+        out[i] = g[i] * zero if out_ref[i] <= zero else g[i]
+
+
+@numba.njit(cache=True)
+def leaky_relu_forward(x, slope, out):
+    """``out = x`` where ``x > 0``, else ``x * slope`` (NaN kept). Shape: ``x``, ``out`` ``(M,)``."""
+    zero = x.dtype.type(0)
+    for i in range(x.shape[0]):
+        v = x[i]
+        out[i] = v if v > zero else v * slope
+
+
+@numba.njit(cache=True)
+def leaky_relu_backward(g, x, slope, out):
+    """``out = g`` where ``x > 0``, else ``g * slope``. Shape: all ``(M,)``."""
+    zero = x.dtype.type(0)
+    for i in range(g.shape[0]):
+        out[i] = g[i] if x[i] > zero else g[i] * slope

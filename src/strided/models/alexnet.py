@@ -19,7 +19,7 @@ The paper's first layer, 96 kernels 11x11 at stride 4, gives its 55x55 maps only
 from __future__ import annotations
 
 from .. import nn
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .chain import ChainNet, normal
 from .registry import register_model
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import nn
 from ..checks import as_int
 from ..errors import ShapeError, expected_input, shape_str
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from ..nn.layer_norm import field_across
 
 

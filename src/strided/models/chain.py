@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..nn.init import kaiming_normal, normal, uniform
+from ..nn.draws import kaiming_normal, normal, uniform
 
 
 class ChainNet(nn.Sequential):

@@ -51,7 +51,7 @@ import math
 
 from .. import nn
 from ..checks import as_int
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .blocks import ConvNormActivation, SqueezeExcitation, make_divisible
 from .chain import ChainNet, init_he
 from .registry import register_model

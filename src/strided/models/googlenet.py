@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .chain import ChainNet, init_he
 from .registry import register_model
 

@@ -34,7 +34,7 @@ and 0, dense layers ``N(0, 0.01)`` with zero bias. Where a plain ``ReLU`` follow
 from __future__ import annotations
 
 from .. import nn
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .blocks import ConvNormActivation, SqueezeExcitation, make_divisible
 from .chain import ChainNet, init_he
 from .registry import register_model

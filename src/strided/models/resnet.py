@@ -25,7 +25,7 @@ import numpy as np
 from .. import nn
 from ..checks import as_int
 from ..errors import ShapeError, shape_str
-from ..nn.init import kaiming_normal, make_rng
+from ..nn.draws import kaiming_normal, make_rng
 from .chain import ChainNet
 from .registry import register_model
 

@@ -21,7 +21,7 @@ from .. import nn
 from ..checks import as_int, as_tuple
 from ..errors import expected_input
 from ..geometry import ReceptiveField, Window, resolve_window
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from ..nn.registry import register_layer
 from ..tensor import Tensor, as_tensor
 from ..windows import empty_like_layout

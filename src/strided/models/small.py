@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .. import nn
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .chain import ChainNet
 from .registry import register_model
 

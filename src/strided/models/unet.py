@@ -40,7 +40,7 @@ import numpy as np
 from .. import nn
 from ..checks import as_int
 from ..errors import ShapeError, shape_str
-from ..nn.init import kaiming_normal, make_rng
+from ..nn.draws import kaiming_normal, make_rng
 from ..nn.merge import concat
 from ..tensor import Tensor, as_tensor
 from .registry import register_model

@@ -25,7 +25,7 @@ convolutional part alone:
 from __future__ import annotations
 
 from .. import nn
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .chain import ChainNet, init_he
 from .registry import register_model
 

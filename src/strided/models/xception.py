@@ -25,7 +25,7 @@ Parameters for 1000 classes: 22,855,952 trainable; with batch norm's running mea
 from __future__ import annotations
 
 from .. import nn
-from ..nn.init import make_rng
+from ..nn.draws import make_rng
 from .chain import ChainNet, init_he
 from .registry import register_model
 

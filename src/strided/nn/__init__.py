@@ -31,9 +31,9 @@ from .layer_norm import GroupNorm, LayerNorm
 from .global_pool import GlobalAvgPool, GlobalMaxPool
 from .max_pool import MaxPool1d, MaxPool2d, MaxPool3d
 from .avg_pool import AvgPool1d, AvgPool2d, AvgPool3d
-from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
-                      ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
-                      ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
+from .padding_layers import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d,
+                             ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                             ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .registry import has_static_rules, register_layer, registered_layers
 from .reshape import Identity, PixelShuffle, PixelUnshuffle, Unflatten
 from .shape_only import is_meta, meta

@@ -2,7 +2,7 @@
 with its backward, their layers, and the base of the activation layers. The sigmoid's kin
 (sigmoid, the hard sigmoid and swish, tanh, softmax) are in ``activation_sigmoid.py``, the smooth
 ones (GELU, SiLU, ELU, Softplus, Mish, ...) in ``activation_smooth.py``. Above
-``COMPILED_FROM`` values, the compiled path runs ReLU and the clips as kernels
+``COMPILED_FROM`` values, the compiled path runs ReLU, the clips and the leaky ReLU as kernels
 (``fast/elementwise.py``).
 
 Gradients at the kinks follow PyTorch exactly: ``relu``, ``leaky_relu`` and ``prelu`` take the
@@ -66,10 +66,11 @@ kernel's dispatch (a ReLU of 1,176 values, LeNet-5's at batch 1: 1.9 us against 
 4,096; 8,192: 4.3 against 3.2 us)."""
 
 
-def _compiled(kernel: str, *arrays, bounds=()):
+def _compiled(kernel: str, *arrays, scalars=()):
     """The compiled kernel ``kernel`` of ``fast/elementwise.py`` over ``arrays`` and a new output
     in the first one's layout, or ``None`` where the compiled path does not take them (NumPy alone,
-    another backend or dtype, layouts that differ, fewer than ``COMPILED_FROM`` values)."""
+    another backend or dtype, layouts that differ, fewer than ``COMPILED_FROM`` values). ``scalars``
+    (in the arrays' dtype) go between the arrays and the output."""
     if arrays[0].size < COMPILED_FROM or not fast.applies(*arrays):
         return None
     kernels = fast.kernels("elementwise")
@@ -77,7 +78,7 @@ def _compiled(kernel: str, *arrays, bounds=()):
     flats = kernels.flat_memory(*arrays, out)
     if flats is None:
         return None
-    getattr(kernels, kernel)(*flats[:-1], *bounds, flats[-1])
+    getattr(kernels, kernel)(*flats[:-1], *scalars, flats[-1])
     return out
 
 
@@ -142,13 +143,13 @@ def _clip(x: Tensor, low: float, high: float, op: str) -> Tensor:
     """``hardtanh``'s op: the gradient passes strictly inside ``(low, high)`` only."""
     dtype = x.data.dtype
     bounds = (dtype.type(low), dtype.type(high)) if dtype.kind == "f" else ()
-    out = _compiled("clip_forward", x.data, bounds=bounds) if bounds else None
+    out = _compiled("clip_forward", x.data, scalars=bounds) if bounds else None
     if out is None:
         out = namespace(x.data).clip(x.data, low, high)                 # (*) in x's memory layout
 
     def backward(g):
         g = _aligned(g, x.data)
-        gx = _compiled("clip_backward", g, x.data, bounds=bounds) if bounds and g.dtype == dtype else None
+        gx = _compiled("clip_backward", g, x.data, scalars=bounds) if bounds and g.dtype == dtype else None
         return (gx if gx is not None else g * ((x.data > low) & (x.data < high)),)
     return Tensor.from_op(out, (x,), backward, op)
 
@@ -171,9 +172,17 @@ def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor
     check_inplace(inplace, "leaky_relu")
     x = as_tensor(x)
     xp = namespace(x.data)
-    positive = x.data > 0
-    out = xp.where(positive, x.data, x.data * negative_slope)
-    return Tensor.from_op(out, (x,), lambda g: (xp.where(positive, g, g * negative_slope),), "leaky_relu")
+    dtype = x.data.dtype
+    slope = (dtype.type(negative_slope),) if dtype.kind == "f" else ()
+    out = _compiled("leaky_relu_forward", x.data, scalars=slope) if slope else None
+    if out is None:
+        out = xp.where(x.data > 0, x.data, x.data * negative_slope)     # (*) NumPy's where: ~3 ns a value here
+
+    def backward(g):
+        g = _aligned(g, x.data)
+        gx = _compiled("leaky_relu_backward", g, x.data, scalars=slope) if slope and g.dtype == dtype else None
+        return (gx if gx is not None else xp.where(x.data > 0, g, g * negative_slope),)
+    return Tensor.from_op(out, (x,), backward, "leaky_relu")
 
 
 def prelu(x, weight, owner: str = "prelu") -> Tensor:

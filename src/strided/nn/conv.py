@@ -35,7 +35,7 @@ from .conv_forms import (depthwise_fits, flipped_form, flipped_form_fits, foldin
                          single_image_inference)
 from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_spatial_sizes,
                       check_weight_rank, describe_layout, describe_settings, drop_batch_axis)
-from .init import make_rng, weight_and_bias
+from .draws import make_rng, weight_and_bias
 from .module import Cost, Module
 from .padding import CONV_PADDING_MODES, check_mode, pad_axes, pad_index
 from .registry import register_layer

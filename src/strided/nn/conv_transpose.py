@@ -33,9 +33,9 @@ from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, pa
                        unpad, window_columns)
 from .allocation import check_bytes
 from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad
+from .draws import make_rng, weight_and_bias
 from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_spatial_sizes,
                       check_weight_rank, describe_layout, describe_settings, drop_batch_axis)
-from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
 

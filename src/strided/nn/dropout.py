@@ -21,8 +21,8 @@ from ..backend import namespace
 from ..checks import as_number
 from ..errors import expected_input
 from ..tensor import Tensor, as_tensor
+from .draws import make_rng
 from .helpers import SPATIAL_NAMES
-from .init import make_rng
 from .module import Module
 from .registry import register_layer
 

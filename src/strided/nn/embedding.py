@@ -14,7 +14,7 @@ from ..checks import as_int, is_int
 from ..errors import ShapeError, shape_str
 from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
-from .init import make_rng, normal
+from .draws import make_rng, normal
 from .module import Cost, Module, Parameter
 from .registry import register_layer
 

@@ -12,8 +12,8 @@ from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from . import allocation
 from .allocation import check_bytes
+from .draws import make_rng, weight_and_bias
 from .helpers import check_param_shape
-from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
 

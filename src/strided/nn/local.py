@@ -29,8 +29,8 @@ from ..tensor import Tensor, as_tensor
 from ..toeplitz import local_entries
 from ..windows import col2im, im2col, pad, unpad
 from .conv import conv_window
+from .draws import make_rng, weight_and_bias
 from .helpers import add_batch_axis, as_batched, describe_settings, drop_batch_axis
-from .init import make_rng, weight_and_bias
 from .module import Cost, Module
 from .registry import register_layer
 

@@ -23,7 +23,7 @@ from .activation import ReLU
 from .block import Block
 from .container import Sequential
 from .conv import Conv2d
-from .init import make_rng
+from .draws import make_rng
 from .module import Module
 from .max_pool import MaxPool2d
 from .registry import register_layer

@@ -19,8 +19,8 @@ from ..errors import ShapeError, expected_input
 from ..tensor import Tensor, as_tensor
 from .block import Block
 from .conv import Conv1d, Conv2d, Conv3d
+from .draws import make_rng
 from .helpers import as_batched, describe_layout
-from .init import make_rng
 from .registry import register_layer
 
 

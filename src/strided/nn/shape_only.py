@@ -17,7 +17,7 @@ and VGG-16's 138M parameters take no memory::
     RuntimeError: Linear(in_features=25088, out_features=4096): its parameters are meta (built under ...
 
 Meta is a property of the array, the context only changes how parameters are made: the layer
-initialisers (``nn.init``'s helpers, ``Parameter``, ``register_buffer``) make meta arrays while it
+initialisers (``nn.draws``' helpers, ``Parameter``, ``register_buffer``) make meta arrays while it
 is on, and the in-place ``nn.init.*_`` functions leave a meta array as it is. Nothing is drawn,
 so the default generator does not move. A meta module is for analysis: calling it raises (as
 above), an optimizer refuses its parameters, ``state_dict()`` returns the shape-only views, and

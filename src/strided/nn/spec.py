@@ -28,7 +28,7 @@ from .activation_sigmoid import Softmax
 from .container import Sequential
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
-from .init import make_rng
+from .draws import make_rng
 from .linear import Flatten, Linear
 from .norm import BatchNorm1d, BatchNorm2d
 from .global_pool import GlobalAvgPool
