@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fast
-from ..backend import namespace
+from ..backend import dense_memory, namespace
 from ..checks import as_int, as_number
 from ..errors import ShapeError, expected_input, shape_str
 from ..tensor import Tensor, as_tensor
@@ -87,8 +87,9 @@ def _aligned(g, like):
     lies so, else one copy. The input gradient then keeps the input's layout (a batch-last input
     gets a batch-last gradient, which the convolution below reads without a copy), and the mask is
     applied within one layout: across two, NumPy's casting loop walks a strided element at a time
-    (47,500 float32 values: 134 us against 12 us for the copy)."""
-    if g.strides == like.strides and g.dtype == like.dtype:
+    (47,500 float32 values: 134 us against 12 us for the copy). A ``like`` that is not dense (a
+    slice) has no layout to keep: ``g`` stays as it is."""
+    if g.strides == like.strides and g.dtype == like.dtype or dense_memory(like) is None:
         return g
     out = namespace(g).empty_like(like, dtype=g.dtype)                  # in like's memory order
     out[...] = g
@@ -175,13 +176,17 @@ def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor
     dtype = x.data.dtype
     slope = (dtype.type(negative_slope),) if dtype.kind == "f" else ()
     out = _compiled("leaky_relu_forward", x.data, scalars=slope) if slope else None
+    positive = None                                                     # the NumPy path's mask, kept for backward
     if out is None:
-        out = xp.where(x.data > 0, x.data, x.data * negative_slope)     # (*) NumPy's where: ~3 ns a value here
+        positive = x.data > 0
+        out = xp.where(positive, x.data, x.data * negative_slope)       # (*) NumPy's where: ~3 ns a value here
 
     def backward(g):
         g = _aligned(g, x.data)
         gx = _compiled("leaky_relu_backward", g, x.data, scalars=slope) if slope and g.dtype == dtype else None
-        return (gx if gx is not None else xp.where(x.data > 0, g, g * negative_slope),)
+        if gx is None:
+            gx = xp.where(x.data > 0 if positive is None else positive, g, g * negative_slope)
+        return (gx,)
     return Tensor.from_op(out, (x,), backward, "leaky_relu")
 
 

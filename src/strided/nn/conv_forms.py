@@ -171,7 +171,7 @@ def single_image_inference(x, weight, bias, window: Window):
     """The forward of one image without gradients, ``W @ im2col(pad(x)) + b`` in four NumPy calls,
     or ``None`` where it does not apply (another backend, mixed dtypes, a column matrix above one
     block). ``conv``'s dtype, form and memory bookkeeping costs about as much as the product at
-    batch 1: LeNet-5's convolutions took 25 us each through it, 13-14 us here. Called by the layers
+    batch 1: LeNet-5's two layers took 25 and 26 us through it, 17 and 19 us this way. Called by the layers
     with their checked ``window``; one group, so ``conv`` would take the folding (or, for a 1x1
     kernel, the pointwise) form and multiply the same matrices.
 
