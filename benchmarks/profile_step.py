@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workloads  # noqa: E402
 
 FAMILIES = [("conv", "convolution"), ("windows", "convolution"), ("blocked_matmul", "convolution"),
-            ("local", "convolution"), ("separable", "convolution"), ("norm", "normalisation"),
+            ("local", "convolution"), ("separable", "convolution"), ("winograd", "convolution"),
+            ("depthwise", "convolution"), ("elementwise", "element-wise"), ("norm", "normalisation"),
             ("activation", "element-wise"), ("dropout", "element-wise"), ("pool", "pooling"),
             ("adaptive", "pooling"), ("upsample", "resampling"), ("padding", "resampling"), ("loss", "loss"),
             ("optim", "optimizer"), ("linear", "linear")]

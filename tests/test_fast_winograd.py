@@ -1,10 +1,11 @@
 """3x3 convolution by Winograd's F(4x4, 3x3) (``fast/winograd.py``) against PyTorch and a direct sum.
 
-The form's forward and both gradients are checked on their own (the layer picks the form only
-for inference, ``winograd_fits``), float64 to 1e-10 of the values' scale and float32 to float32
-rounding, over output sizes that do and do not fill the 4x4 tiles, zero, one-sided and wide
-padding, batch-last and plain inputs, an empty batch, and frozen inputs or weights. Then the
-layer itself: inference through ``Conv2d`` on both paths equals PyTorch's.
+The form's forward and both gradients are checked on their own (the layer picks the form by
+``winograd_fits``), float64 to 1e-10 of the values' scale and float32 to float32 rounding, over
+output sizes that do and do not fill the 4x4 tiles, zero, one-sided and wide padding, batch-last
+and plain inputs, an empty batch, and frozen inputs or weights; the tile transforms also against
+their matrices (``B_T``, ``A_T``) applied by NumPy. Then the layer itself: inference and training
+through ``Conv2d`` on both paths equal PyTorch's.
 """
 
 from __future__ import annotations
@@ -90,6 +91,20 @@ def test_forward_and_gradients_match_torch_float64(n, c_in, c_out, h, w, padding
         assert scaled_error(actual, want) < 1e-10, what
 
 
+@pytest.mark.parametrize("chunk_tiles", [1, 2, 3])
+def test_chunks_of_tiles_give_the_whole_result(monkeypatch, chunk_tiles):
+    """``CHUNK_BYTES`` small enough for 1-3 tiles a chunk (the last chunk shorter): the same
+    output and gradients as PyTorch, float64."""
+    n, c_in, c_out, h, w = 3, 4, 5, 9, 10                      # 3x3 tiles of outputs
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 36 * c_out * n * 8 * chunk_tiles)
+    assert len(winograd.chunks(9, 36 * c_out * n * 8)) == -(-9 // chunk_tiles)
+    rng = np.random.default_rng(8)
+    x, wt = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
+    g = rng.standard_normal((n, c_out, h, w))
+    for actual, want in zip(run_form(x, wt, g, 1), torch_reference(x, wt, g, 1)):
+        assert scaled_error(actual, want) < 1e-10
+
+
 @pytest.mark.parametrize("layout", ["batch_last", "plain"])
 def test_float32_matches_torch_to_float32_rounding(layout):
     rng = np.random.default_rng(2)
@@ -119,18 +134,61 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
     return conv_module.conv_window((n, c_in, size, size), (c_out, c_in, 3, 3), stride, padding, dilation, 1, "conv2d")
 
 
-@pytest.mark.parametrize("n, c_in, c_out, size, chosen", [
-    (128, 16, 16, 32, True),     # a long batch: any layer of 16 channels whose tiles are filled
-    (128, 8, 16, 32, False),     # too few channels
-    (256, 512, 512, 2, False),   # 2x2 outputs fill a quarter of a tile
-    (32, 128, 128, 28, True),    # a short batch: wide layers with three tiles a side
-    (32, 64, 64, 56, False),     # a short batch, 64 channels
-    (32, 512, 512, 7, False),    # a short batch, two tiles a side
-    (8, 256, 256, 16, False),    # runs shorter than a vector
+@pytest.mark.parametrize("n, c_in, c_out, size, training, chosen", [
+    (128, 16, 16, 32, False, True),    # 16 channels whose tiles are filled, a long batch
+    (128, 16, 16, 32, True, True),     # ... in training too
+    (32, 16, 32, 32, True, False),     # 16 channels need a batch of 64
+    (16, 32, 32, 32, True, True),      # 32 channels do not
+    (128, 8, 16, 32, False, False),    # too few channels
+    (256, 512, 512, 2, False, False),  # 2x2 outputs fill a quarter of a tile
+    (256, 512, 512, 4, False, True),   # one tile a side: a long batch in inference
+    (16, 256, 256, 4, True, False),    # ... not in training
+    (32, 64, 64, 56, False, True),     # a short batch, 64 channels
+    (32, 512, 512, 7, False, True),    # two partly filled tiles a side
+    (8, 64, 64, 16, True, True),       # the shortest batch that gains
+    (4, 64, 64, 16, True, False),      # runs shorter than a quarter of a vector
+    (1, 64, 64, 56, False, False),     # one image
 ])
-def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, chosen):
+def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, training, chosen):
     window = window_of(n, c_in, c_out, size)
-    assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1) is chosen
+    assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1, training=training) is chosen
+
+
+@pytest.mark.parametrize("n, c, h, w, ph, pw", [(3, 2, 8, 8, 1, 1), (2, 3, 9, 7, 1, 0), (1, 2, 5, 6, 2, 1)])
+def test_each_tile_transform_equals_its_matrices(n, c, h, w, ph, pw):
+    """The compiled transforms against ``B_T``, ``A_T`` applied tile by tile by NumPy (a naive loop)."""
+    from strided.fast import winograd_tiles as tiles
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((c, h, w, n))
+    ho, wo = h + 2 * ph - 2, w + 2 * pw - 2
+    tiles_h, tiles_w = winograd.tiles_along(ho), winograd.tiles_along(wo)
+    grid = np.zeros((c, 4 * tiles_h + 2, 4 * tiles_w + 2, n))               # the padded input, zeros past it
+    grid[:, ph:ph + h, pw:pw + w] = x
+    m = rng.standard_normal((36, c, tiles_h * tiles_w * n))
+    g = rng.standard_normal((c, ho, wo, n))
+    g_grid = np.zeros((c, 4 * tiles_h, 4 * tiles_w, n))
+    g_grid[:, :ho, :wo] = g
+    v = tiles.input_transform(x, ph, pw, tiles_w, 0, np.empty_like(m))
+    y = tiles.output_transform(m, tiles_w, 0, np.empty((c, ho, wo, n)))
+    gy = tiles.grad_output_transform(g, tiles_w, 0, np.empty_like(m))
+    gx = tiles.grad_input_transform(m, ph, pw, tiles_w, 0, np.zeros((c, h, w, n)))
+    gx_grid = np.zeros_like(grid)
+    y_grid = np.zeros((c, 4 * tiles_h, 4 * tiles_w, n))
+    b, a = winograd.B_T, winograd.A_T
+    for t in range(tiles_h * tiles_w):
+        r, q = 4 * (t // tiles_w), 4 * (t % tiles_w)
+        cols = slice(t * n, (t + 1) * n)
+        for ch in range(c):
+            for k in range(n):
+                tile = grid[ch, r:r + 6, q:q + 6, k]
+                np.testing.assert_allclose(v[:, ch, cols][:, k].reshape(6, 6), b @ tile @ b.T, atol=1e-12)
+                mt = m[:, ch, cols][:, k].reshape(6, 6)
+                y_grid[ch, r:r + 4, q:q + 4, k] = a @ mt @ a.T
+                np.testing.assert_allclose(gy[:, ch, cols][:, k].reshape(6, 6),
+                                           a.T @ g_grid[ch, r:r + 4, q:q + 4, k] @ a, atol=1e-12)
+                gx_grid[ch, r:r + 6, q:q + 6, k] += b.T @ mt @ b
+    np.testing.assert_allclose(y, y_grid[:, :ho, :wo], atol=1e-12)
+    np.testing.assert_allclose(gx, gx_grid[:, ph:ph + h, pw:pw + w], atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel, stride, dilation, groups", [(5, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (3, 1, 1, 2)])
@@ -163,15 +221,20 @@ def test_conv2d_inference_matches_torch_on_both_paths(compute_path, form_calls):
     assert len(form_calls) == (1 if compute_path == "numba" else 0)
 
 
-def test_training_never_takes_the_form(compute_path, form_calls):
-    """The same layer with gradients: the im2col forms, and PyTorch's gradients."""
+def test_conv2d_training_matches_torch_on_both_paths(compute_path, form_calls):
+    """A layer the rule sends to the form in training (batch 16, 32 channels, 8x8): output and
+    all three gradients against PyTorch's."""
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((128, 16, 16, 16)).astype(np.float32)
-    layer = st.nn.Conv2d(16, 24, 3, padding=1, rng=np.random.default_rng(5))
-    y = layer(st.Tensor(x))
-    y.sum().backward()
-    wt = torch.tensor(layer.weight.data, dtype=torch.float64, requires_grad=True)
-    TF.conv2d(torch.tensor(x, dtype=torch.float64), wt, torch.tensor(layer.bias.data, dtype=torch.float64),
-              padding=1).sum().backward()
-    assert scaled_error(layer.weight.grad, wt.grad.numpy()) < 2e-5
-    assert form_calls == []
+    x = rng.standard_normal((16, 32, 8, 8)).astype(np.float32)
+    layer = st.nn.Conv2d(32, 40, 3, padding=1, rng=np.random.default_rng(5))
+    xs = st.Tensor(x, requires_grad=True)
+    y = layer(xs)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt, bt = (torch.tensor(p.data, dtype=torch.float64, requires_grad=True) for p in (layer.weight, layer.bias))
+    yt = TF.conv2d(xt, wt, bt, padding=1)
+    yt.backward(torch.tensor(g, dtype=torch.float64))
+    for actual, want in [(y.data, yt.detach()), (xs.grad, xt.grad), (layer.weight.grad, wt.grad), (layer.bias.grad, bt.grad)]:
+        assert scaled_error(actual, want.numpy()) < 2e-5
+    assert len(form_calls) == (1 if compute_path == "numba" else 0)

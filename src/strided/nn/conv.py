@@ -109,9 +109,10 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, owner:
         form = pointwise_form
     elif d == 2 and fast.applies(x.data, weight.data) and depthwise_fits(x.shape, weight.shape, groups):
         form = fast.kernels("depthwise").depthwise_form               # compiled: taps straight on the input
-    elif (d == 2 and not (is_grad_enabled() and (x.requires_grad or weight.requires_grad))   # inference only
-          and fast.applies(x.data, weight.data)
-          and fast.kernels("winograd").winograd_fits(x.shape, weight.shape, window, groups)):
+    elif (d == 2 and fast.applies(x.data, weight.data)
+          and fast.kernels("winograd").winograd_fits(
+              x.shape, weight.shape, window, groups,
+              training=is_grad_enabled() and (x.requires_grad or weight.requires_grad))):
         form = fast.kernels("winograd").winograd_form                 # compiled transforms, F(4x4, 3x3)
     elif x.requires_grad and flipped_form_fits(window, x.shape[1], c_out):
         form = flipped_form
