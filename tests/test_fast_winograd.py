@@ -97,12 +97,19 @@ def test_chunks_of_tiles_give_the_whole_result(monkeypatch, chunk_tiles):
     output and gradients as PyTorch, float64."""
     n, c_in, c_out, h, w = 3, 4, 5, 9, 10                      # 3x3 tiles of outputs
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 36 * c_out * n * 8 * chunk_tiles)
-    assert len(winograd.chunks(9, 36 * c_out * n * 8)) == -(-9 // chunk_tiles)
+    monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 1)
+    assert len(winograd.chunks(9, 36 * c_out * n * 8, n)) == -(-9 // chunk_tiles)
     rng = np.random.default_rng(8)
     x, wt = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
     g = rng.standard_normal((n, c_out, h, w))
     for actual, want in zip(run_form(x, wt, g, 1), torch_reference(x, wt, g, 1)):
         assert scaled_error(actual, want) < 1e-10
+
+
+def test_a_chunk_keeps_enough_columns_for_the_products():
+    per_tile = 36 * 512 * 32 * 4                                   # 512 channels at batch 32: 2.4 MB a tile
+    assert winograd.chunks(4, per_tile, 32) == [(0, 4)]            # 2048 columns hold all four tiles
+    assert winograd.chunks(64, 36 * 16 * 128 * 4, 128) == [(0, 16), (16, 16), (32, 16), (48, 16)]
 
 
 @pytest.mark.parametrize("layout", ["batch_last", "plain"])
