@@ -196,6 +196,23 @@ def test_batch_norm_nan_lands_where_the_numpy_path_puts_it(training, relu, dtype
     assert np.isnan(ours[0][:, 0]).all() if training else np.isnan(ours[0]).sum() == 1
 
 
+@needs_torch
+def test_fused_relu_passes_the_gradient_of_a_nan_output_as_torch_does(compute_path):
+    """Evaluation: a NaN input spoils its own output only; ReLU's backward lets that element's
+    gradient through (PyTorch's ``threshold_backward`` stops it only where the output is <= 0)."""
+    rng = np.random.default_rng(9)
+    x = batch_last_copy(rng.standard_normal((4, 3, 3, 3)))
+    x[2, 1, 0, 1] = np.nan
+    g = rng.standard_normal((4, 3, 3, 3))
+    mean, var = running_statistics(3)
+    xs = st.Tensor(x, requires_grad=True)
+    F.batch_norm(xs, mean, var, training=False, relu=True).backward(g)
+    xt = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
+    torch.relu(TF.batch_norm(xt, torch.tensor(mean), torch.tensor(var), training=False)).backward(torch.tensor(g))
+    assert np.isfinite(xs.grad[2, 1, 0, 1]) and xs.grad[2, 1, 0, 1] != 0
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_each_path_runs_its_own_loop(monkeypatch, training, compute_path):
     """On the compiled path no NumPy row block is taken; on the NumPy path the kernels stay unused."""

@@ -94,8 +94,8 @@ def batch_norm_backward(xm, gm, relu_out, mean, inv_std, weight, divisor, traini
                         zero, acc_zero, gx, sum_g, sum_gd):
     """Per-channel sums of the incoming gradient, then the input's gradient, row by row.
 
-    ``g`` is first masked by ``relu_out > 0`` when ``relu`` (as ``g * mask``: a NaN in ``g`` stays
-    NaN). Pass 1: ``sum_g = sum(g)`` and, when ``need_sum_gd``, ``sum_gd = sum(g * (x - mean))``
+    ``g`` is first masked where ``relu_out <= 0`` when ``relu`` (as ``g * 0``: a NaN in ``g`` stays
+    NaN; a NaN output passes its gradient, as PyTorch's ReLU does). Pass 1: ``sum_g = sum(g)`` and, when ``need_sum_gd``, ``sum_gd = sum(g * (x - mean))``
     (start ``acc_zero``, the accumulator's dtype; ``zero`` is 0 in ``x``'s dtype). Pass 2, when
     ``need_x``, with ``k1 = weight * inv_std``: in training
     ``gx = g * k1 + (x - mean) * k2 + k3``, ``k2 = -k1 * inv_std**2 * sum_gd / divisor``,
@@ -116,12 +116,12 @@ def batch_norm_backward(xm, gm, relu_out, mean, inv_std, weight, divisor, traini
         total_gd = acc_zero
         if relu and need_sum_gd:
             for i in range(m):
-                gi = g_row[i] if mask_row[i] > 0 else g_row[i] * zero
+                gi = g_row[i] * zero if mask_row[i] <= 0 else g_row[i]
                 total_g += gi
                 total_gd += gi * (acc_zero + x_row[i] - mu)
         elif relu:
             for i in range(m):
-                total_g += g_row[i] if mask_row[i] > 0 else g_row[i] * zero
+                total_g += g_row[i] * zero if mask_row[i] <= 0 else g_row[i]
         elif need_sum_gd:
             for i in range(m):
                 total_g += g_row[i]
@@ -141,14 +141,14 @@ def batch_norm_backward(xm, gm, relu_out, mean, inv_std, weight, divisor, traini
             k3 = -k1 * sum_g[ch] / divisor
             if relu:
                 for i in range(m):
-                    gi = g_row[i] if mask_row[i] > 0 else g_row[i] * zero
+                    gi = g_row[i] * zero if mask_row[i] <= 0 else g_row[i]
                     gx_row[i] = gi * k1 + (x_row[i] - mu) * k2 + k3
             else:
                 for i in range(m):
                     gx_row[i] = g_row[i] * k1 + (x_row[i] - mu) * k2 + k3
         elif relu:
             for i in range(m):
-                gi = g_row[i] if mask_row[i] > 0 else g_row[i] * zero
+                gi = g_row[i] * zero if mask_row[i] <= 0 else g_row[i]
                 gx_row[i] = gi * k1
         else:
             for i in range(m):

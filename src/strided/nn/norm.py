@@ -142,7 +142,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
                 training or need_w, dtype.type(0), KERNEL_SUM_ZERO, xm if gx_m is None else gx_m, sg, sgd)
         else:
             for r in row_blocks(gm):
-                gr = gm[r] * (relu_out[r] > 0) if relu else gm[r]            # (rows, M), cache-resident when masked
+                gr = gm[r] * ~(relu_out[r] <= 0) if relu else gm[r]          # (rows, M); a NaN output passes g
                 sg[r] = gr.sum(axis=1)
                 if training or need_w:
                     d = xm[r] - mean[r, None]                               # cache-resident temporary
