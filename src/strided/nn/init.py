@@ -13,8 +13,8 @@ it, with PyTorch's names, arguments and formulas. Random ones take ``generator=`
     >>> st.nn.init.calculate_gain("leaky_relu", 0.2) == (2 / (1 + 0.2 ** 2)) ** 0.5
     True
 
-Fans (``_calculate_fan_in_and_fan_out``): for a weight ``(out, in, *kernel)``,
-``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``.
+Gains and fans (``calculate_gain``, ``_calculate_fan_in_and_fan_out``) live in ``init_fan.py``,
+the in-place plumbing in ``init_fill.py``; both are reachable from here as in PyTorch.
 
 ``make_rng`` (from ``draws.py``) turns ``generator=`` into a Generator. Under ``nn.meta()`` the
 in-place functions leave a meta tensor (``shape_only.meta_array``: one zero seen with strides 0)
@@ -27,111 +27,16 @@ tensor's device.
 
 from __future__ import annotations
 
-import functools
 import math
-import numbers
 import warnings
 
 import numpy as np
 
-from ..backend import CPU, backend_of
+from ..backend import backend_of
 from ..checks import as_int, as_number
 from .draws import make_rng
-from .shape_only import is_meta
-
-_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-           "sigmoid")
-
-
-# ------------------------------------------------------------------------------------------ in place
-def _skips_meta(fill):
-    """An in-place initialiser that leaves a meta tensor (``nn.meta()``: no values) as it is."""
-    @functools.wraps(fill)
-    def wrapper(tensor, *args, **kwargs):
-        if is_meta(tensor):
-            return tensor
-        return fill(tensor, *args, **kwargs)
-    return wrapper
-
-
-def _array(tensor, owner: str) -> np.ndarray:
-    """The float array behind a Parameter/Tensor, or the array itself, to be filled in place."""
-    array = tensor if _is_array(tensor) else getattr(tensor, "data", None)
-    if not _is_array(array):
-        raise TypeError(f"{owner}: expected a Parameter, Tensor or numpy array, got {type(tensor).__name__}")
-    if array.dtype.kind != "f":
-        raise TypeError(f"{owner}: expected a floating-point array, got dtype {array.dtype}")
-    return array
-
-
-def _is_array(value) -> bool:
-    """A NumPy array or an array of another backend (a CuPy array on a GPU)."""
-    return isinstance(value, np.ndarray) or backend_of(value) is not CPU
-
-
-def _fill(tensor, values, owner: str):
-    """Write ``values`` (a number, or host values drawn on the host) into the tensor, on its device."""
-    array = _array(tensor, owner)
-    place = backend_of(array)
-    if place is not CPU and isinstance(values, np.ndarray):
-        values = place.from_host(values, place.device_of(array))      # host draw -> the tensor's device
-    array[...] = values
-    return tensor
-
-
-def _draw_dtype(array: np.ndarray):
-    """Generators draw float32 and float64 directly (no float64 detour for large float32 layers)."""
-    return array.dtype.type if array.dtype in (np.float32, np.float64) else np.float64
-
-
-def calculate_gain(nonlinearity: str, param=None) -> float:
-    """The gain recommended for a nonlinearity: 1 (linear, conv, sigmoid), 5/3 (tanh), sqrt(2)
-    (relu), ``sqrt(2 / (1 + negative_slope^2))`` (leaky_relu; ``param`` is the slope, 0.01 by
-    default), 3/4 (selu).
-
-    Args:
-        nonlinearity: ``'linear'``, a conv name (``'conv2d'``, ``'conv_transpose2d'``, ...), ``'sigmoid'``,
-            ``'tanh'``, ``'relu'``, ``'leaky_relu'`` or ``'selu'``.
-        param: the negative slope for ``'leaky_relu'`` (default ``None``: 0.01); ignored otherwise.
-
-    Example:
-        >>> calculate_gain('relu'), calculate_gain('tanh')
-        (1.4142135623730951, 1.6666666666666667)
-    """
-    if nonlinearity in _LINEAR:
-        return 1
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        if param is None:
-            slope = 0.01
-        elif isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)):
-            slope = float(param)
-        else:
-            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
-
-
-def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
-    """``(in * prod(kernel), out * prod(kernel))`` for a weight of shape ``(out, in, *kernel)``."""
-    shape = _array(tensor, "init").shape
-    if len(shape) < 2:
-        raise ValueError(f"init: fan in and fan out need a tensor with at least 2 dimensions, got shape {shape}")
-    receptive_field = math.prod(shape[2:])
-    return shape[1] * receptive_field, shape[0] * receptive_field
-
-
-def _calculate_correct_fan(tensor, mode: str) -> int:
-    mode = mode.lower() if isinstance(mode, str) else mode
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return fan_in if mode == "fan_in" else fan_out
+from .init_fan import _calculate_correct_fan, _calculate_fan_in_and_fan_out, _kaiming_std, calculate_gain  # noqa: F401
+from .init_fill import _array, _draw_dtype, _fill, _skips_meta
 
 
 @_skips_meta
@@ -365,10 +270,6 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, as_number(gain, "gain", "xavier_normal_") * math.sqrt(2.0 / (fan_in + fan_out)),
                    generator)
-
-
-def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
-    return calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
 
 
 @_skips_meta
