@@ -102,7 +102,9 @@ def test_sigkill_at_20_random_points_then_resume_is_bit_identical(tmp_path):
             if kind == "step":             # a random moment after step `step`: forward, backward, update or save
                 process = start(out, resume=index > 0)
                 reached = _read_until(process, f"step {step}")
-                time.sleep(chooser.uniform(0, 0.02))
+                # within about one step: a step of the worker takes 0.3-2 ms here, and a longer sleep
+                # let the run go on for 10-20 steps, past the room left for the kills still to come
+                time.sleep(chooser.uniform(0, 0.002))
                 process.send_signal(signal.SIGKILL)
             else:                          # inside the first save after step `step`, a random number of bytes in
                 budget = chooser.randrange(0, 20000)
