@@ -95,9 +95,10 @@ def batch_norm_backward(xm, gm, relu_out, mean, inv_std, weight, divisor, traini
     """Per-channel sums of the incoming gradient, then the input's gradient, row by row.
 
     ``g`` is first masked where ``relu_out <= 0`` when ``relu`` (as ``g * 0``: a NaN in ``g`` stays
-    NaN; a NaN output passes its gradient, as PyTorch's ReLU does). Pass 1: ``sum_g = sum(g)`` and, when ``need_sum_gd``, ``sum_gd = sum(g * (x - mean))``
-    (start ``acc_zero``, the accumulator's dtype; ``zero`` is 0 in ``x``'s dtype). Pass 2, when
-    ``need_x``, with ``k1 = weight * inv_std``: in training
+    NaN; a NaN output passes its gradient, as PyTorch's ReLU does). Pass 1: ``sum_g = sum(g)``
+    and, when ``need_sum_gd``, ``sum_gd = sum(g * (x - mean))`` (start ``acc_zero``, the
+    accumulator's dtype; ``zero`` is 0 in ``x``'s dtype). Pass 2, when ``need_x``, with
+    ``k1 = weight * inv_std``: in training
     ``gx = g * k1 + (x - mean) * k2 + k3``, ``k2 = -k1 * inv_std**2 * sum_gd / divisor``,
     ``k3 = -k1 * sum_g / divisor``; in evaluation ``gx = g * k1``. ``relu_out`` is read only when
     ``relu`` (otherwise any ``(C, M)`` array of the same type, ``xm`` for one).

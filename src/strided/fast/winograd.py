@@ -176,13 +176,17 @@ def winograd_form(x, weight, window, groups: int):
         g_buf = np.ascontiguousarray(gm).reshape(out_shape)            # (K, Ho, Wo, N), a view
         gy_flat = np.empty(36 * c_out * longest, dtype=dtype)
         v_flat = np.empty(36 * c_in * longest, dtype=dtype)             # V again, then dV
-        du = np.zeros((36, c_out, c_in), dtype=dtype) if kept is not None else None
+        du = part = None                                                # (36, K, C): the first chunk's, then sums
         gx_buf = np.zeros(x_buf.shape, dtype=dtype) if x.requires_grad else None
         for first, count in runs:
             gy = grad_output_transform(g_buf, tiles_w, first, _buffer(gy_flat, (36, c_out, count * n)))
-            if du is not None:
+            if kept is not None:
                 v = input_transform(kept, ph, pw, tiles_w, first, _buffer(v_flat, (36, c_in, count * n)))
-                du += np.matmul(gy, v.transpose(0, 2, 1))              # (36, K, C)
+                if du is None:
+                    du = np.matmul(gy, v.transpose(0, 2, 1))            # (36, K, C)
+                else:
+                    part = np.matmul(gy, v.transpose(0, 2, 1), out=part)
+                    du += part
             if gx_buf is not None:
                 dv = np.matmul(u.transpose(0, 2, 1), gy, out=_buffer(v_flat, (36, c_in, count * n)))
                 grad_input_transform(dv, ph, pw, tiles_w, first, gx_buf)
