@@ -42,7 +42,7 @@ NARROW_CHANNELS = 16                       # from here too with a batch of at le
 NARROW_BATCH = 64
 LONG_BATCH = 128                           # inference with one tile a side gains from this batch
 CHUNK_BYTES = 4 * 2**20                    # transformed values at a time (``chunks``): they stay in cache
-MIN_CHUNK_COLUMNS = 2048                   # ... unless that leaves the products fewer columns
+MIN_CHUNK_COLUMNS = 128                    # ... unless that leaves the products fewer columns
 
 # The transform matrices of F(4, 3) (Lavin and Gray, 2016); the kernels below spell them out.
 B_T = np.array([[4, 0, -5, 0, 1, 0],
@@ -129,10 +129,12 @@ def weight_grad_transform(du: np.ndarray) -> np.ndarray:
 def chunks(tiles: int, per_tile: int, batch: int):
     """``(first, count)`` runs of tiles whose transformed arrays hold at most ``CHUNK_BYTES``
     (``per_tile`` bytes a tile), or ``MIN_CHUNK_COLUMNS`` columns (tiles times ``batch``) where
-    that is more: the products need columns to run at speed. ResNet-18's 512-channel layers at
-    batch 32 got one tile a chunk from 4 MB alone: 18.1 ms a layer, 15.5-16.6 ms with the floor;
-    whole steps with the floor and without: ResNet-18 inference at batch 32 451-459 against
-    508-537 ms, ResNet-20 training 168-170 against 176-190 ms."""
+    that is more: the products need a few columns to run at speed. Measured at batch 32 (ResNet-18
+    inference, one layer, tiles a chunk -> ms): 512 channels at 7x7 1 -> 18.8, 4 -> 16.0; 256 at
+    14x14 2 -> 15.1, 16 -> 19.7; 128 at 28x28 3 -> 13.6, 49 -> 16.3; 64 at 56x56 7-16 -> 19.5-20.0,
+    64 -> 23.9. A floor of 2,048 columns (64 tiles at batch 32) made every chunk there 9-19 MB:
+    whole steps, floor 2,048 against 128, ResNet-18 inference at batch 32 411 -> 387 ms, ResNet-20
+    training 266 -> 239 ms (same process, alternated; VGG-11 and the U-Net unchanged)."""
     step = max(1, CHUNK_BYTES // max(per_tile, 1), -(-MIN_CHUNK_COLUMNS // max(batch, 1)))
     return [(first, min(step, tiles - first)) for first in range(0, tiles, step)]
 
