@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from .. import fast
 from ..backend import CPU, namespace
 from ..geometry import Window
 from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, gather_block, grouped_matmul, pad, to_batch_last,
@@ -170,7 +171,7 @@ def flipped_gradients(weight, x_cols, g, window: Window, groups: int):
 def single_image_inference(x, weight, bias, window: Window):
     """The forward of one image without gradients, ``W @ im2col(pad(x)) + b`` in four NumPy calls,
     or ``None`` where it does not apply (another backend, mixed dtypes, a column matrix above one
-    block). ``conv``'s dtype, form and memory bookkeeping costs about as much as the product at
+    block, a 3x3 layer that Winograd's batch-1 form takes on the compiled path). ``conv``'s dtype, form and memory bookkeeping costs about as much as the product at
     batch 1: LeNet-5's two layers took 25 and 26 us through it, 17 and 19 us this way. Called by the layers
     with their checked ``window``; one group, so ``conv`` would take the folding (or, for a 1x1
     kernel, the pointwise) form and multiply the same matrices.
@@ -181,6 +182,9 @@ def single_image_inference(x, weight, bias, window: Window):
     if (type(x) is not np.ndarray or type(weight) is not np.ndarray or x.dtype != weight.dtype
             or bias is not None and (type(bias) is not np.ndarray or bias.dtype != x.dtype)):
         return None
+    if (window.kernel == (3, 3) and window.stride == (1, 1) and fast.applies(x, weight)    # cheap tests first
+            and fast.kernels("winograd").winograd_fits(x.shape, weight.shape, window, 1)):
+        return None                                                     # conv takes Winograd's batch-1 form
     c_out = weight.shape[0]
     rows = weight.size // c_out
     if rows * math.prod(window.out_sizes) * x.itemsize > COLUMN_BLOCK_BYTES:
