@@ -1,9 +1,11 @@
-"""ReLU, ReLU6, Hardtanh and LeakyReLU on both paths (NumPy and the kernels of ``fast/elementwise.py``) against PyTorch.
+"""ReLU, ReLU6, Hardtanh, LeakyReLU, the sigmoid and SiLU on both paths (NumPy and the kernels of
+``fast/elementwise.py``) against PyTorch.
 
 * forward and input gradient, float32 and float64, exactly (both are selections of the input or
   of the gradient, no arithmetic): NaN, +-inf, values at the bounds;
 * input and gradient in C order, batch-last, mixed (one of each) and a strided slice;
-* the compiled path really runs its kernels; the input gradient keeps the input's layout.
+* the compiled path really runs its kernels; the input gradient keeps the input's layout;
+* the sigmoid and SiLU: to float rounding against PyTorch, and bit for bit between the two paths.
 """
 
 from __future__ import annotations
@@ -102,3 +104,54 @@ def test_the_compiled_path_runs_its_kernels_and_keeps_the_input_layout(monkeypat
     np.testing.assert_array_equal(xs.grad, g * (x > 0))                 # the oracle: the ReLU's derivative
     assert windows.batch_last(xs.grad)
     assert calls == ([] if compute_path == "numpy" else ["relu_forward", "relu_backward"])
+
+
+SMOOTH = {"sigmoid": (F.sigmoid, torch.sigmoid if torch else None), "silu": (F.silu, TF.silu if torch else None)}
+
+
+@needs_torch
+@pytest.mark.parametrize("name", SMOOTH)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("x_layout", LAYOUTS)
+@pytest.mark.parametrize("size", SIZES)
+def test_sigmoid_and_silu_match_torch_and_the_other_path(name, dtype, x_layout, size):
+    """NaN, +-inf, +-0 and random values; the gradient arrives in C order."""
+    ours, theirs = SMOOTH[name]
+    x = special_input(dtype, SIZES[size])
+    g = np.random.default_rng(5).standard_normal(x.shape).astype(dtype)
+
+    def run():
+        xs = st.Tensor(LAYOUTS[x_layout](x), requires_grad=True)
+        with np.errstate(invalid="ignore"):                             # SiLU: -inf * 0 at -inf, as in PyTorch
+            ys = ours(xs)
+            ys.backward(g)
+        return ys.data, xs.grad
+    y, gx = run()
+    with fast.disabled():
+        y_numpy, gx_numpy = run()
+    np.testing.assert_array_equal(y, y_numpy)                           # the same formula, the same bits
+    np.testing.assert_array_equal(gx, gx_numpy)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    yt.backward(torch.tensor(g))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(y, yt.detach().numpy(), equal_nan=True, **tol)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), equal_nan=True, **tol)
+    assert y.dtype == gx.dtype == dtype
+
+
+def test_sigmoid_and_silu_run_their_kernels_on_the_compiled_path(monkeypatch, compute_path):
+    calls = []
+    if compute_path == "numba":
+        kernels = fast.kernels("elementwise")
+        for kernel in ("sigmoid_forward", "sigmoid_backward", "silu_forward", "silu_backward"):
+            monkeypatch.setattr(kernels, kernel,
+                                lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
+    x = np.random.default_rng(6).standard_normal(SIZES["kernel_sized"])
+    for fn in (F.sigmoid, F.silu):
+        xs = st.Tensor(x, requires_grad=True)
+        fn(xs).backward(np.ones(x.shape))
+    s = 1 / (1 + np.exp(-x))                                            # the oracle, far from overflow here
+    np.testing.assert_allclose(xs.grad, s * (1 + x * (1 - s)), rtol=1e-12)
+    expected = ["sigmoid_forward", "sigmoid_backward", "silu_forward", "silu_backward"]
+    assert calls == ([] if compute_path == "numpy" else expected)

@@ -1,5 +1,5 @@
-"""ReLU, clipping (``hardtanh``, ``relu6``) and the leaky ReLU compiled by Numba: one pass over the
-array's memory.
+"""ReLU, clipping (``hardtanh``, ``relu6``), the leaky ReLU, the sigmoid and SiLU compiled by Numba:
+one pass over the array's memory.
 
 NumPy's ``maximum`` and ``clip`` against a scalar bound take a loop that is not vectorised:
 ``np.maximum(x, 0)`` on 47,500 float32 values took 15.4 us against 3.3 us for the same call
@@ -8,6 +8,11 @@ multiplies by a boolean mask, a casting loop (12.6 us on 47,500 values). Here ea
 vectorised loop over the flat memory of arrays that lie in the same order (C order or
 batch-last, ``flat_memory``): 2.0 us and 134 us for the ReLU above. ``np.where``, the NumPy
 path's leaky ReLU, takes about 3 ns a value on this kind of machine (142 us for 47,500 values).
+
+The sigmoid and SiLU take ``e = exp(-|x|)`` from NumPy (its ``exp`` is vectorised; Numba's, without
+SVML, calls ``expf`` a value at a time: 4.4 ms for 2M float32 values against 0.7 ms) and do the rest
+in one pass: ``s = (1 if x >= 0 else e) / (1 + e)``, the NumPy path's formula, so the bits agree.
+SiLU's training step on 2M float32 values: 4.9 ms in NumPy's passes (13.1 with ``np.where``).
 
 PyTorch's rules, as the NumPy path: NaN passes the forward unchanged; the ReLU's backward stops the
 gradient where its output is at most 0 (a NaN passes its gradient through), the clip's passes it
@@ -95,3 +100,40 @@ def leaky_relu_backward(g, x, slope, out):
     zero = x.dtype.type(0)
     for i in range(g.shape[0]):
         out[i] = g[i] if x[i] > zero else g[i] * slope
+
+
+@numba.njit(cache=True, error_model="numpy")   # no ZeroDivisionError branch: vectorised
+def sigmoid_forward(x, e, out):
+    """``out = sigmoid(x)`` from ``e = exp(-|x|)``: ``1 / (1 + e)`` where ``x >= 0``, else
+    ``e / (1 + e)`` (NaN kept). Shape: all ``(M,)``."""
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for i in range(x.shape[0]):
+        ei = e[i]                                                       # loaded first: the pick is a select, vectorised
+        out[i] = (one if x[i] >= zero else ei) / (one + ei)
+
+
+@numba.njit(cache=True)
+def sigmoid_backward(g, s, out):
+    """``out = g * s * (1 - s)``, ``s`` the sigmoid's output. Shape: all ``(M,)``."""
+    one = s.dtype.type(1)
+    for i in range(g.shape[0]):
+        out[i] = g[i] * s[i] * (one - s[i])
+
+
+@numba.njit(cache=True, error_model="numpy")   # no ZeroDivisionError branch: vectorised
+def silu_forward(x, e, out):
+    """``out = x * sigmoid(x)`` from ``e = exp(-|x|)`` (see ``sigmoid_forward``). Shape: all ``(M,)``."""
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for i in range(x.shape[0]):
+        xi, ei = x[i], e[i]                                             # loaded first: the pick is a select
+        out[i] = xi * ((one if xi >= zero else ei) / (one + ei))
+
+
+@numba.njit(cache=True, error_model="numpy")   # no ZeroDivisionError branch: vectorised
+def silu_backward(g, x, e, out):
+    """``out = g * s * (1 + x (1 - s))``, ``s = sigmoid(x)`` from ``e = exp(-|x|)``. Shape: all ``(M,)``."""
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for i in range(g.shape[0]):
+        xi, ei = x[i], e[i]                                             # loaded first: the pick is a select
+        s = (one if xi >= zero else ei) / (one + ei)
+        out[i] = g[i] * s * (one + xi * (one - s))

@@ -18,8 +18,8 @@ from ..backend import namespace
 from ..checks import as_number
 from ..special import erfc
 from ..tensor import Tensor, as_tensor
-from .activation import EXAMPLE_SHAPE, Elementwise, check_inplace
-from .activation_sigmoid import stable_sigmoid
+from .activation import EXAMPLE_SHAPE, Elementwise, _aligned, _compiled, check_inplace
+from .activation_sigmoid import exp_minus_abs, sigmoid_from, stable_sigmoid
 from .module import Module
 from .registry import register_layer
 
@@ -84,9 +84,20 @@ def silu(x, inplace: bool = False) -> Tensor:
     """
     check_inplace(inplace, "silu")
     x = as_tensor(x)
-    s = stable_sigmoid(x.data)
-    out = x.data * s
-    return Tensor.from_op(out, (x,), lambda g: (g * s * (1 + x.data * (1 - s)),), "silu")
+    a = x.data
+    e = exp_minus_abs(a)                                                # kept for the backward
+    out = _compiled("silu_forward", a, e)                               # one pass on the compiled path
+    if out is None:
+        out = a * sigmoid_from(e, a)
+
+    def backward(g):
+        g = _aligned(g, a)
+        gx = _compiled("silu_backward", g, a, e) if g.dtype == a.dtype else None
+        if gx is None:
+            s = sigmoid_from(e, a)
+            gx = g * s * (1 + a * (1 - s))
+        return (gx,)
+    return Tensor.from_op(out, (x,), backward, "silu")
 
 
 def mish(x, inplace: bool = False) -> Tensor:
