@@ -96,7 +96,7 @@ def max_pool_backward(g, index, gx):
     return gx
 
 
-@numba.njit(cache=True, parallel=PARALLEL)
+@numba.njit(cache=True, parallel=PARALLEL, error_model="numpy")    # see avg_pool_backward
 def avg_pool_forward(x, kh, kw, sh, sw, ph, pw, divisor, out):
     """Each window's sum over its taps inside the input (padding adds zeros), over ``divisor``.
 
@@ -125,9 +125,14 @@ def avg_pool_forward(x, kh, kw, sh, sw, ph, pw, divisor, out):
     return out
 
 
-@numba.njit(cache=True, parallel=PARALLEL)
+@numba.njit(cache=True, parallel=PARALLEL, error_model="numpy")
 def avg_pool_backward(g, kh, kw, sh, sw, ph, pw, divisor, gx):
     """Each output gradient over its window's divisor, added at every tap inside the input.
+
+    Both kernels divide under NumPy's error model: Python's checks every division for a zero
+    divisor, a branch that keeps the loop scalar (the forward on 2,048 planes of 32x32 by 32, 2x2
+    windows: 19.4 -> 11.3 ms; the backward 24.4 -> 20.8 ms). The divisor is never 0 (a window
+    counts at least one tap; ``divisor_override`` is a positive int).
 
     Shape: ``g`` ``(P, Ho, Wo, M)``, ``divisor`` ``(Ho, Wo)`` -> ``gx`` ``(P, H, W, M)``, written whole.
     """
