@@ -161,7 +161,10 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
     (1, 32, 32, 128, False, False),    # ... from 64 channels
     (1, 512, 512, 7, False, False),    # ... and four tiles a side
     (1, 64, 128, 16, False, False),    # ... and 50 M multiply-adds (19 M here)
-    (2, 64, 64, 56, False, False),     # two images: runs of two along the batch
+    (4, 64, 128, 16, False, True),     # ... over the whole batch (75 M)
+    (7, 64, 64, 56, False, True),      # a short batch in inference: along the channels too
+    (2, 64, 64, 56, True, False),      # ... not in training
+    (0, 64, 64, 56, False, False),     # an empty batch
 ])
 def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, training, chosen):
     window = window_of(n, c_in, c_out, size)
@@ -254,35 +257,39 @@ def test_conv2d_training_matches_torch_on_both_paths(compute_path, form_calls):
     assert len(form_calls) == (1 if compute_path == "numba" else 0)
 
 
-@pytest.mark.parametrize("c_in, c_out, h, w, padding, chunk_tiles", [
-    (5, 4, 8, 8, 1, None),                      # outputs fill the tiles exactly
-    (3, 6, 9, 7, 1, 2),                         # partial tiles; chunks of two tiles
-    (4, 3, 6, 5, 0, 1),                         # no padding; one tile a chunk
-    (4, 2, 5, 6, ((1, 0), (0, 1)), None),       # one-sided padding
+@pytest.mark.parametrize("n, c_in, c_out, h, w, padding, chunk_tiles", [
+    (1, 5, 4, 8, 8, 1, None),                   # outputs fill the tiles exactly
+    (1, 3, 6, 9, 7, 1, 2),                      # partial tiles; chunks of two tiles
+    (1, 4, 3, 6, 5, 0, 1),                      # no padding; one tile a chunk
+    (1, 4, 2, 5, 6, ((1, 0), (0, 1)), None),    # one-sided padding
+    (3, 3, 6, 9, 7, 1, 2),                      # three images, chunks of two tiles
+    (7, 4, 5, 8, 8, 1, None),                   # the longest short batch
 ])
-def test_single_image_form_matches_torch_float64(monkeypatch, c_in, c_out, h, w, padding, chunk_tiles):
-    """Batch 1 with the transforms along the channels (``single_image_form``), from a plain and a
-    channels-last input."""
+def test_channels_last_form_matches_torch_float64(monkeypatch, n, c_in, c_out, h, w, padding, chunk_tiles):
+    """A short batch in inference, the transforms along the channels (``channels_last_form``), from
+    a batch-last, a plain and a channels-last input."""
     if chunk_tiles:
-        monkeypatch.setattr(winograd, "CHUNK_BYTES", 36 * max(c_in, c_out) * 8 * chunk_tiles)
+        monkeypatch.setattr(winograd, "CHUNK_BYTES", 36 * max(c_in, c_out) * n * 8 * chunk_tiles)
         monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 1)
     rng = np.random.default_rng(9)
-    x, wt = rng.standard_normal((1, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
+    x, wt = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
     expected = torch_conv(torch.tensor(x), torch.tensor(wt), padding).numpy()
     window = conv_module.conv_window(x.shape, wt.shape, 1, padding, 1, 1, "conv2d")
     channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    for given in (x, channels_last):
+    for given in (windows.to_batch_last(x), x, channels_last):
         out_m, backward = winograd.winograd_form(st.Tensor(given), st.Tensor(wt), window, 1)
-        out = out_m.reshape(expected.shape)
-        assert out.flags.c_contiguous and scaled_error(out, expected) < 1e-10
+        out = windows.from_channel_major(out_m, n, window.out_sizes)
+        assert windows.batch_last(out) and scaled_error(out, expected) < 1e-10
         assert backward(None, None) == (None, None)
 
 
-def test_conv2d_single_image_matches_torch_on_both_paths(compute_path, form_calls):
-    """One image through ``Conv2d`` (64 channels, 56x56: the batch-1 rule takes it), without
-    gradients and with only the bias trainable: output and bias gradient against PyTorch's."""
+@pytest.mark.parametrize("n", [1, 3])
+def test_conv2d_short_batch_matches_torch_on_both_paths(compute_path, form_calls, n):
+    """One and three images through ``Conv2d`` (64 channels, 56x56: the short-batch rule takes
+    them), without gradients and with only the bias trainable: output and bias gradient against
+    PyTorch's."""
     rng = np.random.default_rng(10)
-    x = rng.standard_normal((1, 64, 56, 56)).astype(np.float32)
+    x = rng.standard_normal((n, 64, 56, 56)).astype(np.float32)
     layer = st.nn.Conv2d(64, 64, 3, padding=1, rng=np.random.default_rng(11))
     w, b = (torch.tensor(p.data, dtype=torch.float64) for p in (layer.weight, layer.bias))
     expected = TF.conv2d(torch.tensor(x, dtype=torch.float64), w, b, padding=1).numpy()

@@ -18,9 +18,10 @@ The two gradients are the same three steps transposed, with the same transforms:
 Every buffer is batch-last (``(C, H, W, N)``, see ``windows``), so the transforms
 (``winograd_tiles``) run along the batch, vectorised, one tile position at a time; the transformed
 arrays are ``(36, C, T)`` with ``T = tiles_h * tiles_w * N`` (tile row, tile column, example). A
-single image in inference has no batch to run along: ``single_image_form`` sees it channels-last,
-``(1, H, W, C)`` as one channel of a batch of ``C``, so the same kernels run along the channels
-(ResNet-18 at batch 1, same process alternated: 22.2-23.1 -> 18.8-19.7 ms). The tiles go a chunk
+short batch in inference (a single image above all) has no batch to run along:
+``channels_last_form`` sees it channels-last, ``(N, H, W, C)`` as ``N`` channels of a batch of
+``C``, so the same kernels run along the channels (ResNet-18 at batch 1, same process
+alternated: 22.2-23.1 -> 18.8-19.7 ms). The tiles go a chunk
 at a time (``CHUNK_BYTES`` of transformed values): transformed, multiplied and transformed back
 while in cache (ResNet-20's 16-channel layers at batch 128, forward and backward: 15.0-15.5 ms
 whole, 11.7-12.3 ms in 4 MB chunks). Padding is never materialised: a tile's values
@@ -45,9 +46,9 @@ WIDE_CHANNELS = 32                         # from here the products saved pay fo
 NARROW_CHANNELS = 16                       # from here too with a batch of at least NARROW_BATCH
 NARROW_BATCH = 64
 LONG_BATCH = 128                           # inference with one tile a side gains from this batch
-SINGLE_CHANNELS = 64                       # batch 1 (``single_image_form``): from this many channels,
-SINGLE_TILES = 4                           # ... this many tiles a side
-SINGLE_MACS = 50_000_000                   # ... and this much im2col work (multiply-adds)
+SHORT_CHANNELS = 64                        # a batch under MIN_BATCH (``channels_last_form``): this many channels,
+SHORT_TILES = 4                            # ... this many tiles a side
+SHORT_MACS = 50_000_000                    # ... and this much im2col work (multiply-adds, the whole batch)
 CHUNK_BYTES = 4 * 2**20                    # transformed values at a time (``chunks``): they stay in cache
 MIN_CHUNK_COLUMNS = 128                    # ... unless that leaves the products fewer columns
 
@@ -78,8 +79,8 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     one group, where the measured step (forward and both gradients when ``training``, else the
     forward) is faster than the im2col forms.
 
-    The transforms run along the batch, so a batch under ``MIN_BATCH`` never gains (a single image
-    in inference runs them along the channels instead). From it,
+    The transforms run along the batch, so a batch under ``MIN_BATCH`` never gains that way (in
+    inference it runs them along the channels instead, ``channels_last_form``). From it,
     layers of at least ``WIDE_CHANNELS`` input and output channels gain whose outputs fill at least
     75% of their 4x4 tiles, with two tiles a side (training) or, from ``LONG_BATCH`` examples in
     inference, also one. Layers of ``NARROW_CHANNELS`` gain only from ``NARROW_BATCH`` examples:
@@ -94,14 +95,19 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     * inference: ResNet-18 at batch 32: 64 channels at 56x56 1.55x, 128 at 28x28 2.4x, 256 at
       14x14 1.84x, 512 at 7x7 1.29x; VGG-11 at batch 256 2.2-3.2x (512 at 4x4 2.2x); ResNet-20 at
       batch 128, 16 channels at 32x32 1.16x.
-    * a single image in inference takes ``single_image_form`` (the transforms along the channels)
-      from ``SINGLE_CHANNELS`` channels, ``SINGLE_TILES`` tiles a side and ``SINGLE_MACS`` of
-      im2col's multiply-adds (below it the form's 36 small products and five calls cost as much as
-      they save); against strided's batch-1 im2col: 64 channels at 112x112 1.54-1.7x, at 56x56
-      1.88x (116 M multiply-adds); 128 at 28x28 1.9x; 256 at 14x14 1.21x; 512 at 7x7 (two tiles a
-      side: the products read 36 filter values a pair for 4 tiles) 0.24x; at 38 M: 64 channels at
-      32x32 1.06-1.59x, 128 at 16x16 1.06x; 64 -> 128 at 16x16 (19 M) 1.0x; 32 channels 1.0-1.17x,
-      16 at 128x128 0.69x.
+    * a batch under ``MIN_BATCH`` in inference takes ``channels_last_form`` (the transforms along
+      the channels) from ``SHORT_CHANNELS`` channels, ``SHORT_TILES`` tiles a side and
+      ``SHORT_MACS`` of im2col's multiply-adds over the batch (below it the form's 36 small
+      products and five calls cost as much as they save). Against strided's im2col: batch 1, 64
+      channels at 112x112 1.54-1.7x, at 56x56 1.88x (116 M multiply-adds); 128 at 28x28 1.9x; 256
+      at 14x14 1.21x; 512 at 7x7 (two tiles a side: the products read 36 filter values a pair for
+      4 tiles) 0.24x; at 38 M: 64 channels at 32x32 1.06-1.59x, 128 at 16x16 1.06x; 64 -> 128 at
+      16x16 (19 M) 1.0x; 32 channels 1.0-1.17x, 16 at 128x128 0.69x. Batch 2: 64 at 56x56 1.41x,
+      128 at 28x28 1.86x, 256 at 14x14 1.43x, 64 at 32x32 1.09x, 512 at 7x7 0.48x, 32 at 32x32
+      0.8x. Batch 4: 1.14x, 1.74x, 1.66x, 1.23x, 0.82x, 0.86x. Batch 7: 64 at 56x56 1.18x (the
+      batch-last form 0.73x), 128 at 28x28 1.68x. At batch 8 the two forms tie (64 at 56x56 9.2
+      against 9.8 ms, 128 at 28x28 5.5 against 5.6), at 16 the batch-last form wins (64 at 32x32
+      4.1 against 6.7 ms).
     """
     if not (groups == 1 and tuple(weight_shape[2:]) == (3, 3) and window.stride == (1, 1)
             and window.dilation == (1, 1) and len(x_shape) == 4):
@@ -110,10 +116,10 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     tiles_h, tiles_w = tiles_along(ho), tiles_along(wo)
     filled = ho * wo / (TILE * tiles_h * TILE * tiles_w)
     channels, batch = min(weight_shape[0], x_shape[1]), x_shape[0]
-    if batch == 1 and not training:
-        macs = ho * wo * 9 * weight_shape[0] * weight_shape[1]
-        return (filled >= 0.75 and channels >= SINGLE_CHANNELS and min(tiles_h, tiles_w) >= SINGLE_TILES
-                and macs >= SINGLE_MACS)
+    if 1 <= batch < MIN_BATCH and not training:
+        macs = batch * ho * wo * 9 * weight_shape[0] * weight_shape[1]
+        return (filled >= 0.75 and channels >= SHORT_CHANNELS and min(tiles_h, tiles_w) >= SHORT_TILES
+                and macs >= SHORT_MACS)
     if batch < MIN_BATCH or filled < 0.75:
         return False
     if min(tiles_h, tiles_w) < 2 and (training or batch < LONG_BATCH):
@@ -164,35 +170,35 @@ def _buffer(flat: np.ndarray, shape: tuple) -> np.ndarray:
     return flat[:int(np.prod(shape))].reshape(shape)
 
 
-def single_image_form(x, weight, window):
-    """Batch 1 without gradients: the transforms run along the channels instead of the batch.
+def channels_last_form(x, weight, window):
+    """A short batch without gradients: the transforms run along the channels instead of the batch.
 
-    The image goes channels-last, ``(1, H, W, C)`` seen by the kernels as one channel and a
+    The images go channels-last, ``(N, H, W, C)``, seen by the kernels as ``N`` channels of a
     batch of ``C``: each tile position's channels are one contiguous run, and the transformed
-    arrays come out ``(36, T, C)``, so the 36 products are ``V (T, C) @ U^T (C, K)``. The output
-    ``(Ho, Wo, K)`` is copied back to channel-major. Chunks as ``winograd_form``.
+    arrays come out ``(36, N, T, C)``, so the 36 products are ``V (N*T, C) @ U^T (C, K)``. The
+    output ``(N, Ho, Wo, K)`` is copied back to batch-last. Chunks as ``winograd_form``.
 
-    Shape: ``x`` ``(1, C_in, H, W)``, ``weight`` ``(C_out, C_in, 3, 3)`` -> ``(1, C_out, Ho*Wo)``.
+    Shape: ``x`` ``(N, C_in, H, W)``, ``weight`` ``(C_out, C_in, 3, 3)`` -> ``(1, C_out, Ho*Wo*N)``.
     """
-    c_in = x.shape[1]
+    n, c_in = x.shape[:2]
     (ph, _), (pw, _) = window.pads
     ho, wo = window.out_sizes
     tiles_w = tiles_along(wo)
     tiles = tiles_along(ho) * tiles_w
-    x_hwc = np.ascontiguousarray(x.data[0].transpose(1, 2, 0))[None]    # (1, H, W, C): channels-last
-    dtype = x_hwc.dtype
+    x_nhwc = np.ascontiguousarray(x.data.transpose(0, 2, 3, 1))         # (N, H, W, C): channels-last
+    dtype = x_nhwc.dtype
     u_t = weight_transform(weight.data).transpose(0, 2, 1)              # (36, C, K), a view
     c_out = u_t.shape[2]
-    y = np.empty((1, ho, wo, c_out), dtype=dtype)                       # (1, Ho, Wo, K)
-    runs = chunks(tiles, 36 * max(c_in, c_out) * dtype.itemsize, 1)
-    v_flat = np.empty(36 * c_in * runs[0][1], dtype=dtype)
-    m_flat = np.empty(36 * c_out * runs[0][1], dtype=dtype)
+    y = np.empty((n, ho, wo, c_out), dtype=dtype)                       # (N, Ho, Wo, K)
+    runs = chunks(tiles, 36 * max(c_in, c_out) * n * dtype.itemsize, n)
+    v_flat = np.empty(36 * n * c_in * runs[0][1], dtype=dtype)
+    m_flat = np.empty(36 * n * c_out * runs[0][1], dtype=dtype)
     for first, count in runs:
-        v = input_transform(x_hwc, ph, pw, tiles_w, first, _buffer(v_flat, (36, 1, count * c_in)))
-        m = np.matmul(v.reshape(36, count, c_in), u_t, out=_buffer(m_flat, (36, count, c_out)))   # (36, T, K)
-        output_transform(m.reshape(36, 1, count * c_out), tiles_w, first, y)
-    out = np.ascontiguousarray(y.reshape(ho * wo, c_out).T)             # (K, Ho*Wo)
-    return out.reshape(1, c_out, ho * wo)
+        v = input_transform(x_nhwc, ph, pw, tiles_w, first, _buffer(v_flat, (36, n, count * c_in)))
+        m = np.matmul(v.reshape(36, n * count, c_in), u_t, out=_buffer(m_flat, (36, n * count, c_out)))
+        output_transform(m.reshape(36, n, count * c_out), tiles_w, first, y)     # m: (36, N*T, K)
+    out = np.ascontiguousarray(y.transpose(3, 1, 2, 0))                 # (K, Ho, Wo, N): batch-last
+    return out.reshape(1, c_out, ho * wo * n)
 
 
 def winograd_form(x, weight, window, groups: int):
@@ -202,11 +208,11 @@ def winograd_form(x, weight, window, groups: int):
     The tiles go ``CHUNK_BYTES`` of transformed values at a time (``chunks``): each chunk is
     transformed, multiplied and transformed back while it is still in cache. Keeps the batch-last
     input (a view) only when the weight needs a gradient, and transforms it again for ``gW``. A
-    single image that needs no gradient goes to ``single_image_form``.
+    batch under ``MIN_BATCH`` that needs no gradient goes to ``channels_last_form``.
     """
     n, c_in = x.shape[:2]
-    if n == 1 and not (is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
-        return single_image_form(x, weight, window), lambda g, gm: (None, None)   # no gradient to give
+    if n < MIN_BATCH and not (is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+        return channels_last_form(x, weight, window), lambda g, gm: (None, None)  # no gradient to give
     (ph, _), (pw, _) = window.pads
     ho, wo = window.out_sizes
     tiles_w = tiles_along(wo)
