@@ -3,7 +3,8 @@ with its backward, their layers, and the base of the activation layers. The sigm
 (sigmoid, the hard sigmoid and swish, tanh, softmax) are in ``activation_sigmoid.py``, the smooth
 ones (GELU, SiLU, ELU, Softplus, Mish, ...) in ``activation_smooth.py``. Above
 ``COMPILED_FROM`` values, the compiled path runs ReLU, the clips and the leaky ReLU as kernels
-(``fast/elementwise.py``).
+(``fast/elementwise.py``; the sigmoid and SiLU too). The NumPy path avoids ``where``, a branch per
+value on this kind of machine: ``max(x, 0) + slope * min(x, 0)`` selects without one.
 
 Gradients at the kinks follow PyTorch exactly: ``relu``, ``leaky_relu`` and ``prelu`` take the
 negative side's slope at 0; ``hardtanh`` and ``relu6`` pass no gradient at either bound nor at
