@@ -81,3 +81,24 @@ def test_hand_values(value):
     h = t[1] - t[0]
     simpson = h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
     assert abs(erf(np.array(value)) - simpson) < 1e-14
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_erfc_gives_the_numpy_forms_bits(dtype):
+    """From ``COMPILED_FROM`` values ``erfc`` runs fused kernels (``fast/special.py``): the same
+    operations as the NumPy form, so the same bits, special values included; a strided slice and a
+    transposed array (other memory orders) too."""
+    from strided import fast
+    from strided import special
+    if not fast.available():
+        pytest.skip('the compiled path needs Numba: pip install "strided[fast]"')
+    x = np.concatenate([points(), [np.inf, -np.inf, np.nan, 30.0, -30.0, 1e30, -1e30]]).astype(dtype)
+    assert x.size >= special.COMPILED_FROM
+    grid = x[:60000].reshape(30, 40, 50)
+    for given in (x, x[::3], grid.transpose(2, 0, 1)):
+        with fast.using(True):
+            got = erfc(given)
+        with fast.disabled():
+            want = erfc(given)
+        assert got.dtype == dtype and got.shape == given.shape
+        np.testing.assert_array_equal(got, want)                        # NaN equal to NaN

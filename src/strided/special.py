@@ -32,9 +32,12 @@ import math
 
 import numpy as np
 
+from . import fast
 from .backend import namespace
 
 TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+COMPILED_FROM = 4096
+"""From this many values ``erfc`` runs on the compiled kernels (``fast/special.py``) where it can."""
 
 
 def _maclaurin_coefficients(terms: int) -> list[float]:
@@ -121,6 +124,10 @@ def erfc(x) -> np.ndarray:
     Shape: any, unchanged.
     """
     x, table, xp = _prepare(x)
+    if x.size >= COMPILED_FROM and fast.applies(x):
+        out = _erfc_compiled(x, table)
+        if out is not None:
+            return out
     small = xp.abs(x) < 1
     out = xp.empty_like(x)
     out[small] = 1 - _erf_small(x[small], table, xp)
@@ -128,6 +135,28 @@ def erfc(x) -> np.ndarray:
     x_large = x[large]
     tail = _erfc_large(xp.abs(x_large), table, xp)
     out[large] = xp.where(x_large > 0, tail, 2 - tail)
+    return out
+
+
+def _erfc_compiled(x: np.ndarray, table) -> np.ndarray | None:
+    """``erfc`` by the kernels of ``fast/special.py`` (the same operations, without the masks), or
+    ``None`` where ``x`` is not one dense block of memory. Shape: any, unchanged; the output in
+    ``x``'s memory order."""
+    flat = fast.kernels("elementwise").flat_memory
+    out = np.empty_like(x)
+    t1, t2 = np.empty_like(x), np.empty_like(x)
+    flats = flat(x, out, t1, t2)
+    if flats is None:
+        return None
+    z, out_flat, e1, e2 = flats
+    kernels = fast.kernels("special")
+    dtype = x.dtype.type
+    maclaurin, length, weideman = table
+    kernels.tail_exponents(z, dtype(TAIL_CLIP), e1, e2)
+    np.exp(e1, out=e1)                                                  # NumPy's exp is vectorised
+    np.exp(e2, out=e2)
+    kernels.erfc_from_exponentials(z, e1, e2, dtype(TAIL_CLIP), np.array(maclaurin, dtype=x.dtype), dtype(length),
+                                   np.array(weideman, dtype=x.dtype), dtype(1 / math.sqrt(math.pi)), out_flat)
     return out
 
 
