@@ -256,3 +256,34 @@ def test_conv_padding_mode_errors():
     layer = nn.Conv1d(1, 1, 9, padding=4, padding_mode="reflect")
     raises(st.ShapeError, lambda: layer(np.zeros((1, 1, 4), dtype=np.float32)), "Conv1d(1, 1, kernel_size=(9,)",
            "padding_mode='reflect'", "reflect padding must be less than")
+
+
+@pytest.mark.parametrize("index", [
+    [0, 0, 1, 1, 2, 2],                  # replication by 2: runs of two
+    [0, 0, 0, 1, 1, 2, 3, 3, 3, 3],      # runs of one to four
+    [2, 0, 1, 0, 2, 2, 4],               # unsorted, position 3 never read
+    [1, 1, 1],                           # one position read three times
+    [],                                  # nothing read
+])
+@pytest.mark.parametrize("axis", [1, 2, 3])
+@pytest.mark.parametrize("layout", ["C", "batch_last"])
+def test_take_axis_adjoint_sums_what_each_position_gave(index, axis, layout):
+    """Against ``np.add.at`` (the naive scatter-add), on both memory layouts; the gradient is not
+    written to."""
+    from strided.nn.padding import take_axis_adjoint
+    from strided.windows import to_batch_last
+    index = np.array(index, dtype=np.int64)
+    size = 5
+    shape = [3, 4, 6, 7]
+    shape[axis] = len(index)
+    g = np.random.default_rng(axis).standard_normal(shape)
+    if layout == "batch_last":
+        g = to_batch_last(g)
+    before = g.copy()
+    got = take_axis_adjoint(g, index, axis, size)
+    want_shape = list(shape)
+    want_shape[axis] = size
+    want = np.zeros(want_shape)
+    np.add.at(np.moveaxis(want, axis, 0), index, np.moveaxis(g, axis, 0))
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=1e-15)
+    np.testing.assert_array_equal(g, before)

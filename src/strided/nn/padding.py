@@ -67,19 +67,32 @@ def take_axis_adjoint(g: np.ndarray, index: np.ndarray, axis: int, size: int) ->
     """The adjoint of ``take_axis``: ``gx[..., i, ...] = sum of g[..., j, ...] over j with index[j] == i``.
 
     Vectorised as one segmented sum: the positions are sorted by the index they read (no sort for
-    a non-decreasing index: replication, interpolation), ``np.add.reduceat`` sums each run of
-    equal indices, and the sums land on their (distinct) input positions. ``index`` is a host
-    integer array (its sorting and run-finding stay on the host).
+    a non-decreasing index: replication, interpolation), and each run of equal indices is summed
+    in order, one gather of the runs' ``k``-th members at a time (``K`` gathers for runs of at
+    most ``K``); the sums land on their (distinct) input positions. ``np.add.reduceat`` did the
+    same sums about 10x slower (an Upsample's backward on 32x64x64x64 float32: 20 ms a call
+    against 2-3 ms), the same order of additions. ``index`` is a host integer array (its sorting
+    and run-finding stay on the host).
     Shape: ``(..., len(index), ...) -> (..., size, ...)``.
     """
+    xp = namespace(g)
     if len(index) == size and np.array_equal(index, np.arange(size)):
         return g
+    if len(index) == 0:
+        return xp.zeros_like(g, shape=g.shape[:axis] + (size,) + g.shape[axis + 1:])
     order = None if np.all(index[1:] >= index[:-1]) else np.argsort(index, kind="stable")
     ordered = index if order is None else index[order]                 # (J,) non-decreasing
     gs = g if order is None else take_axis(g, order, axis)              # (..., J, ...) in that order
     starts = np.flatnonzero(np.diff(ordered, prepend=-1))              # (U,) first position of each run
-    xp = namespace(g)
-    sums = xp.add.reduceat(gs, xp.asarray(starts), axis=axis)          # (..., U, ...)
+    lengths = np.diff(starts, append=len(ordered))                      # (U,) run lengths
+    sums = take_axis(gs, starts, axis)                                  # (..., U, ...) each run's first member
+    for k in range(1, int(lengths.max())):                              # then its k-th, added in order
+        longer = lengths > k                                            # (U,) the runs that have one
+        member = take_axis(gs, starts[longer] + k, axis)                # (..., U_k, ...)
+        if longer.all():
+            sums += member
+        else:
+            sums[(slice(None),) * axis + (xp.asarray(np.flatnonzero(longer)),)] += member   # distinct runs
     targets = ordered[starts]                                           # (U,) distinct, increasing
     if len(targets) == size:                                            # every input position was read
         return sums
