@@ -106,7 +106,8 @@ def test_the_compiled_path_runs_its_kernels_and_keeps_the_input_layout(monkeypat
     assert calls == ([] if compute_path == "numpy" else ["relu_forward", "relu_backward"])
 
 
-SMOOTH = {"sigmoid": (F.sigmoid, torch.sigmoid if torch else None), "silu": (F.silu, TF.silu if torch else None)}
+SMOOTH = {"sigmoid": (F.sigmoid, torch.sigmoid if torch else None), "silu": (F.silu, TF.silu if torch else None),
+          "hardswish": (F.hardswish, TF.hardswish if torch else None)}
 
 
 @needs_torch
@@ -114,7 +115,7 @@ SMOOTH = {"sigmoid": (F.sigmoid, torch.sigmoid if torch else None), "silu": (F.s
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("x_layout", LAYOUTS)
 @pytest.mark.parametrize("size", SIZES)
-def test_sigmoid_and_silu_match_torch_and_the_other_path(name, dtype, x_layout, size):
+def test_sigmoid_silu_hardswish_match_torch_and_the_other_path(name, dtype, x_layout, size):
     """NaN, +-inf, +-0 and random values; the gradient arrives in C order."""
     ours, theirs = SMOOTH[name]
     x = special_input(dtype, SIZES[size])

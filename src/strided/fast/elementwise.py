@@ -1,5 +1,5 @@
-"""ReLU, clipping (``hardtanh``, ``relu6``), the leaky ReLU, the sigmoid and SiLU compiled by Numba:
-one pass over the array's memory.
+"""ReLU, clipping (``hardtanh``, ``relu6``), the leaky ReLU, the hard swish, the sigmoid and SiLU
+compiled by Numba: one pass over the array's memory.
 
 NumPy's ``maximum`` and ``clip`` against a scalar bound take a loop that is not vectorised:
 ``np.maximum(x, 0)`` on 47,500 float32 values took 15.4 us against 3.3 us for the same call
@@ -100,6 +100,30 @@ def leaky_relu_backward(g, x, slope, out):
     zero = x.dtype.type(0)
     for i in range(g.shape[0]):
         out[i] = g[i] if x[i] > zero else g[i] * slope
+
+
+@numba.njit(cache=True, error_model="numpy")   # no ZeroDivisionError branch: vectorised
+def hardswish_forward(x, out):
+    """``out = x * min(max(x + 3, 0), 6) / 6`` in the NumPy path's order (NaN kept). Shape: ``(M,)``."""
+    zero, three, six = x.dtype.type(0), x.dtype.type(3), x.dtype.type(6)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        c = xi + three
+        c = zero if c < zero else c                                     # np.clip: NaN stays NaN
+        c = six if c > six else c
+        out[i] = xi * c / six
+
+
+@numba.njit(cache=True, error_model="numpy")
+def hardswish_backward(g, x, out):
+    """``out = g * s``, ``s`` 0 up to -3 (included), ``x / 3 + 1/2`` below 3, else 1 (NaN at a NaN
+    input, as PyTorch). Shape: all ``(M,)``."""
+    zero, one, three, half = x.dtype.type(0), x.dtype.type(1), x.dtype.type(3), x.dtype.type(0.5)
+    for i in range(g.shape[0]):
+        xi = x[i]
+        middle = xi / three + half
+        s = zero if xi <= -three else (one if xi >= three else middle)
+        out[i] = g[i] * s
 
 
 @numba.njit(cache=True, error_model="numpy")   # no ZeroDivisionError branch: vectorised

@@ -40,7 +40,8 @@ def hardsigmoid(x, inplace: bool = False) -> Tensor:
 
 def hardswish(x, inplace: bool = False) -> Tensor:
     """``x * min(max(x + 3, 0), 6) / 6`` (MobileNetV3); the gradient is 0 up to -3 included,
-    ``x / 3 + 1/2`` on ``(-3, 3)`` and 1 from 3 on, as in PyTorch. Shape: any, unchanged.
+    ``x / 3 + 1/2`` on ``(-3, 3)`` and 1 from 3 on (NaN at NaN), as in PyTorch. On the compiled
+    path one pass each way (``fast/elementwise.py``). Shape: any, unchanged.
 
     Args:
         x: the input.
@@ -53,10 +54,16 @@ def hardswish(x, inplace: bool = False) -> Tensor:
     check_inplace(inplace, "hardswish")
     x = as_tensor(x)
     xp = namespace(x.data)
-    out = x.data * xp.clip(x.data + 3, 0, 6) / 6
+    out = _compiled("hardswish_forward", x.data)                       # one pass on the compiled path
+    if out is None:
+        out = x.data * xp.clip(x.data + 3, 0, 6) / 6
 
     def backward(g):
-        middle_or_top = xp.where(x.data < 3, x.data / 3 + 0.5, 1.0)     # (*) slope on (-3, 3) and from 3 on
+        g = _aligned(g, x.data)
+        gx = _compiled("hardswish_backward", g, x.data) if g.dtype == x.data.dtype else None
+        if gx is not None:
+            return (gx,)
+        middle_or_top = xp.where(x.data >= 3, 1.0, x.data / 3 + 0.5)    # (*) 1 from 3 on, x/3 + 1/2 below (NaN stays)
         return (g * xp.where(x.data <= -3, 0.0, middle_or_top),)        # (*) 0 up to -3, -3 included
     return Tensor.from_op(out, (x,), backward, "hardswish")
 
