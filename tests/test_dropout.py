@@ -119,3 +119,22 @@ def test_alpha_dropout_gradient_and_modes():
     assert not F.alpha_dropout(st.Tensor(x), 1.0, training=True).data.any()     # p = 1: zeros, as in PyTorch
     with pytest.raises(ValueError, match=r"AlphaDropout: p must be in \[0, 1\]"):
         nn.AlphaDropout(-0.1)
+
+
+@pytest.mark.parametrize("cls, shape", [(nn.Dropout, (4, 3, 5, 6)), (nn.Dropout2d, (4, 3, 5, 6)),
+                                        (nn.Dropout3d, (3, 2, 4, 3, 5))])
+def test_dropout_keeps_a_batch_last_input_batch_last_with_the_same_draws(cls, shape):
+    """A convolution's output (batch-last) comes out batch-last, gradient too, and the same seed
+    drops the same values as for a C-order copy of the input."""
+    from strided.windows import batch_last, to_batch_last
+    x = np.random.default_rng(2).uniform(1.0, 2.0, shape)
+    xb = to_batch_last(x)
+    xs_c, xs_b = st.Tensor(x, requires_grad=True), st.Tensor(xb, requires_grad=True)
+    y_c, y_b = cls(0.5, rng=3)(xs_c), cls(0.5, rng=3)(xs_b)
+    g = np.random.default_rng(4).standard_normal(shape)
+    y_c.backward(g)
+    y_b.backward(to_batch_last(g))
+    assert batch_last(y_b.data) and batch_last(xs_b.grad)
+    np.testing.assert_array_equal(y_b.data, y_c.data)
+    np.testing.assert_array_equal(xs_b.grad, xs_c.grad)
+    assert 0 < (y_c.data == 0).mean() < 1                               # some dropped, some kept

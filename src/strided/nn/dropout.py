@@ -21,6 +21,7 @@ from ..backend import namespace
 from ..checks import as_number
 from ..errors import expected_input
 from ..tensor import Tensor, as_tensor
+from ..windows import batch_last
 from .draws import make_rng
 from .helpers import SPATIAL_NAMES
 from .module import Module
@@ -64,7 +65,24 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         keep = xp.zeros(x.shape, dtype=x.dtype)
     else:                                                               # drawn on the host, the same on every device
         keep = xp.asarray((make_rng(rng).random(x.shape, dtype=np.float32) >= p).astype(x.dtype) / (1 - p))
-    return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), "dropout")
+    keep = in_layout_of(keep, x.data)                                   # one copy, then the products match
+    return Tensor.from_op(in_layout_product(x.data, keep), (x,), lambda g: (in_layout_product(g, keep),), "dropout")
+
+
+def in_layout_of(a, like):
+    """``a`` in ``like``'s memory order (same shape): itself when it lies so, else one copy."""
+    if a.strides == like.strides:
+        return a
+    out = namespace(like).empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
+def in_layout_product(a, mask):
+    """``a * mask`` in ``a``'s memory order: a batch-last input (a convolution's output) keeps
+    its layout, so the next convolution reads it without a transposing copy."""
+    xp = namespace(a)
+    return xp.multiply(a, mask, out=xp.empty_like(a, dtype=xp.result_type(a, mask)))
 
 
 # Input ranks each channel dropout accepts, by number of spatial axes: batched (N, C, *S) and unbatched
@@ -99,8 +117,11 @@ def feature_dropout(x, p: float, training: bool, rng, ndim: int, owner: str) -> 
         keep = xp.zeros(lead, dtype=x.dtype)
     else:                                                               # drawn on the host, the same on every device
         keep = xp.asarray((make_rng(rng).random(lead, dtype=np.float32) >= p).astype(x.dtype) / (1 - p))
+    if len(lead) == 2 and batch_last(x.data):                           # memory (C, *S, N): the mask as (C, N)
+        keep = xp.ascontiguousarray(keep.T).T                           # (N, C), N the contiguous axis
     keep = keep.reshape(lead + (1,) * ndim)                             # (N, C, 1, ..., 1)
-    return Tensor.from_op(x.data * keep, (x,), lambda g: (g * keep,), f"dropout{ndim}d")
+    return Tensor.from_op(in_layout_product(x.data, keep), (x,), lambda g: (in_layout_product(g, keep),),
+                          f"dropout{ndim}d")
 
 
 def dropout1d(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
