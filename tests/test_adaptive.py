@@ -142,3 +142,22 @@ def test_bad_output_size(bad, error):
         nn.AdaptiveAvgPool2d(bad)
     with pytest.raises(error, match=r"adaptive_avg_pool2d: output_size must be"):
         F.adaptive_avg_pool2d(np.zeros((1, 1, 4, 4)), bad)
+
+
+@pytest.mark.parametrize("output_size", [(3, 4), (7, 7), (2, 9)])
+def test_adaptive_avg_pool_keeps_a_batch_last_input_batch_last(output_size):
+    """The output and the input gradient of a batch-last input (a convolution's output) stay
+    batch-last, with the values of the C-order computation."""
+    from strided.windows import batch_last, to_batch_last
+    x = np.random.default_rng(5).standard_normal((4, 3, 9, 10))
+    g = np.random.default_rng(6).standard_normal((4, 3) + output_size)
+    results = []
+    for given, grad in ((x, g), (to_batch_last(x), to_batch_last(g))):
+        xs = st.Tensor(given, requires_grad=True)
+        y = nn.AdaptiveAvgPool2d(output_size)(xs)
+        y.backward(grad)
+        results.append((y.data, xs.grad))
+    (y_c, gx_c), (y_b, gx_b) = results
+    assert batch_last(y_b) and batch_last(gx_b)
+    np.testing.assert_allclose(y_b, y_c, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(gx_b, gx_c, rtol=1e-15, atol=1e-15)

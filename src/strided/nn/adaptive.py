@@ -30,6 +30,7 @@ from ..checks import is_int
 from ..errors import expected_input
 from ..geometry import ReceptiveField, adaptive_bins, adaptive_window
 from ..tensor import Tensor, as_tensor
+from ..windows import empty_like_layout
 from .allocation import check_bytes
 from .helpers import describe_layout, drop_batch_axis
 from .module import Module
@@ -76,9 +77,10 @@ def check_output_size(output_size, ndim: int, owner: str) -> tuple:
 def _average_bins(xp, x: np.ndarray, axis: int, starts, ends) -> np.ndarray:
     """Mean of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)`` (``xp``: ``x``'s namespace)."""
     lead = (slice(None),) * axis
-    parts = [x[lead + (slice(s, e),)].mean(axis=axis, keepdims=True)   # (..., 1, ...) per bin
-             for s, e in zip(starts, ends)]
-    return xp.concatenate(parts, axis=axis)                             # (..., O, ...)
+    out = empty_like_layout(x, x.shape[:axis] + (len(starts),) + x.shape[axis + 1:])   # (..., O, ...), x's layout
+    for i, (s, e) in enumerate(zip(starts, ends)):
+        out[lead + (slice(i, i + 1),)] = x[lead + (slice(s, e),)].mean(axis=axis, keepdims=True)
+    return out
 
 
 def _spread_bins(xp, g: np.ndarray, axis: int, size: int, starts, ends) -> np.ndarray:
@@ -86,7 +88,7 @@ def _spread_bins(xp, g: np.ndarray, axis: int, size: int, starts, ends) -> np.nd
     equally over its pixels; pixels in two bins receive from both."""
     lead = (slice(None),) * axis
     shape = g.shape[:axis] + (size,) + g.shape[axis + 1:]
-    out = xp.zeros(shape, dtype=g.dtype)                                # (..., S, ...)
+    out = xp.zeros_like(g, shape=shape)                                 # (..., S, ...), g's layout
     for i, (s, e) in enumerate(zip(starts, ends)):
         out[lead + (slice(s, e),)] += g[lead + (slice(i, i + 1),)] / (e - s)   # (..., 1, ...) broadcast
     return out
