@@ -243,3 +243,40 @@ def test_instance_norm_receptive_field_follows_its_statistics():
     assert (rf.size, rf.jump, rf.start) == ((7, 11), (1, 1), (0.0, 0.0))
     tracked = nn.InstanceNorm2d(3, track_running_stats=True)
     assert tracked.receptive_field(ReceptiveField.identity(2), (1, 3, 4, 6)) == ReceptiveField.identity(2)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make, torch_make, shape", [
+    (lambda: nn.GroupNorm(3, 6), lambda: torch.nn.GroupNorm(3, 6), (4, 6, 5, 7)),
+    (lambda: nn.GroupNorm(2, 4, affine=False), lambda: torch.nn.GroupNorm(2, 4, affine=False), (3, 4, 2, 3, 4)),
+    (lambda: nn.InstanceNorm2d(5, affine=True, track_running_stats=True),
+     lambda: torch.nn.InstanceNorm2d(5, affine=True, track_running_stats=True), (3, 5, 6, 4)),
+], ids=["group", "group3d", "instance"])
+def test_group_and_instance_norm_of_a_batch_last_input(compute_path, make, torch_make, shape, dtype):
+    """A convolution's batch-last output: output, input and parameter gradients and running
+    statistics against PyTorch; output and input gradient stay batch-last (on the compiled path
+    the kernels of ``fast/group_norm.py`` take it, on NumPy the rows)."""
+    from strided.windows import batch_last, to_batch_last
+    ours, theirs = perturbed(make()), torch_make()
+    if dtype == np.float64:
+        ours, theirs = ours.double(), theirs.double()
+    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(8)
+    x = (2 + 3 * rng.standard_normal(shape)).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    xs = st.Tensor(to_batch_last(x), requires_grad=True)
+    y = ours(xs)
+    y.backward(to_batch_last(g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    yt.backward(torch.tensor(g))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), **tol)
+    for p, (name, q) in zip(ours.parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad, q.grad.numpy(), err_msg=name, **tol)
+    for key, value in ours.state_dict().items():
+        np.testing.assert_allclose(value, theirs.state_dict()[key].numpy(), err_msg=key, **tol)
+    if compute_path == "numba":
+        assert batch_last(y.data) and batch_last(xs.grad)

@@ -27,6 +27,7 @@ from ..geometry import ReceptiveField
 from ..tensor import Tensor, as_tensor
 from .helpers import BATCH_HINT
 from .module import Cost, Module, Parameter
+from .norm_batch_last import grouped_norm_batch_last, takes_batch_last
 from .registry import register_layer
 
 
@@ -108,6 +109,8 @@ def grouped_norm(x: Tensor, groups: int, w, b, eps: float, name: str):
     ``None``. Returns the output tensor and the per-row ``(mean, var)`` (biased), ``(N * groups,)``
     each, for callers that keep running statistics (instance norm).
     """
+    if takes_batch_last(x.data):                                        # a convolution's output: no transposing copy
+        return grouped_norm_batch_last(x, groups, w, b, eps, name, affine_op)
     xp = namespace(x.data)
     n, c = x.shape[:2]
     dtype = x.dtype
