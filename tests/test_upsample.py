@@ -243,3 +243,40 @@ def test_upsample_errors():
     raises(st.ShapeError, lambda: layer.output_shape((1, 2, 5)), message)
     raises(st.ShapeError, lambda: nn.UpsamplingNearest2d(scale_factor=2)(np.zeros((1, 2, 5), dtype=np.float32)),
            "UpsamplingNearest2d", "(N, C, H, W)", "got (1, 2, 5)")
+
+
+@needs_torch
+@pytest.mark.parametrize("kwargs", [dict(scale_factor=2, mode="nearest"), dict(size=(7, 31), mode="nearest-exact"),
+                                    dict(scale_factor=2, mode="bilinear"),
+                                    dict(size=(5, 13), mode="bilinear", align_corners=True)])
+@pytest.mark.parametrize("layout", ["C", "batch_last"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interpolate_on_long_rows_matches_torch_on_both_paths(compute_path, monkeypatch, kwargs, layout, dtype):
+    """Rows of 16+ values after the resampled axis, where the compiled path resamples an axis by
+    ``fast/resample.py`` (a batch-last batch of 16; a C-order width of 20): output and input
+    gradient against PyTorch, the layout kept, and the kernels really run there."""
+    from strided import fast
+    from strided.windows import batch_last, to_batch_last
+    calls = []
+    if compute_path == "numba":
+        kernels = fast.kernels("resample")
+        for kernel in ("resample_forward", "resample_backward"):
+            monkeypatch.setattr(kernels, kernel,
+                                lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((16, 3, 9, 20)).astype(dtype)
+    xs = st.Tensor(to_batch_last(x) if layout == "batch_last" else x, requires_grad=True)
+    y = F.interpolate(xs, **kwargs)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(to_batch_last(g) if layout == "batch_last" else g)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = TF.interpolate(xt, **kwargs)
+    yt.backward(torch.tensor(g))
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), **tol)
+    assert y.dtype == xs.grad.dtype == dtype
+    if layout == "batch_last":
+        assert batch_last(y.data) and batch_last(xs.grad)
+    assert bool(calls) == (compute_path == "numba")
+    assert ("resample_backward" in calls) == (compute_path == "numba")

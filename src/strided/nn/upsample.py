@@ -31,6 +31,7 @@ from numbers import Real
 
 import numpy as np
 
+from .. import fast
 from ..backend import namespace
 from ..checks import is_int
 from ..errors import ShapeError, expected_input
@@ -144,11 +145,41 @@ def axis_taps(n_in: int, n_out: int, scale, mode: str, align_corners: bool, dtyp
     return np.stack([i0, i1]), np.stack([1 - t, t])                     # (2, O) each
 
 
+COMPILED_RUN = 16
+"""The compiled path resamples an axis (``fast/resample.py``) when the memory after it holds at
+least this many values: a batch-last ``(C, H, W, N)`` along ``W`` from a batch of 16."""
+
+
+def _compiled_axis(a: np.ndarray, index, weight, axis: int, size_out: int, adjoint: bool):
+    """``resample_axis`` (or its adjoint) by the kernels of ``fast/resample.py`` on ``a``'s memory
+    seen as ``(A, S, B)``, the result in ``a``'s layout; ``None`` where they do not apply (NumPy
+    alone, another backend, memory that is not one dense block, rows ``B`` under ``COMPILED_RUN``)."""
+    if a.size == 0 or not fast.applies(a):
+        return None
+    order = tuple(sorted(range(a.ndim), key=lambda d: -a.strides[d]))  # the axes in memory order
+    memory = a.transpose(order)
+    m = order.index(axis)
+    inner = math.prod(memory.shape[m + 1:])
+    if not memory.flags.c_contiguous or inner < COMPILED_RUN:
+        return None
+    outer = math.prod(memory.shape[:m])
+    shape = memory.shape[:m] + (size_out,) + memory.shape[m + 1:]
+    out = np.zeros(shape, dtype=a.dtype) if adjoint else np.empty(shape, dtype=a.dtype)
+    taps = np.ones((1, len(index[0])), dtype=a.dtype) if weight is None else weight.astype(a.dtype)   # (K, O)
+    kernel = fast.kernels("resample").resample_backward if adjoint else fast.kernels("resample").resample_forward
+    kernel(memory.reshape(outer, memory.shape[m], inner), np.ascontiguousarray(index, dtype=np.int64), taps,
+           out.reshape(outer, size_out, inner))
+    return out.transpose(np.argsort(order))                             # (..., size_out, ...), a's layout
+
+
 def resample_axis(a: np.ndarray, index, weight, axis: int) -> np.ndarray:
     """``out[..., o, ...] = sum_k weight[k, o] * a[..., index[k, o], ...]``, in ``a``'s layout.
 
     ``index`` and ``weight`` are the host arrays of ``axis_taps``; the weights move to ``a``'s device.
     """
+    out = _compiled_axis(a, index, weight, axis, len(index[0]), adjoint=False)
+    if out is not None:
+        return out
     if weight is None:
         return take_axis(a, index[0], axis)
     w = namespace(a).asarray(weight.astype(a.dtype)).reshape((len(weight), -1) + (1,) * (a.ndim - axis - 1))   # (K, O, 1, ...)
@@ -160,6 +191,9 @@ def resample_axis(a: np.ndarray, index, weight, axis: int) -> np.ndarray:
 
 def resample_axis_adjoint(g: np.ndarray, index, weight, axis: int, n_in: int) -> np.ndarray:
     """The adjoint of ``resample_axis``: each tap's weighted gradient added back to the pixel it read."""
+    gx = _compiled_axis(g, index, weight, axis, n_in, adjoint=True)
+    if gx is not None:
+        return gx
     if weight is None:
         return take_axis_adjoint(g, index[0], axis, n_in)
     w = namespace(g).asarray(weight.astype(g.dtype)).reshape((len(weight), -1) + (1,) * (g.ndim - axis - 1))   # (K, O, 1, ...)
