@@ -16,6 +16,7 @@ import pytest
 import strided as st
 from strided import fast, windows
 from strided.nn import functional as F
+from kernel_spy import spy_kernels
 from oracle import TF, needs_torch, torch
 
 pytestmark = pytest.mark.usefixtures("compute_path")
@@ -91,12 +92,7 @@ def test_the_compiled_path_runs_its_kernels_and_keeps_the_input_layout(monkeypat
     """On the compiled path both kernels run (from ``COMPILED_FROM`` values), a gradient in another layout being copied into the
     output's first; on the NumPy path no kernel runs. On both, a batch-last input gets a batch-last
     gradient (the convolution below reads it without a copy)."""
-    calls = []
-    if compute_path == "numba":
-        kernels = fast.kernels("elementwise")
-        for kernel in ("relu_forward", "relu_backward"):
-            monkeypatch.setattr(kernels, kernel,
-                                lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
+    calls = spy_kernels(monkeypatch, compute_path, "elementwise", ("relu_forward", "relu_backward"))
     x = windows.to_batch_last(np.random.default_rng(2).standard_normal(SIZES["kernel_sized"]))
     g = np.random.default_rng(3).standard_normal(x.shape)
     xs = st.Tensor(x, requires_grad=True)
@@ -142,12 +138,8 @@ def test_sigmoid_silu_hardswish_match_torch_and_the_other_path(name, dtype, x_la
 
 
 def test_sigmoid_and_silu_run_their_kernels_on_the_compiled_path(monkeypatch, compute_path):
-    calls = []
-    if compute_path == "numba":
-        kernels = fast.kernels("elementwise")
-        for kernel in ("sigmoid_forward", "sigmoid_backward", "silu_forward", "silu_backward"):
-            monkeypatch.setattr(kernels, kernel,
-                                lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
+    calls = spy_kernels(monkeypatch, compute_path, "elementwise",
+                        ("sigmoid_forward", "sigmoid_backward", "silu_forward", "silu_backward"))
     x = np.random.default_rng(6).standard_normal(SIZES["kernel_sized"])
     for fn in (F.sigmoid, F.silu):
         xs = st.Tensor(x, requires_grad=True)

@@ -14,6 +14,7 @@ import strided.nn.functional as F
 from strided import nn
 from strided.geometry import ReceptiveField
 
+from kernel_spy import spy_kernels
 from oracle import TF, check_against_torch, check_gradients, needs_torch, torch
 from expect import raises
 
@@ -255,14 +256,8 @@ def test_interpolate_on_long_rows_matches_torch_on_both_paths(compute_path, monk
     """Rows of 16+ values after the resampled axis, where the compiled path resamples an axis by
     ``fast/resample.py`` (a batch-last batch of 16; a C-order width of 20): output and input
     gradient against PyTorch, the layout kept, and the kernels really run there."""
-    from strided import fast
     from strided.windows import batch_last, to_batch_last
-    calls = []
-    if compute_path == "numba":
-        kernels = fast.kernels("resample")
-        for kernel in ("resample_forward", "resample_backward"):
-            monkeypatch.setattr(kernels, kernel,
-                                lambda *a, _real=getattr(kernels, kernel), _k=kernel: calls.append(_k) or _real(*a))
+    calls = spy_kernels(monkeypatch, compute_path, "resample", ("resample_forward", "resample_backward"))
     rng = np.random.default_rng(11)
     x = rng.standard_normal((16, 3, 9, 20)).astype(dtype)
     xs = st.Tensor(to_batch_last(x) if layout == "batch_last" else x, requires_grad=True)
