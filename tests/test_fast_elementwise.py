@@ -35,7 +35,7 @@ LAYOUTS = {
 }
 
 
-SIZES = {"small": (5, 3, 4, 7), "kernel_sized": (6, 4, 16, 12)}        # below and above activation.COMPILED_FROM
+SIZES = {"small": (5, 3, 4, 7), "kernel_sized": (6, 4, 16, 12)}        # below and above fast.COMPILED_FROM
 
 
 def special_input(dtype, shape, seed: int = 0) -> np.ndarray:

@@ -33,11 +33,9 @@ import math
 import numpy as np
 
 from . import fast
-from .backend import namespace
+from .backend import dense_memory, namespace
 
 TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
-COMPILED_FROM = 4096
-"""From this many values ``erfc`` runs on the compiled kernels (``fast/special.py``) where it can."""
 
 
 def _maclaurin_coefficients(terms: int) -> list[float]:
@@ -124,10 +122,8 @@ def erfc(x) -> np.ndarray:
     Shape: any, unchanged.
     """
     x, table, xp = _prepare(x)
-    if x.size >= COMPILED_FROM and fast.applies(x):
-        out = _erfc_compiled(x, table)
-        if out is not None:
-            return out
+    if x.size >= fast.COMPILED_FROM and fast.applies(x) and dense_memory(x) is not None:
+        return _erfc_compiled(x, table)
     small = xp.abs(x) < 1
     out = xp.empty_like(x)
     out[small] = 1 - _erf_small(x[small], table, xp)
@@ -138,17 +134,12 @@ def erfc(x) -> np.ndarray:
     return out
 
 
-def _erfc_compiled(x: np.ndarray, table) -> np.ndarray | None:
-    """``erfc`` by the kernels of ``fast/special.py`` (the same operations, without the masks), or
-    ``None`` where ``x`` is not one dense block of memory. Shape: any, unchanged; the output in
-    ``x``'s memory order."""
-    flat = fast.kernels("elementwise").flat_memory
-    out = np.empty_like(x)
-    t1, t2 = np.empty_like(x), np.empty_like(x)
-    flats = flat(x, out, t1, t2)
-    if flats is None:
-        return None
-    z, out_flat, e1, e2 = flats
+def _erfc_compiled(x: np.ndarray, table) -> np.ndarray:
+    """``erfc`` by the kernels of ``fast/special.py`` (the same operations, without the masks) of
+    an ``x`` that is one dense block of memory (``dense_memory``). Shape: any, unchanged; the output
+    in ``x``'s memory order."""
+    out, t1, t2 = np.empty_like(x), np.empty_like(x), np.empty_like(x)   # x's layout, so its strides
+    z, out_flat, e1, e2 = (dense_memory(a).reshape(-1) for a in (x, out, t1, t2))
     kernels = fast.kernels("special")
     dtype = x.dtype.type
     maclaurin, length, weideman = table

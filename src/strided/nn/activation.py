@@ -2,7 +2,7 @@
 with its backward, their layers, and the base of the activation layers. The sigmoid's kin
 (sigmoid, the hard sigmoid and swish, tanh, softmax) are in ``activation_sigmoid.py``, the smooth
 ones (GELU, SiLU, ELU, Softplus, Mish, ...) in ``activation_smooth.py``. Above
-``COMPILED_FROM`` values, the compiled path runs ReLU, the clips and the leaky ReLU as kernels
+``fast.COMPILED_FROM`` values, the compiled path runs ReLU, the clips and the leaky ReLU as kernels
 (``fast/elementwise.py``; the sigmoid and SiLU too). The NumPy path avoids ``where``, a branch per
 value on this kind of machine: ``max(x, 0) + slope * min(x, 0)`` selects without one.
 
@@ -61,18 +61,13 @@ def relu(x, inplace: bool = False) -> Tensor:
     return Tensor.from_op(out, (x,), backward, "relu")
 
 
-COMPILED_FROM = 4096
-"""The size from which the element-wise kernels run: below it NumPy's call is cheaper than the
-kernel's dispatch (a ReLU of 1,176 values, LeNet-5's at batch 1: 1.9 us against 2.8 us; even at
-4,096; 8,192: 4.3 against 3.2 us)."""
-
 
 def _compiled(kernel: str, *arrays, scalars=()):
     """The compiled kernel ``kernel`` of ``fast/elementwise.py`` over ``arrays`` and a new output
     in the first one's layout, or ``None`` where the compiled path does not take them (NumPy alone,
-    another backend or dtype, layouts that differ, fewer than ``COMPILED_FROM`` values). ``scalars``
+    another backend or dtype, layouts that differ, fewer than ``fast.COMPILED_FROM`` values). ``scalars``
     (in the arrays' dtype) go between the arrays and the output."""
-    if arrays[0].size < COMPILED_FROM or not fast.applies(*arrays):
+    if arrays[0].size < fast.COMPILED_FROM or not fast.applies(*arrays):
         return None
     kernels = fast.kernels("elementwise")
     out = np.empty_like(arrays[0], dtype=arrays[0].dtype)              # in the first array's memory order

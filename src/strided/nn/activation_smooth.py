@@ -85,17 +85,20 @@ def silu(x, inplace: bool = False) -> Tensor:
     check_inplace(inplace, "silu")
     x = as_tensor(x)
     a = x.data
-    e = exp_minus_abs(a)                                                # kept for the backward
+    e = exp_minus_abs(a)
     out = _compiled("silu_forward", a, e)                               # one pass on the compiled path
+    s = None                                                            # NumPy's: the sigmoid, kept
     if out is None:
-        out = a * sigmoid_from(e, a)
+        s = sigmoid_from(e, a, overwrite=True)                          # written over e
+        out = a * s
+        e = None
 
     def backward(g):
         g = _aligned(g, a)
-        gx = _compiled("silu_backward", g, a, e) if g.dtype == a.dtype else None
+        gx = _compiled("silu_backward", g, a, e) if s is None and g.dtype == a.dtype else None
         if gx is None:
-            s = sigmoid_from(e, a)
-            gx = g * s * (1 + a * (1 - s))
+            sig = sigmoid_from(e, a) if s is None else s
+            gx = g * sig * (1 + a * (1 - sig))
         return (gx,)
     return Tensor.from_op(out, (x,), backward, "silu")
 

@@ -74,8 +74,8 @@ def check_output_size(output_size, ndim: int, owner: str) -> tuple:
     return tuple(None if v is None else int(v) for v in values)
 
 
-def _average_bins(xp, x: np.ndarray, axis: int, starts, ends) -> np.ndarray:
-    """Mean of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)`` (``xp``: ``x``'s namespace)."""
+def _average_bins(x: np.ndarray, axis: int, starts, ends) -> np.ndarray:
+    """Mean of every bin along ``axis``: ``(..., S, ...) -> (..., O, ...)``, in ``x``'s layout."""
     lead = (slice(None),) * axis
     out = empty_like_layout(x, x.shape[:axis] + (len(starts),) + x.shape[axis + 1:])   # (..., O, ...), x's layout
     for i, (s, e) in enumerate(zip(starts, ends)):
@@ -121,9 +121,9 @@ def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Te
     axes = [(2 + a, s, adaptive_bins(s, o)) for a, (s, o) in enumerate(zip(in_sizes, out_sizes)) if s != o]
     out = x.data                                                        # (N, C, *S)
     for axis, _, (starts, ends) in axes:
-        out = _average_bins(xp, out, axis, starts, ends)                # axis: S_a -> O_a
+        out = _average_bins(out, axis, starts, ends)                # axis: S_a -> O_a
     if not axes:
-        out = out.copy()                                                # (N, C, *O), O == S
+        out = out.copy(order="K")                                       # (N, C, *O), O == S, same layout
 
     def backward(g):
         for axis, size, (starts, ends) in reversed(axes):

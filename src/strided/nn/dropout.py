@@ -22,6 +22,7 @@ from ..checks import as_number
 from ..errors import expected_input
 from ..tensor import Tensor, as_tensor
 from ..windows import batch_last
+from .activation import _aligned
 from .draws import make_rng
 from .helpers import SPATIAL_NAMES
 from .module import Module
@@ -65,17 +66,8 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         keep = xp.zeros(x.shape, dtype=x.dtype)
     else:                                                               # drawn on the host, the same on every device
         keep = xp.asarray((make_rng(rng).random(x.shape, dtype=np.float32) >= p).astype(x.dtype) / (1 - p))
-    keep = in_layout_of(keep, x.data)                                   # one copy, then the products match
+    keep = _aligned(keep, x.data)                                       # one copy, then the products match
     return Tensor.from_op(in_layout_product(x.data, keep), (x,), lambda g: (in_layout_product(g, keep),), "dropout")
-
-
-def in_layout_of(a, like):
-    """``a`` in ``like``'s memory order (same shape): itself when it lies so, else one copy."""
-    if a.strides == like.strides:
-        return a
-    out = namespace(like).empty_like(like, dtype=a.dtype)
-    out[...] = a
-    return out
 
 
 def in_layout_product(a, mask):

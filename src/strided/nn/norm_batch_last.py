@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import fast
 from ..tensor import Tensor
-from ..windows import batch_last, to_batch_last
+from ..windows import batch_last, channel_buffer, from_channel_major
 
 
 def takes_batch_last(x: np.ndarray) -> bool:
@@ -38,9 +38,7 @@ def grouped_norm_batch_last(x: Tensor, groups: int, w, b, eps: float, name: str,
     spatial = x.shape[2:]
     p = math.prod(spatial)
     dtype = x.dtype
-    to_memory = tuple(range(1, x.ndim)) + (0,)                          # (N, C, *S) -> (C, *S, N)
-    to_logical = (x.ndim - 1,) + tuple(range(x.ndim - 1))
-    x3 = x.data.transpose(to_memory).reshape(groups, c // groups * p, n)   # (G, C/G * P, N), a view
+    x3 = channel_buffer(x.data).reshape(groups, c // groups * p, n)    # (G, C/G * P, N), a view
     acc = np.empty(n, dtype=np.float64)                                 # (N,) running sums
     mean, var, inv_std = (np.empty((groups, n), dtype=dtype) for _ in range(3))   # (G, N) each
     xhat = np.empty_like(x3)                                            # (G, C/G * P, N)
@@ -51,18 +49,18 @@ def grouped_norm_batch_last(x: Tensor, groups: int, w, b, eps: float, name: str,
     out = xc * wv if wv is not None else xc.copy()                      # (C, P, N)
     if bv is not None:
         out += bv
-    out = out.reshape((c,) + spatial + (n,)).transpose(to_logical)      # (N, C, *S), batch-last
+    out = from_channel_major(out.reshape(1, c, p * n), n, spatial)     # (N, C, *S), batch-last
 
     def backward(g):
-        gm = to_batch_last(g).transpose(to_memory).reshape(c, p, n)    # (C, P, N), a view if batch-last
+        gm = channel_buffer(g).reshape(c, p, n)                         # (C, P, N), a view if batch-last
         gw = (gm * xc).sum(axis=(1, 2)) if w is not None and w.requires_grad else None   # (C,)
         gb = gm.sum(axis=(1, 2)) if b is not None and b.requires_grad else None           # (C,)
         gx = None
         if x.requires_grad:
-            gxhat = np.ascontiguousarray(gm * wv if wv is not None else gm).reshape(x3.shape)   # (G, C/G * P, N)
+            gxhat = (gm * wv if wv is not None else gm).reshape(x3.shape)   # (G, C/G * P, N)
             gx3 = np.empty_like(x3)
             kernels.group_norm_backward(gxhat, xhat, inv_std, acc, np.empty_like(acc), gx3)
-            gx = gx3.reshape((c,) + spatial + (n,)).transpose(to_logical)   # (N, C, *S), batch-last
+            gx = from_channel_major(gx3.reshape(1, c, p * n), n, spatial)   # (N, C, *S), batch-last
         return gx, gw, gb
     stats = tuple(s.T.reshape(-1) for s in (mean, var))                 # (N * G,) each, (n, g) order
     return affine_op(out, x, w, b, backward, name), stats

@@ -32,7 +32,7 @@ from numbers import Real
 import numpy as np
 
 from .. import fast
-from ..backend import namespace
+from ..backend import dense_memory, namespace
 from ..checks import is_int
 from ..errors import ShapeError, expected_input
 from ..geometry import ReceptiveField, adaptive_window
@@ -154,19 +154,20 @@ def _compiled_axis(a: np.ndarray, index, weight, axis: int, size_out: int, adjoi
     """``resample_axis`` (or its adjoint) by the kernels of ``fast/resample.py`` on ``a``'s memory
     seen as ``(A, S, B)``, the result in ``a``'s layout; ``None`` where they do not apply (NumPy
     alone, another backend, memory that is not one dense block, rows ``B`` under ``COMPILED_RUN``)."""
-    if a.size == 0 or not fast.applies(a):
+    memory = dense_memory(a) if a.size and fast.applies(a) else None   # C order or batch-last
+    if memory is None:
         return None
-    order = tuple(sorted(range(a.ndim), key=lambda d: -a.strides[d]))  # the axes in memory order
-    memory = a.transpose(order)
+    order = tuple(range(a.ndim)) if memory is a else tuple(range(1, a.ndim)) + (0,)   # memory's axes
     m = order.index(axis)
     inner = math.prod(memory.shape[m + 1:])
-    if not memory.flags.c_contiguous or inner < COMPILED_RUN:
+    if inner < COMPILED_RUN:
         return None
     outer = math.prod(memory.shape[:m])
     shape = memory.shape[:m] + (size_out,) + memory.shape[m + 1:]
     out = np.zeros(shape, dtype=a.dtype) if adjoint else np.empty(shape, dtype=a.dtype)
     taps = np.ones((1, len(index[0])), dtype=a.dtype) if weight is None else weight.astype(a.dtype)   # (K, O)
-    kernel = fast.kernels("resample").resample_backward if adjoint else fast.kernels("resample").resample_forward
+    kernels = fast.kernels("resample")
+    kernel = kernels.resample_backward if adjoint else kernels.resample_forward
     kernel(memory.reshape(outer, memory.shape[m], inner), np.ascontiguousarray(index, dtype=np.int64), taps,
            out.reshape(outer, size_out, inner))
     return out.transpose(np.argsort(order))                             # (..., size_out, ...), a's layout
