@@ -28,6 +28,11 @@ GEOMETRIES = [  # (N, C, multiplier, H, W, kernel, stride, padding, dilation)
     (2, 3, 1, 4, 5, 3, 1, 3, 1),             # padding wider than the kernel reaches: empty taps
     (2, 2, 1, 5, 5, 2, 2, 0, 1),             # windows that tile the input
     (2, 6, 1, 1, 1, 3, 1, 1, 1),             # a single pixel
+    # three kernel columns at column stride 1: the forward's fused taps (nine, or three a kernel row)
+    (2, 3, 1, 9, 8, 3, (2, 1), 1, (1, 2)),   # row stride 2, column dilation 2
+    (2, 4, 2, 7, 9, (5, 3), 1, (2, 1), 1),   # five kernel rows, depth multiplier 2
+    (3, 2, 1, 6, 10, (1, 3), 1, (0, 2), (1, 3)),   # one kernel row, dilation 3
+    (2, 3, 1, 3, 4, 3, 1, 2, 1),             # every output row and column near an edge
 ]
 
 

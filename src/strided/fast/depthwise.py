@@ -7,6 +7,12 @@ the input: for every output row and tap, one multiply-add over a contiguous run 
 batch-last buffer (the batch, or the whole row of positions and batch at stride 1). Padding is
 never materialised: each tap's run is clipped to the input. Channels go in parallel.
 
+The forward of a kernel three columns wide at column stride 1 (every 3x3 depthwise layer at stride
+1) fuses the taps: an output row's interior, where every tap reads inside the input, is written in
+one pass of nine multiply-adds a value (three a kernel row near the top and bottom), instead of nine
+read-modify-write passes; only the clipped side columns go tap by tap. 64 channels at 32x32, batch
+32, float32: 1.15-1.36 -> 0.76-0.93 ms (PyTorch 0.67 ms on NCHW).
+
 ``depthwise_form`` plugs into ``nn.conv.conv`` as one of its forms (same contract: the forward
 product ``(G, Cout/G, P*N)`` and a backward giving both gradients).
 """
@@ -46,6 +52,94 @@ def _dot(x, y, zero):
     return total
 
 
+@numba.njit(cache=True, inline="always")
+def _three_taps(dst, x, start, step, w0, w1, w2, add):
+    """``dst (+)= w0 * x[start:] + w1 * x[start + step:] + w2 * x[start + 2*step:]`` over ``dst``'s
+    length: a kernel row's three taps in one pass (one read and write of ``dst``, not three)."""
+    length = dst.shape[0]
+    x0 = x[start:start + length]                                        # each run indexed from 0: SIMD
+    x1 = x[start + step:start + step + length]
+    x2 = x[start + 2 * step:start + 2 * step + length]
+    if add:
+        for k in range(length):
+            dst[k] += w0 * x0[k] + w1 * x1[k] + w2 * x2[k]
+    else:
+        for k in range(length):
+            dst[k] = w0 * x0[k] + w1 * x1[k] + w2 * x2[k]
+
+
+@numba.njit(cache=True, inline="always")
+def _nine_taps(dst, r0, r1, r2, start, step, w):
+    """``dst = sum over a, b of w[a, b] * ra[start + b*step:]``: a 3x3 kernel's nine taps in one
+    pass over three input rows."""
+    length = dst.shape[0]
+    s1, s2 = start + step, start + 2 * step
+    a0, a1, a2 = r0[start:start + length], r0[s1:s1 + length], r0[s2:s2 + length]
+    b0, b1, b2 = r1[start:start + length], r1[s1:s1 + length], r1[s2:s2 + length]
+    c0, c1, c2 = r2[start:start + length], r2[s1:s1 + length], r2[s2:s2 + length]
+    w00, w01, w02, w10, w11, w12 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2]
+    w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
+    for k in range(length):
+        dst[k] = (w00 * a0[k] + w01 * a1[k] + w02 * a2[k] + w10 * b0[k] + w11 * b1[k] + w12 * b2[k]
+                  + w20 * c0[k] + w21 * c1[k] + w22 * c2[k])
+
+
+@numba.njit(cache=True, inline="always")
+def _side_columns(lo, hi, wo):
+    """The columns outside the interior ``[lo, hi)``: ``[0, left)`` and ``[right, wo)`` (all of
+    them when there is no interior)."""
+    if hi <= lo:
+        return wo, wo
+    return lo, hi
+
+
+@numba.njit(cache=True, inline="always")
+def _side_taps(out_row, x_row, w_row, left, right, wo, wi, n, dw, pw):
+    """Add one kernel row's taps onto the side columns, each tap clipped to the input."""
+    for j in range(wo):
+        if left <= j < right:
+            continue
+        for b in range(w_row.shape[0]):
+            col = j + b * dw - pw
+            if 0 <= col < wi:
+                _axpy(out_row[j * n:j * n + n], w_row[b], x_row[col * n:col * n + n])
+
+
+@numba.njit(cache=True, inline="always")
+def _forward_rows3(x_c, w_o, out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw):
+    """One channel at column stride 1 with three kernel columns: each output row's interior (every
+    tap inside the input) in one pass of nine taps, or of three per kernel row near the top and
+    bottom; the clipped columns at the sides tap by tap."""
+    lo = max(_columns(-pw, 1, wi, wo)[0], _columns(dw - pw, 1, wi, wo)[0], _columns(2 * dw - pw, 1, wi, wo)[0])
+    hi = min(_columns(-pw, 1, wi, wo)[1], _columns(dw - pw, 1, wi, wo)[1], _columns(2 * dw - pw, 1, wi, wo)[1])
+    kh = w_o.shape[0]
+    for i in range(ho):
+        out_row = out_o[i]
+        first = i * sh - ph                                             # the input row of kernel row 0
+        inside = first >= 0 and first + (kh - 1) * dh < h
+        if hi > lo:
+            interior = out_row[lo * n:hi * n]
+            start = (lo - pw) * n
+            if inside and kh == 3:
+                _nine_taps(interior, x_c[first], x_c[first + dh], x_c[first + 2 * dh], start, dw * n, w_o)
+            else:
+                added = False
+                for a in range(kh):
+                    row = first + a * dh
+                    if 0 <= row < h:
+                        _three_taps(interior, x_c[row], start, dw * n, w_o[a, 0], w_o[a, 1], w_o[a, 2], added)
+                        added = True
+                if not added:
+                    interior[:] = 0
+        left, right = _side_columns(lo, hi, wo)
+        out_row[:left * n] = 0                                          # the side columns start from 0
+        out_row[right * n:] = 0
+        for a in range(kh):
+            row = first + a * dh
+            if 0 <= row < h:
+                _side_taps(out_row, x_c[row], w_o[a], left, right, wo, wi, n, dw, pw)
+
+
 @numba.njit(cache=True, parallel=PARALLEL)
 def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):
     """``out[o, i, j, n] = sum_{a, b} w[o, 0, a, b] * x[o // m, i*sh + a*dh - ph, j*sw + b*dw - pw, n]``.
@@ -60,6 +154,9 @@ def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):
         c = o // m
         out_o = out[o].reshape(ho, wo * n)                              # (Ho, Wo*N)
         x_c = x[c].reshape(h, wi * n)                                   # (H, W*N)
+        if sw == 1 and w.shape[3] == 3:
+            _forward_rows3(x_c, w[o, 0], out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw)
+            continue
         out_o[:] = 0
         for i in range(ho):
             for a in range(w.shape[2]):
