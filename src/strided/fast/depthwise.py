@@ -109,17 +109,22 @@ def _side_taps(out_row, x_row, w_row, left, right, wo, wi, n, dw, pw):
 def _forward_rows3(x_c, w_o, out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw):
     """One channel at column stride 1 with three kernel columns: each output row's interior (every
     tap inside the input) in one pass of nine taps, or of three per kernel row near the top and
-    bottom; the clipped columns at the sides tap by tap."""
-    lo = max(_columns(-pw, 1, wi, wo)[0], _columns(dw - pw, 1, wi, wo)[0], _columns(2 * dw - pw, 1, wi, wo)[0])
-    hi = min(_columns(-pw, 1, wi, wo)[1], _columns(dw - pw, 1, wi, wo)[1], _columns(2 * dw - pw, 1, wi, wo)[1])
+    bottom; the clipped columns at the sides tap by tap.
+
+    Shape: ``x_c`` ``(H, W*N)``, ``w_o`` ``(KH, 3)`` -> ``out_o`` ``(Ho, Wo*N)``, written whole.
+    """
+    lo, hi = _columns(-pw, 1, wi, wo)                                   # the columns every tap reads inside
+    for b in range(1, 3):
+        lo_b, hi_b = _columns(b * dw - pw, 1, wi, wo)
+        lo, hi = max(lo, lo_b), min(hi, hi_b)
     kh = w_o.shape[0]
     for i in range(ho):
-        out_row = out_o[i]
+        out_row = out_o[i]                                              # (Wo*N,)
         first = i * sh - ph                                             # the input row of kernel row 0
         inside = first >= 0 and first + (kh - 1) * dh < h
         if hi > lo:
-            interior = out_row[lo * n:hi * n]
-            start = (lo - pw) * n
+            interior = out_row[lo * n:hi * n]                           # ((hi - lo)*N,)
+            start = (lo - pw) * n                                       # where tap b = 0 reads in an input row
             if inside and kh == 3:
                 _nine_taps(interior, x_c[first], x_c[first + dh], x_c[first + 2 * dh], start, dw * n, w_o)
             else:
