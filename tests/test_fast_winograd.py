@@ -27,6 +27,7 @@ GEOMETRIES = [  # (N, C_in, C_out, H, W, padding)
     (3, 5, 4, 8, 8, 1),                      # outputs fill the tiles exactly
     (2, 3, 6, 9, 7, 1),                      # partial tiles at the bottom and the right
     (4, 2, 3, 6, 5, 0),                      # no padding: 4x3 outputs
+    (3, 4, 5, 4, 4, 1),                      # exactly one tile a side (a U-Net's 4x4 bottleneck)
     (2, 4, 2, 5, 6, ((1, 0), (0, 1))),       # one-sided padding
     (1, 3, 3, 3, 3, 2),                      # padding wider than the kernel reaches
     (2, 2, 2, 1, 1, 1),                      # a single pixel
@@ -150,8 +151,10 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
     (16, 32, 32, 32, True, True),      # 32 channels do not
     (128, 8, 16, 32, False, False),    # too few channels
     (256, 512, 512, 2, False, False),  # 2x2 outputs fill a quarter of a tile
-    (256, 512, 512, 4, False, True),   # one tile a side: a long batch in inference
-    (16, 256, 256, 4, True, False),    # ... not in training
+    (32, 256, 256, 4, False, True),    # one tile a side: in inference from a batch of 32
+    (16, 256, 256, 4, False, False),   # ... not below it
+    (16, 256, 256, 4, True, True),     # ... and in training from a batch of 16
+    (12, 256, 256, 4, True, False),    # ... not below it
     (32, 64, 64, 56, False, True),     # a short batch, 64 channels
     (32, 512, 512, 7, False, True),    # two partly filled tiles a side
     (8, 64, 64, 16, True, True),       # the shortest batch that gains

@@ -45,7 +45,8 @@ MIN_BATCH = 8                              # each transform's run: shorter runs 
 WIDE_CHANNELS = 32                         # from here the products saved pay for the transforms
 NARROW_CHANNELS = 16                       # from here too with a batch of at least NARROW_BATCH
 NARROW_BATCH = 64
-LONG_BATCH = 128                           # inference with one tile a side gains from this batch
+ONE_TILE_TRAINING = 16                     # one tile a side gains from this batch in training
+ONE_TILE_INFERENCE = 32                    # ... and from this one in inference
 SHORT_CHANNELS = 64                        # a batch under MIN_BATCH (``channels_last_form``): this many channels,
 SHORT_TILES = 4                            # ... this many tiles a side
 SHORT_MACS = 50_000_000                    # ... and this much im2col work (multiply-adds, the whole batch)
@@ -82,16 +83,22 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     The transforms run along the batch, so a batch under ``MIN_BATCH`` never gains that way (in
     inference it runs them along the channels instead, ``channels_last_form``). From it,
     layers of at least ``WIDE_CHANNELS`` input and output channels gain whose outputs fill at least
-    75% of their 4x4 tiles, with two tiles a side (training) or, from ``LONG_BATCH`` examples in
-    inference, also one. Layers of ``NARROW_CHANNELS`` gain only from ``NARROW_BATCH`` examples:
+    75% of their 4x4 tiles, with two tiles a side, or one from ``ONE_TILE_TRAINING`` examples in
+    training and ``ONE_TILE_INFERENCE`` in inference. Layers of ``NARROW_CHANNELS`` gain only from ``NARROW_BATCH`` examples:
     their products are small next to the transforms. Measured (batch-last float32, forward and
     backward with ``CHUNK_BYTES`` chunks; strided's im2col time over this form's):
 
     * training, ResNet-20 at batch 128: 16 channels at 32x32 1.12-1.18x, 32 at 16x16 1.64x, 64 at
       8x8 2.1x. Batch 16 (the U-Net): 16 channels at 64x64 0.80x, 16 to 32 at 32x32 0.99x, 32 at
-      32x32 1.18x, 64 at 16x16 1.54x, 128 at 8x8 1.5x, 256 at 4x4 (one tile) 0.6x; 16 channels at
-      32x32: batch 32 1.03x, 64 1.07x. Batch 32: 64 channels at 32x32 1.87x, 128 at 16x16 2.15x;
-      batch 8, 64 at 16x16 1.11x; batch 4 0.52x.
+      32x32 1.18x, 64 at 16x16 1.54x, 128 at 8x8 1.5x; 16 channels at 32x32: batch 32 1.03x, 64
+      1.07x. Batch 32: 64 channels at 32x32 1.87x, 128 at 16x16 2.15x; batch 8, 64 at 16x16 1.11x;
+      batch 4 0.52x.
+    * one tile a side (4x4 outputs), training, measured again on the fifth session's code (the
+      0.6x of 256 channels at batch 16 measured before the chunk floor of 128 columns): batch 16,
+      32 channels 1.67x, 64 1.44x, 128 -> 256 1.27x, 256 1.49x, 512 1.36x; batch 32, 128 channels
+      1.48x; batch 12, 256 channels 1.03x; batch 8: 64 channels 1.18x, 256 0.87x, 512 0.70x.
+      Inference: batch 32, 256 channels 2.07x; 64, 512 channels 2.2x; batch 16: 32 channels
+      0.88x, 128 1.03x, 256 1.42x, 512 1.04x; batch 8: 128 channels 0.76x, 256 0.95x.
     * inference: ResNet-18 at batch 32: 64 channels at 56x56 1.55x, 128 at 28x28 2.4x, 256 at
       14x14 1.84x, 512 at 7x7 1.29x; VGG-11 at batch 256 2.2-3.2x (512 at 4x4 2.2x); ResNet-20 at
       batch 128, 16 channels at 32x32 1.16x.
@@ -122,7 +129,7 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
                 and macs >= SHORT_MACS)
     if batch < MIN_BATCH or filled < 0.75:
         return False
-    if min(tiles_h, tiles_w) < 2 and (training or batch < LONG_BATCH):
+    if min(tiles_h, tiles_w) < 2 and batch < (ONE_TILE_TRAINING if training else ONE_TILE_INFERENCE):
         return False
     return channels >= WIDE_CHANNELS or (channels >= NARROW_CHANNELS and batch >= NARROW_BATCH)
 
