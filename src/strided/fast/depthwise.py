@@ -95,14 +95,14 @@ def _side_columns(lo, hi, wo):
 
 @numba.njit(cache=True, inline="always")
 def _side_taps(out_row, x_row, w_row, left, right, wo, wi, n, dw, pw):
-    """Add one kernel row's taps onto the side columns, each tap clipped to the input."""
-    for j in range(wo):
-        if left <= j < right:
-            continue
-        for b in range(w_row.shape[0]):
-            col = j + b * dw - pw
-            if 0 <= col < wi:
-                _axpy(out_row[j * n:j * n + n], w_row[b], x_row[col * n:col * n + n])
+    """Add one kernel row's taps onto the side columns ``[0, left)`` and ``[right, wo)``, each tap
+    clipped to the input."""
+    for first, last in ((0, left), (right, wo)):
+        for j in range(first, last):
+            for b in range(w_row.shape[0]):
+                col = j + b * dw - pw
+                if 0 <= col < wi:
+                    _axpy(out_row[j * n:j * n + n], w_row[b], x_row[col * n:col * n + n])
 
 
 @numba.njit(cache=True, inline="always")

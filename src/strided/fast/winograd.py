@@ -84,8 +84,8 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     inference it runs them along the channels instead, ``channels_last_form``). From it,
     layers of at least ``WIDE_CHANNELS`` input and output channels gain whose outputs fill at least
     75% of their 4x4 tiles, with two tiles a side, or one from ``ONE_TILE_TRAINING`` examples in
-    training and ``ONE_TILE_INFERENCE`` in inference. Layers of ``NARROW_CHANNELS`` gain only from ``NARROW_BATCH`` examples:
-    their products are small next to the transforms. Measured (batch-last float32, forward and
+    training and ``ONE_TILE_INFERENCE`` in inference. Layers of ``NARROW_CHANNELS`` gain only from
+    ``NARROW_BATCH`` examples: their products are small next to the transforms. Measured (batch-last float32, forward and
     backward with ``CHUNK_BYTES`` chunks; strided's im2col time over this form's):
 
     * training, ResNet-20 at batch 128: 16 channels at 32x32 1.12-1.18x, 32 at 16x16 1.64x, 64 at
@@ -93,8 +93,8 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
       32x32 1.18x, 64 at 16x16 1.54x, 128 at 8x8 1.5x; 16 channels at 32x32: batch 32 1.03x, 64
       1.07x. Batch 32: 64 channels at 32x32 1.87x, 128 at 16x16 2.15x; batch 8, 64 at 16x16 1.11x;
       batch 4 0.52x.
-    * one tile a side (4x4 outputs), training, measured again on the fifth session's code (the
-      0.6x of 256 channels at batch 16 measured before the chunk floor of 128 columns): batch 16,
+    * one tile a side (4x4 outputs), training, measured with the chunk floor of 128 columns
+      (without it, 256 channels at batch 16 measured 0.6x): batch 16,
       32 channels 1.67x, 64 1.44x, 128 -> 256 1.27x, 256 1.49x, 512 1.36x; batch 32, 128 channels
       1.48x; batch 12, 256 channels 1.03x; batch 8: 64 channels 1.18x, 256 0.87x, 512 0.70x.
       Inference: batch 32, 256 channels 2.07x; 64, 512 channels 2.2x; batch 16: 32 channels
