@@ -121,7 +121,7 @@ def adaptive_avg_pool(x, ndim: int, output_size, owner: str | None = None) -> Te
     axes = [(2 + a, s, adaptive_bins(s, o)) for a, (s, o) in enumerate(zip(in_sizes, out_sizes)) if s != o]
     out = x.data                                                        # (N, C, *S)
     for axis, _, (starts, ends) in axes:
-        out = _average_bins(out, axis, starts, ends)                # axis: S_a -> O_a
+        out = _average_bins(out, axis, starts, ends)                    # axis: S_a -> O_a
     if not axes:
         out = out.copy(order="K")                                       # (N, C, *O), O == S, same layout
 
