@@ -34,7 +34,7 @@ from common import (OPENBLAS_TUNING_VARS, TORCH_THREADS, BusyProcesses, contende
                     matmul_peak_gflops, openblas_env_note, peak_rss_mib, rss_mib, strided_worker, time_latency_for,
                     time_rounds, timed_spawn, usable_cpus)
 from report import compile_package, import_seconds, markdown_table, summarize, text_report  # noqa: E402
-from workloads import LR, MOMENTUM, WORKLOADS, random_batch  # noqa: E402
+from workloads import LR, MOMENTUM, WORKLOADS, prepare_strided, prepare_torch, random_batch  # noqa: E402
 
 SCRIPT = str(Path(__file__).resolve())
 MIRROR_MODULES = ("torch_zoo", "test_resnet", "test_mobilenet", "test_unet")
@@ -78,6 +78,8 @@ def run_strided(workload, args) -> dict:
     x, y = random_batch(workload)
     opt = st.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     loss_fn = st.nn.CrossEntropyLoss()
+    if workload.prepared:
+        model = prepare_strided(st, model, x)
     if workload.kind == "pipeline":
         result = run_pipeline(st, workload, model, opt, loss_fn, args)
     else:
@@ -126,6 +128,8 @@ def run_torch(workload, args, channels_last: bool) -> dict:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    if workload.prepared:
+        model = prepare_torch(torch, model, x)
     result = measure(workload, model, torch.nn.CrossEntropyLoss(), opt, x, y, torch.no_grad, args)
     # the mirrors' modules (pytest, strided) are not PyTorch's memory: their resident size is left out
     result.update(peak_rss_mib=peak_rss_mib() - mirrors_mib, mirrors_mib=mirrors_mib,

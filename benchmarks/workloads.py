@@ -9,7 +9,9 @@ is written here. Kinds:
 * ``train``: SGD (lr 0.01, momentum 0.9) and cross-entropy (per pixel for the U-Net) on random
   float32 data, one step per batch; images/s.
 * ``infer``: forward passes in eval mode without a graph; images/s.
-* ``latency``: batch-1 forward passes in eval mode without a graph; median ms.
+* ``latency``: batch-1 forward passes in eval mode without a graph; median ms. A ``prepared``
+  workload times each side's model after its own preparation for inference
+  (``st.optimize_for_inference`` against ``torch.jit.optimize_for_inference`` of the traced model).
 * ``pipeline``: strided only: ``st.data.DataLoader`` with the augmentation ``strided train`` uses
   for grey images (``shift:2``) against a LeNet-5 training step at the same batch size.
 """
@@ -40,11 +42,13 @@ class Workload:
     strided: Callable              # strided -> model
     torch: Callable | None         # torch -> model (None: strided only)
     per_pixel: bool = False        # labels (B, *spatial): segmentation
+    prepared: bool = False         # inference on each side's prepared model (``prepare_strided``, ``prepare_torch``)
 
     @property
     def channels_last(self) -> bool:
-        """PyTorch's ``channels_last`` memory format applies (2-D images) and is tried as a third side."""
-        return self.torch is not None and len(self.shape) == 3
+        """PyTorch's ``channels_last`` memory format applies (2-D images) and is tried as a third side
+        (not on a prepared model: PyTorch's preparation chooses its own layout)."""
+        return self.torch is not None and len(self.shape) == 3 and not self.prepared
 
     def sides(self, channels_last: bool = True) -> tuple[str, ...]:
         if self.torch is None:
@@ -115,12 +119,26 @@ WORKLOADS = {w.name: w for w in [
     Workload("vgg11_latency", "VGG-11 (CIFAR) inference, batch 1", "latency", 1, **VGG11_CIFAR),
     Workload("resnet18_infer_32", "ResNet-18 inference, 224x224, batch 32", "infer", 32, **RESNET18),
     Workload("resnet18_latency", "ResNet-18 inference, 224x224, batch 1", "latency", 1, **RESNET18),
+    Workload("resnet18_latency_prepared", "ResNet-18 inference, 224x224, batch 1, each side's inference "
+             "preparation", "latency", 1, prepared=True, **RESNET18),
     Workload("mnist1d_train", "MNIST-1D CNN train, batch 100", "train", 100, (1, 40), 10,
              _zoo("mnist1d_cnn"), _mirror("torch_zoo", "TorchMNIST1D")),
     Workload("data_pipeline", "DataLoader + shift:2 augmentation, share of a LeNet-5 step (batch 64)",
              "pipeline", 64, (1, 28, 28), 10, _zoo("lenet5", input_size=28), None),
 ]}
 TRAINING = [w.name for w in WORKLOADS.values() if w.kind == "train"]
+
+
+def prepare_strided(st, model, x):
+    """strided's preparation for inference: batch norms folded, weights frozen (``st.optimize_for_inference``)."""
+    return st.optimize_for_inference(model, x)
+
+
+def prepare_torch(torch, model, x):
+    """PyTorch's: ``torch.jit.optimize_for_inference`` of the traced model (batch norms folded, weights
+    frozen, oneDNN's layouts where it chooses them)."""
+    with torch.no_grad():
+        return torch.jit.optimize_for_inference(torch.jit.trace(model.eval(), x))
 
 
 def random_batch(workload: Workload, batch: int | None = None, seed: int = 0):

@@ -64,10 +64,11 @@ def test_latency_ratio_is_a_ratio_of_speeds():
 def test_quick_run_has_both_sides_and_the_ratio_of_the_bests(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--workloads", "mnist1d_train",
-                           "lenet5_latency", "--json", str(out)], capture_output=True, text=True, timeout=600)
+                           "lenet5_latency", "resnet18_latency_prepared", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert set(data["summary"]) == {"mnist1d_train", "lenet5_latency"}
+    assert set(data["summary"]) == {"mnist1d_train", "lenet5_latency", "resnet18_latency_prepared"}
+    assert set(data["summary"]["resnet18_latency_prepared"]["sides"]) == {"strided", "torch"}   # each side prepared
     assert set(data["summary"]["mnist1d_train"]["sides"]) == {"strided", "torch"}      # 1-D: no channels_last
     assert set(data["summary"]["lenet5_latency"]["sides"]) == {"strided", "torch", "torch_cl"}
     for name, s in data["summary"].items():

@@ -14,8 +14,9 @@ from .backend import Device as device  # noqa: E402
 from .analysis import summary  # noqa: E402
 from .errors import ShapeError  # noqa: E402
 from .io import load, save  # noqa: E402
+from .nn.fusion import optimize_for_inference  # noqa: E402  (batch norms folded, weights frozen)
 from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: E402
-from .tensor import Tensor, is_grad_enabled, no_grad  # noqa: E402
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad  # noqa: E402
 from .tensor import as_tensor  # noqa: E402
 from .tensor_ops import abs, clamp, clip, exp, log, matmul, maximum, minimum, pow, sqrt, where  # noqa: E402,A004
 from .tensor_shape import cat, chunk, expand, permute, split, squeeze, stack, unsqueeze  # noqa: E402
@@ -45,7 +46,7 @@ def __getattr__(name: str):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
-__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "is_grad_enabled", "nn", "optim", "models", "distributed", "geometry", "memory", "onnx", "viz", "save", "load",
+__all__ = ["Tensor", "summary", "analysis", "data", "train", "no_grad", "enable_grad", "optimize_for_inference", "is_grad_enabled", "nn", "optim", "models", "distributed", "geometry", "memory", "onnx", "viz", "save", "load",
            "ShapeError", "__version__",
            "random", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "as_tensor", "abs", "clamp", "clip", "exp", "log", "matmul", "maximum", "minimum", "pow", "sqrt", "where",

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 import threading
-from contextlib import contextmanager
-from typing import Callable, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,7 +55,17 @@ def is_grad_enabled() -> bool:
 
 
 @contextmanager
-def no_grad():
+def _recording(enabled: bool) -> Iterator[None]:
+    """Ops record the graph (or not) inside the block; the previous setting comes back after it."""
+    previous = is_grad_enabled()
+    _state.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def no_grad() -> AbstractContextManager[None]:
     """Context in which ops record no graph: inference without the memory of backward.
 
     >>> with no_grad():
@@ -63,12 +73,19 @@ def no_grad():
     >>> y.requires_grad
     False
     """
-    previous = is_grad_enabled()
-    _state.grad_enabled = False
-    try:
-        yield
-    finally:
-        _state.grad_enabled = previous
+    return _recording(False)
+
+
+def enable_grad() -> AbstractContextManager[None]:
+    """Context in which ops record the graph again, inside a ``no_grad()`` block too (PyTorch's
+    ``torch.enable_grad``).
+
+    >>> with no_grad(), enable_grad():
+    ...     y = Tensor([1.0], requires_grad=True) * 2
+    >>> y.requires_grad
+    True
+    """
+    return _recording(True)
 
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

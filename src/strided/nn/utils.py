@@ -1,4 +1,6 @@
-"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``.
+"""Gradient clipping, as ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``; and
+PyTorch's convolution and batch-norm folding, ``fuse_conv_bn_eval`` and ``fuse_conv_bn_weights``
+(``nn.fusion``, with ``freeze``).
 
 Call between ``loss.backward()`` and ``optimizer.step()``; the gradients (each parameter's
 ``.grad`` array) are scaled or clamped in place::
@@ -26,6 +28,7 @@ import numpy as np
 from ..backend import CPU, backend_of, namespace
 from ..checks import as_number
 from ..tensor import Tensor
+from .fusion import freeze, fuse_conv_bn_eval, fuse_conv_bn_weights
 
 
 def _as_list(parameters) -> list:
@@ -171,4 +174,5 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
             namespace(param.grad).clip(param.grad, -clip_value, clip_value, out=param.grad)
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "freeze",
+           "fuse_conv_bn_eval", "fuse_conv_bn_weights"]
