@@ -140,6 +140,26 @@ def test_a_frozen_side_gets_no_gradient_and_the_other_is_right(need_x, need_w):
         assert scaled_error(gw, gw_t) < 1e-10
 
 
+@pytest.mark.parametrize("kernels, n, chosen", [
+    ("haswell", 16, False), ("haswell", 64, True), ("", 32, False),         # AVX2 or unknown: from batch 64
+    ("skylakex", 16, True), ("skylakex", 8, False), ("sapphirerapids", 16, True),   # AVX-512: from 16
+])
+def test_narrow_layers_follow_the_blas_kernels(kernels, n, chosen, monkeypatch):
+    """16-channel layers take Winograd from the batch measured for the BLAS's kernels."""
+    monkeypatch.setattr(winograd, "blas_kernels", lambda: kernels)
+    window = window_of(n, 16, 16, 64)
+    assert winograd.winograd_fits((n, 16, 64, 64), (16, 16, 3, 3), window, 1, training=True) is chosen
+
+
+def test_blas_kernels_names_what_numpy_loaded():
+    """The family threadpoolctl reads from NumPy's OpenBLAS, or '' without threadpoolctl."""
+    from strided.threads import blas_kernels
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    reported = {str(p.get("architecture") or "").lower() for p in threadpoolctl.threadpool_info()
+                if p.get("user_api") == "blas"}
+    assert blas_kernels() == (reported.pop() if len(reported) == 1 else "")
+
+
 def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
     return conv_module.conv_window((n, c_in, size, size), (c_out, c_in, 3, 3), stride, padding, dilation, 1, "conv2d")
 
@@ -147,7 +167,8 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
 @pytest.mark.parametrize("n, c_in, c_out, size, training, chosen", [
     (128, 16, 16, 32, False, True),    # 16 channels whose tiles are filled, a long batch
     (128, 16, 16, 32, True, True),     # ... in training too
-    (32, 16, 32, 32, True, False),     # 16 channels need a batch of 64
+    (32, 16, 32, 32, True, False),     # 16 channels need a batch of 64 (with AVX2 BLAS kernels)
+    (16, 16, 16, 64, True, False),     # ... so does the U-Net's 16-channel layer
     (16, 32, 32, 32, True, True),      # 32 channels do not
     (128, 8, 16, 32, False, False),    # too few channels
     (256, 512, 512, 2, False, False),  # 2x2 outputs fill a quarter of a tile
@@ -169,7 +190,8 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
     (2, 64, 64, 56, True, False),      # ... not in training
     (0, 64, 64, 56, False, False),     # an empty batch
 ])
-def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, training, chosen):
+def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, training, chosen, monkeypatch):
+    monkeypatch.setattr(winograd, "blas_kernels", lambda: "haswell")
     window = window_of(n, c_in, c_out, size)
     assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1, training=training) is chosen
 

@@ -18,6 +18,7 @@ setting holds for the rest of the process (every BLAS library loaded at that mom
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 
@@ -96,6 +97,29 @@ def set_num_threads(n: int) -> None:
                            "(NumPy's is loaded by import numpy); nothing to set")
     # the limit is applied when this object is made and kept until restored; it is never restored here
     threadpoolctl.threadpool_limits(limits=int(n), user_api="blas")
+
+
+def blas_kernels() -> str:
+    """The kernel family the BLAS behind NumPy chose when it loaded, lower case (OpenBLAS:
+    ``'skylakex'`` for its AVX-512 kernels, ``'haswell'`` for AVX2, ...; ``OPENBLAS_CORETYPE``
+    overrides its choice), or ``''`` where it is unknown (no threadpoolctl, a BLAS that does not
+    say). Fixed for the life of the process; asked once.
+
+    Example:
+        >>> isinstance(blas_kernels(), str)
+        True
+    """
+    return _blas_kernels()
+
+
+@functools.cache
+def _blas_kernels() -> str:
+    try:
+        import threadpoolctl
+    except ImportError:
+        return ""
+    names = {str(pool.get("architecture") or "").lower() for pool in _blas_pools(threadpoolctl)}
+    return names.pop() if len(names) == 1 else ""
 
 
 __all__ = ["get_num_threads", "set_num_threads"]

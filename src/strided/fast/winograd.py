@@ -39,14 +39,17 @@ import weakref
 import numpy as np
 
 from ..tensor import is_grad_enabled
+from ..threads import blas_kernels
 from ..windows import channel_buffer, from_channel_major
 from .winograd_tiles import (TILE, grad_input_transform, grad_output_transform, input_transform,
                              output_transform)
 
 MIN_BATCH = 8                              # each transform's run: shorter runs lose (batch 4: 0.5x)
 WIDE_CHANNELS = 32                         # from here the products saved pay for the transforms
-NARROW_CHANNELS = 16                       # from here too with a batch of at least NARROW_BATCH
-NARROW_BATCH = 64
+NARROW_CHANNELS = 16                       # from here too with a batch of at least ``narrow_batch()``:
+NARROW_BATCH = 64                          # ... with AVX2 BLAS kernels
+NARROW_BATCH_AVX512 = 16                   # ... with OpenBLAS's AVX-512 ones, slower on im2col's narrow products
+AVX512_BLAS_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
 ONE_TILE_TRAINING = 16                     # one tile a side gains from this batch in training
 ONE_TILE_INFERENCE = 32                    # ... and from this one in inference
 SHORT_CHANNELS = 64                        # a batch under MIN_BATCH (``channels_last_form``): this many channels,
@@ -87,7 +90,7 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     layers of at least ``WIDE_CHANNELS`` input and output channels gain whose outputs fill at least
     75% of their 4x4 tiles, with two tiles a side, or one from ``ONE_TILE_TRAINING`` examples in
     training and ``ONE_TILE_INFERENCE`` in inference. Layers of ``NARROW_CHANNELS`` gain only from
-    ``NARROW_BATCH`` examples: their products are small next to the transforms. Measured (batch-last float32, forward and
+    ``narrow_batch()`` examples: their products are small next to the transforms. Measured (batch-last float32, forward and
     backward with ``CHUNK_BYTES`` chunks; strided's im2col time over this form's):
 
     * training, ResNet-20 at batch 128: 16 channels at 32x32 1.12-1.18x, 32 at 16x16 1.64x, 64 at
@@ -133,7 +136,18 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
         return False
     if min(tiles_h, tiles_w) < 2 and batch < (ONE_TILE_TRAINING if training else ONE_TILE_INFERENCE):
         return False
-    return channels >= WIDE_CHANNELS or (channels >= NARROW_CHANNELS and batch >= NARROW_BATCH)
+    return channels >= WIDE_CHANNELS or (channels >= NARROW_CHANNELS and batch >= narrow_batch())
+
+
+def narrow_batch() -> int:
+    """The batch from which ``NARROW_CHANNELS`` layers gain: it depends on the BLAS's kernels, which
+    set im2col's speed. 16 channels at batch 16, training, im2col time over this form's, same
+    process: OpenBLAS's AVX-512 kernels 64x64 1.18-1.29x, 32 -> 16 channels 1.06-1.20x, 16 -> 32
+    at 32x32 1.51x, batch 32 at 32x32 1.33x, batch 8 0.80-0.84x; with ``OPENBLAS_CORETYPE=Haswell``
+    (AVX2), the same session 0.86x, 0.83-0.92x, 1.07x, 1.01-1.22x. A (16, 144) @ (144, 16384)
+    product took 0.83 ms on the AVX-512 kernels against 0.51 ms on the AVX2 ones; the transforms
+    are the same code either way."""
+    return NARROW_BATCH_AVX512 if blas_kernels() in AVX512_BLAS_KERNELS else NARROW_BATCH
 
 
 def tiles_along(size: int) -> int:
