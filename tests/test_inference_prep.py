@@ -251,3 +251,25 @@ def test_enable_grad_records_inside_no_grad():
         assert not st.is_grad_enabled()
     y.backward(np.ones(1))
     assert w.grad.tolist() == [3.0]
+
+
+def test_prepared_model_exports_to_onnx_without_batch_norms(tmp_path):
+    """The folded network exports as convolutions with biases and no BatchNormalization node; run by
+    onnxruntime, it equals the unprepared network in evaluation mode."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(3)
+    model = st.models.create_model("resnet20", seed=0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            random_batch_norm(m, rng)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    path = str(tmp_path / "prepared.onnx")
+    st.onnx.export(st.optimize_for_inference(model, x), path, x.shape)
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert "BatchNormalization" not in ops and "Conv" in ops
+    session = ort.InferenceSession(path)
+    out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with st.no_grad():
+        expected = model.eval()(x).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
