@@ -118,7 +118,9 @@ def _blas_kernels() -> str:
         import threadpoolctl
     except ImportError:
         return ""
-    names = {str(pool.get("architecture") or "").lower() for pool in _blas_pools(threadpoolctl)}
+    pools = _blas_pools(threadpoolctl)
+    pools = [pool for pool in pools if "numpy" in str(pool.get("filepath", ""))] or pools   # NumPy's own first
+    names = {str(pool.get("architecture") or "").lower() for pool in pools}
     return names.pop() if len(names) == 1 else ""
 
 

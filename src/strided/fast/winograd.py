@@ -90,8 +90,9 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     layers of at least ``WIDE_CHANNELS`` input and output channels gain whose outputs fill at least
     75% of their 4x4 tiles, with two tiles a side, or one from ``ONE_TILE_TRAINING`` examples in
     training and ``ONE_TILE_INFERENCE`` in inference. Layers of ``NARROW_CHANNELS`` gain only from
-    ``narrow_batch()`` examples: their products are small next to the transforms. Measured (batch-last float32, forward and
-    backward with ``CHUNK_BYTES`` chunks; strided's im2col time over this form's):
+    ``narrow_batch()`` examples: their products are small next to the transforms. Measured
+    (batch-last float32, forward and backward with ``CHUNK_BYTES`` chunks; strided's im2col time
+    over this form's; the AVX2 kernels unless said):
 
     * training, ResNet-20 at batch 128: 16 channels at 32x32 1.12-1.18x, 32 at 16x16 1.64x, 64 at
       8x8 2.1x. Batch 16 (the U-Net): 16 channels at 64x64 0.80x, 16 to 32 at 32x32 0.99x, 32 at
