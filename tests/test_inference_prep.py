@@ -273,3 +273,51 @@ def test_prepared_model_exports_to_onnx_without_batch_norms(tmp_path):
     with st.no_grad():
         expected = model.eval()(x).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+class ScaledConv(nn.Conv2d):
+    """A subclass with a forward of its own: its weight does not mean what ``Conv2d``'s does."""
+
+    def forward(self, x):
+        return super().forward(x) * 2.0
+
+
+@needs_torch
+def test_depthwise_and_pointwise_subclasses_fold_and_others_are_refused():
+    """``DepthwiseConv2d`` and ``PointwiseConv2d`` compute as ``Conv2d`` and fold as PyTorch folds
+    ``Conv2d(groups=C)`` and a 1x1 ``Conv2d``; a subclass with its own ``forward`` is refused."""
+    rng = np.random.default_rng(4)
+    for conv in (nn.DepthwiseConv2d(6, 3, padding=1, rng=0), nn.PointwiseConv2d(6, 6, rng=0)):
+        conv.weight.data = conv.weight.data.astype(np.float64)
+        conv.bias.data = conv.bias.data.astype(np.float64)
+        bn = random_batch_norm(nn.BatchNorm2d(6), rng)
+        for name in ("running_mean", "running_var"):
+            bn._buffers[name] = bn._buffers[name].astype(np.float64)
+        bn.weight.data, bn.bias.data = bn.weight.data.astype(np.float64), bn.bias.data.astype(np.float64)
+        tconv, tbn = to_torch_pair(conv, bn, 2)
+        expected = torch.nn.utils.fusion.fuse_conv_bn_eval(tconv, tbn)
+        fused = fuse_conv_bn_eval(conv, bn)
+        np.testing.assert_allclose(fused.weight.data, expected.weight.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(fused.bias.data, expected.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError, match="got ScaledConv"):
+        fuse_conv_bn_eval(ScaledConv(2, 4, 3, rng=0), nn.BatchNorm2d(4).eval())
+    model = nn.Sequential(ScaledConv(3, 4, 3, rng=0), nn.BatchNorm2d(4))
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    assert fold_batch_norms(model, x) == 0
+
+
+@pytest.mark.parametrize("name, size", [("mobilenet_v3_small", 64), ("efficientnet_b0", 64)])
+def test_every_batch_norm_of_the_mobile_networks_folds(name, size):
+    """Depthwise, pointwise and squeeze-excitation networks: every batch norm follows a convolution
+    that nothing else reads, so all fold; outputs stay those of the unprepared network."""
+    rng = np.random.default_rng(5)
+    model = st.models.create_model(name, seed=0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            random_batch_norm(m, rng)
+    x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+    prepared = st.optimize_for_inference(model, x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in prepared.modules())
+    with st.no_grad():
+        expected = model.eval()(x).numpy()
+        np.testing.assert_allclose(prepared(x).numpy(), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..tensor import Tensor, enable_grad
-from .conv import Conv1d, Conv2d, Conv3d
+from .conv import Conv1d, Conv2d, Conv3d, _ConvNd
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .reshape import Identity
@@ -98,10 +98,18 @@ def fuse_conv_bn_eval(conv: Module, bn: Module) -> Module:
     return fused
 
 
+def is_plain_conv(layer: Module) -> bool:
+    """A ``Conv1d/2d/3d`` or a subclass computing as one (``DepthwiseConv2d``, ``PointwiseConv2d``, ...):
+    its own ``forward`` and weight reading are the base class's, so a folded weight means the same."""
+    return (isinstance(layer, CONV_TYPES) and type(layer).forward is _ConvNd.forward
+            and type(layer)._weight_and_bias is Module._weight_and_bias)
+
+
 def check_foldable(conv: Module, bn: Module) -> None:
     """Refuse, naming both, a pair that ``fuse_conv_bn_eval`` cannot fold."""
-    if type(conv) not in CONV_TYPES:
-        raise TypeError(f"fuse_conv_bn_eval: expected a Conv1d, Conv2d or Conv3d, got {type(conv).__name__}")
+    if not is_plain_conv(conv):
+        raise TypeError(f"fuse_conv_bn_eval: expected a Conv1d, Conv2d or Conv3d (or a subclass with their forward), "
+                        f"got {type(conv).__name__}")
     if type(bn) not in BATCH_NORM_TYPES:
         raise TypeError(f"fuse_conv_bn_eval: expected a batch norm layer, got {type(bn).__name__}")
     if bn.training or bn.running_mean is None:
@@ -139,7 +147,7 @@ def fold_batch_norms(model: Module, *example_inputs) -> int:
     def record(layer, args, output):
         runs.setdefault(id(layer), []).append((layer, args[0] if args else None, output))
 
-    layers = [m for m in model.modules() if type(m) in CONV_TYPES + BATCH_NORM_TYPES]
+    layers = [m for m in model.modules() if is_plain_conv(m) or type(m) in BATCH_NORM_TYPES]
     handles = [layer.register_forward_hook(record) for layer in layers]
     try:
         with enable_grad():
@@ -151,7 +159,7 @@ def fold_batch_norms(model: Module, *example_inputs) -> int:
             handle.remove()
     uses = _uses(output)
     made_by = {id(out): layer for entries in runs.values() if len(entries) == 1
-               for layer, _, out in entries if type(layer) in CONV_TYPES}
+               for layer, _, out in entries if is_plain_conv(layer)}
     places = _places(model)
     folded = 0
     for entries in list(runs.values()):
