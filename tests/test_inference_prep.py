@@ -321,3 +321,12 @@ def test_every_batch_norm_of_the_mobile_networks_folds(name, size):
     with st.no_grad():
         expected = model.eval()(x).numpy()
         np.testing.assert_allclose(prepared(x).numpy(), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_index_inputs_reach_the_model_as_integers():
+    """An example of indices (an ``Embedding`` first) is passed as it is, not made a float tensor."""
+    model = nn.Sequential(nn.Embedding(10, 4, rng=0), nn.Flatten(), nn.Linear(12, 2, rng=1))
+    tokens = np.array([[1, 2, 3], [4, 5, 9]])
+    prepared = st.optimize_for_inference(model, tokens)
+    with st.no_grad():
+        np.testing.assert_array_equal(prepared(tokens).numpy(), model.eval()(tokens).numpy())

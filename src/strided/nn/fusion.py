@@ -151,8 +151,8 @@ def fold_batch_norms(model: Module, *example_inputs) -> int:
     handles = [layer.register_forward_hook(record) for layer in layers]
     try:
         with enable_grad():
-            inputs = [Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
-                      if isinstance(x, (Tensor, np.ndarray)) else x for x in example_inputs]
+            inputs = [Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True) if _floating(x) else x
+                      for x in example_inputs]                       # index arrays stay as they are
             output = model(*inputs)
     finally:
         for handle in handles:
@@ -173,6 +173,12 @@ def fold_batch_norms(model: Module, *example_inputs) -> int:
         setattr(parent, name, Identity())
         folded += 1
     return folded
+
+
+def _floating(value) -> bool:
+    """A float array or tensor: an example input that can ask for a gradient, so the graph is recorded."""
+    data = value.data if isinstance(value, Tensor) else value
+    return hasattr(data, "dtype") and hasattr(data, "shape") and np.dtype(data.dtype).kind == "f"
 
 
 def _uses(output) -> dict[int, int]:
