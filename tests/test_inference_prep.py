@@ -5,6 +5,8 @@ and which are left alone; frozen weights, whose kept Winograd transforms never g
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -160,7 +162,8 @@ def test_what_is_folded_and_what_is_left():
     for m in chain.modules():
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.running_mean is not None:
             random_batch_norm(m, rng)
-    assert fold_batch_norms(chain_copy := __import__("copy").deepcopy(chain), x) == 1
+    chain_copy = copy.deepcopy(chain)
+    assert fold_batch_norms(chain_copy, x) == 1
     assert [type(m).__name__ for m in chain_copy.children()] == [
         "Conv2d", "Identity", "ReLU", "Conv2d", "BatchNorm2d", "Flatten", "Linear", "BatchNorm1d"]
     tconv, tbn = to_torch_pair(chain[0], chain[1], 2)
@@ -190,6 +193,8 @@ def test_frozen_parameters_refuse_writes_and_ask_no_gradient():
     assert not layer.weight.requires_grad and layer.weight.data is not before and layer.weight.data.base is None
     with pytest.raises(ValueError, match="read-only"):
         layer.weight.data[0] = 1.0
+    frozen = layer.weight.data
+    assert freeze(layer).weight.data is frozen                          # frozen once: not copied again
     out = layer(np.ones((1, 2, 5, 5), dtype=np.float32))
     assert not out.requires_grad
 

@@ -183,17 +183,11 @@ def _floating(value) -> bool:
 
 def _uses(output) -> dict[int, int]:
     """How many recorded ops read each tensor (by id) in the graph that produced ``output``."""
-    roots = [t for t in _tensors(output)]
+    nodes = {id(node): node for root in _tensors(output) for node in root._topological_order()}
     uses: dict[int, int] = {}
-    seen, stack = set(), roots
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+    for node in nodes.values():                                         # every recorded op once
         for parent in node._parents:
             uses[id(parent)] = uses.get(id(parent), 0) + 1
-            stack.append(parent)
     return uses
 
 
@@ -237,12 +231,19 @@ def freeze(model: Module) -> Module:
         >>> layer.weight.requires_grad, layer.weight.data.flags.writeable
         (False, False)
     """
+    return _freeze(model, copy_arrays=True)
+
+
+def _freeze(model: Module, copy_arrays: bool) -> Module:
+    """``freeze``; ``copy_arrays=False`` where no other view of the arrays can exist (a fresh deep copy)."""
     model.eval()
     for param in model.parameters():
         param.requires_grad = False
-        if isinstance(param.data, np.ndarray):
-            param.data = np.array(param.data, copy=True)                # owns its memory: nothing else writes it
-            param.data.flags.writeable = False
+        data = param.data
+        if isinstance(data, np.ndarray) and (data.flags.writeable or data.base is not None):   # not frozen yet
+            if copy_arrays or data.base is not None:
+                data = param.data = np.array(data, copy=True)          # owns its memory: nothing else writes it
+            data.flags.writeable = False
     return model
 
 
@@ -276,4 +277,4 @@ def optimize_for_inference(model: Module, *example_inputs, fold_batch_norm: bool
     prepared = copy.deepcopy(model)
     if fold_batch_norm:
         fold_batch_norms(prepared, *example_inputs)
-    return freeze(prepared)
+    return _freeze(prepared, copy_arrays=False)                         # the copy's arrays are its own already
