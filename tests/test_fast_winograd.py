@@ -79,8 +79,20 @@ def test_the_transforms_compute_a_correlation_in_one_dimension():
     np.testing.assert_allclose(via_transforms, direct, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("n, c_in, c_out, h, w, padding", GEOMETRIES)
-def test_forward_and_gradients_match_torch_float64(n, c_in, c_out, h, w, padding):
+@pytest.fixture(params=["batch runs", "phase runs"])
+def runs(request, monkeypatch):
+    """Each test of the form once per kind of transform kernels (``BatchRuns``, ``PhaseRuns``),
+    whatever ``phase_runs`` would pick for its shapes."""
+    phased = request.param == "phase runs"
+    monkeypatch.setattr(winograd, "phase_runs", lambda n, tiles_w: phased)
+    return request.param
+
+
+@pytest.mark.parametrize("n, c_in, c_out, h, w, padding", GEOMETRIES + [
+    (5, 3, 4, 17, 23, 1),                    # four and six tiles a row, partial tiles
+    (2, 4, 3, 16, 16, 0),                    # no padding, 14x14 outputs
+])
+def test_forward_and_gradients_match_torch_float64(runs, n, c_in, c_out, h, w, padding):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, c_in, h, w))
     wt = rng.standard_normal((c_out, c_in, 3, 3))
@@ -93,13 +105,15 @@ def test_forward_and_gradients_match_torch_float64(n, c_in, c_out, h, w, padding
 
 
 @pytest.mark.parametrize("chunk_tiles", [1, 2, 3])
-def test_chunks_of_tiles_give_the_whole_result(monkeypatch, chunk_tiles):
-    """``CHUNK_BYTES`` small enough for 1-3 tiles a chunk (the last chunk shorter): the same
-    output and gradients as PyTorch, float64."""
+def test_chunks_of_tiles_give_the_whole_result(runs, monkeypatch, chunk_tiles):
+    """``CHUNK_BYTES`` small enough for 1-3 tiles a chunk (the last chunk shorter; with phase
+    runs, 1-3 rows of three tiles): the same output and gradients as PyTorch, float64."""
     n, c_in, c_out, h, w = 3, 4, 5, 9, 10                      # 3x3 tiles of outputs
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 36 * c_out * n * 8 * chunk_tiles)
+    per_tile = 36 * c_out * n * 8
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", per_tile * chunk_tiles * (3 if runs == "phase runs" else 1))
     monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 1)
-    assert len(winograd.chunks(9, 36 * c_out * n * 8, n)) == -(-9 // chunk_tiles)
+    grids = (winograd.PhaseRuns if runs == "phase runs" else winograd.BatchRuns)((1, 1), 3, 3, n)
+    assert len(grids.chunks(per_tile)) == -(-(9 if runs == "batch runs" else 3) // chunk_tiles)
     rng = np.random.default_rng(8)
     x, wt = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
     g = rng.standard_normal((n, c_out, h, w))
@@ -116,7 +130,7 @@ def test_a_chunk_keeps_enough_columns_for_the_products():
 
 
 @pytest.mark.parametrize("layout", ["batch_last", "plain"])
-def test_float32_matches_torch_to_float32_rounding(layout):
+def test_float32_matches_torch_to_float32_rounding(runs, layout):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((16, 24, 13, 11)).astype(np.float32)
     wt = rng.standard_normal((20, 24, 3, 3)).astype(np.float32)
@@ -128,7 +142,7 @@ def test_float32_matches_torch_to_float32_rounding(layout):
 
 
 @pytest.mark.parametrize("need_x, need_w", [(True, False), (False, True)])
-def test_a_frozen_side_gets_no_gradient_and_the_other_is_right(need_x, need_w):
+def test_a_frozen_side_gets_no_gradient_and_the_other_is_right(runs, need_x, need_w):
     rng = np.random.default_rng(3)
     x, wt, g = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 6, 6))
     _, gx, gw = run_form(x, wt, g, 1, need_x=need_x, need_w=need_w)
@@ -197,41 +211,97 @@ def test_winograd_fits_follows_the_measured_rule(n, c_in, c_out, size, training,
     assert winograd.winograd_fits((n, c_in, size, size), (c_out, c_in, 3, 3), window, 1, training=training) is chosen
 
 
-@pytest.mark.parametrize("n, c, h, w, ph, pw", [(3, 2, 8, 8, 1, 1), (2, 3, 9, 7, 1, 0), (1, 2, 5, 6, 2, 1)])
-def test_each_tile_transform_equals_its_matrices(n, c, h, w, ph, pw):
-    """The compiled transforms against ``B_T``, ``A_T`` applied tile by tile by NumPy (a naive loop)."""
-    from strided.fast import winograd_tiles as tiles
-    rng = np.random.default_rng(7)
+TRANSFORM_CASES = [(3, 2, 8, 8, 1, 1), (2, 3, 9, 7, 1, 0), (1, 2, 5, 6, 2, 1), (1, 2, 5, 18, 2, 1)]   # n, c, h, w, ph, pw
+
+
+def transform_case(n, c, h, w, ph, pw, seed):
+    """An input ``x`` ``(C, H, W, N)``, transformed values ``m`` ``(36, C, T)``, an output gradient
+    ``g`` ``(C, Ho, Wo, N)`` and the tiles a side, with what each transform must give for them:
+    ``B_T``, ``A_T`` applied tile by tile by NumPy (a naive loop), as ``(V, Y, Gy, gX)``."""
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal((c, h, w, n))
     ho, wo = h + 2 * ph - 2, w + 2 * pw - 2
     tiles_h, tiles_w = winograd.tiles_along(ho), winograd.tiles_along(wo)
-    grid = np.zeros((c, 4 * tiles_h + 2, 4 * tiles_w + 2, n))               # the padded input, zeros past it
-    grid[:, ph:ph + h, pw:pw + w] = x
     m = rng.standard_normal((36, c, tiles_h * tiles_w * n))
     g = rng.standard_normal((c, ho, wo, n))
+    grid = np.zeros((c, 4 * tiles_h + 2, 4 * tiles_w + 2, n))               # the padded input, zeros past it
+    grid[:, ph:ph + h, pw:pw + w] = x
     g_grid = np.zeros((c, 4 * tiles_h, 4 * tiles_w, n))
     g_grid[:, :ho, :wo] = g
-    v = tiles.input_transform(x, ph, pw, tiles_w, 0, np.empty_like(m))
-    y = tiles.output_transform(m, tiles_w, 0, np.empty((c, ho, wo, n)))
-    gy = tiles.grad_output_transform(g, tiles_w, 0, np.empty_like(m))
-    gx = tiles.grad_input_transform(m, ph, pw, tiles_w, 0, np.zeros((c, h, w, n)))
-    gx_grid = np.zeros_like(grid)
-    y_grid = np.zeros((c, 4 * tiles_h, 4 * tiles_w, n))
+    v, gy = np.empty_like(m), np.empty_like(m)
+    y_grid, gx_grid = np.zeros_like(g_grid), np.zeros_like(grid)
     b, a = winograd.B_T, winograd.A_T
     for t in range(tiles_h * tiles_w):
         r, q = 4 * (t // tiles_w), 4 * (t % tiles_w)
-        cols = slice(t * n, (t + 1) * n)
         for ch in range(c):
             for k in range(n):
-                tile = grid[ch, r:r + 6, q:q + 6, k]
-                np.testing.assert_allclose(v[:, ch, cols][:, k].reshape(6, 6), b @ tile @ b.T, atol=1e-12)
-                mt = m[:, ch, cols][:, k].reshape(6, 6)
-                y_grid[ch, r:r + 4, q:q + 4, k] = a @ mt @ a.T
-                np.testing.assert_allclose(gy[:, ch, cols][:, k].reshape(6, 6),
-                                           a.T @ g_grid[ch, r:r + 4, q:q + 4, k] @ a, atol=1e-12)
-                gx_grid[ch, r:r + 6, q:q + 6, k] += b.T @ mt @ b
-    np.testing.assert_allclose(y, y_grid[:, :ho, :wo], atol=1e-12)
-    np.testing.assert_allclose(gx, gx_grid[:, ph:ph + h, pw:pw + w], atol=1e-12)
+                col = t * n + k
+                v[:, ch, col] = (b @ grid[ch, r:r + 6, q:q + 6, k] @ b.T).ravel()
+                gy[:, ch, col] = (a.T @ g_grid[ch, r:r + 4, q:q + 4, k] @ a).ravel()
+                y_grid[ch, r:r + 4, q:q + 4, k] = a @ m[:, ch, col].reshape(6, 6) @ a.T
+                gx_grid[ch, r:r + 6, q:q + 6, k] += b.T @ m[:, ch, col].reshape(6, 6) @ b
+    expected = (v, y_grid[:, :ho, :wo], gy, gx_grid[:, ph:ph + h, pw:pw + w])
+    return x, m, g, (tiles_h, tiles_w), expected
+
+
+def assert_transforms_equal(actual, expected):
+    for got, want, what in zip(actual, expected, ("input", "output", "output gradient", "input gradient")):
+        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=what)
+
+
+@pytest.mark.parametrize("n, c, h, w, ph, pw", TRANSFORM_CASES)
+def test_each_tile_transform_equals_its_matrices(n, c, h, w, ph, pw):
+    """``winograd_tiles``, all tiles in one call, against the matrices."""
+    from strided.fast import winograd_tiles as tiles
+    x, m, g, (_, tiles_w), expected = transform_case(n, c, h, w, ph, pw, seed=7)
+    assert_transforms_equal((tiles.input_transform(x, ph, pw, tiles_w, 0, np.empty_like(m)),
+                             tiles.output_transform(m, tiles_w, 0, np.empty(g.shape)),
+                             tiles.grad_output_transform(g, tiles_w, 0, np.empty_like(m)),
+                             tiles.grad_input_transform(m, ph, pw, tiles_w, 0, np.zeros(x.shape))), expected)
+
+
+@pytest.fixture
+def short_segments():
+    """``winograd_phases`` with two tiles of a batch of up to 3 a segment (a row's last one shorter)."""
+    from strided.fast import winograd_phases as phases
+    kernels = (phases._segment, phases.input_transform, phases.output_transform, phases.grad_output_transform,
+               phases.grad_input_transform)
+    old = phases.SEGMENT_VALUES
+    phases.SEGMENT_VALUES = 6
+    for f in kernels:
+        f.recompile()
+    yield phases
+    phases.SEGMENT_VALUES = old
+    for f in kernels:
+        f.recompile()
+
+
+@pytest.mark.parametrize("n, c, h, w, ph, pw", TRANSFORM_CASES)
+def test_each_phase_run_transform_equals_its_matrices(short_segments, n, c, h, w, ph, pw):
+    """``winograd_phases`` (grids split, transformed a row of tiles a call, merged back) against
+    the matrices."""
+    phases = short_segments
+    x, m, g, (tiles_h, tiles_w), expected = transform_case(n, c, h, w, ph, pw, seed=9)
+    x_grid = phases.split_phases(x, ph, pw, np.empty((c, 4 * tiles_h + 2, 4, tiles_w + 1, n)))
+    g_grid = phases.split_phases(g, 0, 0, np.empty((c, 4 * tiles_h, 4, tiles_w, n)))
+    y_grid, gx_grid = np.empty(g_grid.shape), np.zeros(x_grid.shape)
+    run = tiles_w * n
+    v, gy = [], []
+    for row in range(tiles_h):
+        m_row = np.ascontiguousarray(m[:, :, row * run:(row + 1) * run])   # (36, C, tiles_w * N)
+        v.append(phases.input_transform(x_grid, row, np.empty_like(m_row)))
+        gy.append(phases.grad_output_transform(g_grid, row, np.empty_like(m_row)))
+        phases.output_transform(m_row, row, y_grid)
+        phases.grad_input_transform(m_row, row, gx_grid)
+    assert_transforms_equal((np.concatenate(v, axis=2), phases.merge_phases(y_grid, 0, 0, np.empty(g.shape)),
+                             np.concatenate(gy, axis=2), phases.merge_phases(gx_grid, ph, pw, np.empty(x.shape))),
+                            expected)
+
+
+@pytest.mark.parametrize("n, tiles_w, phased", [(16, 16, True), (32, 4, True), (63, 8, True), (64, 8, False),
+                                                (128, 8, False), (16, 3, False), (16, 1, False)])
+def test_short_batches_with_long_rows_take_phase_runs(n, tiles_w, phased):
+    assert winograd.phase_runs(n, tiles_w) is phased
 
 
 @pytest.mark.parametrize("kernel, stride, dilation, groups", [(5, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (3, 1, 1, 2)])

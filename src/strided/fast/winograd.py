@@ -41,6 +41,7 @@ import numpy as np
 from ..tensor import is_grad_enabled
 from ..threads import blas_kernels
 from ..windows import channel_buffer, from_channel_major
+from . import winograd_phases as phases
 from .winograd_tiles import (TILE, grad_input_transform, grad_output_transform, input_transform,
                              output_transform)
 
@@ -55,6 +56,8 @@ ONE_TILE_INFERENCE = 32                    # ... and from this one in inference
 SHORT_CHANNELS = 64                        # a batch under MIN_BATCH (``channels_last_form``): this many channels,
 SHORT_TILES = 4                            # ... this many tiles a side
 SHORT_MACS = 50_000_000                    # ... and this much im2col work (multiply-adds, the whole batch)
+PHASE_BATCH = 64                           # under this batch, with at least PHASE_TILES tiles a row,
+PHASE_TILES = 4                            # ... the transforms run along rows of tiles (``phase_runs``)
 CHUNK_BYTES = 4 * 2**20                    # transformed values at a time (``chunks``): they stay in cache
 MIN_CHUNK_COLUMNS = 128                    # ... unless that leaves the products fewer columns
 
@@ -248,60 +251,168 @@ def channels_last_form(x, weight, window):
     return out.reshape(1, c_out, ho * wo * n)
 
 
+class BatchRuns:
+    """The transforms of ``winograd_tiles`` on the batch-last arrays themselves, along the batch
+    one tile at a time; chunks of any number of tiles (``chunks``).
+
+    Shape: grids ``(C, H, W, N)``; transformed ``(36, C, T)``.
+    """
+
+    def __init__(self, pads, tiles_h: int, tiles_w: int, n: int):
+        self.ph, self.pw = pads
+        self.tiles_h, self.tiles_w, self.n = tiles_h, tiles_w, n
+
+    def chunks(self, per_tile: int):
+        return chunks(self.tiles_h * self.tiles_w, per_tile, self.n)
+
+    def input_grid(self, x):                                            # (C, H, W, N) as it is
+        return x
+
+    def input(self, grid, first, v):
+        return input_transform(grid, self.ph, self.pw, self.tiles_w, first, v)
+
+    def output_grid(self, shape, dtype):                                # (K, Ho, Wo, N)
+        return np.empty(shape, dtype=dtype)
+
+    def output(self, m, first, grid):
+        output_transform(m, self.tiles_w, first, grid)
+
+    def output_result(self, grid, shape):
+        return grid
+
+    def grad_output_grid(self, g):
+        return g
+
+    def grad_output(self, grid, first, gy):
+        return grad_output_transform(grid, self.tiles_w, first, gy)
+
+    def grad_input_grid(self, shape, dtype):                            # (C, H, W, N), zeros
+        return np.zeros(shape, dtype=dtype)
+
+    def grad_input(self, dv, first, grid):
+        grad_input_transform(dv, self.ph, self.pw, self.tiles_w, first, grid)
+
+    def grad_input_result(self, grid, shape):
+        return grid
+
+
+class PhaseRuns(BatchRuns):
+    """The transforms of ``winograd_phases`` on phase-grouped copies of the grids, along rows of
+    tiles; chunks of whole tile rows.
+
+    Shape: grids ``(C, H, W, N)`` copied to ``(C, 4 * tiles_h + 2, 4, tiles_w + 1, N)`` (the
+    input and its gradient, with the padding) or ``(K, 4 * tiles_h, 4, tiles_w, N)`` (the output
+    and its gradient); transformed ``(36, C, T)``.
+    """
+
+    def chunks(self, per_tile: int):
+        rows = chunks(self.tiles_h, per_tile * self.tiles_w, self.n * self.tiles_w)
+        return [(first * self.tiles_w, count * self.tiles_w) for first, count in rows]
+
+    def _input_shape(self, c: int):
+        return (c, 4 * self.tiles_h + 2, 4, self.tiles_w + 1, self.n)
+
+    def _output_shape(self, k: int):
+        return (k, 4 * self.tiles_h, 4, self.tiles_w, self.n)
+
+    def input_grid(self, x):
+        return phases.split_phases(x, self.ph, self.pw, np.empty(self._input_shape(x.shape[0]), dtype=x.dtype))
+
+    def input(self, grid, first, v):
+        return phases.input_transform(grid, first // self.tiles_w, v)
+
+    def output_grid(self, shape, dtype):
+        return np.empty(self._output_shape(shape[0]), dtype=dtype)
+
+    def output(self, m, first, grid):
+        phases.output_transform(m, first // self.tiles_w, grid)
+
+    def output_result(self, grid, shape):
+        return phases.merge_phases(grid, 0, 0, np.empty(shape, dtype=grid.dtype))
+
+    def grad_output_grid(self, g):
+        return phases.split_phases(g, 0, 0, np.empty(self._output_shape(g.shape[0]), dtype=g.dtype))
+
+    def grad_output(self, grid, first, gy):
+        return phases.grad_output_transform(grid, first // self.tiles_w, gy)
+
+    def grad_input_grid(self, shape, dtype):
+        return np.zeros(self._input_shape(shape[0]), dtype=dtype)
+
+    def grad_input(self, dv, first, grid):
+        phases.grad_input_transform(dv, first // self.tiles_w, grid)
+
+    def grad_input_result(self, grid, shape):
+        return phases.merge_phases(grid, self.ph, self.pw, np.empty(shape, dtype=grid.dtype))
+
+
+def phase_runs(n: int, tiles_w: int) -> bool:
+    """Whether the batch-last form takes ``PhaseRuns``: a batch under ``PHASE_BATCH`` (shorter
+    runs along it) and at least ``PHASE_TILES`` tiles a row (runs that many times longer). The
+    figures are in ``winograd_phases``."""
+    return n < PHASE_BATCH and tiles_w >= PHASE_TILES
+
+
 def winograd_form(x, weight, window, groups: int):
     """``nn.conv``'s form for a 3x3 convolution at stride 1 by F(4x4, 3x3) (``winograd_fits``).
 
     Returns the forward product ``(1, C_out, P*N)`` and its backward ``(g, gm) -> (gx, gw)``.
     The tiles go ``CHUNK_BYTES`` of transformed values at a time (``chunks``): each chunk is
-    transformed, multiplied and transformed back while it is still in cache. Keeps the batch-last
-    input (a view) only when the weight needs a gradient, and transforms it again for ``gW``. A
-    batch under ``MIN_BATCH`` that needs no gradient goes to ``channels_last_form``.
+    transformed, multiplied and transformed back while it is still in cache. The transforms run
+    along the batch (``BatchRuns``), or for a short batch along rows of tiles (``PhaseRuns``).
+    Keeps the batch-last input (a view) only when the weight needs a gradient, and transforms it
+    again for ``gW``. A batch under ``MIN_BATCH`` that needs no gradient goes to
+    ``channels_last_form``.
     """
     n, c_in = x.shape[:2]
     if n < MIN_BATCH and not (is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
         return channels_last_form(x, weight, window), lambda g, gm: (None, None)  # no gradient to give
     (ph, _), (pw, _) = window.pads
     ho, wo = window.out_sizes
-    tiles_w = tiles_along(wo)
-    tiles = tiles_along(ho) * tiles_w
+    tiles_h, tiles_w = tiles_along(ho), tiles_along(wo)
+    grids = (PhaseRuns if phase_runs(n, tiles_w) else BatchRuns)((ph, pw), tiles_h, tiles_w, n)
     x_buf = channel_buffer(x.data)                                      # (C, H, W, N), a view if batch-last
     dtype = x_buf.dtype
     u = weight_transform_of(weight.data)                                # (36, K, C)
     c_out = u.shape[1]
-    runs = chunks(tiles, 36 * max(c_in, c_out) * n * dtype.itemsize, n)
+    runs = grids.chunks(36 * max(c_in, c_out) * n * dtype.itemsize)
     longest = runs[0][1] * n                                            # columns of the longest chunk
     v_flat = np.empty(36 * c_in * longest, dtype=dtype)
     m_flat = np.empty(36 * c_out * longest, dtype=dtype)
     out_shape = (c_out, ho, wo, n)
-    out = np.empty(out_shape, dtype=dtype)                              # (K, Ho, Wo, N)
+    x_grid, y_grid = grids.input_grid(x_buf), grids.output_grid(out_shape, dtype)
     for first, count in runs:
-        v = input_transform(x_buf, ph, pw, tiles_w, first, _buffer(v_flat, (36, c_in, count * n)))
+        v = grids.input(x_grid, first, _buffer(v_flat, (36, c_in, count * n)))
         m = np.matmul(u, v, out=_buffer(m_flat, (36, c_out, count * n)))           # (36, K, chunk)
-        output_transform(m, tiles_w, first, out)
-    del v_flat, m_flat
+        grids.output(m, first, y_grid)
+    del v_flat, m_flat, x_grid
+    out = grids.output_result(y_grid, out_shape)                        # (K, Ho, Wo, N)
+    del y_grid
     kept = x_buf if weight.requires_grad else None
 
     def backward(g, gm):
-        g_buf = np.ascontiguousarray(gm).reshape(out_shape)            # (K, Ho, Wo, N), a view
+        g_grid = grids.grad_output_grid(np.ascontiguousarray(gm).reshape(out_shape))   # from (K, Ho, Wo, N)
+        x_grid = None if kept is None else grids.input_grid(kept)
         gy_flat = np.empty(36 * c_out * longest, dtype=dtype)
         v_flat = np.empty(36 * c_in * longest, dtype=dtype)             # V again, then dV
         du = part = None                                                # (36, K, C): the first chunk's, then sums
-        gx_buf = np.zeros(x_buf.shape, dtype=dtype) if x.requires_grad else None
+        gx_grid = grids.grad_input_grid(x_buf.shape, dtype) if x.requires_grad else None
         for first, count in runs:
-            gy = grad_output_transform(g_buf, tiles_w, first, _buffer(gy_flat, (36, c_out, count * n)))
-            if kept is not None:
-                v = input_transform(kept, ph, pw, tiles_w, first, _buffer(v_flat, (36, c_in, count * n)))
+            gy = grids.grad_output(g_grid, first, _buffer(gy_flat, (36, c_out, count * n)))
+            if x_grid is not None:
+                v = grids.input(x_grid, first, _buffer(v_flat, (36, c_in, count * n)))
                 if du is None:
                     du = np.matmul(gy, v.transpose(0, 2, 1))            # (36, K, C)
                 else:
                     part = np.matmul(gy, v.transpose(0, 2, 1), out=part)
                     du += part
-            if gx_buf is not None:
+            if gx_grid is not None:
                 dv = np.matmul(u.transpose(0, 2, 1), gy, out=_buffer(v_flat, (36, c_in, count * n)))
-                grad_input_transform(dv, ph, pw, tiles_w, first, gx_buf)
+                grids.grad_input(dv, first, gx_grid)
         gw = None if du is None else weight_grad_transform(du)         # (K, C, 3, 3)
         gx = None
-        if gx_buf is not None:
+        if gx_grid is not None:
+            gx_buf = grids.grad_input_result(gx_grid, x_buf.shape)      # (C, H, W, N)
             gx = from_channel_major(gx_buf.reshape(1, c_in, -1), n, window.in_sizes)   # (N, C, H, W), batch-last
         return gx, gw
     return out.reshape(1, c_out, -1), backward
