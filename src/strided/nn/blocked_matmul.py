@@ -10,6 +10,7 @@ convolution's forward or backward (``conv``) and of a transposed convolution's
 
 * ``blocked_product``: ``W @ im2col(padded)``;
 * ``blocked_weight_grad``: ``gY @ im2col(padded)^T``, unfolding the windows again;
+* ``blocked_product_and_weight_grad``: both of the above from one unfolding;
 * ``blocked_fold``: ``W^T @ gY``, folded back onto the padded grid (``col2im`` by blocks).
 
 The memory-bound copies stay on one thread while BLAS runs each product on all of its threads:
@@ -53,6 +54,26 @@ def blocked_weight_grad(gm, windows, blocks, groups, rows_per_group):
         cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
         gw += xp.matmul(gm[..., block.columns], cols.swapaxes(-1, -2))
     return gw
+
+
+def blocked_product_and_weight_grad(w, gm, windows, blocks, groups):
+    """``blocked_product(w, windows, ...)`` and ``blocked_weight_grad(gm, windows, ...)`` from one
+    copy of each block's columns (a transposed convolution's backward needs both of the same
+    windows).
+
+    Shape: ``w`` ``(G, Cout/G, Cin/G*K)``, ``gm`` ``(G, Cw/G, P*N)``, ``windows`` ``(Cin, *K, *O,
+    N)`` -> ``(G, Cout/G, P*N)`` and ``(G, Cw/G, Cin/G*K)``.
+    """
+    xp = namespace(windows)
+    rows = w.shape[-1]
+    out_m = xp.empty(w.shape[:2] + (blocks[-1].columns.stop,), dtype=xp.result_type(w, windows))   # (G, Cout/G, P*N)
+    gw = xp.zeros(gm.shape[:2] + (rows,), dtype=xp.result_type(gm, windows))   # (G, Cw/G, Cin/G*K)
+    buffer = xp.empty(rows * groups * widest(blocks), dtype=windows.dtype)
+    for block in blocks:
+        cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
+        xp.matmul(w, cols, out=out_m[..., block.columns])               # (G, Cout/G, m)
+        gw += xp.matmul(gm[..., block.columns], cols.swapaxes(-1, -2))
+    return out_m, gw
 
 
 def blocked_fold(w, gm, blocks, lead, window: Window, groups):

@@ -32,7 +32,7 @@ from ..toeplitz import transposed_entries
 from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, pad, to_batch_last, to_channel_major,
                        unpad, window_columns)
 from .allocation import check_bytes
-from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad
+from .blocked_matmul import blocked_fold, blocked_product, blocked_product_and_weight_grad, blocked_weight_grad
 from .draws import make_rng, weight_and_bias
 from .helpers import (add_batch_axis, as_batched, check_channels, check_param_shape, check_spatial_sizes,
                       check_weight_rank, describe_layout, describe_settings, drop_batch_axis)
@@ -123,9 +123,12 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         if x.requires_grad or weight.requires_grad:
             gp = pad(to_batch_last(g), window.crop)                              # (N, Cout, *grid), batch-last
             windows = window_columns(gp, adjoint)                                # (Cout, *K, *S, N), a view
-        if x.requires_grad:
+        if x.requires_grad and weight.requires_grad:                             # one unfolding for both
+            gx_m, gw = blocked_product_and_weight_grad(w, xm, windows, blocks, groups)
+            gx, gw = from_channel_major(gx_m, n, in_sizes), gw.reshape(weight.shape)   # (N, Cin, *S)
+        elif x.requires_grad:
             gx = from_channel_major(blocked_product(w, windows, blocks, groups), n, in_sizes)   # (N, Cin, *S)
-        if weight.requires_grad:
+        elif weight.requires_grad:
             gw = blocked_weight_grad(xm, windows, blocks, groups, w.shape[-1]).reshape(weight.shape)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0,) + tuple(range(2, d + 2)))                        # (Cout,)
