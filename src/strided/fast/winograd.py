@@ -42,6 +42,7 @@ from ..tensor import is_grad_enabled
 from ..threads import blas_kernels
 from ..windows import channel_buffer, from_channel_major
 from . import winograd_phases as phases
+from .gram import plane_gram
 from .winograd_tiles import (TILE, grad_input_transform, grad_output_transform, input_transform,
                              output_transform)
 
@@ -395,17 +396,13 @@ def winograd_form(x, weight, window, groups: int):
         x_grid = None if kept is None else grids.input_grid(kept)
         gy_flat = np.empty(36 * c_out * longest, dtype=dtype)
         v_flat = np.empty(36 * c_in * longest, dtype=dtype)             # V again, then dV
-        du = part = None                                                # (36, K, C): the first chunk's, then sums
+        du = np.zeros((36, c_out, c_in), dtype=dtype) if x_grid is not None else None   # (36, K, C), summed over chunks
         gx_grid = grids.grad_input_grid(x_buf.shape, dtype) if x.requires_grad else None
         for first, count in runs:
             gy = grids.grad_output(g_grid, first, _buffer(gy_flat, (36, c_out, count * n)))
             if x_grid is not None:
                 v = grids.input(x_grid, first, _buffer(v_flat, (36, c_in, count * n)))
-                if du is None:
-                    du = np.matmul(gy, v.transpose(0, 2, 1))            # (36, K, C)
-                else:
-                    part = np.matmul(gy, v.transpose(0, 2, 1), out=part)
-                    du += part
+                plane_gram(gy, v, du, True)                             # du += Gy @ V^T, (36, K, C)
             if gx_grid is not None:
                 dv = np.matmul(u.transpose(0, 2, 1), gy, out=_buffer(v_flat, (36, c_in, count * n)))
                 grids.grad_input(dv, first, gx_grid)

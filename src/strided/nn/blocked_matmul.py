@@ -20,6 +20,7 @@ splitting the blocks between threads of our own (one BLAS thread each) was measu
 
 from __future__ import annotations
 
+from .. import fast
 from ..backend import namespace
 from ..geometry import Window
 from ..windows import gather_block, scatter_block
@@ -52,8 +53,23 @@ def blocked_weight_grad(gm, windows, blocks, groups, rows_per_group):
     gw = xp.zeros(gm.shape[:2] + (rows_per_group,), dtype=xp.result_type(gm, windows))   # (G, Cout/G, Cin/G*K)
     for block in blocks:
         cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
-        gw += xp.matmul(gm[..., block.columns], cols.swapaxes(-1, -2))
+        add_gram(gw, gm[..., block.columns], cols)
     return gw
+
+
+def add_gram(out, a, b) -> None:
+    """``out += a @ b^T``, a weight gradient's sum over positions: by ``fast.gram.plane_gram``
+    where that beats the BLAS (``gram_fits``: a narrow output over long sums), else by the BLAS.
+
+    Shape: ``a`` ``(G, K, T)``, ``b`` ``(G, C, T)`` -> ``out`` ``(G, K, C)``, in place.
+    """
+    xp = namespace(out)
+    if fast.applies(out, a, b) and out.dtype == a.dtype == b.dtype and out.flags.c_contiguous:
+        gram = fast.kernels("gram")
+        if gram.gram_fits(a.shape[-2], b.shape[-2], a.shape[-1]):
+            gram.plane_gram(xp.ascontiguousarray(a), xp.ascontiguousarray(b), out, True)
+            return
+    out += xp.matmul(a, b.swapaxes(-1, -2))
 
 
 def blocked_product_and_weight_grad(w, gm, windows, blocks, groups):
@@ -72,7 +88,7 @@ def blocked_product_and_weight_grad(w, gm, windows, blocks, groups):
     for block in blocks:
         cols = gather_block(windows, block, buffer, groups)              # (G, Cin/G*K, m)
         xp.matmul(w, cols, out=out_m[..., block.columns])               # (G, Cout/G, m)
-        gw += xp.matmul(gm[..., block.columns], cols.swapaxes(-1, -2))
+        add_gram(gw, gm[..., block.columns], cols)
     return out_m, gw
 
 

@@ -32,7 +32,7 @@ from ..backend import CPU, namespace
 from ..geometry import Window
 from ..windows import (COLUMN_BLOCK_BYTES, column_blocks, from_channel_major, gather_block, grouped_matmul, pad, to_batch_last,
                        to_channel_major, unpad, window_columns)
-from .blocked_matmul import blocked_fold, blocked_product, blocked_weight_grad, widest
+from .blocked_matmul import add_gram, blocked_fold, blocked_product, blocked_weight_grad, widest
 
 # form(x, weight, window, groups) -> (out_m (G, Cout/G, P*N), backward(g, gm) -> (gx, gw)), where g is
 # the output gradient (N, Cout, *O) batch-last and gm its (G, Cout/G, P*N) view; None for a frozen side.
@@ -48,7 +48,9 @@ def pointwise_form(x, weight, window: Window, groups: int):
     def backward(g, gm):
         gx = gw = None
         if weight.requires_grad:
-            gw = grouped_matmul(gm, kept.swapaxes(-1, -2)).reshape(weight.shape)   # (Cout, Cin/G, 1, ...)
+            gw = namespace(gm).zeros(w.shape, dtype=namespace(gm).result_type(gm, kept))   # (G, Cout/G, Cin/G)
+            add_gram(gw, gm, kept)
+            gw = gw.reshape(weight.shape)                               # (Cout, Cin/G, 1, ...)
         if x.requires_grad:
             gx_m = grouped_matmul(w.swapaxes(-1, -2), gm)                  # (G, Cin/G, P*N)
             gx = from_channel_major(gx_m, x.shape[0], window.in_sizes)     # (N, Cin, *S), batch-last view
@@ -159,7 +161,7 @@ def flipped_gradients(weight, x_cols, g, window: Window, groups: int):
         cols = gather_block(windows, block, buffer, groups)              # (G, Cout/G*K, m)
         xp.matmul(wt, cols, out=gx_m[..., block.columns])               # (G, Cin/G, m)
         if gwt is not None:
-            gwt += xp.matmul(cols, x_cols[..., block.columns].swapaxes(-1, -2))   # (G, Cout/G*K, Cin/G)
+            add_gram(gwt, cols, x_cols[..., block.columns])             # (G, Cout/G*K, Cin/G)
     gw = None
     if gwt is not None:
         taps_last = xp.moveaxis(gwt.reshape((groups, c_out // groups) + kernel + (cin_g,)), -1, 2)
