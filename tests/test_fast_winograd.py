@@ -91,6 +91,7 @@ def runs(request, monkeypatch):
 @pytest.mark.parametrize("n, c_in, c_out, h, w, padding", GEOMETRIES + [
     (5, 3, 4, 17, 23, 1),                    # four and six tiles a row, partial tiles
     (2, 4, 3, 16, 16, 0),                    # no padding, 14x14 outputs
+    (2, 66, 64, 9, 9, 1),                    # GRAM_CHANNELS: the weight gradient's sums by gram.plane_gram
 ])
 def test_forward_and_gradients_match_torch_float64(runs, n, c_in, c_out, h, w, padding):
     rng = np.random.default_rng(1)

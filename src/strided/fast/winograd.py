@@ -59,6 +59,7 @@ SHORT_TILES = 4                            # ... this many tiles a side
 SHORT_MACS = 50_000_000                    # ... and this much im2col work (multiply-adds, the whole batch)
 PHASE_BATCH = 64                           # under this batch, with at least PHASE_TILES tiles a row,
 PHASE_TILES = 4                            # ... the transforms run along rows of tiles (``phase_runs``)
+GRAM_CHANNELS = 64                         # from here the weight gradient's sums take ``gram.plane_gram``
 CHUNK_BYTES = 4 * 2**20                    # transformed values at a time (``chunks``): they stay in cache
 MIN_CHUNK_COLUMNS = 128                    # ... unless that leaves the products fewer columns
 
@@ -397,12 +398,17 @@ def winograd_form(x, weight, window, groups: int):
         gy_flat = np.empty(36 * c_out * longest, dtype=dtype)
         v_flat = np.empty(36 * c_in * longest, dtype=dtype)             # V again, then dV
         du = np.zeros((36, c_out, c_in), dtype=dtype) if x_grid is not None else None   # (36, K, C), summed over chunks
+        part = None                                                     # (36, K, C): one chunk's, by the BLAS
         gx_grid = grids.grad_input_grid(x_buf.shape, dtype) if x.requires_grad else None
         for first, count in runs:
             gy = grids.grad_output(g_grid, first, _buffer(gy_flat, (36, c_out, count * n)))
             if x_grid is not None:
                 v = grids.input(x_grid, first, _buffer(v_flat, (36, c_in, count * n)))
-                plane_gram(gy, v, du, True)                             # du += Gy @ V^T, (36, K, C)
+                if max(c_in, c_out) >= GRAM_CHANNELS:                   # du += Gy @ V^T, (36, K, C)
+                    plane_gram(gy, v, du, True)
+                else:
+                    part = np.matmul(gy, v.transpose(0, 2, 1), out=part)
+                    du += part
             if gx_grid is not None:
                 dv = np.matmul(u.transpose(0, 2, 1), gy, out=_buffer(v_flat, (36, c_in, count * n)))
                 grids.grad_input(dv, first, gx_grid)
