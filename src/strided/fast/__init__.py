@@ -20,8 +20,11 @@ one channel at a time, on the calling thread (``PARALLEL``). Where one exists:
   vectorised pass over the memory where NumPy's loop against a scalar bound is not vectorised and
   ``np.where`` is slow (``fast/elementwise.py``);
 * 3x3 convolution at stride 1, in training and inference, by Winograd's F(4x4, 3x3): tile
-  transforms of our own (``fast/winograd_tiles.py``) around 36 BLAS products a quarter of
-  im2col's size (``fast/winograd.py``).
+  transforms of our own around 36 BLAS products a quarter of im2col's size (``fast/winograd.py``),
+  along the batch (``fast/winograd_tiles.py``) or, for a short batch, along rows of tiles
+  (``fast/winograd_phases.py``);
+* the weight gradients whose output is narrow (``C_out`` by ``C_in`` times the taps, summed over
+  every position): 4x4 blocks of dot products instead of the BLAS (``fast/gram.py``).
 
 Switching: ``st.fast.set_enabled(False)`` (or ``with st.fast.disabled():``) runs NumPy alone;
 ``STRIDED_FAST=0`` in the environment starts a process that way. Nothing is compiled or imported

@@ -16,7 +16,8 @@ The two gradients are the same three steps transposed, with the same transforms:
   neighbouring 6x6 tiles overlap by two rows and columns (``U^T @ Gy``).
 
 Every buffer is batch-last (``(C, H, W, N)``, see ``windows``), so the transforms
-(``winograd_tiles``) run along the batch, vectorised, one tile position at a time; the transformed
+(``winograd_tiles``) run along the batch, vectorised, one tile position at a time, or for a batch
+under ``PHASE_BATCH`` along rows of tiles (``winograd_phases``, ``phase_runs``); the transformed
 arrays are ``(36, C, T)`` with ``T = tiles_h * tiles_w * N`` (tile row, tile column, example). A
 short batch in inference (a single image above all) has no batch to run along:
 ``channels_last_form`` sees it channels-last, ``(N, H, W, C)`` as ``N`` channels of a batch of
