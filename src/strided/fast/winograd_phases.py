@@ -11,11 +11,11 @@ the tile row (``SEGMENT_VALUES``), and the input transform's first pass, down wh
 computes the two columns that neighbouring tiles share once. ``merge_phases`` copies back.
 
 Measured against ``winograd_tiles`` (float32, the kernels with their copies, ms): the U-Net's
-16 channels at 64x64, batch 16: input 1.40 -> 0.72, output 1.03 -> 0.79, output gradient 0.99 ->
-0.84, input gradient 2.02 -> 1.37; batch 32, 16 channels at 32x32: 0.56 -> 0.37, 0.53 -> 0.44,
-0.33 -> 0.44, 0.66 -> 0.62; at batch 128 the copies cost more than the longer runs save (16
-channels at 32x32: the four 5.1 -> 6.3), and with one or two tiles a row there is nothing to
-gain. ``winograd.phase_runs`` says when the form takes these kernels.
+16 channels at 64x64, batch 16: input 1.40 -> 0.68-0.73, output 1.03-1.09 -> 0.79-0.85, output
+gradient 0.99-1.02 -> 0.84-0.95, input gradient 1.87-2.02 -> 1.21-1.38; batch 32, 16 channels at
+32x32: 0.56 -> 0.37, 0.53 -> 0.44, 0.33 -> 0.44, 0.66 -> 0.62; at batch 128 the copies cost more
+than the longer runs save (16 channels at 32x32: the four 5.1 -> 6.3), and with one or two tiles
+a row there is nothing to gain. ``winograd.phase_runs`` says when the form takes these kernels.
 
 Shape: the phase-grouped grids are ``(C, R, 4, B, N)`` (``R`` rows, ``B`` blocks of four
 columns); the transformed arrays ``(36, C, T)``, ``T = tiles_h * tiles_w * N`` (tile row, tile
