@@ -42,10 +42,9 @@ import numpy as np
 from ..tensor import is_grad_enabled
 from ..threads import blas_kernels
 from ..windows import channel_buffer, from_channel_major
-from . import winograd_phases as phases
 from .gram import plane_gram
-from .winograd_tiles import (TILE, grad_input_transform, grad_output_transform, input_transform,
-                             output_transform)
+from .winograd_phases import PhaseRuns
+from .winograd_tiles import TILE, BatchRuns, input_transform, output_transform
 
 MIN_BATCH = 8                              # each transform's run: shorter runs lose (batch 4: 0.5x)
 WIDE_CHANNELS = 32                         # from here the products saved pay for the transforms
@@ -218,6 +217,13 @@ def chunks(tiles: int, per_tile: int, batch: int):
     return [(first, min(step, tiles - first)) for first in range(0, tiles, step)]
 
 
+def chunk_runs(grids, per_tile: int):
+    """``chunks`` of ``grids``' units (single tiles for ``BatchRuns``, whole tile rows for
+    ``PhaseRuns``), as ``(first tile, tiles)`` runs."""
+    per = grids.tiles_per_unit
+    return [(first * per, count * per) for first, count in chunks(grids.units, per_tile * per, grids.n * per)]
+
+
 def _buffer(flat: np.ndarray, shape: tuple) -> np.ndarray:
     """The C-contiguous ``shape`` view at the start of ``flat`` (a last, shorter chunk included)."""
     return flat[:int(np.prod(shape))].reshape(shape)
@@ -254,101 +260,6 @@ def channels_last_form(x, weight, window):
     return out.reshape(1, c_out, ho * wo * n)
 
 
-class BatchRuns:
-    """The transforms of ``winograd_tiles`` on the batch-last arrays themselves, along the batch
-    one tile at a time; chunks of any number of tiles (``chunks``).
-
-    Shape: grids ``(C, H, W, N)``; transformed ``(36, C, T)``.
-    """
-
-    def __init__(self, pads, tiles_h: int, tiles_w: int, n: int):
-        self.ph, self.pw = pads
-        self.tiles_h, self.tiles_w, self.n = tiles_h, tiles_w, n
-
-    def chunks(self, per_tile: int):
-        return chunks(self.tiles_h * self.tiles_w, per_tile, self.n)
-
-    def input_grid(self, x):                                            # (C, H, W, N) as it is
-        return x
-
-    def input(self, grid, first, v):
-        return input_transform(grid, self.ph, self.pw, self.tiles_w, first, v)
-
-    def output_grid(self, shape, dtype):                                # (K, Ho, Wo, N)
-        return np.empty(shape, dtype=dtype)
-
-    def output(self, m, first, grid):
-        output_transform(m, self.tiles_w, first, grid)
-
-    def output_result(self, grid, shape):
-        return grid
-
-    def grad_output_grid(self, g):
-        return g
-
-    def grad_output(self, grid, first, gy):
-        return grad_output_transform(grid, self.tiles_w, first, gy)
-
-    def grad_input_grid(self, shape, dtype):                            # (C, H, W, N), zeros
-        return np.zeros(shape, dtype=dtype)
-
-    def grad_input(self, dv, first, grid):
-        grad_input_transform(dv, self.ph, self.pw, self.tiles_w, first, grid)
-
-    def grad_input_result(self, grid, shape):
-        return grid
-
-
-class PhaseRuns(BatchRuns):
-    """The transforms of ``winograd_phases`` on phase-grouped copies of the grids, along rows of
-    tiles; chunks of whole tile rows.
-
-    Shape: grids ``(C, H, W, N)`` copied to ``(C, 4 * tiles_h + 2, 4, tiles_w + 1, N)`` (the
-    input and its gradient, with the padding) or ``(K, 4 * tiles_h, 4, tiles_w, N)`` (the output
-    and its gradient); transformed ``(36, C, T)``.
-    """
-
-    def chunks(self, per_tile: int):
-        rows = chunks(self.tiles_h, per_tile * self.tiles_w, self.n * self.tiles_w)
-        return [(first * self.tiles_w, count * self.tiles_w) for first, count in rows]
-
-    def _input_shape(self, c: int):
-        return (c, 4 * self.tiles_h + 2, 4, self.tiles_w + 1, self.n)
-
-    def _output_shape(self, k: int):
-        return (k, 4 * self.tiles_h, 4, self.tiles_w, self.n)
-
-    def input_grid(self, x):
-        return phases.split_phases(x, self.ph, self.pw, np.empty(self._input_shape(x.shape[0]), dtype=x.dtype))
-
-    def input(self, grid, first, v):
-        return phases.input_transform(grid, first // self.tiles_w, v)
-
-    def output_grid(self, shape, dtype):
-        return np.empty(self._output_shape(shape[0]), dtype=dtype)
-
-    def output(self, m, first, grid):
-        phases.output_transform(m, first // self.tiles_w, grid)
-
-    def output_result(self, grid, shape):
-        return phases.merge_phases(grid, 0, 0, np.empty(shape, dtype=grid.dtype))
-
-    def grad_output_grid(self, g):
-        return phases.split_phases(g, 0, 0, np.empty(self._output_shape(g.shape[0]), dtype=g.dtype))
-
-    def grad_output(self, grid, first, gy):
-        return phases.grad_output_transform(grid, first // self.tiles_w, gy)
-
-    def grad_input_grid(self, shape, dtype):
-        return np.zeros(self._input_shape(shape[0]), dtype=dtype)
-
-    def grad_input(self, dv, first, grid):
-        phases.grad_input_transform(dv, first // self.tiles_w, grid)
-
-    def grad_input_result(self, grid, shape):
-        return phases.merge_phases(grid, self.ph, self.pw, np.empty(shape, dtype=grid.dtype))
-
-
 def phase_runs(n: int, tiles_w: int) -> bool:
     """Whether the batch-last form takes ``PhaseRuns``: a batch under ``PHASE_BATCH`` (shorter
     runs along it) and at least ``PHASE_TILES`` tiles a row (runs that many times longer). The
@@ -378,7 +289,7 @@ def winograd_form(x, weight, window, groups: int):
     dtype = x_buf.dtype
     u = weight_transform_of(weight.data)                                # (36, K, C)
     c_out = u.shape[1]
-    runs = grids.chunks(36 * max(c_in, c_out) * n * dtype.itemsize)
+    runs = chunk_runs(grids, 36 * max(c_in, c_out) * n * dtype.itemsize)
     longest = runs[0][1] * n                                            # columns of the longest chunk
     v_flat = np.empty(36 * c_in * longest, dtype=dtype)
     m_flat = np.empty(36 * c_out * longest, dtype=dtype)

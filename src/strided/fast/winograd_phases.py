@@ -27,7 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .winograd_tiles import _grad_input_row, _grad_output_row, _input_row, _output_row
+from .winograd_tiles import BatchRuns, _grad_input_row, _grad_output_row, _input_row, _output_row
 
 SEGMENT_VALUES = 1024                      # a run's values per pass (``_segment``)
 
@@ -224,3 +224,53 @@ def grad_input_transform(dv, first_row, grid):
                         for k in range(width):
                             dst[k] += part[k]
     return grid
+
+
+class PhaseRuns(BatchRuns):
+    """``BatchRuns``' interface on the kernels above: phase-grouped copies of the grids, the
+    transforms along rows of tiles, chunks of whole tile rows.
+
+    Shape: grids ``(C, H, W, N)`` copied to ``(C, 4 * tiles_h + 2, 4, tiles_w + 1, N)`` (the
+    input and its gradient, with the padding) or ``(K, 4 * tiles_h, 4, tiles_w, N)`` (the output
+    and its gradient); transformed ``(36, C, T)``.
+    """
+
+    def __init__(self, pads, tiles_h: int, tiles_w: int, n: int):
+        super().__init__(pads, tiles_h, tiles_w, n)
+        self.units, self.tiles_per_unit = tiles_h, tiles_w
+
+    def _input_shape(self, c: int):
+        return (c, 4 * self.tiles_h + 2, 4, self.tiles_w + 1, self.n)
+
+    def _output_shape(self, k: int):
+        return (k, 4 * self.tiles_h, 4, self.tiles_w, self.n)
+
+    def input_grid(self, x):
+        return split_phases(x, self.ph, self.pw, np.empty(self._input_shape(x.shape[0]), dtype=x.dtype))
+
+    def input(self, grid, first, v):
+        return input_transform(grid, first // self.tiles_w, v)
+
+    def output_grid(self, shape, dtype):
+        return np.empty(self._output_shape(shape[0]), dtype=dtype)
+
+    def output(self, m, first, grid):
+        output_transform(m, first // self.tiles_w, grid)
+
+    def output_result(self, grid, shape):
+        return merge_phases(grid, 0, 0, np.empty(shape, dtype=grid.dtype))
+
+    def grad_output_grid(self, g):
+        return split_phases(g, 0, 0, np.empty(self._output_shape(g.shape[0]), dtype=g.dtype))
+
+    def grad_output(self, grid, first, gy):
+        return grad_output_transform(grid, first // self.tiles_w, gy)
+
+    def grad_input_grid(self, shape, dtype):
+        return np.zeros(self._input_shape(shape[0]), dtype=dtype)
+
+    def grad_input(self, dv, first, grid):
+        grad_input_transform(dv, first // self.tiles_w, grid)
+
+    def grad_input_result(self, grid, shape):
+        return merge_phases(grid, self.ph, self.pw, np.empty(shape, dtype=grid.dtype))

@@ -292,3 +292,47 @@ def grad_input_transform(dv, ph, pw, tiles_w, first, gx):
                     for k in range(n):
                         dst[k] += row[k]
     return gx
+
+
+class BatchRuns:
+    """The grids and transforms ``winograd.winograd_form`` uses: the kernels above, on the
+    batch-last arrays themselves, along the batch one tile at a time. Its chunks hold any number of
+    tiles (``units`` of ``tiles_per_unit`` tiles).
+
+    Shape: grids ``(C, H, W, N)``; transformed ``(36, C, T)``.
+    """
+
+    def __init__(self, pads, tiles_h: int, tiles_w: int, n: int):
+        self.ph, self.pw = pads
+        self.tiles_h, self.tiles_w, self.n = tiles_h, tiles_w, n
+        self.units, self.tiles_per_unit = tiles_h * tiles_w, 1
+
+    def input_grid(self, x):                                            # (C, H, W, N) as it is
+        return x
+
+    def input(self, grid, first, v):
+        return input_transform(grid, self.ph, self.pw, self.tiles_w, first, v)
+
+    def output_grid(self, shape, dtype):                                # (K, Ho, Wo, N)
+        return np.empty(shape, dtype=dtype)
+
+    def output(self, m, first, grid):
+        output_transform(m, self.tiles_w, first, grid)
+
+    def output_result(self, grid, shape):
+        return grid
+
+    def grad_output_grid(self, g):
+        return g
+
+    def grad_output(self, grid, first, gy):
+        return grad_output_transform(grid, self.tiles_w, first, gy)
+
+    def grad_input_grid(self, shape, dtype):                            # (C, H, W, N), zeros
+        return np.zeros(shape, dtype=dtype)
+
+    def grad_input(self, dv, first, grid):
+        grad_input_transform(dv, self.ph, self.pw, self.tiles_w, first, grid)
+
+    def grad_input_result(self, grid, shape):
+        return grid
