@@ -23,7 +23,7 @@ from __future__ import annotations
 from .. import fast
 from ..backend import namespace
 from ..geometry import Window
-from ..windows import gather_block, scatter_block
+from ..windows import gather_block, grouped_matmul, scatter_block
 
 
 def blocked_product(w, windows, blocks, groups):
@@ -69,7 +69,7 @@ def add_gram(out, a, b) -> None:
         if gram.gram_fits(a.shape[-2], b.shape[-2], a.shape[-1]):
             gram.plane_gram(xp.ascontiguousarray(a), xp.ascontiguousarray(b), out, True)
             return
-    out += xp.matmul(a, b.swapaxes(-1, -2))
+    out += grouped_matmul(a, b.swapaxes(-1, -2))                      # one 2-D product for one group
 
 
 def blocked_product_and_weight_grad(w, gm, windows, blocks, groups):
