@@ -33,6 +33,20 @@ GEOMETRIES = [  # (N, C, multiplier, H, W, kernel, stride, padding, dilation)
     (2, 4, 2, 7, 9, (5, 3), 1, (2, 1), 1),   # five kernel rows, depth multiplier 2
     (3, 2, 1, 6, 10, (1, 3), 1, (0, 2), (1, 3)),   # one kernel row, dilation 3
     (2, 3, 1, 3, 4, 3, 1, 2, 1),             # every output row and column near an edge
+    # five kernel columns at column stride 1: the forward's fused taps, five a kernel row
+    (3, 1, 6, 12, 11, 5, 1, 2, 1),           # a one-channel first layer (LeNet-5's, smaller)
+    (2, 2, 1, 9, 13, (2, 5), (2, 1), (1, 3), (1, 2)),   # column dilation 2, padding past the reach
+    (2, 2, 1, 4, 3, 5, 1, 2, 1),             # narrower than the kernel: no interior column
+]
+
+# (N, C, multiplier, H, W, kernel, padding, dilation) at stride 1, the input frozen: the weight
+# gradient alone, a kernel row's taps summed in one pass where three or five columns wide
+WEIGHT_ONLY = [
+    (3, 1, 6, 12, 11, 5, 2, 1),
+    (2, 2, 2, 9, 10, 3, 1, 1),
+    (2, 2, 1, 9, 13, (3, 5), (0, 3), (2, 2)),
+    (2, 2, 1, 4, 3, 5, 2, 1),
+    (2, 3, 1, 7, 8, (2, 4), 1, 1),           # four columns: tap by tap
 ]
 
 
@@ -89,6 +103,20 @@ def test_one_side_frozen_gives_the_other_gradient(frozen):
     else:
         assert ws.grad is None
         assert_close(xs.grad, xt.grad.numpy(), what="input gradient")
+
+
+@pytest.mark.parametrize("n, c, m, h, w, kernel, padding, dilation", WEIGHT_ONLY)
+def test_weight_gradient_alone_matches_torch(n, c, m, h, w, kernel, padding, dilation):
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    rng = np.random.default_rng(3)
+    x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((c * m, 1) + k)
+    ws = st.Tensor(wt, requires_grad=True)
+    y = F.conv2d(st.Tensor(x), ws, padding=padding, dilation=dilation, groups=c)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    wtt = torch.tensor(wt, requires_grad=True)
+    TF.conv2d(torch.tensor(x), wtt, padding=padding, dilation=dilation, groups=c).backward(torch.tensor(g))
+    assert_close(ws.grad, wtt.grad.numpy(), what="weight gradient")
 
 
 def test_empty_batch_gives_empty_output_and_zero_weight_gradient():

@@ -7,11 +7,17 @@ the input: for every output row and tap, one multiply-add over a contiguous run 
 batch-last buffer (the batch, or the whole row of positions and batch at stride 1). Padding is
 never materialised: each tap's run is clipped to the input. Channels go in parallel.
 
-The forward of a kernel three columns wide at column stride 1 (every 3x3 depthwise layer at stride
-1) fuses the taps: an output row's interior, where every tap reads inside the input, is written in
-one pass of nine multiply-adds a value (three a kernel row near the top and bottom), instead of nine
-read-modify-write passes; only the clipped side columns go tap by tap. 64 channels at 32x32, batch
-32, float32: 1.15-1.36 -> 0.76-0.93 ms (PyTorch 0.67 ms on NCHW).
+The forward of a kernel three or five columns wide at column stride 1 (every 3x3 depthwise layer
+at stride 1, and a one-channel first layer such as LeNet-5's 5x5) fuses the taps: an output row's
+interior, where every tap reads inside the input, is written in one pass of nine multiply-adds a
+value for a 3x3 kernel inside the input, otherwise in one pass a kernel row, instead of one
+read-modify-write pass a tap; only the clipped side columns go tap by tap. 64 channels at 32x32,
+batch 32, float32: 1.15-1.36 -> 0.76-0.93 ms (PyTorch 0.67 ms on NCHW). A weight gradient alone
+(the input frozen, as a first layer's is) sums a kernel row's taps in one pass over the output
+gradient the same way. LeNet-5's first layer (one channel to six, 5x5, batch 256): forward
+2.3 -> 1.1-1.3 ms, forward and weight gradient 4.8 -> 2.1-2.8 ms (PyTorch 1.2 and 2.2-2.4).
+Where the input needs its gradient too, one pass per tap gives both gradients from one read of
+the output gradient, which measured as fast as two fused passes (RESULTS, fifth session).
 
 ``depthwise_form`` plugs into ``nn.conv.conv`` as one of its forms (same contract: the forward
 product ``(G, Cout/G, P*N)`` and a backward giving both gradients).
@@ -34,6 +40,16 @@ def _columns(tap_offset, stride, in_size, out_size):
     lo = 0 if tap_offset >= 0 else (-tap_offset + stride - 1) // stride
     hi = 0 if in_size - 1 - tap_offset < 0 else (in_size - 1 - tap_offset) // stride + 1
     return lo, max(lo, min(out_size, hi))
+
+
+@numba.njit(cache=True, inline="always")
+def _interior(kw, in_size, out_size, dw, pw):
+    """The output columns ``[lo, hi)`` where all ``kw`` taps read inside the input (column stride 1)."""
+    lo, hi = _columns(-pw, 1, in_size, out_size)
+    for b in range(1, kw):
+        lo_b, hi_b = _columns(b * dw - pw, 1, in_size, out_size)
+        lo, hi = max(lo, lo_b), min(hi, hi_b)
+    return lo, hi
 
 
 @numba.njit(cache=True, inline="always")
@@ -66,6 +82,64 @@ def _three_taps(dst, x, start, step, w0, w1, w2, add):
     else:
         for k in range(length):
             dst[k] = w0 * x0[k] + w1 * x1[k] + w2 * x2[k]
+
+
+@numba.njit(cache=True, inline="always")
+def _five_taps(dst, x, start, step, w_row, add):
+    """``dst (+)= sum over b < 5 of w_row[b] * x[start + b*step:]`` over ``dst``'s length: a kernel
+    row's five taps in one pass."""
+    length = dst.shape[0]
+    x0 = x[start:start + length]                                        # each run indexed from 0: SIMD
+    x1 = x[start + step:start + step + length]
+    x2 = x[start + 2 * step:start + 2 * step + length]
+    x3 = x[start + 3 * step:start + 3 * step + length]
+    x4 = x[start + 4 * step:start + 4 * step + length]
+    w0, w1, w2, w3, w4 = w_row[0], w_row[1], w_row[2], w_row[3], w_row[4]
+    if add:
+        for k in range(length):
+            dst[k] += w0 * x0[k] + w1 * x1[k] + w2 * x2[k] + w3 * x3[k] + w4 * x4[k]
+    else:
+        for k in range(length):
+            dst[k] = w0 * x0[k] + w1 * x1[k] + w2 * x2[k] + w3 * x3[k] + w4 * x4[k]
+
+
+@numba.njit(cache=True, inline="always")
+def _row_taps(dst, x, start, step, w_row, add):
+    """One kernel row's taps (three or five) onto ``dst`` in one pass."""
+    if w_row.shape[0] == 3:
+        _three_taps(dst, x, start, step, w_row[0], w_row[1], w_row[2], add)
+    else:
+        _five_taps(dst, x, start, step, w_row, add)
+
+
+@numba.njit(cache=True, inline="always", fastmath=REDUCE)
+def _row_dots(g, x, start, step, sums_row, zero):
+    """``sums_row[b] += sum(g * x[start + b*step:])`` for the three or five taps of a kernel row in
+    one pass over ``g`` (each sum in ``zero``'s dtype, added to the float64 ``sums_row``)."""
+    length = g.shape[0]
+    x0 = x[start:start + length]                                        # each run indexed from 0: SIMD
+    x1 = x[start + step:start + step + length]
+    x2 = x[start + 2 * step:start + 2 * step + length]
+    t0, t1, t2, t3, t4 = zero, zero, zero, zero, zero
+    if sums_row.shape[0] == 3:
+        for k in range(length):
+            t0 += g[k] * x0[k]
+            t1 += g[k] * x1[k]
+            t2 += g[k] * x2[k]
+    else:
+        x3 = x[start + 3 * step:start + 3 * step + length]
+        x4 = x[start + 4 * step:start + 4 * step + length]
+        for k in range(length):
+            t0 += g[k] * x0[k]
+            t1 += g[k] * x1[k]
+            t2 += g[k] * x2[k]
+            t3 += g[k] * x3[k]
+            t4 += g[k] * x4[k]
+        sums_row[3] += t3
+        sums_row[4] += t4
+    sums_row[0] += t0
+    sums_row[1] += t1
+    sums_row[2] += t2
 
 
 @numba.njit(cache=True, inline="always")
@@ -106,18 +180,15 @@ def _side_taps(out_row, x_row, w_row, left, right, wo, wi, n, dw, pw):
 
 
 @numba.njit(cache=True, inline="always")
-def _forward_rows3(x_c, w_o, out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw):
-    """One channel at column stride 1 with three kernel columns: each output row's interior (every
-    tap inside the input) in one pass of nine taps, or of three per kernel row near the top and
-    bottom; the clipped columns at the sides tap by tap.
+def _forward_rows(x_c, w_o, out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw):
+    """One channel at column stride 1 with three or five kernel columns: each output row's interior
+    (every tap inside the input) in one pass of nine taps (a 3x3 kernel inside the input), or in
+    one pass a kernel row; the clipped columns at the sides tap by tap.
 
-    Shape: ``x_c`` ``(H, W*N)``, ``w_o`` ``(KH, 3)`` -> ``out_o`` ``(Ho, Wo*N)``, written whole.
+    Shape: ``x_c`` ``(H, W*N)``, ``w_o`` ``(KH, KW)`` -> ``out_o`` ``(Ho, Wo*N)``, written whole.
     """
-    lo, hi = _columns(-pw, 1, wi, wo)                                   # the columns every tap reads inside
-    for b in range(1, 3):
-        lo_b, hi_b = _columns(b * dw - pw, 1, wi, wo)
-        lo, hi = max(lo, lo_b), min(hi, hi_b)
-    kh = w_o.shape[0]
+    kh, kw = w_o.shape
+    lo, hi = _interior(kw, wi, wo, dw, pw)                              # the columns every tap reads inside
     for i in range(ho):
         out_row = out_o[i]                                              # (Wo*N,)
         first = i * sh - ph                                             # the input row of kernel row 0
@@ -125,14 +196,14 @@ def _forward_rows3(x_c, w_o, out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw):
         if hi > lo:
             interior = out_row[lo * n:hi * n]                           # ((hi - lo)*N,)
             start = (lo - pw) * n                                       # where tap b = 0 reads in an input row
-            if inside and kh == 3:
+            if inside and kh == 3 and kw == 3:
                 _nine_taps(interior, x_c[first], x_c[first + dh], x_c[first + 2 * dh], start, dw * n, w_o)
             else:
                 added = False
                 for a in range(kh):
                     row = first + a * dh
                     if 0 <= row < h:
-                        _three_taps(interior, x_c[row], start, dw * n, w_o[a, 0], w_o[a, 1], w_o[a, 2], added)
+                        _row_taps(interior, x_c[row], start, dw * n, w_o[a], added)
                         added = True
                 if not added:
                     interior[:] = 0
@@ -143,6 +214,38 @@ def _forward_rows3(x_c, w_o, out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw):
             row = first + a * dh
             if 0 <= row < h:
                 _side_taps(out_row, x_c[row], w_o[a], left, right, wo, wi, n, dw, pw)
+
+
+@numba.njit(cache=True, inline="always")
+def _weight_rows(x_c, g_o, sums, ho, h, wi, wo, n, sh, dh, dw, ph, pw, zero):
+    """The weight gradient of one channel at column stride 1 with three or five kernel columns:
+    each kernel row's taps summed in one pass over the output row's interior (every tap inside
+    the input), the clipped side columns tap by tap.
+
+    Shape: ``x_c`` ``(H, W*N)``, ``g_o`` ``(Ho, Wo*N)`` -> ``sums`` ``(KH, KW)`` float64, added to.
+    """
+    kh, kw = sums.shape
+    lo, hi = _interior(kw, wi, wo, dw, pw)                              # the columns every tap reads inside
+    for i in range(ho):
+        for a in range(kh):
+            row = i * sh + a * dh - ph
+            if row < 0 or row >= h:
+                continue
+            x_row = x_c[row]                                            # (W*N,)
+            if hi > lo:
+                _row_dots(g_o[i, lo * n:hi * n], x_row, (lo - pw) * n, dw * n, sums[a], zero)
+            for b in range(kw):
+                lo_b, hi_b = _columns(b * dw - pw, 1, wi, wo)
+                if hi > lo:                                             # the side columns [lo_b, lo), [hi, hi_b)
+                    pieces = ((lo_b, min(hi_b, lo)), (max(lo_b, hi), hi_b))
+                else:                                                   # no interior: the whole run once
+                    pieces = ((lo_b, hi_b), (hi_b, hi_b))
+                partial = zero
+                for first, last in pieces:
+                    if last > first:
+                        src = (first + b * dw - pw) * n
+                        partial += _dot(g_o[i, first * n:last * n], x_row[src:src + (last - first) * n], zero)
+                sums[a, b] += partial
 
 
 @numba.njit(cache=True, parallel=PARALLEL)
@@ -159,8 +262,8 @@ def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):
         c = o // m
         out_o = out[o].reshape(ho, wo * n)                              # (Ho, Wo*N)
         x_c = x[c].reshape(h, wi * n)                                   # (H, W*N)
-        if sw == 1 and w.shape[3] == 3:
-            _forward_rows3(x_c, w[o, 0], out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw)
+        if sw == 1 and (w.shape[3] == 3 or w.shape[3] == 5):
+            _forward_rows(x_c, w[o, 0], out_o, ho, h, wi, wo, n, sh, dh, dw, ph, pw)
             continue
         out_o[:] = 0
         for i in range(ho):
@@ -205,6 +308,12 @@ def depthwise_backward(x, w, g, sh, sw, dh, dw, ph, pw, gx, gw, need_x, need_w, 
         for o in range(c * m, c * m + m):
             g_o = g[o].reshape(ho, wo * n)                              # (Ho, Wo*N)
             sums = np.zeros((kh, kw), dtype=np.float64)                 # the weight gradient of output o
+            if need_w and not need_x and sw == 1 and (kw == 3 or kw == 5):
+                _weight_rows(x_c, g_o, sums, ho, h, wi, wo, n, sh, dh, dw, ph, pw, zero)
+                for a in range(kh):
+                    for b in range(kw):
+                        gw[o, 0, a, b] = sums[a, b]
+                continue
             for i in range(ho):
                 for a in range(kh):
                     row = i * sh + a * dh - ph
