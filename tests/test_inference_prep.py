@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import strided as st
-from oracle import needs_torch, torch
+from oracle import assert_close, needs_torch, torch
 from strided import fast, nn
 from strided.nn.fusion import fold_batch_norms, fuse_conv_bn_weights
 from strided.nn.utils import freeze, fuse_conv_bn_eval
@@ -228,6 +228,62 @@ def test_kept_transform_follows_the_weight_array():
     w[:2] += 1.0
     np.testing.assert_allclose(wg.weight_transform_of(view), by_hand(w[:2]), rtol=1e-5, atol=1e-5)
     assert first is not wg.weight_transform_of(view)
+
+
+@pytest.mark.skipif(fast.path() == "numpy", reason="the Winograd forms are on the compiled path (strided[fast])")
+def test_reused_transform_of_a_writeable_weight_follows_every_change():
+    """With ``reuse`` a writeable array's transform is kept while its values stay the same bits and
+    computed afresh after any change: an in-place update, one value moved by one ulp, a NaN put in
+    and kept. Checked against ``G g G^T`` written with NumPy's einsum."""
+    wg = fast.kernels("winograd")
+    rng = np.random.default_rng(1)
+
+    def by_hand(w):
+        return np.einsum("xa,kcab,nb->xnkc", wg.G, w.astype(np.float64), wg.G).reshape(36, *w.shape[:2])
+
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    first = wg.weight_transform_of(w, reuse=True)
+    assert wg.weight_transform_of(w, reuse=True) is first and not first.flags.writeable
+    np.testing.assert_allclose(first, by_hand(w), rtol=1e-5, atol=1e-5)
+    for change in (lambda a: a.__isub__(0.5),
+                   lambda a: a.__setitem__((2, 1, 0, 2), np.nextafter(a[2, 1, 0, 2], np.float32(np.inf))),
+                   lambda a: a.__setitem__((0, 0, 1, 1), np.nan)):
+        before = wg.weight_transform_of(w, reuse=True)
+        change(w)
+        after = wg.weight_transform_of(w, reuse=True)
+        assert after is not before
+        np.testing.assert_allclose(after, by_hand(w), rtol=1e-5, atol=1e-5)
+    assert wg.weight_transform_of(w, reuse=True) is after               # NaN: the same bits, reused
+
+
+@needs_torch
+@pytest.mark.skipif(fast.path() == "numpy", reason="the Winograd forms are on the compiled path (strided[fast])")
+def test_eval_loop_over_a_training_model_sees_each_update(monkeypatch):
+    """Inference calls between optimizer steps (batch 1: the channels-last form; batch 8: the batch
+    form) transform the weight once after each step and reuse it for the next call; each
+    evaluation matches PyTorch's convolution with the weights of that moment."""
+    wg = fast.kernels("winograd")
+    computed = []
+    real = wg.weight_transform
+    monkeypatch.setattr(wg, "weight_transform", lambda w: computed.append(1) or real(w))
+    rng = np.random.default_rng(3)
+    layer = st.nn.Conv2d(128, 128, 3, padding=1, rng=0)
+    opt = st.optim.SGD(layer.parameters(), lr=1e-3)
+    for step in range(3):
+        computed.clear()
+        for n in (1, 8):
+            x = rng.standard_normal((n, 128, 28, 28)).astype(np.float32)
+            with st.no_grad():
+                out = layer(x).numpy()
+            ref = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64),
+                                             torch.tensor(layer.weight.data, dtype=torch.float64),
+                                             torch.tensor(layer.bias.data, dtype=torch.float64), padding=1)
+            scale = float(np.abs(ref.numpy()).max())
+            assert_close(out, ref.numpy(), rtol=1e-4, atol=1e-5 * scale, what=f"step {step}, batch {n}")
+        assert computed == [1]                                          # the second call reused it
+        opt.zero_grad()
+        layer(rng.standard_normal((8, 128, 8, 8)).astype(np.float32)).sum().backward()
+        opt.step()
 
 
 @needs_torch
