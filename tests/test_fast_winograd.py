@@ -122,12 +122,13 @@ def test_chunks_of_tiles_give_the_whole_result(runs, monkeypatch, chunk_tiles):
         assert scaled_error(actual, want) < 1e-10
 
 
-def test_a_chunk_keeps_enough_columns_for_the_products():
+def test_a_chunk_keeps_enough_columns_for_the_products(monkeypatch):
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 3 * 2**19)        # 1.5 MB of transformed values a chunk
     per_tile = 36 * 512 * 32 * 4                                   # 512 channels at batch 32: 2.4 MB a tile
     assert winograd.chunks(4, per_tile, 32) == [(0, 4)]            # 128 columns: all four tiles, not one
-    # otherwise about 4 MB of transformed values a chunk: 14 tiles of 64 channels at batch 32
-    assert winograd.chunks(196, 36 * 64 * 32 * 4, 32) == [(first, 14) for first in range(0, 196, 14)]
-    assert winograd.chunks(64, 36 * 16 * 128 * 4, 128) == [(0, 14), (14, 14), (28, 14), (42, 14), (56, 8)]
+    # otherwise at most 1.5 MB of transformed values a chunk: 5 tiles of 294,912 bytes
+    assert winograd.chunks(196, 36 * 64 * 32 * 4, 32) == [(first, min(5, 196 - first)) for first in range(0, 196, 5)]
+    assert winograd.chunks(64, 36 * 16 * 128 * 4, 128) == [(first, min(5, 64 - first)) for first in range(0, 64, 5)]
 
 
 @pytest.mark.parametrize("layout", ["batch_last", "plain"])

@@ -25,7 +25,7 @@ short batch in inference (a single image above all) has no batch to run along:
 alternated: 22.2-23.1 -> 18.8-19.7 ms). The tiles go a chunk
 at a time (``CHUNK_BYTES`` of transformed values): transformed, multiplied and transformed back
 while in cache (ResNet-20's 16-channel layers at batch 128, forward and backward: 15.0-15.5 ms
-whole, 11.7-12.3 ms in 4 MB chunks). Padding is never materialised: a tile's values
+whole, 11.7-12.3 ms in 4 MB chunks; 1.5 MB chunks since, see ``chunks``). Padding is never materialised: a tile's values
 outside the input read as zero. F(4x4, 3x3) multiplies rounding errors by the transforms' entries
 (up to 5 and 1/24): in float32 the output differs from the direct sum by about 1e-6 of the
 values' scale, well inside the parity tests' float32 tolerance.
@@ -61,7 +61,7 @@ PHASE_BATCH = 64                           # under this batch, with at least PHA
 PHASE_TILES = 4                            # ... the transforms run along rows of tiles (``phase_runs``)
 WEIGHT_ROWS = 4                            # channels-last products with fewer than C / WEIGHT_ROWS rows stream U
 GRAM_CHANNELS = 64                         # from here the weight gradient's sums take ``gram.plane_gram``
-CHUNK_BYTES = 4 * 2**20                    # transformed values at a time (``chunks``): they stay in cache
+CHUNK_BYTES = 3 * 2**19                    # transformed values at a time (``chunks``): they stay in cache
 MIN_CHUNK_COLUMNS = 128                    # ... unless that leaves the products fewer columns
 
 # The transform matrices of F(4, 3) (Lavin and Gray, 2016); the kernels below spell them out.
@@ -235,7 +235,11 @@ def chunks(tiles: int, per_tile: int, batch: int):
     14x14 2 -> 15.1, 16 -> 19.7; 128 at 28x28 3 -> 13.6, 49 -> 16.3; 64 at 56x56 7-16 -> 19.5-20.0,
     64 -> 23.9. A floor of 2,048 columns (64 tiles at batch 32) made every chunk there 9-19 MB:
     whole steps, floor 2,048 against 128, ResNet-18 inference at batch 32 411 -> 387 ms, ResNet-20
-    training 266 -> 239 ms (same process, alternated; VGG-11 and the U-Net unchanged)."""
+    training 266 -> 239 ms (same process, alternated; VGG-11 and the U-Net unchanged). Later,
+    whole training steps alternated in one process, 4 MB against 1.5 MB (a chunk's input, its
+    products and their output nearer the 1 MB L2 of a core): ResNet-20 303 -> 271 ms, the U-Net
+    191 -> 180-182 ms; 1 and 2 MB within 2% of 1.5; ResNet-18 at batch 32, VGG-11 and
+    MobileNetV2 unchanged."""
     step = max(1, CHUNK_BYTES // max(per_tile, 1), -(-MIN_CHUNK_COLUMNS // max(batch, 1)))
     return [(first, min(step, tiles - first)) for first in range(0, tiles, step)]
 
