@@ -22,10 +22,10 @@ arrays are ``(36, C, T)`` with ``T = tiles_h * tiles_w * N`` (tile row, tile col
 short batch in inference (a single image above all) has no batch to run along:
 ``channels_last_form`` sees it channels-last, ``(N, H, W, C)`` as ``N`` channels of a batch of
 ``C``, so the same kernels run along the channels (ResNet-18 at batch 1, same process
-alternated: 22.2-23.1 -> 18.8-19.7 ms). The tiles go a chunk
-at a time (``CHUNK_BYTES`` of transformed values): transformed, multiplied and transformed back
-while in cache (ResNet-20's 16-channel layers at batch 128, forward and backward: 15.0-15.5 ms
-whole, 11.7-12.3 ms in 4 MB chunks; 1.5 MB chunks since, see ``chunks``). Padding is never materialised: a tile's values
+alternated: 22.2-23.1 -> 18.8-19.7 ms). The tiles go a chunk at a time (``CHUNK_BYTES`` of
+transformed values): transformed, multiplied and transformed back while in cache (ResNet-20's
+16-channel layers at batch 128, forward and backward: 15.0-15.5 ms whole, 11.7-12.3 ms in 4 MB
+chunks; 1.5 MB chunks since, see ``chunks``). Padding is never materialised: a tile's values
 outside the input read as zero. F(4x4, 3x3) multiplies rounding errors by the transforms' entries
 (up to 5 and 1/24): in float32 the output differs from the direct sum by about 1e-6 of the
 values' scale, well inside the parity tests' float32 tolerance.
