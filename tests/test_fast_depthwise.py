@@ -39,14 +39,16 @@ GEOMETRIES = [  # (N, C, multiplier, H, W, kernel, stride, padding, dilation)
     (2, 2, 1, 4, 3, 5, 1, 2, 1),             # narrower than the kernel: no interior column
 ]
 
-# (N, C, multiplier, H, W, kernel, padding, dilation) at stride 1, the input frozen: the weight
-# gradient alone, a kernel row's taps summed in one pass where three or five columns wide
+# (N, C, multiplier, H, W, kernel, stride, padding, dilation), the input frozen: the weight gradient
+# alone, a kernel row's taps summed in one pass where three or five columns wide at column stride 1
 WEIGHT_ONLY = [
-    (3, 1, 6, 12, 11, 5, 2, 1),
-    (2, 2, 2, 9, 10, 3, 1, 1),
-    (2, 2, 1, 9, 13, (3, 5), (0, 3), (2, 2)),
-    (2, 2, 1, 4, 3, 5, 2, 1),
-    (2, 3, 1, 7, 8, (2, 4), 1, 1),           # four columns: tap by tap
+    (3, 1, 6, 12, 11, 5, 1, 2, 1),
+    (2, 2, 2, 9, 10, 3, 1, 1, 1),
+    (2, 2, 1, 9, 13, (3, 5), 1, (0, 3), (2, 2)),
+    (2, 2, 1, 4, 3, 5, 1, 2, 1),
+    (2, 2, 1, 11, 9, 5, (2, 1), (1, 2), 1),  # row stride 2
+    (2, 3, 1, 7, 8, (2, 4), 1, 1, 1),        # four columns: tap by tap
+    (2, 3, 1, 9, 9, 3, 2, 1, 1),             # column stride 2: tap by tap
 ]
 
 
@@ -105,17 +107,18 @@ def test_one_side_frozen_gives_the_other_gradient(frozen):
         assert_close(xs.grad, xt.grad.numpy(), what="input gradient")
 
 
-@pytest.mark.parametrize("n, c, m, h, w, kernel, padding, dilation", WEIGHT_ONLY)
-def test_weight_gradient_alone_matches_torch(n, c, m, h, w, kernel, padding, dilation):
+@pytest.mark.parametrize("n, c, m, h, w, kernel, stride, padding, dilation", WEIGHT_ONLY)
+def test_weight_gradient_alone_matches_torch(n, c, m, h, w, kernel, stride, padding, dilation):
     k = (kernel, kernel) if isinstance(kernel, int) else kernel
     rng = np.random.default_rng(3)
     x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((c * m, 1) + k)
     ws = st.Tensor(wt, requires_grad=True)
-    y = F.conv2d(st.Tensor(x), ws, padding=padding, dilation=dilation, groups=c)
+    y = F.conv2d(st.Tensor(x), ws, stride=stride, padding=padding, dilation=dilation, groups=c)
     g = rng.standard_normal(y.shape)
     y.backward(g)
     wtt = torch.tensor(wt, requires_grad=True)
-    TF.conv2d(torch.tensor(x), wtt, padding=padding, dilation=dilation, groups=c).backward(torch.tensor(g))
+    TF.conv2d(torch.tensor(x), wtt, stride=stride, padding=padding, dilation=dilation,
+              groups=c).backward(torch.tensor(g))
     assert_close(ws.grad, wtt.grad.numpy(), what="weight gradient")
 
 
