@@ -267,15 +267,23 @@ def test_strided_train_under_mpirun_resumes_on_one_process(tmp_path):
     two = run([MPIRUN, "-n", "2", "--oversubscribe", strided, *common, "--out", str(tmp_path / "two"), "--stop-after", "1"])
     assert two.count("epoch   1/1") == 1 and two.count(" on digits: ") == 1, two   # rank 0 alone prints
     run([strided, "train", "--resume", "--out", str(tmp_path / "two"), "--no-progress"])
-    results = []
+    metrics, states = [], []
     for name in ("one", "two"):
         with open(tmp_path / name / "metrics.json") as f:
-            results.append(json.load(f))
-        with np.load(tmp_path / name / "checkpoint.npz") as f:
-            results.append({k: f[k] for k in f.files if f[k].dtype.kind == "f"})
-    assert results[0]["final"]["test_loss"] == pytest.approx(results[2]["final"]["test_loss"], rel=1e-4)
-    for key, value in results[1].items():
-        np.testing.assert_allclose(results[3][key], value, rtol=2e-4, atol=2e-5, err_msg=key)
+            metrics.append(json.load(f))
+        states.append(st.load(tmp_path / name / "checkpoint.npz"))
+    assert metrics[0]["final"]["test_loss"] == pytest.approx(metrics[1]["final"]["test_loss"], rel=1e-4)
+    one, two = states
+    assert list(one["model"]) == list(two["model"])
+    for key, value in one["model"].items():
+        np.testing.assert_allclose(two["model"][key], value, rtol=2e-4, atol=2e-5, err_msg=key)
+    # the momentum buffers are sums of gradients that nearly cancel in this barely trained network
+    # (test accuracy at chance after two epochs): a batch of 20 and two of 10 round differently,
+    # and that moved the buffers by up to 0.4% of their largest value (so do the NumPy and the
+    # compiled paths, one process each) while the weights agreed to 5e-6; to 1%, they must agree
+    buffers = [[s["optimizer"]["state"][i]["momentum_buffer"] for i in range(len(one["model"]))] for s in states]
+    for i, (b1, b2) in enumerate(zip(*buffers)):
+        np.testing.assert_allclose(b2, b1, rtol=0, atol=1e-2 * np.abs(b1).max(), err_msg=f"momentum buffer {i}")
 
 
 # ------------------------------------------------------------------------------ the worker
