@@ -226,6 +226,7 @@ def _weight_rows(x_c, g_o, sums, ho, h, wi, wo, n, sh, dh, dw, ph, pw, zero):
     """
     kh, kw = sums.shape
     lo, hi = _interior(kw, wi, wo, dw, pw)                              # the columns every tap reads inside
+    left, right = _side_columns(lo, hi, wo)                             # sides [0, left), [right, Wo)
     for i in range(ho):
         for a in range(kh):
             row = i * sh + a * dh - ph
@@ -236,15 +237,45 @@ def _weight_rows(x_c, g_o, sums, ho, h, wi, wo, n, sh, dh, dw, ph, pw, zero):
                 _row_dots(g_o[i, lo * n:hi * n], x_row, (lo - pw) * n, dw * n, sums[a], zero)
             for b in range(kw):
                 lo_b, hi_b = _columns(b * dw - pw, 1, wi, wo)
-                if hi > lo:                                             # the side columns [lo_b, lo), [hi, hi_b)
-                    pieces = ((lo_b, min(hi_b, lo)), (max(lo_b, hi), hi_b))
-                else:                                                   # no interior: the whole run once
-                    pieces = ((lo_b, hi_b), (hi_b, hi_b))
                 partial = zero
-                for first, last in pieces:
+                for first, last in ((lo_b, min(hi_b, left)), (max(lo_b, right), hi_b)):   # tap b's side runs
                     if last > first:
                         src = (first + b * dw - pw) * n
                         partial += _dot(g_o[i, first * n:last * n], x_row[src:src + (last - first) * n], zero)
+                sums[a, b] += partial
+
+
+@numba.njit(cache=True, inline="always")
+def _taps_both(x_c, gx_c, g_o, w_o, sums, ho, h, wi, wo, n, sh, sw, dh, dw, ph, pw, need_x, need_w, zero):
+    """Both gradients of one output channel tap by tap, from one read of ``g_o`` per tap: ``g_o``
+    scattered back onto ``gx_c`` (when ``need_x``), the weight gradient added to ``sums`` (when
+    ``need_w``).
+
+    Shape: ``x_c``, ``gx_c`` ``(H, W*N)``, ``g_o`` ``(Ho, Wo*N)``, ``w_o`` ``(KH, KW)`` -> ``sums``
+    ``(KH, KW)`` float64, added to.
+    """
+    kh, kw = w_o.shape
+    for i in range(ho):
+        for a in range(kh):
+            row = i * sh + a * dh - ph
+            if row < 0 or row >= h:
+                continue
+            for b in range(kw):
+                weight = w_o[a, b]
+                lo, hi = _columns(b * dw - pw, sw, wi, wo)
+                partial = zero                                          # in g's dtype
+                if sw == 1:                                             # one contiguous run of (Wo, N)
+                    start = (lo * sw + b * dw - pw) * n
+                    runs, step = 1, (hi - lo) * n
+                else:
+                    start, runs, step = (lo * sw + b * dw - pw) * n, hi - lo, n
+                for r in range(runs):                                   # runs of the batch (or one of the row)
+                    src = start + r * sw * n
+                    dst = lo * n + r * n
+                    if need_x:
+                        _axpy(gx_c[row, src:src + step], weight, g_o[i, dst:dst + step])
+                    if need_w:
+                        partial += _dot(g_o[i, dst:dst + step], x_c[row, src:src + step], zero)
                 sums[a, b] += partial
 
 
@@ -308,34 +339,11 @@ def depthwise_backward(x, w, g, sh, sw, dh, dw, ph, pw, gx, gw, need_x, need_w, 
         for o in range(c * m, c * m + m):
             g_o = g[o].reshape(ho, wo * n)                              # (Ho, Wo*N)
             sums = np.zeros((kh, kw), dtype=np.float64)                 # the weight gradient of output o
-            if need_w and not need_x and sw == 1 and (kw == 3 or kw == 5):
+            if need_w and not need_x and sw == 1 and (kw == 3 or kw == 5):    # a kernel row a pass
                 _weight_rows(x_c, g_o, sums, ho, h, wi, wo, n, sh, dh, dw, ph, pw, zero)
-                for a in range(kh):
-                    for b in range(kw):
-                        gw[o, 0, a, b] = sums[a, b]
-                continue
-            for i in range(ho):
-                for a in range(kh):
-                    row = i * sh + a * dh - ph
-                    if row < 0 or row >= h:
-                        continue
-                    for b in range(kw):
-                        weight = w[o, 0, a, b]
-                        lo, hi = _columns(b * dw - pw, sw, wi, wo)
-                        partial = zero                                  # in g's dtype
-                        if sw == 1:                                     # one contiguous run of (Wo, N)
-                            start = (lo * sw + b * dw - pw) * n
-                            runs, step = 1, (hi - lo) * n
-                        else:
-                            start, runs, step = (lo * sw + b * dw - pw) * n, hi - lo, n
-                        for r in range(runs):                           # runs of the batch (or one of the row)
-                            src = start + r * sw * n
-                            dst = lo * n + r * n
-                            if need_x:
-                                _axpy(gx_c[row, src:src + step], weight, g_o[i, dst:dst + step])
-                            if need_w:
-                                partial += _dot(g_o[i, dst:dst + step], x_c[row, src:src + step], zero)
-                        sums[a, b] += partial
+            else:
+                _taps_both(x_c, gx_c, g_o, w[o, 0], sums, ho, h, wi, wo, n, sh, sw, dh, dw, ph, pw,
+                           need_x, need_w, zero)
             if need_w:
                 for a in range(kh):
                     for b in range(kw):

@@ -277,23 +277,23 @@ def channels_last_form(x, weight, window):
     tiles = tiles_along(ho) * tiles_w
     x_nhwc = np.ascontiguousarray(x.data.transpose(0, 2, 3, 1))         # (N, H, W, C): channels-last
     dtype = x_nhwc.dtype
-    u_t = weight_transform_of(weight.data, reuse=True).transpose(0, 2, 1)   # (36, C, K), a view
-    c_out = u_t.shape[2]
+    u = weight_transform_of(weight.data, reuse=True)                    # (36, K, C)
+    c_out = u.shape[1]
     y = np.empty((n, ho, wo, c_out), dtype=dtype)                       # (N, Ho, Wo, K)
     runs = chunks(tiles, 36 * max(c_in, c_out) * n * dtype.itemsize, n)
     v_flat = np.empty(36 * n * c_in * runs[0][1], dtype=dtype)
     m_flat = np.empty(36 * n * c_out * runs[0][1], dtype=dtype)
-    m_t = None                                                          # (36, K, N*T), where U streams
+    streams_u = WEIGHT_ROWS * n * runs[0][1] < min(c_in, c_out)        # few rows: M^T = U @ V^T, then M
+    m_t_flat = np.empty(m_flat.size, dtype=dtype) if streams_u else None
     for first, count in runs:
         v = input_transform(x_nhwc, ph, pw, tiles_w, first, _buffer(v_flat, (36, n, count * c_in)))
         v = v.reshape(36, n * count, c_in)                              # (36, N*T, C)
         m = _buffer(m_flat, (36, n * count, c_out))                     # (36, N*T, K)
-        if WEIGHT_ROWS * n * count < min(c_in, c_out):                  # few rows: M^T = U @ V^T, then M
-            m_t = np.matmul(u_t.transpose(0, 2, 1), v.transpose(0, 2, 1),
-                            out=m_t if m_t is not None and m_t.shape[2] == n * count else None)
-            m[...] = m_t.transpose(0, 2, 1)
+        if streams_u:
+            m_t = np.matmul(u, v.transpose(0, 2, 1), out=_buffer(m_t_flat, (36, c_out, n * count)))
+            m[...] = m_t.transpose(0, 2, 1)                             # (36, K, N*T) -> (36, N*T, K)
         else:
-            np.matmul(v, u_t, out=m)
+            np.matmul(v, u.transpose(0, 2, 1), out=m)                   # V @ U^T
         output_transform(m.reshape(36, n, count * c_out), tiles_w, first, y)
     out = np.ascontiguousarray(y.transpose(3, 1, 2, 0))                 # (K, Ho, Wo, N): batch-last
     return out.reshape(1, c_out, ho * wo * n)
