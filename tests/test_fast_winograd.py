@@ -131,6 +131,20 @@ def test_a_chunk_keeps_enough_columns_for_the_products(monkeypatch):
     assert winograd.chunks(64, 36 * 16 * 128 * 4, 128) == [(first, min(5, 64 - first)) for first in range(0, 64, 5)]
 
 
+def test_the_column_floor_stops_at_the_weights_size(monkeypatch):
+    """The floor of ``MIN_CHUNK_COLUMNS`` holds while a chunk stays within the transformed weight's
+    bytes (each chunk's product reads the whole weight), and gives way past it."""
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 3 * 2**19)
+    monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 128)
+    row = 36 * 128 * 16 * 4 * 4                                    # a row of 4 tiles, 128 channels, batch 16: 1.2 MB
+    assert winograd.chunks(4, row, 64) == [(0, 2), (2, 2)]         # no weight given: 128 columns, two rows
+    assert winograd.chunks(4, row, 64, 36 * 64 * 128 * 4) == [(first, 1) for first in range(4)]   # a 1.2 MB weight
+    assert winograd.chunks(4, row, 64, 36 * 128 * 256 * 4) == [(0, 2), (2, 2)]   # a 4.7 MB weight: the floor holds
+    tile = 36 * 512 * 32 * 4                                       # 512 channels at batch 32, one tile 2.4 MB
+    assert winograd.chunks(4, tile, 32, 36 * 512 * 512 * 4) == [(0, 4)]
+    assert winograd.chunks(4, tile, 32, 36 * 16 * 16 * 4) == [(first, 1) for first in range(4)]   # never under a tile
+
+
 @pytest.mark.parametrize("layout", ["batch_last", "plain"])
 def test_float32_matches_torch_to_float32_rounding(runs, layout):
     rng = np.random.default_rng(2)

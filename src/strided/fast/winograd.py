@@ -35,6 +35,7 @@ values' scale, well inside the parity tests' float32 tolerance.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -227,33 +228,47 @@ def weight_grad_transform(du: np.ndarray) -> np.ndarray:
     return (du.reshape(36, k * c).T @ G_KRON.astype(du.dtype)).reshape(k, c, 3, 3)  # (K*C, 36) @ (36, 9)
 
 
-def chunks(tiles: int, per_tile: int, batch: int):
+def chunks(tiles: int, per_tile: int, batch: int, weight_bytes: int | None = None):
     """``(first, count)`` runs of tiles whose transformed arrays hold at most ``CHUNK_BYTES``
     (``per_tile`` bytes a tile), or ``MIN_CHUNK_COLUMNS`` columns (tiles times ``batch``) where
-    that is more: the products need a few columns to run at speed. Measured at batch 32 (ResNet-18
-    inference, one layer, tiles a chunk -> ms): 512 channels at 7x7 1 -> 18.8, 4 -> 16.0; 256 at
-    14x14 2 -> 15.1, 16 -> 19.7; 128 at 28x28 3 -> 13.6, 49 -> 16.3; 64 at 56x56 7-16 -> 19.5-20.0,
-    64 -> 23.9. A floor of 2,048 columns (64 tiles at batch 32) made every chunk there 9-19 MB:
-    whole steps, floor 2,048 against 128, ResNet-18 inference at batch 32 411 -> 387 ms, ResNet-20
-    training 266 -> 239 ms (same process, alternated; VGG-11 and the U-Net unchanged). Later,
-    whole training steps alternated in one process, 4 MB against 1.5 MB (a chunk's input, its
-    products and their output nearer the 1 MB L2 of a core): ResNet-20 303 -> 271 ms, the U-Net
-    191 -> 180-182 ms; 1 and 2 MB within 2% of 1.5; ResNet-18 at batch 32, VGG-11 and
-    MobileNetV2 unchanged."""
-    step = max(1, CHUNK_BYTES // max(per_tile, 1), -(-MIN_CHUNK_COLUMNS // max(batch, 1)))
+    that is more: the products need a few columns to run at speed, each chunk's product reading
+    the whole transformed weight (``weight_bytes``). That floor stops where a chunk would hold more
+    bytes than the weight: past it the chunk's arrays leaving the cache cost more than reading the
+    weight again.
+
+    Measured at batch 32 (ResNet-18 inference, one layer, tiles a chunk -> ms): 512 channels at 7x7
+    1 -> 18.8, 4 -> 16.0; 256 at 14x14 2 -> 15.1, 16 -> 19.7; 128 at 28x28 3 -> 13.6, 49 -> 16.3; 64
+    at 56x56 7-16 -> 19.5-20.0, 64 -> 23.9. A floor of 2,048 columns (64 tiles at batch 32) made
+    every chunk there 9-19 MB: whole steps, floor 2,048 against 128, ResNet-18 inference at batch
+    32 411 -> 387 ms, ResNet-20 training 266 -> 239 ms (same process, alternated; VGG-11 and the
+    U-Net unchanged). Whole training steps alternated in one process, 4 MB against 1.5 MB (a
+    chunk's input, its products and their output nearer the 1 MB L2 of a core): ResNet-20 303 ->
+    271 ms, the U-Net 191 -> 180-182 ms; 1 and 2 MB within 2% of 1.5; ResNet-18 at batch 32,
+    VGG-11 and MobileNetV2 unchanged. The weight's cap: the U-Net's decoder layer of 128 to 64
+    channels at 16x16, batch 16 (a row of four tiles 1.2 MB, the weight 1.2 MB), the layer's
+    training step alone while the machine ran slow (its cache shared): two rows a chunk 17.3-17.9
+    ms, one row 11.7-12.3 (on a quiet machine both 10.1-10.6). With a weight larger than the
+    floor's chunk (256 to 128 channels at 8x8, 4.7 MB) the 128 columns stay the faster: 13.5-14.0
+    ms against 15.4-16.7 with 32 or 64."""
+    per_tile = max(per_tile, 1)
+    floor = -(-MIN_CHUNK_COLUMNS // max(batch, 1))                      # tiles for the columns' floor
+    if weight_bytes is not None:
+        floor = min(floor, max(1, weight_bytes // per_tile))            # ... no more bytes than the weight
+    step = max(1, CHUNK_BYTES // per_tile, floor)
     return [(first, min(step, tiles - first)) for first in range(0, tiles, step)]
 
 
-def chunk_runs(grids, per_tile: int):
+def chunk_runs(grids, per_tile: int, weight_bytes: int | None = None):
     """``chunks`` of ``grids``' units (single tiles for ``BatchRuns``, whole tile rows for
     ``PhaseRuns``), as ``(first tile, tiles)`` runs."""
     per = grids.tiles_per_unit
-    return [(first * per, count * per) for first, count in chunks(grids.units, per_tile * per, grids.n * per)]
+    return [(first * per, count * per)
+            for first, count in chunks(grids.units, per_tile * per, grids.n * per, weight_bytes)]
 
 
 def _buffer(flat: np.ndarray, shape: tuple) -> np.ndarray:
     """The C-contiguous ``shape`` view at the start of ``flat`` (a last, shorter chunk included)."""
-    return flat[:int(np.prod(shape))].reshape(shape)
+    return flat[:math.prod(shape)].reshape(shape)
 
 
 def channels_last_form(x, weight, window):
@@ -280,7 +295,7 @@ def channels_last_form(x, weight, window):
     u = weight_transform_of(weight.data, reuse=True)                    # (36, K, C)
     c_out = u.shape[1]
     y = np.empty((n, ho, wo, c_out), dtype=dtype)                       # (N, Ho, Wo, K)
-    runs = chunks(tiles, 36 * max(c_in, c_out) * n * dtype.itemsize, n)
+    runs = chunks(tiles, 36 * max(c_in, c_out) * n * dtype.itemsize, n, u.nbytes)
     v_flat = np.empty(36 * n * c_in * runs[0][1], dtype=dtype)
     m_flat = np.empty(36 * n * c_out * runs[0][1], dtype=dtype)
     streams_u = WEIGHT_ROWS * n * runs[0][1] < min(c_in, c_out)        # few rows: M^T = U @ V^T, then M
@@ -328,7 +343,7 @@ def winograd_form(x, weight, window, groups: int):
     dtype = x_buf.dtype
     u = weight_transform_of(weight.data, reuse=not (is_grad_enabled() and weight.requires_grad))   # (36, K, C)
     c_out = u.shape[1]
-    runs = chunk_runs(grids, 36 * max(c_in, c_out) * n * dtype.itemsize)
+    runs = chunk_runs(grids, 36 * max(c_in, c_out) * n * dtype.itemsize, u.nbytes)
     longest = runs[0][1] * n                                            # columns of the longest chunk
     v_flat = np.empty(36 * c_in * longest, dtype=dtype)
     m_flat = np.empty(36 * c_out * longest, dtype=dtype)
