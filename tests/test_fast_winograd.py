@@ -203,10 +203,9 @@ def window_of(n, c_in, c_out, size, padding=1, stride=1, dilation=1):
     (16, 32, 32, 32, True, True),      # 32 channels do not
     (128, 8, 16, 32, False, False),    # too few channels
     (256, 512, 512, 2, False, False),  # 2x2 outputs fill a quarter of a tile
-    (32, 256, 256, 4, False, True),    # one tile a side: in inference from a batch of 32
-    (16, 256, 256, 4, False, False),   # ... not below it
-    (16, 256, 256, 4, True, True),     # ... and in training from a batch of 16
-    (12, 256, 256, 4, True, False),    # ... not below it
+    (8, 256, 256, 4, False, True),     # one tile a side: in inference from a batch of 8
+    (32, 256, 256, 4, True, True),     # ... and in training from a batch of 32
+    (24, 256, 256, 4, True, False),    # ... not below it
     (32, 64, 64, 56, False, True),     # a short batch, 64 channels
     (32, 512, 512, 7, False, True),    # two partly filled tiles a side
     (8, 64, 64, 16, True, True),       # the shortest batch that gains

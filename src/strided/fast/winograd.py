@@ -53,8 +53,8 @@ NARROW_CHANNELS = 16                       # from here too with a batch of at le
 NARROW_BATCH = 64                          # ... with AVX2 BLAS kernels
 NARROW_BATCH_AVX512 = 16                   # ... with OpenBLAS's AVX-512 ones, slower on im2col's narrow products
 AVX512_BLAS_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
-ONE_TILE_TRAINING = 16                     # one tile a side gains from this batch in training
-ONE_TILE_INFERENCE = 32                    # ... and from this one in inference
+ONE_TILE_TRAINING = 32                     # one tile a side gains from this batch in training
+ONE_TILE_INFERENCE = 8                     # ... and from this one in inference (MIN_BATCH: any)
 SHORT_CHANNELS = 64                        # a batch under MIN_BATCH (``channels_last_form``): this many channels,
 SHORT_TILES = 4                            # ... this many tiles a side
 SHORT_MACS = 50_000_000                    # ... and this much im2col work (multiply-adds, the whole batch)
@@ -110,8 +110,18 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
       (without it, 256 channels at batch 16 measured 0.6x): batch 16,
       32 channels 1.67x, 64 1.44x, 128 -> 256 1.27x, 256 1.49x, 512 1.36x; batch 32, 128 channels
       1.48x; batch 12, 256 channels 1.03x; batch 8: 64 channels 1.18x, 256 0.87x, 512 0.70x.
+      Measured again under OpenBLAS's AVX-512 kernels, whose products made im2col faster (hence a
+      batch of 32): batch 16, 32 channels 1.33x, 64 0.94x, 128 0.79x, 128 -> 256 0.69x, 256 0.76x,
+      512 0.72x; batch 24, 256 channels 0.77x; batch 32, 64 channels 1.17x, 128 -> 256 1.11x, 512
+      1.09x; the AVX2 kernels (``OPENBLAS_CORETYPE=Haswell``) the same way: batch 16, 128
+      channels 0.82x, 128 -> 256 0.71x, 256 0.76x, 512 0.82x; batch 32, 256 channels 1.21x. The
+      U-Net's training step (its two 4x4 layers at batch 16), alternated in one process: 175.3 ->
+      168.7 ms median.
       Inference: batch 32, 256 channels 2.07x; 64, 512 channels 2.2x; batch 16: 32 channels
-      0.88x, 128 1.03x, 256 1.42x, 512 1.04x; batch 8: 128 channels 0.76x, 256 0.95x.
+      0.88x, 128 1.03x, 256 1.42x, 512 1.04x; batch 8: 128 channels 0.76x, 256 0.95x. Again
+      under AVX-512 (the weight's transform kept between calls, as in an evaluation loop): batch
+      16, 32 channels 1.42x, 64 1.71x, 128 1.67x, 256 1.97x, 512 1.46x; batch 8, 64 channels
+      1.22x, 128 1.31x, 256 1.57x; batch 32, 128 channels 1.90x, 256 2.50x.
     * inference: ResNet-18 at batch 32: 64 channels at 56x56 1.55x, 128 at 28x28 2.4x, 256 at
       14x14 1.84x, 512 at 7x7 1.29x; VGG-11 at batch 256 2.2-3.2x (512 at 4x4 2.2x); ResNet-20 at
       batch 128, 16 channels at 32x32 1.16x.
