@@ -106,13 +106,16 @@ def test_forward_and_gradients_match_torch_float64(runs, n, c_in, c_out, h, w, p
 
 
 @pytest.mark.parametrize("chunk_tiles", [1, 2, 3])
-def test_chunks_of_tiles_give_the_whole_result(runs, monkeypatch, chunk_tiles):
+@pytest.mark.parametrize("gram", [False, True], ids=["blas_sums", "gram_sums"])
+def test_chunks_of_tiles_give_the_whole_result(runs, monkeypatch, chunk_tiles, gram):
     """``CHUNK_BYTES`` small enough for 1-3 tiles a chunk (the last chunk shorter; with phase
-    runs, 1-3 rows of three tiles): the same output and gradients as PyTorch, float64."""
+    runs, 1-3 rows of three tiles): the same output and gradients as PyTorch, float64. The weight
+    gradient's sums over the chunks by the BLAS or (``GRAM_CHANNELS`` lowered) by ``plane_gram``."""
     n, c_in, c_out, h, w = 3, 4, 5, 9, 10                      # 3x3 tiles of outputs
     per_tile = 36 * c_out * n * 8
     monkeypatch.setattr(winograd, "CHUNK_BYTES", per_tile * chunk_tiles * (3 if runs == "phase runs" else 1))
     monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 1)
+    monkeypatch.setattr(winograd, "GRAM_CHANNELS", 1 if gram else 10**9)
     grids = (winograd.PhaseRuns if runs == "phase runs" else winograd.BatchRuns)((1, 1), 3, 3, n)
     assert len(winograd.chunk_runs(grids, per_tile)) == -(-(9 if runs == "batch runs" else 3) // chunk_tiles)
     rng = np.random.default_rng(8)
