@@ -110,10 +110,11 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
       (without it, 256 channels at batch 16 measured 0.6x): batch 16,
       32 channels 1.67x, 64 1.44x, 128 -> 256 1.27x, 256 1.49x, 512 1.36x; batch 32, 128 channels
       1.48x; batch 12, 256 channels 1.03x; batch 8: 64 channels 1.18x, 256 0.87x, 512 0.70x.
-      Measured again under OpenBLAS's AVX-512 kernels, whose products made im2col faster (hence a
-      batch of 32): batch 16, 32 channels 1.33x, 64 0.94x, 128 0.79x, 128 -> 256 0.69x, 256 0.76x,
-      512 0.72x; batch 24, 256 channels 0.77x; batch 32, 64 channels 1.17x, 128 -> 256 1.11x, 512
-      1.09x; the AVX2 kernels (``OPENBLAS_CORETYPE=Haswell``) the same way: batch 16, 128
+      Measured again on later code, whose im2col forms had become faster (hence a batch of 32),
+      under OpenBLAS's AVX-512 kernels: batch 16, 32 channels 1.33x (a 0.2 ms layer, left to
+      im2col), 64 0.94x, 128 0.79x, 128 -> 256 0.69x, 256 0.76x, 512 0.72x; batch 24, 256 channels
+      0.77x; batch 32, 64 channels 1.17x, 128 -> 256 1.11x, 512 1.09x; under the AVX2 kernels
+      (``OPENBLAS_CORETYPE=Haswell``) the same way: batch 16, 128
       channels 0.82x, 128 -> 256 0.71x, 256 0.76x, 512 0.82x; batch 32, 256 channels 1.21x. The
       U-Net's training step (its two 4x4 layers at batch 16), alternated in one process: 175.3 ->
       168.7 ms median.
