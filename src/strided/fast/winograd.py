@@ -53,8 +53,7 @@ NARROW_CHANNELS = 16                       # from here too with a batch of at le
 NARROW_BATCH = 64                          # ... with AVX2 BLAS kernels
 NARROW_BATCH_AVX512 = 16                   # ... with OpenBLAS's AVX-512 ones, slower on im2col's narrow products
 AVX512_BLAS_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
-ONE_TILE_TRAINING = 32                     # one tile a side gains from this batch in training
-ONE_TILE_INFERENCE = 8                     # ... and from this one in inference (MIN_BATCH: any)
+ONE_TILE_TRAINING = 32                     # one tile a side gains from this batch in training (any in inference)
 SHORT_CHANNELS = 64                        # a batch under MIN_BATCH (``channels_last_form``): this many channels,
 SHORT_TILES = 4                            # ... this many tiles a side
 SHORT_MACS = 50_000_000                    # ... and this much im2col work (multiply-adds, the whole batch)
@@ -95,8 +94,8 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
     The transforms run along the batch, so a batch under ``MIN_BATCH`` never gains that way (in
     inference it runs them along the channels instead, ``channels_last_form``). From it,
     layers of at least ``WIDE_CHANNELS`` input and output channels gain whose outputs fill at least
-    75% of their 4x4 tiles, with two tiles a side, or one from ``ONE_TILE_TRAINING`` examples in
-    training and ``ONE_TILE_INFERENCE`` in inference. Layers of ``NARROW_CHANNELS`` gain only from
+    75% of their 4x4 tiles, with two tiles a side, or one (in training from ``ONE_TILE_TRAINING``
+    examples). Layers of ``NARROW_CHANNELS`` gain only from
     ``narrow_batch()`` examples: their products are small next to the transforms. Measured
     (batch-last float32, forward and backward with ``CHUNK_BYTES`` chunks; strided's im2col time
     over this form's; the AVX2 kernels unless said):
@@ -114,10 +113,9 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
       under OpenBLAS's AVX-512 kernels: batch 16, 32 channels 1.33x (a 0.2 ms layer, left to
       im2col), 64 0.94x, 128 0.79x, 128 -> 256 0.69x, 256 0.76x, 512 0.72x; batch 24, 256 channels
       0.77x; batch 32, 64 channels 1.17x, 128 -> 256 1.11x, 512 1.09x; under the AVX2 kernels
-      (``OPENBLAS_CORETYPE=Haswell``) the same way: batch 16, 128
-      channels 0.82x, 128 -> 256 0.71x, 256 0.76x, 512 0.82x; batch 32, 256 channels 1.21x. The
-      U-Net's training step (its two 4x4 layers at batch 16), alternated in one process: 175.3 ->
-      168.7 ms median.
+      (``OPENBLAS_CORETYPE=Haswell``) the same way: batch 16, 128 channels 0.82x, 128 -> 256
+      0.71x, 256 0.76x, 512 0.82x; batch 32, 256 channels 1.21x. The U-Net's training step (its
+      two 4x4 layers at batch 16), alternated in one process: 175.3 -> 168.7 ms median.
       Inference: batch 32, 256 channels 2.07x; 64, 512 channels 2.2x; batch 16: 32 channels
       0.88x, 128 1.03x, 256 1.42x, 512 1.04x; batch 8: 128 channels 0.76x, 256 0.95x. Again
       under AVX-512 (the weight's transform kept between calls, as in an evaluation loop): batch
@@ -153,7 +151,7 @@ def winograd_fits(x_shape, weight_shape, window, groups: int, training: bool = F
                 and macs >= SHORT_MACS)
     if batch < MIN_BATCH or filled < 0.75:
         return False
-    if min(tiles_h, tiles_w) < 2 and batch < (ONE_TILE_TRAINING if training else ONE_TILE_INFERENCE):
+    if training and min(tiles_h, tiles_w) < 2 and batch < ONE_TILE_TRAINING:
         return False
     return channels >= WIDE_CHANNELS or (channels >= NARROW_CHANNELS and batch >= narrow_batch())
 
