@@ -1,9 +1,9 @@
 """strided against PyTorch on issue 18's workloads, each side in fresh processes, alternated.
 
 Every workload (``workloads.py``) runs ``--processes`` times per side, each run in a fresh
-process: strided, PyTorch eager (2 threads, like ``torch.set_num_threads(2)``) and, for 2-D
-images, PyTorch with ``channels_last`` tensors and weights; the order of the sides rotates from
-one round of processes to the next. Per side it prints the best and the median process, the
+process: strided and PyTorch eager, each with 2 threads (``st.set_num_threads(2)``,
+``torch.set_num_threads(2)``) and, for 2-D images, PyTorch with ``channels_last`` tensors and
+weights; the order of the sides rotates from one round of processes to the next. Per side it prints the best and the median process, the
 spread between processes (warned above 20%: rerun), GFLOP/s as a share of the float32 matrix
 product peak measured at start-up in the same run, and peak RSS; the ratio is strided's best
 over PyTorch's best (eager or channels_last, whichever is faster), as speeds: above 1 strided
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (OPENBLAS_TUNING_VARS, TORCH_THREADS, BusyProcesses, contended, emit, import_strided, load_warning,  # noqa: E402
+from common import (OPENBLAS_TUNING_VARS, TORCH_THREADS, BusyProcesses, contended, emit, load_warning,  # noqa: E402
                     matmul_peak_gflops, openblas_env_note, peak_rss_mib, rss_mib, strided_worker, time_latency_for,
                     time_rounds, timed_spawn, usable_cpus)
 from report import compile_package, import_seconds, markdown_table, summarize, text_report  # noqa: E402
@@ -72,8 +72,7 @@ def engine_path(st) -> str:
 
 def run_strided(workload, args) -> dict:
     st = strided_worker()     # keeps freed memory for reuse, as `strided train` does
-    if args.threads:
-        st.set_num_threads(args.threads)
+    st.set_num_threads(args.threads or TORCH_THREADS)   # the BLAS and strided's own kernels, as PyTorch's
     model = workload.strided(st)
     x, y = random_batch(workload)
     opt = st.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
@@ -175,8 +174,7 @@ def parse_args(argv=None):
     p.add_argument("--round-s", type=float, default=None, help="seconds per timed round (default 1.0)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3)")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads on both sides (strided: st.set_num_threads; default: the BLAS's own, and 2 "
-                        "for PyTorch)")
+                   help=f"threads on both sides (st.set_num_threads, torch.set_num_threads; default {TORCH_THREADS})")
     p.add_argument("--busy", action="store_true", help="a competing busy process on every usable CPU while measuring")
     p.add_argument("--unset-openblas-env", action="store_true",
                    help="run the workers without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in their environment")
@@ -203,9 +201,7 @@ def parse_args(argv=None):
 
 
 def header(args, peak: float) -> str:
-    st = import_strided()
-    threads = (f"{args.threads} threads on both sides" if args.threads else
-               f"strided BLAS threads {st.get_num_threads()} (default), PyTorch threads {TORCH_THREADS}")
+    threads = f"{args.threads or TORCH_THREADS} threads on both sides (st.set_num_threads, torch.set_num_threads)"
     mode = f"; BUSY: {usable_cpus()} competing processes spinning during every measurement" if args.busy else ""
     unset = " (unset for the workers)" if args.unset_openblas_env else ""
     return (f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {usable_cpus()} usable CPUs; python "

@@ -11,6 +11,15 @@ def pytest_addoption(parser):
                           "instead of the bounded default")
 
 
+@pytest.fixture(autouse=True)
+def keep_strided_own_threads(monkeypatch):
+    """Each test ends with strided's own thread count as it found it (one): a command run in
+    process sets it (``strided train`` takes the BLAS's count), and the tests after it would
+    otherwise run the split kernels. Tests of the split set it themselves."""
+    from strided import threads
+    monkeypatch.setattr(threads, "_own_threads", threads.own_threads())
+
+
 @pytest.fixture(scope="module")
 def single_threaded_torch():
     """Run torch on one thread for a module: tiny torch calls are slowest when their threads

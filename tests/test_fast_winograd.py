@@ -21,7 +21,7 @@ from oracle import TF, needs_torch, torch
 pytestmark = needs_torch
 if not fast.available():
     pytest.skip('the compiled path needs Numba: pip install "strided[fast]"', allow_module_level=True)
-from strided.fast import winograd  # noqa: E402  (imports Numba)
+from strided.fast import winograd, winograd_chunks  # noqa: E402  (imports Numba)
 
 GEOMETRIES = [  # (N, C_in, C_out, H, W, padding)
     (3, 5, 4, 8, 8, 1),                      # outputs fill the tiles exactly
@@ -113,11 +113,11 @@ def test_chunks_of_tiles_give_the_whole_result(runs, monkeypatch, chunk_tiles, g
     gradient's sums over the chunks by the BLAS or (``GRAM_CHANNELS`` lowered) by ``plane_gram``."""
     n, c_in, c_out, h, w = 3, 4, 5, 9, 10                      # 3x3 tiles of outputs
     per_tile = 36 * c_out * n * 8
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", per_tile * chunk_tiles * (3 if runs == "phase runs" else 1))
-    monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 1)
+    monkeypatch.setattr(winograd_chunks, "CHUNK_BYTES", per_tile * chunk_tiles * (3 if runs == "phase runs" else 1))
+    monkeypatch.setattr(winograd_chunks, "MIN_CHUNK_COLUMNS", 1)
     monkeypatch.setattr(winograd, "GRAM_CHANNELS", 1 if gram else 10**9)
     grids = (winograd.PhaseRuns if runs == "phase runs" else winograd.BatchRuns)((1, 1), 3, 3, n)
-    assert len(winograd.chunk_runs(grids, per_tile)) == -(-(9 if runs == "batch runs" else 3) // chunk_tiles)
+    assert len(winograd_chunks.chunk_runs(grids, per_tile)) == -(-(9 if runs == "batch runs" else 3) // chunk_tiles)
     rng = np.random.default_rng(8)
     x, wt = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
     g = rng.standard_normal((n, c_out, h, w))
@@ -126,26 +126,26 @@ def test_chunks_of_tiles_give_the_whole_result(runs, monkeypatch, chunk_tiles, g
 
 
 def test_a_chunk_keeps_enough_columns_for_the_products(monkeypatch):
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 3 * 2**19)        # 1.5 MB of transformed values a chunk
+    monkeypatch.setattr(winograd_chunks, "CHUNK_BYTES", 3 * 2**19)        # 1.5 MB of transformed values a chunk
     per_tile = 36 * 512 * 32 * 4                                   # 512 channels at batch 32: 2.4 MB a tile
-    assert winograd.chunks(4, per_tile, 32) == [(0, 4)]            # 128 columns: all four tiles, not one
+    assert winograd_chunks.chunks(4, per_tile, 32) == [(0, 4)]            # 128 columns: all four tiles, not one
     # otherwise at most 1.5 MB of transformed values a chunk: 5 tiles of 294,912 bytes
-    assert winograd.chunks(196, 36 * 64 * 32 * 4, 32) == [(first, min(5, 196 - first)) for first in range(0, 196, 5)]
-    assert winograd.chunks(64, 36 * 16 * 128 * 4, 128) == [(first, min(5, 64 - first)) for first in range(0, 64, 5)]
+    assert winograd_chunks.chunks(196, 36 * 64 * 32 * 4, 32) == [(first, min(5, 196 - first)) for first in range(0, 196, 5)]
+    assert winograd_chunks.chunks(64, 36 * 16 * 128 * 4, 128) == [(first, min(5, 64 - first)) for first in range(0, 64, 5)]
 
 
 def test_the_column_floor_stops_at_the_weights_size(monkeypatch):
     """The floor of ``MIN_CHUNK_COLUMNS`` holds while a chunk stays within the transformed weight's
     bytes (each chunk's product reads the whole weight), and gives way past it."""
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 3 * 2**19)
-    monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 128)
+    monkeypatch.setattr(winograd_chunks, "CHUNK_BYTES", 3 * 2**19)
+    monkeypatch.setattr(winograd_chunks, "MIN_CHUNK_COLUMNS", 128)
     row = 36 * 128 * 16 * 4 * 4                                    # a row of 4 tiles, 128 channels, batch 16: 1.2 MB
-    assert winograd.chunks(4, row, 64) == [(0, 2), (2, 2)]         # no weight given: 128 columns, two rows
-    assert winograd.chunks(4, row, 64, 36 * 64 * 128 * 4) == [(first, 1) for first in range(4)]   # a 1.2 MB weight
-    assert winograd.chunks(4, row, 64, 36 * 128 * 256 * 4) == [(0, 2), (2, 2)]   # a 4.7 MB weight: the floor holds
+    assert winograd_chunks.chunks(4, row, 64) == [(0, 2), (2, 2)]         # no weight given: 128 columns, two rows
+    assert winograd_chunks.chunks(4, row, 64, 36 * 64 * 128 * 4) == [(first, 1) for first in range(4)]   # a 1.2 MB weight
+    assert winograd_chunks.chunks(4, row, 64, 36 * 128 * 256 * 4) == [(0, 2), (2, 2)]   # a 4.7 MB weight: the floor holds
     tile = 36 * 512 * 32 * 4                                       # 512 channels at batch 32, one tile 2.4 MB
-    assert winograd.chunks(4, tile, 32, 36 * 512 * 512 * 4) == [(0, 4)]
-    assert winograd.chunks(4, tile, 32, 36 * 16 * 16 * 4) == [(first, 1) for first in range(4)]   # never under a tile
+    assert winograd_chunks.chunks(4, tile, 32, 36 * 512 * 512 * 4) == [(0, 4)]
+    assert winograd_chunks.chunks(4, tile, 32, 36 * 16 * 16 * 4) == [(first, 1) for first in range(4)]   # never under a tile
 
 
 @pytest.mark.parametrize("layout", ["batch_last", "plain"])
@@ -383,8 +383,8 @@ def test_channels_last_form_matches_torch_float64(monkeypatch, n, c_in, c_out, h
     """A short batch in inference, the transforms along the channels (``channels_last_form``), from
     a batch-last, a plain and a channels-last input."""
     if chunk_tiles:
-        monkeypatch.setattr(winograd, "CHUNK_BYTES", 36 * max(c_in, c_out) * n * 8 * chunk_tiles)
-        monkeypatch.setattr(winograd, "MIN_CHUNK_COLUMNS", 1)
+        monkeypatch.setattr(winograd_chunks, "CHUNK_BYTES", 36 * max(c_in, c_out) * n * 8 * chunk_tiles)
+        monkeypatch.setattr(winograd_chunks, "MIN_CHUNK_COLUMNS", 1)
     rng = np.random.default_rng(9)
     x, wt = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
     expected = torch_conv(torch.tensor(x), torch.tensor(wt), padding).numpy()

@@ -7,6 +7,7 @@ Each test restores the thread count it found, so the rest of the session keeps i
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -24,8 +25,9 @@ def blas_threads() -> list[int]:
 
 
 @pytest.fixture
-def restore_threads():
+def restore_threads(monkeypatch):
     before = threadpoolctl.threadpool_info()
+    monkeypatch.setattr(threads, "_own_threads", threads.own_threads())      # strided's own, restored too
     yield
     for pool in before:
         if pool["user_api"] == "blas":
@@ -52,6 +54,46 @@ def test_numpy_int_accepted_and_products_still_right(restore_threads):
     a = np.arange(12, dtype=np.float32).reshape(3, 4)
     expected = [[sum(a[i, k] * a[j, k] for k in range(4)) for j in range(3)] for i in range(3)]   # naive loop
     np.testing.assert_allclose(a @ a.T, expected)
+
+
+def openblas_libraries():
+    """ctypes handles of each OpenBLAS threadpoolctl finds (its own ``openblas_thread_timeout`` getter)."""
+    import ctypes
+    controllers = threadpoolctl.ThreadpoolController().lib_controllers
+    return [ctypes.CDLL(c.filepath) for c in controllers if c.internal_api == "openblas"]
+
+
+def test_set_sets_strided_own_threads(restore_threads):
+    st.set_num_threads(1)
+    assert threads.own_threads() == 1
+    st.set_num_threads(2)
+    assert threads.own_threads() == 2
+    st.set_num_threads(1)
+    assert threads.own_threads() == 1
+
+
+def test_more_threads_shorten_openblass_spin(restore_threads, monkeypatch):
+    libraries = [lib for lib in openblas_libraries() if hasattr(lib, "openblas_thread_timeout")]
+    if not libraries:
+        pytest.skip("no OpenBLAS with openblas_thread_timeout loaded")
+    monkeypatch.delenv(threads.SPIN_VAR, raising=False)
+    st.set_num_threads(2)
+    counts = blas_threads()
+    assert [lib.openblas_thread_timeout() for lib in libraries] == [threads.OPENBLAS_SPIN] * len(libraries)
+    assert threads.SPIN_VAR not in os.environ                   # set for OpenBLAS's reading only
+    a = np.random.default_rng(0).standard_normal((300, 200)).astype(np.float32)
+    np.testing.assert_allclose(a @ a.T, a.astype(np.float64) @ a.T.astype(np.float64), rtol=1e-4, atol=1e-3)
+    assert blas_threads() == counts                          # the restarted threads keep the count set
+
+
+def test_a_spin_set_by_the_user_is_left_alone(restore_threads, monkeypatch):
+    libraries = [lib for lib in openblas_libraries() if hasattr(lib, "openblas_thread_timeout")]
+    if not libraries:
+        pytest.skip("no OpenBLAS with openblas_thread_timeout loaded")
+    before = [lib.openblas_thread_timeout() for lib in libraries]
+    monkeypatch.setenv(threads.SPIN_VAR, "25")
+    st.set_num_threads(2)
+    assert [lib.openblas_thread_timeout() for lib in libraries] == before
 
 
 def test_get_reports_threadpoolctls_figure():
@@ -84,7 +126,6 @@ def test_without_threadpoolctl_get_reads_the_environment(without_threadpoolctl, 
 
 
 def test_without_threadpoolctl_or_variables_get_is_the_cpu_count(without_threadpoolctl, monkeypatch):
-    import os
     for var in threads.THREAD_VARS:
         monkeypatch.delenv(var, raising=False)
     assert st.get_num_threads() == os.cpu_count()
@@ -124,3 +165,13 @@ def test_threads_option_without_threadpoolctl_is_a_usage_error(without_threadpoo
     monkeypatch.setattr(cli, "_train", lambda args: pytest.fail("ran without setting the threads"))
     assert cli.main(["train", "--threads", "1"]) == 2
     assert 'strided train: error: --threads: strided.set_num_threads needs threadpoolctl' in capsys.readouterr().err
+
+
+def test_commands_without_the_option_give_strided_the_blass_threads(monkeypatch, restore_threads):
+    from strided import cli
+    seen = []
+    monkeypatch.setattr(cli, "_train", lambda args: seen.append((threads.own_threads(), max(blas_threads()))) or 0)
+    st.set_num_threads(1)
+    threadpoolctl.threadpool_limits(limits=2, user_api="blas")    # the BLAS at two, strided's own still at one
+    assert cli.main(["train"]) == 0
+    assert seen == [(max(blas_threads()), max(blas_threads()))]

@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():      # every command that trains or runs a model
         if command.get_default("keep_freed_memory"):
             command.add_argument("--threads", type=positive_int, metavar="N",
-                                 help="threads for the matrix products (default: the BLAS's, one per CPU; 1 suits "
-                                      "a busy machine); needs threadpoolctl: pip install \"strided[fast]\"")
+                                 help="threads for the matrix products and strided's own kernels (default: the "
+                                      "BLAS's, one per CPU; 1 suits a busy machine); needs threadpoolctl: pip "
+                                      "install \"strided[fast]\"")
     return parser
 
 
@@ -75,6 +76,14 @@ def main(argv=None) -> int:
         except (ImportError, RuntimeError) as error:
             print(f"strided {args.command}: error: --threads: {one_line(error)}", file=sys.stderr)
             return 2
+    elif getattr(args, "keep_freed_memory", False):
+        # Without --threads a command takes the BLAS's count for strided's own threads too (as
+        # PyTorch's intra-op threads default to the cores); without threadpoolctl it keeps one.
+        from .threads import get_num_threads, set_num_threads
+        try:
+            set_num_threads(get_num_threads())
+        except (ImportError, RuntimeError):
+            pass
     try:
         return args.run(args)
     except USAGE_ERRORS as error:

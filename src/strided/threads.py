@@ -12,17 +12,33 @@ reads what the BLAS starts with (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
 ``MKL_NUM_THREADS``, else the CPU count), and ``set_num_threads`` raises ``ImportError`` naming
 the extra; setting ``OPENBLAS_NUM_THREADS`` before starting Python works without it.
 
+``set_num_threads(n)`` also sets how many threads strided's own compiled kernels share their work
+over (``own_threads``; Winograd's tile chunks, ``fast.split``): one unless it is called, as
+PyTorch's intra-op threads cover its own kernels and its BLAS alike. Those threads need the cores
+the BLAS's idle threads would spin on: OpenBLAS keeps its threads spinning for 2^28 cycles (0.1-0.2
+s here) after every product run on them, so a kernel split over two threads right after a
+product ran slower than on one (ResNet-20's 16-channel Winograd forward, 5.48 against 4.72 ms).
+With more than one thread ``set_num_threads`` therefore shortens that spin to
+``2^OPENBLAS_SPIN`` cycles (``OPENBLAS_THREAD_TIMEOUT``, which OpenBLAS reads again through its
+own ``openblas_read_env`` and applies when its threads restart), unless the variable was set
+before: then it is left as set.
+
 Nothing happens at import: the BLAS is only touched when ``set_num_threads`` is called, and the
 setting holds for the rest of the process (every BLAS library loaded at that moment).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import numbers
 import os
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")   # read by the BLAS at load, in order
+SPIN_VAR = "OPENBLAS_THREAD_TIMEOUT"     # log2 of the cycles OpenBLAS's idle threads spin (its default 28)
+OPENBLAS_SPIN = 20                         # ... once strided splits its own work: LeNet-5's step, whose
+#   products follow each other within microseconds, alternated in one process (ms): 28 -> 2.83, 20 -> 2.83,
+#   16 -> 2.87, 12 -> 3.00, 4 -> 3.03 (every product then wakes sleeping threads)
 EXTRA_HINT = 'threadpoolctl, which strided uses to set the BLAS\'s threads: pip install "strided[fast]"'
 
 
@@ -97,6 +113,44 @@ def set_num_threads(n: int) -> None:
                            "(NumPy's is loaded by import numpy); nothing to set")
     # the limit is applied when this object is made and kept until restored; it is never restored here
     threadpoolctl.threadpool_limits(limits=int(n), user_api="blas")
+    global _own_threads
+    _own_threads = int(n)
+    if n > 1 and SPIN_VAR not in os.environ:
+        _shorten_openblas_spin(threadpoolctl)
+
+
+_own_threads = 1                            # set by ``set_num_threads``
+
+
+def own_threads() -> int:
+    """How many threads strided's own compiled kernels split their work over: the last
+    ``set_num_threads``, else one (``fast.split``).
+
+    Example:
+        >>> own_threads() >= 1
+        True
+    """
+    return _own_threads
+
+
+def _shorten_openblas_spin(threadpoolctl) -> None:
+    """Make each OpenBLAS loaded spin ``2^OPENBLAS_SPIN`` cycles before its idle threads sleep:
+    OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` again (``openblas_read_env``, the variable set only
+    for that call) and takes it when its threads start, so they are stopped
+    (``blas_thread_shutdown_``) and the next product starts them afresh with the thread count
+    set. A BLAS without those functions is left as it is."""
+    for controller in threadpoolctl.ThreadpoolController().lib_controllers:
+        if controller.internal_api != "openblas":
+            continue
+        library = ctypes.CDLL(controller.filepath)
+        if not (hasattr(library, "openblas_read_env") and hasattr(library, "blas_thread_shutdown_")):
+            continue
+        os.environ[SPIN_VAR] = str(OPENBLAS_SPIN)
+        try:
+            library.openblas_read_env()
+        finally:
+            del os.environ[SPIN_VAR]
+        library.blas_thread_shutdown_()
 
 
 def blas_kernels() -> str:
@@ -124,4 +178,4 @@ def _blas_kernels() -> str:
     return names.pop() if len(names) == 1 else ""
 
 
-__all__ = ["get_num_threads", "set_num_threads"]
+__all__ = ["get_num_threads", "own_threads", "set_num_threads"]

@@ -44,7 +44,7 @@ def _dot(x, y):
     return s
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=True, nogil=True)
 def plane_gram(a, b, out, accumulate):
     """``out[p] = a[p] @ b[p]^T`` for every plane ``p``, or ``+=`` when ``accumulate``.
 

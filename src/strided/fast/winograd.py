@@ -35,7 +35,6 @@ values' scale, well inside the parity tests' float32 tolerance.
 
 from __future__ import annotations
 
-import math
 import weakref
 
 import numpy as np
@@ -44,6 +43,8 @@ from ..tensor import is_grad_enabled
 from ..threads import blas_kernels
 from ..windows import channel_buffer, from_channel_major
 from .gram import plane_gram
+from .split import run_parts
+from .winograd_chunks import SPLIT_ROWS, buffer_view, chunk_runs, chunks, even_runs, row_phases, split_parts
 from .winograd_phases import PhaseRuns
 from .winograd_tiles import TILE, BatchRuns, input_transform, output_transform
 
@@ -61,8 +62,6 @@ PHASE_BATCH = 64                           # under this batch, with at least PHA
 PHASE_TILES = 4                            # ... the transforms run along rows of tiles (``phase_runs``)
 WEIGHT_ROWS = 4                            # channels-last products with fewer than C / WEIGHT_ROWS rows stream U
 GRAM_CHANNELS = 64                         # from here the weight gradient's sums take ``gram.plane_gram``
-CHUNK_BYTES = 3 * 2**19                    # transformed values at a time (``chunks``): they stay in cache
-MIN_CHUNK_COLUMNS = 128                    # ... unless that leaves the products fewer columns
 
 # The transform matrices of F(4, 3) (Lavin and Gray, 2016); the kernels below spell them out.
 B_T = np.array([[4, 0, -5, 0, 1, 0],
@@ -237,49 +236,6 @@ def weight_grad_transform(du: np.ndarray) -> np.ndarray:
     return (du.reshape(36, k * c).T @ G_KRON.astype(du.dtype)).reshape(k, c, 3, 3)  # (K*C, 36) @ (36, 9)
 
 
-def chunks(tiles: int, per_tile: int, batch: int, weight_bytes: int | None = None):
-    """``(first, count)`` runs of tiles whose transformed arrays hold at most ``CHUNK_BYTES``
-    (``per_tile`` bytes a tile), or ``MIN_CHUNK_COLUMNS`` columns (tiles times ``batch``) where
-    that is more: the products need a few columns to run at speed, each chunk's product reading
-    the whole transformed weight (``weight_bytes``). That floor stops where a chunk would hold more
-    bytes than the weight: past it the chunk's arrays leaving the cache cost more than reading the
-    weight again.
-
-    Measured at batch 32 (ResNet-18 inference, one layer, tiles a chunk -> ms): 512 channels at 7x7
-    1 -> 18.8, 4 -> 16.0; 256 at 14x14 2 -> 15.1, 16 -> 19.7; 128 at 28x28 3 -> 13.6, 49 -> 16.3; 64
-    at 56x56 7-16 -> 19.5-20.0, 64 -> 23.9. A floor of 2,048 columns (64 tiles at batch 32) made
-    every chunk there 9-19 MB: whole steps, floor 2,048 against 128, ResNet-18 inference at batch
-    32 411 -> 387 ms, ResNet-20 training 266 -> 239 ms (same process, alternated; VGG-11 and the
-    U-Net unchanged). Whole training steps alternated in one process, 4 MB against 1.5 MB (a
-    chunk's input, its products and their output nearer the 1 MB L2 of a core): ResNet-20 303 ->
-    271 ms, the U-Net 191 -> 180-182 ms; 1 and 2 MB within 2% of 1.5; ResNet-18 at batch 32,
-    VGG-11 and MobileNetV2 unchanged. The weight's cap: the U-Net's decoder layer of 128 to 64
-    channels at 16x16, batch 16 (a row of four tiles 1.2 MB, the weight 1.2 MB), the layer's
-    training step alone while the machine ran slow (its cache shared): two rows a chunk 17.3-17.9
-    ms, one row 11.7-12.3 (on a quiet machine both 10.1-10.6). With a weight larger than the
-    floor's chunk (256 to 128 channels at 8x8, 4.7 MB) the 128 columns stay the faster: 13.5-14.0
-    ms against 15.4-16.7 with 32 or 64."""
-    per_tile = max(per_tile, 1)
-    floor = -(-MIN_CHUNK_COLUMNS // max(batch, 1))                      # tiles for the columns' floor
-    if weight_bytes is not None:
-        floor = min(floor, max(1, weight_bytes // per_tile))            # ... no more bytes than the weight
-    step = max(1, CHUNK_BYTES // per_tile, floor)
-    return [(first, min(step, tiles - first)) for first in range(0, tiles, step)]
-
-
-def chunk_runs(grids, per_tile: int, weight_bytes: int | None = None):
-    """``chunks`` of ``grids``' units (single tiles for ``BatchRuns``, whole tile rows for
-    ``PhaseRuns``), as ``(first tile, tiles)`` runs."""
-    per = grids.tiles_per_unit
-    return [(first * per, count * per)
-            for first, count in chunks(grids.units, per_tile * per, grids.n * per, weight_bytes)]
-
-
-def _buffer(flat: np.ndarray, shape: tuple) -> np.ndarray:
-    """The C-contiguous ``shape`` view at the start of ``flat`` (a last, shorter chunk included)."""
-    return flat[:math.prod(shape)].reshape(shape)
-
-
 def channels_last_form(x, weight, window):
     """A short batch without gradients: the transforms run along the channels instead of the batch.
 
@@ -305,20 +261,27 @@ def channels_last_form(x, weight, window):
     c_out = u.shape[1]
     y = np.empty((n, ho, wo, c_out), dtype=dtype)                       # (N, Ho, Wo, K)
     runs = chunks(tiles, 36 * max(c_in, c_out) * n * dtype.itemsize, n, u.nbytes)
-    v_flat = np.empty(36 * n * c_in * runs[0][1], dtype=dtype)
-    m_flat = np.empty(36 * n * c_out * runs[0][1], dtype=dtype)
+    parts = split_parts(c_in, c_out, n * runs[0][1], len(runs))
+    runs = even_runs(runs, parts)
     streams_u = WEIGHT_ROWS * n * runs[0][1] < min(c_in, c_out)        # few rows: M^T = U @ V^T, then M
-    m_t_flat = np.empty(m_flat.size, dtype=dtype) if streams_u else None
-    for first, count in runs:
-        v = input_transform(x_nhwc, ph, pw, tiles_w, first, _buffer(v_flat, (36, n, count * c_in)))
-        v = v.reshape(36, n * count, c_in)                              # (36, N*T, C)
-        m = _buffer(m_flat, (36, n * count, c_out))                     # (36, N*T, K)
-        if streams_u:
-            m_t = np.matmul(u, v.transpose(0, 2, 1), out=_buffer(m_t_flat, (36, c_out, n * count)))
-            m[...] = m_t.transpose(0, 2, 1)                             # (36, K, N*T) -> (36, N*T, K)
-        else:
-            np.matmul(v, u.transpose(0, 2, 1), out=m)                   # V @ U^T
-        output_transform(m.reshape(36, n, count * c_out), tiles_w, first, y)
+    columns = n * max(count for _, count in runs)
+    buffers = [(np.empty(36 * c_in * columns, dtype=dtype), np.empty(36 * c_out * columns, dtype=dtype),
+                np.empty(36 * c_out * columns, dtype=dtype) if streams_u else None) for _ in range(parts)]
+
+    def forward_chunks(part):                                           # every ``parts``-th chunk
+        v_flat, m_flat, m_t_flat = buffers[part]
+        for first, count in runs[part::parts]:
+            v = input_transform(x_nhwc, ph, pw, tiles_w, first, buffer_view(v_flat, (36, n, count * c_in)))
+            v = v.reshape(36, n * count, c_in)                          # (36, N*T, C)
+            m = buffer_view(m_flat, (36, n * count, c_out))             # (36, N*T, K)
+            if streams_u:
+                m_t = np.matmul(u, v.transpose(0, 2, 1), out=buffer_view(m_t_flat, (36, c_out, n * count)))
+                m[...] = m_t.transpose(0, 2, 1)                         # (36, K, N*T) -> (36, N*T, K)
+            else:
+                np.matmul(v, u.transpose(0, 2, 1), out=m)               # V @ U^T
+            output_transform(m.reshape(36, n, count * c_out), tiles_w, first, y)
+    run_parts(forward_chunks, parts)
+    buffers.clear()
     out = np.ascontiguousarray(y.transpose(3, 1, 2, 0))                 # (K, Ho, Wo, N): batch-last
     return out.reshape(1, c_out, ho * wo * n)
 
@@ -358,35 +321,57 @@ def winograd_form(x, weight, window, groups: int):
     m_flat = np.empty(36 * c_out * longest, dtype=dtype)
     out_shape = (c_out, ho, wo, n)
     x_grid, y_grid = grids.input_grid(x_buf), grids.output_grid(out_shape, dtype)
-    for first, count in runs:
-        v = grids.input(x_grid, first, _buffer(v_flat, (36, c_in, count * n)))
-        m = np.matmul(u, v, out=_buffer(m_flat, (36, c_out, count * n)))           # (36, K, chunk)
-        grids.output(m, first, y_grid)
-    del v_flat, m_flat, x_grid
+    parts = split_parts(c_in, c_out, longest, len(runs))
+    buffers = [(v_flat, m_flat)] + [(np.empty_like(v_flat), np.empty_like(m_flat)) for _ in range(parts - 1)]
+
+    def forward_chunks(part):                                           # every ``parts``-th chunk: tiles apart
+        v_flat, m_flat = buffers[part]
+        for first, count in runs[part::parts]:
+            v = grids.input(x_grid, first, buffer_view(v_flat, (36, c_in, count * n)))
+            m = np.matmul(u, v, out=buffer_view(m_flat, (36, c_out, count * n)))       # (36, K, chunk)
+            grids.output(m, first, y_grid)
+    run_parts(forward_chunks, parts)
+    del v_flat, m_flat
+    buffers.clear()
+    x_grid = None
     out = grids.output_result(y_grid, out_shape)                        # (K, Ho, Wo, N)
-    del y_grid
+    y_grid = None
     kept = x_buf if weight.requires_grad else None
 
     def backward(g, gm):
         g_grid = grids.grad_output_grid(np.ascontiguousarray(gm).reshape(out_shape))   # from (K, Ho, Wo, N)
         x_grid = None if kept is None else grids.input_grid(kept)
-        gy_flat = np.empty(36 * c_out * longest, dtype=dtype)
-        v_flat = np.empty(36 * c_in * longest, dtype=dtype)             # V again, then dV
-        du = np.zeros((36, c_out, c_in), dtype=dtype) if x_grid is not None else None   # (36, K, C), summed over chunks
-        part = None                                                     # (36, K, C): one chunk's, by the BLAS
         gx_grid = grids.grad_input_grid(x_buf.shape, dtype) if x.requires_grad else None
-        for first, count in runs:
-            gy = grids.grad_output(g_grid, first, _buffer(gy_flat, (36, c_out, count * n)))
-            if x_grid is not None:
-                v = grids.input(x_grid, first, _buffer(v_flat, (36, c_in, count * n)))
-                if max(c_in, c_out) >= GRAM_CHANNELS:                   # du += Gy @ V^T, (36, K, C)
-                    plane_gram(gy, v, du, True)
-                else:
-                    part = np.matmul(gy, v.transpose(0, 2, 1), out=part)
-                    du += part
-            if gx_grid is not None:
-                dv = np.matmul(u.transpose(0, 2, 1), gy, out=_buffer(v_flat, (36, c_in, count * n)))
-                grids.grad_input(dv, first, gx_grid)
+        parts = split_parts(c_in, c_out, longest, len(runs)) if tiles_h >= SPLIT_ROWS else 1
+        sums = [np.zeros((36, c_out, c_in), dtype=dtype) if x_grid is not None else None  # (36, K, C) a part
+                for _ in range(parts)]
+        buffers = [(np.empty(36 * c_out * longest, dtype=dtype), np.empty(36 * c_in * longest, dtype=dtype))
+                   for _ in range(parts)]                               # Gy, and V again then dV
+
+        def backward_chunks(part, part_runs):
+            gy_flat, v_flat = buffers[part]
+            du, product = sums[part], None                              # product: one chunk's (36, K, C), BLAS
+            for first, count in part_runs:
+                gy = grids.grad_output(g_grid, first, buffer_view(gy_flat, (36, c_out, count * n)))
+                if x_grid is not None:
+                    v = grids.input(x_grid, first, buffer_view(v_flat, (36, c_in, count * n)))
+                    if max(c_in, c_out) >= GRAM_CHANNELS:               # du += Gy @ V^T, (36, K, C)
+                        plane_gram(gy, v, du, True)
+                    else:
+                        product = np.matmul(gy, v.transpose(0, 2, 1), out=product)
+                        du += product
+                if gx_grid is not None:
+                    dv = np.matmul(u.transpose(0, 2, 1), gy, out=buffer_view(v_flat, (36, c_in, count * n)))
+                    grids.grad_input(dv, first, gx_grid)
+
+        if parts == 1:
+            backward_chunks(0, runs)
+        else:                                                           # tile rows of one parity at once
+            for phase in row_phases(tiles_h, tiles_w, runs[0][1], parts):
+                run_parts(lambda part, phase=phase: backward_chunks(part, phase[part]), parts)
+        du = sums[0]
+        for other in sums[1:] if du is not None else ():
+            du += other                                                 # in the parts' order: the same bits
         gw = None if du is None else weight_grad_transform(du)         # (K, C, 3, 3)
         gx = None
         if gx_grid is not None:

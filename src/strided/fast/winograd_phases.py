@@ -84,7 +84,7 @@ def _segment(tiles_w, n):
     return max(1, min(tiles_w, SEGMENT_VALUES // max(n, 1)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def input_transform(grid, first_row, v):
     """``V[6*xi + nu, c, t] = (B^T d B)[xi, nu]`` for the 6x6 input tile ``d`` of every tile in the
     tile rows ``first_row``, ``first_row + 1``, ... (as many as ``v`` holds).
@@ -124,7 +124,7 @@ def input_transform(grid, first_row, v):
     return v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def output_transform(m, first_row, grid):
     """The 4x4 output tiles ``A^T M[:, k, t] A`` of the tile rows ``first_row``, ... that ``m``
     holds, written to the phase-grouped output grid (``merge_phases`` puts them in place).
@@ -154,7 +154,7 @@ def output_transform(m, first_row, grid):
     return grid
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def grad_output_transform(grid, first_row, gy):
     """``Gy[6*xi + nu, k, t] = (A gY A^T)[xi, nu]`` for the 4x4 output-gradient tiles of the tile
     rows ``first_row``, ... (as many as ``gy`` holds).
@@ -187,7 +187,7 @@ def grad_output_transform(grid, first_row, gy):
     return gy
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def grad_input_transform(dv, first_row, grid):
     """Add each tile's ``B dV[:, c, t] B^T`` (6x6) of the tile rows ``first_row``, ... that ``dv``
     holds onto the phase-grouped input grid (zeroed by the caller before the first rows);

@@ -163,7 +163,7 @@ def _origin(t, tiles_w, ph, pw):
 
 # ------------------------------------------------------------------------- the 2-D transforms
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def input_transform(x, ph, pw, tiles_w, first, v):
     """``V[6*xi + nu, c, t] = (B^T d B)[xi, nu]`` for the 6x6 input tile ``d`` of tiles ``first``,
     ``first + 1``, ... (as many as ``v`` holds).
@@ -198,7 +198,7 @@ def input_transform(x, ph, pw, tiles_w, first, v):
     return v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def output_transform(m, tiles_w, first, y):
     """``y``'s 4x4 tile ``first + t`` of channel ``k`` = ``A^T M[:, k, t] A`` (36 values as 6x6).
 
@@ -226,7 +226,7 @@ def output_transform(m, tiles_w, first, y):
     return y
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def grad_output_transform(g, tiles_w, first, gy):
     """``Gy[6*xi + nu, k, t] = (A gY A^T)[xi, nu]`` for the 4x4 output-gradient tile ``first + t``.
 
@@ -259,7 +259,7 @@ def grad_output_transform(g, tiles_w, first, gy):
     return gy
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def grad_input_transform(dv, ph, pw, tiles_w, first, gx):
     """Add tile ``first + t``'s ``B dV[:, c, t] B^T`` (6x6) onto the input grid ``gx`` (zeroed by
     the caller before the first tiles); overlapping tiles add.

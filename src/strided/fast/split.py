@@ -1,0 +1,55 @@
+"""Compiled work shared over strided's own threads (``st.set_num_threads``, ``threads.own_threads``).
+
+The BLAS runs a large product on every core, but much of a step runs on one: the compiled
+kernels around the products (Winograd's tile transforms above all), and the products too small
+for the BLAS to share (OpenBLAS keeps a product under about 2^18 multiply-adds on one thread:
+ResNet-20's 16- and 32-channel Winograd planes). ``run_parts`` runs such work as independent
+parts, one on the calling thread and the others on a pool of Python threads; the kernels release
+the GIL (Numba's ``nogil``) and so does NumPy's matrix product, so the parts run at once.
+
+The pool is made at the first split (nothing at import) and kept for the process; its threads
+sleep between splits. Parts are given out in a fixed order, each to its own thread, so a split
+computes the same bits on every run.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ..threads import own_threads
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def split_threads() -> int:
+    """Threads a split runs on: ``own_threads()`` (one unless ``st.set_num_threads`` says more)."""
+    return own_threads()
+
+
+def run_parts(work, parts: int) -> None:
+    """``work(i)`` for ``i`` in ``range(parts)``: part 0 on the calling thread, the others on the
+    pool, all at once; returns when every part is done, raising the first part's error."""
+    if parts <= 1:
+        work(0)
+        return
+    futures = [_workers(parts - 1).submit(work, i) for i in range(1, parts)]
+    try:
+        work(0)
+    finally:
+        errors = [future.exception() for future in futures]             # waits for every part
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _workers(count: int) -> ThreadPoolExecutor:
+    """The pool, grown to at least ``count`` threads."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < count:
+            previous, _pool = _pool, ThreadPoolExecutor(count, thread_name_prefix="strided-split")
+            if previous is not None:
+                previous.shutdown(wait=False)
+        return _pool
