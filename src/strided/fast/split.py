@@ -17,8 +17,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from ..threads import own_threads
 
+SPLIT_ROW_VALUES = 2**17                   # ``over_rows``: values from which a split pays for its hand-off
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -42,6 +45,24 @@ def run_parts(work, parts: int) -> None:
     for error in errors:
         if error is not None:
             raise error
+
+
+def over_rows(kernel, rows: int, row_values: int, *args) -> None:
+    """``kernel(*args)``, whose every array argument with ``rows`` rows (first axis) is worked on
+    row by row, as ``split_threads()`` calls on consecutive blocks of rows where the arrays hold
+    at least ``SPLIT_ROW_VALUES`` values (``rows * row_values``); else one call. Each row is
+    computed whole by one thread: the same bits as one call. Array arguments of other lengths
+    and scalars go to every call as they are."""
+    parts = min(split_threads(), rows) if rows * row_values >= SPLIT_ROW_VALUES else 1
+    if parts <= 1:
+        kernel(*args)
+        return
+    bounds = [rows * i // parts for i in range(parts + 1)]
+
+    def block(part):
+        first, end = bounds[part], bounds[part + 1]
+        kernel(*(a[first:end] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == rows else a for a in args))
+    run_parts(block, parts)
 
 
 def _workers(count: int) -> ThreadPoolExecutor:

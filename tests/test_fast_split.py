@@ -1,10 +1,12 @@
-"""Winograd's chunks shared over strided's own threads (``fast/winograd_chunks.py``, ``fast/split.py``).
+"""Work shared over strided's own threads (``fast/split.py``): Winograd's chunks
+(``fast/winograd_chunks.py``) and batch normalisation's channel rows (``fast/norm.py``).
 
 With two threads (``threads._own_threads``, as ``st.set_num_threads(2)`` sets it) and small
 chunks, the form's forward and both gradients equal PyTorch's in float64, for both kinds of
 transform kernels and the channels-last form; the split really happens (``run_parts`` is
 called with two parts), computes the same bits run after run, and its forward the same bits as
-one thread. The chunk plans are checked against their rules by brute force: every tile once,
+one thread. Batch normalisation split by channel rows gives the bits of one thread, forward
+and backward, and equals PyTorch in float64. The chunk plans are checked against their rules by brute force: every tile once,
 and no two tiles of one phase given to different parts touch a common input position.
 """
 
@@ -154,3 +156,35 @@ def test_split_parts_follow_the_threads_and_the_product_size(monkeypatch):
     limit = winograd_chunks.SPLIT_MACS
     assert winograd_chunks.split_parts(64, 64, limit // 4096, 4) == 2
     assert winograd_chunks.split_parts(64, 64, limit // 4096 + 1, 4) == 1      # a product the BLAS shares
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_rows_split_give_the_bits_of_one_thread(monkeypatch, training):
+    calls = []
+    real = split.run_parts
+    monkeypatch.setattr(split, "run_parts", lambda work, parts: calls.append(parts) or real(work, parts))
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 12, 8, 8)).astype(np.float32) * 3 + 1
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for own in (1, 2):
+        monkeypatch.setattr(threads, "_own_threads", own)
+        monkeypatch.setattr(split, "SPLIT_ROW_VALUES", 1)
+        layer = st.nn.BatchNorm2d(12)
+        layer.weight.data[:] = rng.standard_normal(12).astype(np.float32) if own == 1 else results[0][3]
+        layer.train(training)
+        xs = st.Tensor(windows.to_batch_last(x), requires_grad=True)
+        out = st.nn.functional.relu(layer(xs))
+        out.backward(st.Tensor(g))
+        results.append((out.data.copy(), xs.grad.copy(), layer.weight.grad.copy(), layer.weight.data.copy()))
+    assert calls and set(calls) == {2}                       # the rows were split, and only with two threads
+    for one, two in zip(results[0], results[1]):
+        assert np.array_equal(one, two)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(results[0][3], dtype=torch.float64, requires_grad=True)
+    bt = torch.zeros(12, dtype=torch.float64, requires_grad=True)
+    mean, var = (None, None) if training else (torch.zeros(12, dtype=torch.float64), torch.ones(12, dtype=torch.float64))
+    yt = torch.relu(torch.nn.functional.batch_norm(xt, mean, var, wt, bt, training=True if training else False, eps=1e-5))
+    yt.backward(torch.tensor(g, dtype=torch.float64))
+    for ours, want in [(results[1][0], yt), (results[1][1], xt.grad), (results[1][2], wt.grad)]:
+        assert scaled_error(ours, want.detach().numpy()) < 1e-5
