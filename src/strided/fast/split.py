@@ -1,11 +1,12 @@
 """Compiled work shared over strided's own threads (``st.set_num_threads``, ``threads.own_threads``).
 
 The BLAS runs a large product on every core, but much of a step runs on one: the compiled
-kernels around the products (Winograd's tile transforms above all), and the products too small
-for the BLAS to share (OpenBLAS keeps a product under about 2^18 multiply-adds on one thread:
-ResNet-20's 16- and 32-channel Winograd planes). ``run_parts`` runs such work as independent
-parts, one on the calling thread and the others on a pool of Python threads; the kernels release
-the GIL (Numba's ``nogil``) and so does NumPy's matrix product, so the parts run at once.
+kernels around the products (Winograd's tile transforms, batch normalisation), and products
+too small to gain from the BLAS's threads (the 36 plane products of ResNet-20's 16-channel
+Winograd layer took the same time on one OpenBLAS thread as on two). ``run_parts`` runs such
+work as independent parts, one on the calling thread and the others on a pool of Python threads;
+the kernels release the GIL (Numba's ``nogil``) and so does NumPy's matrix product, so the parts
+run at once. ``over_rows`` shares a kernel's rows (batch normalisation's channels) that way.
 
 The pool is made at the first split (nothing at import) and kept for the process; its threads
 sleep between splits. Parts are given out in a fixed order, each to its own thread, so a split
@@ -23,6 +24,7 @@ from ..threads import own_threads
 
 SPLIT_ROW_VALUES = 2**17                   # ``over_rows``: values from which a split pays for its hand-off
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 
 
@@ -67,10 +69,10 @@ def over_rows(kernel, rows: int, row_values: int, *args) -> None:
 
 def _workers(count: int) -> ThreadPoolExecutor:
     """The pool, grown to at least ``count`` threads."""
-    global _pool
+    global _pool, _pool_size
     with _pool_lock:
-        if _pool is None or _pool._max_workers < count:
-            previous, _pool = _pool, ThreadPoolExecutor(count, thread_name_prefix="strided-split")
+        if _pool is None or _pool_size < count:
+            previous, _pool, _pool_size = _pool, ThreadPoolExecutor(count, thread_name_prefix="strided-split"), count
             if previous is not None:
                 previous.shutdown(wait=False)
         return _pool

@@ -302,7 +302,8 @@ def winograd_form(x, weight, window, groups: int):
     along the batch (``BatchRuns``), or for a short batch along rows of tiles (``PhaseRuns``).
     Keeps the batch-last input (a view) only when the weight needs a gradient, and transforms it
     again for ``gW``. A batch under ``MIN_BATCH`` that needs no gradient goes to
-    ``channels_last_form``.
+    ``channels_last_form``. With more than one of strided's own threads the chunks are shared
+    out (``winograd_chunks.split_parts``, ``row_phases``).
     """
     n, c_in = x.shape[:2]
     if n < MIN_BATCH and not (is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
