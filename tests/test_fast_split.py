@@ -12,6 +12,9 @@ and no two tiles of one phase given to different parts touch a common input posi
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -145,6 +148,24 @@ def test_run_parts_runs_every_part_and_raises_a_parts_error():
         seen.append(part)
     with pytest.raises(ValueError, match="part 1 failed"):
         split.run_parts(failing, 2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_run_parts_in_a_forked_child_of_a_process_with_a_pool():
+    """The parent's pool threads do not exist in a fork's child: the child must make its own
+    rather than wait for ever (an alarm ends the child if it hangs)."""
+    split.run_parts(lambda part: None, 2)                               # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:                                                        # the child: exit 0 only when both parts ran
+        signal.alarm(10)
+        seen = []
+        split.run_parts(seen.append, 2)
+        os._exit(0 if sorted(seen) == [0, 1] else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"
+    seen = []
+    split.run_parts(seen.append, 2)                                     # the parent's pool still works
+    assert sorted(seen) == [0, 1]
 
 
 def test_split_parts_follow_the_threads_and_the_product_size(monkeypatch):

@@ -9,12 +9,15 @@ the kernels release the GIL (Numba's ``nogil``) and so does NumPy's matrix produ
 run at once. ``over_rows`` shares a kernel's rows (batch normalisation's channels) that way.
 
 The pool is made at the first split (nothing at import) and kept for the process; its threads
-sleep between splits. Parts are given out in a fixed order, each to its own thread, so a split
+sleep between splits. A child forked from a process that had made it (``multiprocessing``'s
+default start on Linux) gets none of its threads, so the child makes its own at its first split
+(with the parent's pool it would wait for ever on work no thread takes). Parts are given out in a fixed order, each to its own thread, so a split
 computes the same bits on every run.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +29,7 @@ SPLIT_ROW_VALUES = 2**17                   # ``over_rows``: values from which a 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
+_pool_pid = 0                              # the process that made ``_pool``
 
 
 def split_threads() -> int:
@@ -68,8 +72,10 @@ def over_rows(kernel, rows: int, row_values: int, *args) -> None:
 
 
 def _workers(count: int) -> ThreadPoolExecutor:
-    """The pool, grown to at least ``count`` threads."""
-    global _pool, _pool_size
+    """The pool, grown to at least ``count`` threads; a new one in a forked child."""
+    global _pool, _pool_size, _pool_lock, _pool_pid
+    if _pool_pid != os.getpid():                                        # first use, or a fork's child: the
+        _pool_lock, _pool, _pool_size, _pool_pid = threading.Lock(), None, 0, os.getpid()   # threads stayed behind
     with _pool_lock:
         if _pool is None or _pool_size < count:
             previous, _pool, _pool_size = _pool, ThreadPoolExecutor(count, thread_name_prefix="strided-split"), count
