@@ -160,3 +160,37 @@ def test_max_pool_module_with_return_indices_matches_functional_at_nan():
     out_t, index_t = TF.max_pool2d(torch.from_numpy(x), 3, 2, 1, return_indices=True)
     assert_close(out.data, out_t.numpy(), what="forward")
     np.testing.assert_array_equal(index, index_t.numpy())
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_max_pool_inference_shared_over_own_threads_matches_torch_float64(monkeypatch, ndim, batch):
+    """Inference on NumPy's maxima shares channels over strided's own threads (``split.over_rows``)
+    once the input holds 2^17 values: the split happens, gives the bits of one thread, and equals
+    PyTorch with NaN and infinities in the input."""
+    from strided import threads
+    from strided.nn import max_pool as max_pool_module
+    sizes = {1: (4100,), 2: (61, 67), 3: (15, 17, 16)}[ndim]
+    rng = np.random.default_rng(ndim)
+    x = rng.standard_normal((batch, 40) + sizes)
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, 200, replace=False)] = np.nan
+    flat[rng.choice(flat.size, 200, replace=False)] = np.inf
+    flat[rng.choice(flat.size, 200, replace=False)] = -np.inf
+    splits = []
+    real = max_pool_module.over_rows
+
+    def recording(kernel, rows, row_values, *args):
+        splits.append(rows * row_values)
+        return real(kernel, rows, row_values, *args)
+    monkeypatch.setattr(max_pool_module, "over_rows", recording)
+    case = dict(kernel_size=3, stride=2, padding=1)
+    with st.no_grad():
+        monkeypatch.setattr(threads, "_own_threads", 1)
+        one = ST_MAX[ndim](st.Tensor(x), **case).data
+        monkeypatch.setattr(threads, "_own_threads", 2)
+        two = ST_MAX[ndim](st.Tensor(x), **case).data
+    expected = TH_MAX[ndim](torch.from_numpy(x), **case).numpy()
+    assert_close(two, expected, rtol=0, atol=0)
+    assert np.array_equal(one, two, equal_nan=True)
+    assert splits and min(splits) >= 2**17, splits                      # a C-order input: the NumPy path, split

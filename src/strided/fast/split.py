@@ -6,7 +6,8 @@ too small to gain from the BLAS's threads (the 36 plane products of ResNet-20's 
 Winograd layer took the same time on one OpenBLAS thread as on two). ``run_parts`` runs such
 work as independent parts, one on the calling thread and the others on a pool of Python threads;
 the kernels release the GIL (Numba's ``nogil``) and so does NumPy's matrix product, so the parts
-run at once. ``over_rows`` shares a kernel's rows (batch normalisation's channels) that way.
+run at once. ``over_rows`` shares a kernel's rows that way: batch normalisation's channels, and the
+channels of an inference max pool's NumPy maxima (``np.maximum`` releases the GIL too).
 
 The pool is made at the first split (nothing at import) and kept for the process; its threads
 sleep between splits. A child forked from a process that had made it (``multiprocessing``'s
