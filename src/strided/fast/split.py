@@ -12,8 +12,8 @@ channels of an inference max pool's NumPy maxima (``np.maximum`` releases the GI
 The pool is made at the first split (nothing at import) and kept for the process; its threads
 sleep between splits. A child forked from a process that had made it (``multiprocessing``'s
 default start on Linux) gets none of its threads, so the child makes its own at its first split
-(with the parent's pool it would wait for ever on work no thread takes). Parts are given out in a fixed order, each to its own thread, so a split
-computes the same bits on every run.
+(with the parent's pool it would wait for ever on work no thread takes). Parts are given out in
+a fixed order, each to its own thread, so a split computes the same bits on every run.
 """
 
 from __future__ import annotations
