@@ -3,8 +3,8 @@
 
 The forward pass is ``np.maximum`` over ``prod(kernel)`` strided slices of the padded input
 (``Window.taps``; its channels shared over strided's own threads, ``fast.split``), and the
-backward pass adds the gradient back through the same slices. Overlapping windows (AlexNet's 3x3 stride 2) are fine. Ties go to the first maximum in scan
-order, as in PyTorch.
+backward pass adds the gradient back through the same slices. Overlapping windows (AlexNet's
+3x3 stride 2) are fine. Ties go to the first maximum in scan order, as in PyTorch.
 
 PyTorch's options: ``dilation`` (the taps ``dilation`` apart), ``ceil_mode`` (the output sizes
 round up; the last window may then reach past the padded input, and the resolved ``Window`` pads
