@@ -6,8 +6,9 @@ chunks, the form's forward and both gradients equal PyTorch's in float64, for bo
 transform kernels and the channels-last form; the split really happens (``run_parts`` is
 called with two parts), computes the same bits run after run, and its forward the same bits as
 one thread. Batch normalisation split by channel rows gives the bits of one thread, forward
-and backward, and equals PyTorch in float64. The chunk plans are checked against their rules by brute force: every tile once,
-and no two tiles of one phase given to different parts touch a common input position.
+and backward, and equals PyTorch in float64. The chunk plans are checked against their rules by
+brute force: every tile once, and no two tiles of one phase given to different parts touch a
+common input position. A forked child of a process with a pool makes its own.
 """
 
 from __future__ import annotations

@@ -169,7 +169,6 @@ def test_max_pool_inference_shared_over_own_threads_matches_torch_float64(monkey
     once the input holds 2^17 values: the split happens, gives the bits of one thread, and equals
     PyTorch with NaN and infinities in the input."""
     from strided import threads
-    from strided.nn import max_pool as max_pool_module
     sizes = {1: (4100,), 2: (61, 67), 3: (15, 17, 16)}[ndim]
     rng = np.random.default_rng(ndim)
     x = rng.standard_normal((batch, 40) + sizes)
@@ -177,13 +176,10 @@ def test_max_pool_inference_shared_over_own_threads_matches_torch_float64(monkey
     flat[rng.choice(flat.size, 200, replace=False)] = np.nan
     flat[rng.choice(flat.size, 200, replace=False)] = np.inf
     flat[rng.choice(flat.size, 200, replace=False)] = -np.inf
-    splits = []
-    real = max_pool_module.over_rows
-
-    def recording(kernel, rows, row_values, *args):
-        splits.append(rows * row_values)
-        return real(kernel, rows, row_values, *args)
-    monkeypatch.setattr(max_pool_module, "over_rows", recording)
+    from strided.fast import split
+    parts = []
+    real = split.run_parts
+    monkeypatch.setattr(split, "run_parts", lambda work, count: parts.append(count) or real(work, count))
     case = dict(kernel_size=3, stride=2, padding=1)
     with st.no_grad():
         monkeypatch.setattr(threads, "_own_threads", 1)
@@ -193,4 +189,4 @@ def test_max_pool_inference_shared_over_own_threads_matches_torch_float64(monkey
     expected = TH_MAX[ndim](torch.from_numpy(x), **case).numpy()
     assert_close(two, expected, rtol=0, atol=0)
     assert np.array_equal(one, two, equal_nan=True)
-    assert splits and min(splits) >= 2**17, splits                      # a C-order input: the NumPy path, split
+    assert parts == [2], parts                                          # a C-order input: the NumPy path, split once

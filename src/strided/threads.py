@@ -15,11 +15,10 @@ the extra; setting ``OPENBLAS_NUM_THREADS`` before starting Python works without
 ``set_num_threads(n)`` also sets how many threads strided's own compiled kernels share their work
 over (``own_threads``; Winograd's tile chunks, batch normalisation's channels and an inference max
 pool's channels, ``fast.split``): one unless it is called, as PyTorch's intra-op threads cover
-its own kernels and its BLAS alike.
-Those threads need the cores the BLAS's idle threads would spin on: OpenBLAS keeps its threads
-spinning for 2^28 cycles (0.1-0.2 s here) after every product run on them, so a kernel split over
-two threads right after a product ran slower than on one (ResNet-20's 16-channel Winograd forward,
-5.48 against 4.72 ms). With more than one thread ``set_num_threads`` therefore shortens that spin
+its own kernels and its BLAS alike. Those threads need the cores the BLAS's idle threads would
+spin on: OpenBLAS keeps its threads spinning for 2^28 cycles (0.1-0.2 s here) after every
+product run on them, so a kernel split over two threads right after a product ran slower than
+on one (ResNet-20's 16-channel Winograd forward, 5.48 against 4.72 ms). With more than one thread ``set_num_threads`` therefore shortens that spin
 to ``2^OPENBLAS_SPIN`` cycles (``OPENBLAS_THREAD_TIMEOUT``, which OpenBLAS reads again through its
 own ``openblas_read_env`` and applies when its threads restart), unless the variable was set
 before: then it is left as set.

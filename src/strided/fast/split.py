@@ -1,4 +1,4 @@
-"""Compiled work shared over strided's own threads (``st.set_num_threads``, ``threads.own_threads``).
+"""Work shared over strided's own threads (``st.set_num_threads``, ``threads.own_threads``).
 
 The BLAS runs a large product on every core, but much of a step runs on one: the compiled
 kernels around the products (Winograd's tile transforms, batch normalisation), and products

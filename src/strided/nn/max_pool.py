@@ -79,7 +79,7 @@ def max_pool(x, ndim: int, kernel_size, stride=None, padding=0, dilation=1, ceil
     xpad = pad(x.data, window.pads, value=-np.inf)                      # (N, C, *Sp)
     slices = window.tap_slices                                          # one index per kernel offset
     out = empty_like_layout(xpad, x.shape[:2] + window.out_sizes)       # (N, C, *O), in the input's layout
-    if xp is np and out.ndim > 2:                                       # channels shared over strided's own threads
+    if xp is np:                                                        # channels shared over strided's own threads
         over_rows(_channels_maximum, out.shape[1], xpad[:, 0].size, xpad.swapaxes(0, 1), slices, out.swapaxes(0, 1))
     else:
         taps_maximum(xpad, slices, out)
